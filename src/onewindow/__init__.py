@@ -1,0 +1,3 @@
+"""OneWindow: a trade Single Window — one declaration, one inspection, one release."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,41 @@
+"""The ASGI application: API under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+
+from onewindow import __version__
+from onewindow.clock import Clock, SystemClock
+from onewindow.config import Settings, get_settings
+from onewindow.db import make_engine, make_session_factory
+from onewindow.http import PublicContext, install_error_handlers
+
+API = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the application; tests pass their own clock and engine."""
+    from onewindow.filings.api import router as filings_router
+    from onewindow.parties.api import router as parties_router
+    from onewindow.refdata.api import router as refdata_router
+
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    app = FastAPI(title="OneWindow", version=__version__,
+                  description="A trade Single Window: one declaration, one inspection, one release.")
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    install_error_handlers(app)
+    for router in (parties_router, filings_router, refdata_router):
+        app.include_router(router, prefix=API)
+
+    @app.get("/healthz", tags=["operations"])
+    def health(ctx: PublicContext) -> dict[str, str]:
+        """Liveness and database reachability."""
+        ctx.session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

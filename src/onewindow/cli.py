@@ -1,0 +1,275 @@
+"""The operator CLI: ``onewindow init | org add | token add | serve | demo`` and the declaration flow.
+
+Every command runs as one unit of work. Errors are printed on standard error
+in the API's error shape and the command exits with status 1 (2 for usage).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from onewindow.clock import SystemClock
+from onewindow.config import get_settings
+from onewindow.context import Context
+from onewindow.db import make_engine, make_session_factory, unit_of_work
+from onewindow.errors import AppError, ValidationFailed, field_error
+
+app = typer.Typer(help="OneWindow: a trade Single Window (one declaration, one inspection, one release).",
+                  no_args_is_help=True, add_completion=False)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+token_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
+filing_app = typer.Typer(help="Filings (the enterprise's one-time entry).", no_args_is_help=True)
+declaration_app = typer.Typer(help="Declarations (the agencies' side).", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(token_app, name="token")
+app.add_typer(filing_app, name="filing")
+app.add_typer(declaration_app, name="declaration")
+
+OrgOpt = Annotated[str, typer.Option("--org", help="Code of the organisation acting (USCC, office code...).")]
+UserOpt = Annotated[str | None, typer.Option("--user", help="User acting (default: the organisation's first).")]
+
+
+def fail(error: AppError) -> None:
+    typer.echo(json.dumps(error.to_dict(), ensure_ascii=False, indent=2), err=True)
+    raise typer.Exit(1)
+
+
+def emit(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextmanager
+def work(org: str | None = None, user: str | None = None, *, need_schema: bool = True) -> Iterator[Context]:
+    """A unit of work on the configured database, acting as ``org`` when given."""
+    from onewindow.migrate import current_revision
+    from onewindow.parties.service import actor_for
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        if need_schema and current_revision(engine) is None:
+            fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
+                          code="not_initialised"))
+        with unit_of_work(make_session_factory(engine)) as session:
+            ctx = Context(session=session, clock=SystemClock(), settings=settings)
+            if org:
+                ctx = Context(session=session, clock=ctx.clock, settings=settings, actor=actor_for(ctx, org, user))
+            yield ctx
+    except AppError as error:
+        fail(error)
+    except SQLAlchemyError as error:
+        fail(AppError(f"database error: {error.__class__.__name__}: {str(error).splitlines()[0]}",
+                      code="database_error"))
+    finally:
+        engine.dispose()
+
+
+def read_json(path: str) -> Any:
+    """A JSON document from a file (``-`` for standard input), or a 422-shaped error naming the place."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(AppError(f"cannot read {path}: {exc.strerror}", code="unreadable_file"))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(ValidationFailed([field_error([], f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}")],
+                              message=f"{path} is not valid JSON"))
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database at ONEWINDOW_DATABASE_URL."""
+    from onewindow.migrate import current_revision, upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    upgrade(engine)
+    typer.echo(f"database {engine.url.render_as_string()} is at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@org_app.command("add")
+def org_add(kind: Annotated[str, typer.Option(help="enterprise, customs, ciq, border, maritime, terminal, admin")],
+            code: Annotated[str, typer.Option(help="USCC, office code, or short code")],
+            name: Annotated[str, typer.Option()],
+            office: Annotated[str | None, typer.Option(help="A terminal's port (UN/LOCODE).")] = None,
+            credit: Annotated[str | None, typer.Option(help="An enterprise's credit level.")] = None) -> None:
+    """Register an organisation."""
+    from onewindow.parties.service import add_organisation
+
+    with work() as ctx:
+        org = add_organisation(ctx, kind=kind, code=code, name=name, port=office, credit_level=credit)
+    emit({"id": str(org.id), "kind": org.kind, "code": org.code, "name": org.name, "port": org.port,
+          "credit_level": org.credit_level})
+
+
+@token_app.command("add")
+def token_add(org: OrgOpt, user: Annotated[str, typer.Option("--user")],
+              role: Annotated[str | None, typer.Option(help="declarant, officer, operator, viewer, admin")] = None):
+    """Create the user if new and an API token; the token is printed alone on the last line."""
+    from onewindow.parties.service import ensure_user, get_organisation_by_code, issue_token
+
+    with work() as ctx:
+        u = ensure_user(ctx, get_organisation_by_code(ctx, org), user, role)
+        token = issue_token(ctx, u)
+    typer.echo(f"user {u.name} ({u.role}) of {org}")
+    typer.echo(token)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    uvicorn.run("onewindow.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=get_settings().log_level.lower(), access_log=False)
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000,
+         serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
+    """Demo organisations, logins and consignments in every stage, then serve."""
+    from onewindow.demo import load_demo
+    from onewindow.migrate import upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    upgrade(engine)
+    engine.dispose()
+    with work() as ctx:
+        logins = load_demo(ctx)
+    typer.echo("Demo logins (Authorization: Bearer <token>):")
+    for login in logins:
+        typer.echo(f"  {login}")
+    if serve_after:
+        typer.echo(f"Serving on http://{host}:{port} (API docs at /docs)")
+        serve(host=host, port=port)
+
+
+def _flow(org: str, user: str | None, fn: Callable[[Context], Any]) -> None:
+    """Run ``fn`` as ``org`` in one unit of work; print its answer once committed."""
+    with work(org, user) as ctx:
+        result = fn(ctx)
+    emit(result)
+
+
+def _dump(model) -> Any:
+    return model.model_dump(mode="json")
+
+
+@filing_app.command("create")
+def filing_create(org: OrgOpt, file: Annotated[str, typer.Argument(help="Entry JSON file, or - for stdin")],
+                  user: UserOpt = None) -> None:
+    """Stage a new filing from a one-time entry document."""
+    from onewindow.filings import service
+    from onewindow.filings.presenters import filing_out
+
+    entry = read_json(file)
+    _flow(org, user, lambda ctx: _dump(filing_out(service.create_filing(ctx, entry))))
+
+
+@filing_app.command("list")
+def filing_list(org: OrgOpt, status: str | None = None, user: UserOpt = None) -> None:
+    """The organisation's filings, newest first."""
+    from onewindow.filings import service
+    from onewindow.filings.presenters import filing_out
+
+    _flow(org, user, lambda ctx: [_dump(filing_out(f)) for f in service.list_filings(ctx, status=status)[0]])
+
+
+@filing_app.command("show")
+def filing_show(org: OrgOpt, filing_id: str, user: UserOpt = None) -> None:
+    """One filing with its declarations and receipts."""
+    from onewindow.filings import service
+    from onewindow.filings.presenters import filing_out
+
+    _flow(org, user, lambda ctx: _dump(filing_out(service.get_filing(ctx, filing_id))))
+
+
+@filing_app.command("edit")
+def filing_edit(org: OrgOpt, filing_id: str, file: Annotated[str, typer.Argument(help="Patch JSON, or -")],
+                user: UserOpt = None) -> None:
+    """Edit a staged filing (top-level fields of the entry)."""
+    from onewindow.filings import service
+    from onewindow.filings.presenters import filing_out
+
+    patch = read_json(file)
+    _flow(org, user, lambda ctx: _dump(filing_out(service.update_filing(ctx, filing_id, patch))))
+
+
+@filing_app.command("submit")
+def filing_submit(org: OrgOpt, filing_id: str,
+                  agency: Annotated[list[str] | None, typer.Option(help="customs, ciq (repeat; default all)")] = None,
+                  user: UserOpt = None) -> None:
+    """File staged declarations of a filing."""
+    from onewindow.filings import service
+    from onewindow.filings.presenters import filing_out
+
+    _flow(org, user, lambda ctx: _dump(filing_out(service.submit_filing(ctx, filing_id, agency or None))))
+
+
+@declaration_app.command("list")
+def declaration_list(org: OrgOpt, status: str | None = None, user: UserOpt = None) -> None:
+    """The office's queue (or the enterprise's declarations)."""
+    from onewindow.filings import declarations
+    from onewindow.filings.presenters import declaration_summary
+
+    _flow(org, user, lambda ctx: [_dump(declaration_summary(d))
+                                  for d in declarations.list_declarations(ctx, status=status, limit=500)])
+
+
+@declaration_app.command("show")
+def declaration_show(org: OrgOpt, declaration_id: str, user: UserOpt = None) -> None:
+    """One declaration with its data and notices."""
+    from onewindow.filings import declarations
+    from onewindow.filings.presenters import declaration_out
+
+    _flow(org, user, lambda ctx: _dump(declaration_out(ctx, declarations.get_declaration(ctx, declaration_id))))
+
+
+@declaration_app.command("accept")
+def declaration_accept(org: OrgOpt, declaration_id: str, user: UserOpt = None) -> None:
+    """Accept a submitted declaration (prints the receipt number)."""
+    from onewindow.filings import declarations
+    from onewindow.filings.presenters import declaration_summary
+
+    _flow(org, user, lambda ctx: _dump(declaration_summary(declarations.accept(ctx, declaration_id))))
+
+
+@declaration_app.command("reject")
+def declaration_reject(org: OrgOpt, declaration_id: str, reason: Annotated[str, typer.Option()],
+                       user: UserOpt = None) -> None:
+    """Reject a submitted declaration with a reason."""
+    from onewindow.filings import declarations
+    from onewindow.filings.presenters import declaration_summary
+
+    _flow(org, user, lambda ctx: _dump(declaration_summary(declarations.reject(ctx, declaration_id, reason))))
+
+
+@declaration_app.command("amend")
+def declaration_amend(org: OrgOpt, declaration_id: str,
+                      file: Annotated[str, typer.Argument(help="JSON object of changed fields, or -")],
+                      reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
+    """Amend a filed declaration; the filing's other agencies are notified."""
+    from onewindow.filings import declarations
+    from onewindow.filings.presenters import declaration_out
+
+    changes = read_json(file)
+    if not isinstance(changes, dict) or not changes:
+        fail(ValidationFailed([field_error(["changes"], "must be a non-empty JSON object of entry fields")]))
+    _flow(org, user, lambda ctx: _dump(declaration_out(ctx, declarations.amend(ctx, declaration_id, changes,
+                                                                                   reason))))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,81 @@
+"""Demo data: the organisations of a Dalian port pilot, logins, and consignments in every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from onewindow.context import Context
+from onewindow.filings import declarations, service
+from onewindow.models import Organisation
+from onewindow.parties.service import actor_for, add_organisation, ensure_user, issue_token
+from onewindow.samples import sample_entry
+
+ENTERPRISE = "91210200MA0QK1P3AF"
+AGENT = "91210211MA0XY7L2XK"
+
+ORGANISATIONS = [
+    # kind, code, name, port, credit, user
+    ("admin", "PORTOFFICE", "大连口岸办 Dalian Port Office", None, None, "admin"),
+    ("customs", "0916", "大窑湾海关 Dayaowan Customs", None, None, "officer"),
+    ("ciq", "210600", "大窑湾检验检疫 Dayaowan Inspection & Quarantine", None, None, "inspector"),
+    ("border", "DLBORDER", "大连边检站 Dalian Border Inspection", None, None, "officer"),
+    ("maritime", "DLMSA", "大连海事局 Dalian Maritime Safety Administration", None, None, "officer"),
+    ("terminal", "DCT", "大连集装箱码头 Dalian Container Terminal", "CNDAG", None, "operator"),
+    ("enterprise", ENTERPRISE, "大连远洋食品贸易有限公司 Dalian Ocean Foods Trading", None, "advanced", "declarant"),
+    ("enterprise", AGENT, "大连港通报关有限公司 Dalian Gangtong Customs Brokers", None, "general", "declarant"),
+]
+
+
+@dataclass(frozen=True)
+class Login:
+    kind: str
+    code: str
+    user: str
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.kind:<10} {self.code:<20} {self.user:<10} {self.token}"
+
+
+def _as(ctx: Context, code: str) -> Context:
+    return Context(session=ctx.session, clock=ctx.clock, settings=ctx.settings, actor=actor_for(ctx, code))
+
+
+def _consignments(ctx: Context) -> None:
+    """One consignment per stage: staged, filed, accepted, rejected, amended, customs-only."""
+    ent, customs, ciq = _as(ctx, ENTERPRISE), _as(ctx, "0916"), _as(ctx, "210600")
+    service.create_filing(ent, sample_entry(seed=1))  # staged draft
+    filed = service.create_filing(ent, sample_entry(seed=2))
+    service.submit_filing(ent, filed.id)
+    accepted = service.create_filing(ent, sample_entry(seed=3))
+    service.submit_filing(ent, accepted.id)
+    for d in accepted.declarations:
+        declarations.accept(customs if d.agency == "customs" else ciq, d.id)
+    rejected = service.create_filing(ent, sample_entry(seed=4, inspected=False))
+    service.submit_filing(ent, rejected.id)
+    declarations.reject(customs, rejected.declarations[0].id, "发票与装箱单数量不符 invoice and packing list differ")
+    amended = service.create_filing(ent, sample_entry(seed=5))
+    service.submit_filing(ent, amended.id)
+    by_agency = {d.agency: d for d in amended.declarations}
+    declarations.accept(customs, by_agency["customs"].id)
+    items = [{**item, "name": item["name"] + " (corrected)"} for item in amended.data["items"]]
+    declarations.amend(ent, by_agency["customs"].id, {"items": items}, "商品名称更正 goods description corrected")
+    machinery = service.create_filing(ent, sample_entry(seed=6, inspected=False))
+    service.submit_filing(ent, machinery.id)
+    declarations.accept(customs, machinery.declarations[0].id)
+
+
+def load_demo(ctx: Context) -> list[Login]:
+    """Register the demo organisations and consignments once; issue fresh tokens every time."""
+    fresh = ctx.session.scalar(select(Organisation).where(Organisation.code == "0916")) is None
+    logins = []
+    for kind, code, name, port, credit, user in ORGANISATIONS:
+        org = (add_organisation(ctx, kind=kind, code=code, name=name, port=port, credit_level=credit) if fresh
+               else ctx.session.scalar(select(Organisation).where(Organisation.code == code)))
+        u = ensure_user(ctx, org, user)
+        logins.append(Login(kind, code, user, issue_token(ctx, u)))
+    if fresh:
+        _consignments(ctx)
+    return logins

@@ -1,0 +1,80 @@
+"""One error shape for the whole platform.
+
+Every domain error is an :class:`AppError`; the HTTP layer renders it as
+``{"error": {"code", "message", "details"}}`` and the CLI prints the same
+document on standard error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """A domain error with a stable ``code``, a human ``message`` and an HTTP ``status``."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class Unauthenticated(AppError):
+    status, code = 401, "unauthenticated"
+
+
+class Forbidden(AppError):
+    """The caller may see the record but its role lacks the permission."""
+
+    status, code = 403, "forbidden"
+
+
+class NotFound(AppError):
+    """The record does not exist or the caller may not see it (never 403)."""
+
+    status, code = 404, "not_found"
+
+    @classmethod
+    def of(cls, what: str, ident: object) -> NotFound:
+        return cls(f"{what} {ident} was not found")
+
+
+class Conflict(AppError):
+    """The action is not allowed in the record's current state."""
+
+    status, code = 409, "conflict"
+
+
+class ValidationFailed(AppError):
+    """An invalid payload; ``details`` holds one ``{"loc": [...], "msg": ...}`` per bad field."""
+
+    status, code = 422, "validation_failed"
+
+    def __init__(self, details: list[dict[str, Any]], message: str | None = None) -> None:
+        n = len(details)
+        super().__init__(message or f"{n} field{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} invalid",
+                         details=details)
+
+
+def field_error(loc: tuple[Any, ...] | list[Any], msg: str) -> dict[str, Any]:
+    """One detail of a :class:`ValidationFailed`, naming a field by its path."""
+    return {"loc": list(loc), "msg": msg}
+
+
+def pydantic_details(errors: list[dict[str, Any]], strip: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
+    """Turn Pydantic's error list into our details (path, message, type)."""
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        while loc and loc[0] in strip:
+            loc.pop(0)
+        out.append({"loc": loc, "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")})
+    return out

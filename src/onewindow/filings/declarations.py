@@ -1,0 +1,159 @@
+"""The agencies' side of one declaration: queues, receipts (受理/退单) and amendments (变更通报)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from onewindow.context import Context
+from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.events.service import record_event
+from onewindow.filings import repository
+from onewindow.filings.numbering import issue_number
+from onewindow.filings.service import (
+    apply_new_version, declaration_event_data, reconcile_drafts, validate,
+)
+from onewindow.filings.split import OFFICE_FIELD, PARTS
+from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Notice
+from onewindow.parties.permissions import Permission
+
+AMENDABLE = frozenset({DeclarationStatus.submitted.value, DeclarationStatus.accepted.value})
+
+
+def list_declarations(ctx: Context, *, status: str | None = None, limit: int = 50,
+                      offset: int = 0) -> list[Declaration]:
+    """The actor's queue: declarations routed to its office (or of its filings), oldest filed first."""
+    ctx.as_actor().require(Permission.declaration_read)
+    query = repository.declarations_visible_to(ctx.as_actor())
+    if status:
+        query = query.where(Declaration.status == status)
+    query = query.order_by(Declaration.submitted_at.is_(None), Declaration.submitted_at, Declaration.id)
+    return list(ctx.session.scalars(query.limit(limit).offset(offset)))
+
+
+def get_declaration(ctx: Context, declaration_id: str) -> Declaration:
+    declaration = repository.get_declaration(ctx, declaration_id)
+    ctx.as_actor().require(Permission.declaration_read)
+    return declaration
+
+
+def _for_review(ctx: Context, declaration_id: str) -> Declaration:
+    actor = ctx.as_actor()
+    declaration = repository.get_declaration(ctx, declaration_id, for_update=True)
+    actor.require(Permission.declaration_review)
+    if declaration.organisation_id != actor.org_id:
+        raise Conflict("only the office the declaration is routed to may answer it", code="not_routed_here")
+    if declaration.status != DeclarationStatus.submitted.value:
+        raise Conflict(f"the declaration is {declaration.status}; only a submitted one can be answered",
+                       code="not_submitted")
+    return declaration
+
+
+def _receipt_event(ctx: Context, declaration: Declaration, type_: str, **extra: Any) -> None:
+    filing = declaration.filing
+    record_event(ctx, type_, subject_type="declaration", subject_id=declaration.id, filing_id=filing.id,
+                 recipients=[filing.enterprise_id, declaration.organisation_id],
+                 data={**declaration_event_data(declaration), **extra})
+
+
+def accept(ctx: Context, declaration_id: str) -> Declaration:
+    """Accept (受理) a submitted declaration: it gets the office's next receipt number."""
+    declaration = _for_review(ctx, declaration_id)
+    now = ctx.now()
+    declaration.number = issue_number(ctx, declaration.agency, declaration.office_code,
+                                      declaration.filing.direction, now)
+    declaration.status = DeclarationStatus.accepted.value
+    declaration.decided_at = declaration.updated_at = now
+    _receipt_event(ctx, declaration, "declaration.accepted")
+    return declaration
+
+
+def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
+    """Reject (退单) a submitted declaration with a reason the enterprise sees."""
+    if not reason or not reason.strip():
+        raise ValidationFailed([field_error(["reason"], "a rejection needs a reason")])
+    declaration = _for_review(ctx, declaration_id)
+    declaration.status = DeclarationStatus.rejected.value
+    declaration.reject_reason = reason.strip()
+    declaration.decided_at = declaration.updated_at = ctx.now()
+    _receipt_event(ctx, declaration, "declaration.rejected", reason=declaration.reject_reason)
+    return declaration
+
+
+def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
+    fields = PARTS[declaration.agency]
+    errors = [field_error(["changes", key], f"is not a field of the {declaration.agency} declaration")
+              for key in changes if key not in fields]
+    office = OFFICE_FIELD[declaration.agency]
+    if office in changes and changes[office] != declaration.office_code:
+        errors.append(field_error(["changes", office], "a filed declaration cannot move to another office"))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: str) -> Declaration:
+    """Amend a filed declaration, by its enterprise or its agency; the filing's other agencies are told.
+
+    The change is validated as a whole entry (422 names each bad field under
+    ``changes``); the declaration and the filing each get a new kept version;
+    staged declarations of the filing follow; every other filed declaration
+    gets a :class:`Notice`, and ``declaration.amended`` goes to all of them.
+    """
+    actor = ctx.as_actor()
+    declaration = repository.get_declaration(ctx, declaration_id)
+    actor.require(Permission.declaration_amend)
+    filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
+    ctx.session.refresh(declaration, with_for_update=True)
+    if declaration.status not in AMENDABLE:
+        raise Conflict(f"a {declaration.status} declaration cannot be amended"
+                       + ("; edit the staged filing instead" if declaration.status == "draft" else ""),
+                       code="not_amendable")
+    _check_changes(declaration, changes)
+    merged = {k: v for k, v in {**filing.data, **changes}.items() if v is not None}
+    entry, parts, offices = validate(ctx, merged, loc_prefix=("changes",))
+    data = entry.model_dump(mode="json", exclude_none=True)
+    changed = {k for k in set(data) | set(filing.data) if data.get(k) != filing.data.get(k)}
+    if not changed:
+        raise Conflict("the changes leave the declaration as it is", code="no_change")
+    apply_new_version(ctx, filing, data, changed)
+    reconcile_drafts(ctx, filing, parts, offices)
+    _new_declaration_version(ctx, declaration, parts, changes, reason)
+    others = [d for d in filing.declarations if d.id != declaration.id and d.status != DeclarationStatus.draft]
+    for other in others:
+        ctx.session.add(Notice(declaration_id=other.id, source_declaration_id=declaration.id,
+                               source_agency=declaration.agency, source_version=declaration.version,
+                               changed_fields=sorted(changed), reason=reason, author_organisation_id=actor.org_id,
+                               created_at=ctx.now()))
+    record_event(ctx, "declaration.amended", subject_type="declaration", subject_id=declaration.id,
+                 filing_id=filing.id,
+                 recipients=[filing.enterprise_id, declaration.organisation_id, *(o.organisation_id for o in others)],
+                 data={**declaration_event_data(declaration), "changed": sorted(changed), "reason": reason,
+                       "by": actor.kind.value})
+    return declaration
+
+
+def _new_declaration_version(ctx: Context, declaration: Declaration, parts, changes: dict[str, Any],
+                             reason: str) -> None:
+    actor = ctx.as_actor()
+    part = parts.get(declaration.agency)
+    if part is not None:
+        declaration.data = part.data
+    declaration.version += 1
+    declaration.updated_at = ctx.now()
+    ctx.session.add(DeclarationVersion(declaration_id=declaration.id, version=declaration.version,
+                                       data=declaration.data, changes=changes, reason=reason,
+                                       author_organisation_id=actor.org_id, author_user_id=actor.user_id,
+                                       created_at=ctx.now()))
+
+
+def notices_of(ctx: Context, declaration: Declaration) -> list[Notice]:
+    return list(ctx.session.scalars(select(Notice).where(Notice.declaration_id == declaration.id)
+                                    .order_by(Notice.created_at, Notice.id)))
+
+
+def declaration_versions(ctx: Context, declaration_id: str) -> list[DeclarationVersion]:
+    declaration = get_declaration(ctx, declaration_id)
+    return list(ctx.session.scalars(select(DeclarationVersion)
+                                    .where(DeclarationVersion.declaration_id == declaration.id)
+                                    .order_by(DeclarationVersion.version)))

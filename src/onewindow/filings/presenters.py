@@ -1,0 +1,47 @@
+"""Turning filings and declarations into the contract's answers."""
+
+from __future__ import annotations
+
+from onewindow.context import Context
+from onewindow.filings.declarations import notices_of
+from onewindow.filings.schemas import (
+    DeclarationOut, DeclarationSummary, DeclarationVersionOut, FilingOut, FilingVersionOut, NoticeOut, Receipt,
+)
+from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingVersion
+
+
+def receipt(d: Declaration) -> Receipt | None:
+    if d.decided_at is None:
+        return None
+    if d.status == DeclarationStatus.rejected.value:
+        return Receipt(outcome="rejected", reason=d.reject_reason, at=d.decided_at)
+    return Receipt(outcome="accepted", number=d.number, at=d.decided_at)
+
+
+def declaration_summary(d: Declaration) -> DeclarationSummary:
+    return DeclarationSummary(id=d.id, agency=d.agency, office=d.office_code, status=d.status, number=d.number,
+                              version=d.version, submitted_at=d.submitted_at, receipt=receipt(d))
+
+
+def filing_out(f: Filing) -> FilingOut:
+    return FilingOut(id=f.id, status=f.status, version=f.version, direction=f.direction, port=f.port,
+                     bill_of_lading=f.bill_of_lading, created_at=f.created_at, updated_at=f.updated_at,
+                     declarations=[declaration_summary(d) for d in f.declarations], data=f.data)
+
+
+def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
+    notices = [NoticeOut(id=n.id, source_declaration_id=n.source_declaration_id, source_agency=n.source_agency,
+                         source_version=n.source_version, changed_fields=n.changed_fields, reason=n.reason,
+                         created_at=n.created_at) for n in notices_of(ctx, d)]
+    return DeclarationOut(**declaration_summary(d).model_dump(), filing_id=d.filing_id,
+                          direction=d.filing.direction, data=d.data, notices=notices)
+
+
+def filing_version_out(v: FilingVersion) -> FilingVersionOut:
+    return FilingVersionOut(version=v.version, changed_fields=v.changed_fields, created_at=v.created_at, data=v.data)
+
+
+def declaration_version_out(v: DeclarationVersion) -> DeclarationVersionOut:
+    return DeclarationVersionOut(version=v.version, changes=v.changes, reason=v.reason,
+                                 author_organisation_id=v.author_organisation_id, created_at=v.created_at,
+                                 data=v.data)

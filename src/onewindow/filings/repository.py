@@ -1,0 +1,76 @@
+"""Scoped queries: every fetch or list of filings and declarations goes through here.
+
+A record the caller may not see is the same as a record that does not exist
+(404). Enterprises see their own filings and their declarations; an agency
+office sees the declarations routed to it once they are filed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, false, select
+
+from onewindow.context import Actor, Context
+from onewindow.errors import NotFound
+from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
+
+
+def filings_visible_to(actor: Actor) -> Select[tuple[Filing]]:
+    query = select(Filing)
+    if actor.kind is OrgKind.enterprise:
+        return query.where(Filing.enterprise_id == actor.org_id)
+    return query.where(false())
+
+
+def declarations_visible_to(actor: Actor) -> Select[tuple[Declaration]]:
+    query = select(Declaration)
+    if actor.kind is OrgKind.enterprise:
+        return query.join(Filing, Declaration.filing_id == Filing.id).where(Filing.enterprise_id == actor.org_id)
+    if actor.kind in AGENCY_KINDS:
+        return query.where(Declaration.organisation_id == actor.org_id,
+                           Declaration.status != DeclarationStatus.draft.value)
+    return query.where(false())
+
+
+def _parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound.of(what, raw) from None
+
+
+def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = False) -> Filing:
+    """The filing if the actor may see it (locked for the transaction when ``for_update``), else 404."""
+    query = filings_visible_to(ctx.as_actor()).where(Filing.id == _parse_id(filing_id, "filing"))
+    if for_update:
+        query = query.with_for_update(of=Filing)
+    filing = ctx.session.scalar(query)
+    if filing is None:
+        raise NotFound.of("filing", filing_id)
+    return filing
+
+
+def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False) -> Declaration:
+    """The declaration if the actor may see it (locked when ``for_update``), else 404."""
+    query = declarations_visible_to(ctx.as_actor()).where(
+        Declaration.id == _parse_id(declaration_id, "declaration"))
+    if for_update:
+        query = query.with_for_update(of=Declaration)
+    declaration = ctx.session.scalar(query)
+    if declaration is None:
+        raise NotFound.of("declaration", declaration_id)
+    return declaration
+
+
+def get_filing_unscoped(ctx: Context, filing_id: uuid.UUID, *, for_update: bool = False) -> Filing:
+    """The filing of a declaration the actor already may see (the declaration's scope is the check)."""
+    query = select(Filing).where(Filing.id == filing_id)
+    if for_update:
+        query = query.with_for_update(of=Filing)
+    filing = ctx.session.scalar(query)
+    if filing is None:
+        raise NotFound.of("filing", filing_id)
+    return filing

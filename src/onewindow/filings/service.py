@@ -1,0 +1,243 @@
+"""The enterprise's side of one declaration: enter once, stage, edit, file.
+
+Every function takes a :class:`~onewindow.context.Context`, only flushes (the
+caller's unit of work commits), and writes an event for each state change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from onewindow.context import Context
+from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.events.service import record_event
+from onewindow.filings import repository
+from onewindow.filings.schemas import FilingEntry
+from onewindow.filings.split import CIQ, CUSTOMS, Part, inspection_lines, owners, split
+from onewindow.filings.validation import parse_entry
+from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion
+from onewindow.models import OrgKind
+from onewindow.parties.permissions import Permission
+from onewindow.parties.service import find_office
+from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
+
+AGENCY_KIND = {CUSTOMS: OrgKind.customs, CIQ: OrgKind.ciq}
+
+
+def catalogue(ctx: Context) -> InspectionCatalogue:
+    path = ctx.settings.inspection_catalogue
+    return get_catalogue(str(path) if path else None)
+
+
+def _routing_errors(ctx: Context, entry: FilingEntry, offices: dict[str, Any]) -> list[dict[str, Any]]:
+    """Errors for offices that are missing or not registered; fills ``offices`` (agency → organisation)."""
+    errors = []
+    lines = inspection_lines(entry, catalogue(ctx))
+    wanted = {CUSTOMS: entry.customs_office}
+    if lines:
+        if entry.ciq_office is None:
+            names = ", ".join(f"{i} ({hit.category})" for i, hit in sorted(lines.items()))
+            errors.append(field_error(["ciq_office"], f"is required: goods lines {names} need inspection "
+                                                      "or quarantine"))
+        else:
+            wanted[CIQ] = entry.ciq_office
+    for agency, code in wanted.items():
+        org = find_office(ctx, AGENCY_KIND[agency], code)
+        if org is None:
+            errors.append(field_error([f"{agency}_office"], f"no {agency} office {code} is registered on "
+                                                             "this platform"))
+        offices[agency] = org
+    return errors
+
+
+def validate(ctx: Context, raw: Any, *, loc_prefix: tuple[Any, ...] = ()) -> tuple[FilingEntry, dict[str, Part],
+                                                                                   dict[str, Any]]:
+    """The entry, its parts and their offices; one 422 naming every bad field otherwise."""
+    entry, errors = parse_entry(raw)
+    offices: dict[str, Any] = {}
+    if entry is not None:
+        errors += _routing_errors(ctx, entry, offices)
+    if errors:
+        raise ValidationFailed([{**e, "loc": [*loc_prefix, *e["loc"]]} for e in errors])
+    return entry, split(entry, catalogue(ctx)), offices
+
+
+def create_filing(ctx: Context, raw: Any) -> Filing:
+    """Stage a new filing and its draft declarations from the one-time entry."""
+    actor = ctx.as_actor()
+    actor.require(Permission.filing_create)
+    entry, parts, offices = validate(ctx, raw)
+    now = ctx.now()
+    data = entry.model_dump(mode="json", exclude_none=True)
+    filing = Filing(id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
+                    status=FilingStatus.draft.value, version=1, direction=entry.direction, port=entry.port,
+                    bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
+    ordered = sorted(parts.values(), key=lambda p: p.agency)
+    filing.declarations = [_new_declaration(ctx, filing, part, offices[part.agency]) for part in ordered]
+    ctx.session.add(filing)
+    ctx.session.add(FilingVersion(filing_id=filing.id, version=1, data=data, changed_fields=sorted(data),
+                                  created_by=actor.user_id, created_at=now))
+    record_event(ctx, "filing.created", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
+                 recipients=[actor.org_id], data=filing_event_data(filing))
+    return filing
+
+
+def _new_declaration(ctx: Context, filing: Filing, part: Part, office) -> Declaration:
+    now = ctx.now()
+    return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office.id,
+                       office_code=part.office_code, status=DeclarationStatus.draft.value, version=1,
+                       data=part.data, created_at=now, updated_at=now)
+
+
+def filing_event_data(filing: Filing) -> dict[str, Any]:
+    return {"filing_id": str(filing.id), "status": filing.status, "version": filing.version,
+            "bill_of_lading": filing.bill_of_lading, "direction": filing.direction, "port": filing.port}
+
+
+def declaration_event_data(d: Declaration) -> dict[str, Any]:
+    return {"declaration_id": str(d.id), "filing_id": str(d.filing_id), "agency": d.agency,
+            "office": d.office_code, "status": d.status, "number": d.number, "version": d.version}
+
+
+def reconcile_drafts(ctx: Context, filing: Filing, parts: dict[str, Part], offices: dict[str, Any]) -> None:
+    """Bring the staged declarations in line with the filing's parts.
+
+    A staged declaration takes its part's new data and office, or is discarded
+    when its part is no longer made; a part with no declaration gets a new
+    draft. Filed declarations are never touched here (they change by amendment).
+    """
+    existing = {d.agency: d for d in filing.declarations}
+    for agency, declaration in existing.items():
+        if declaration.status != DeclarationStatus.draft.value:
+            continue
+        if agency in parts:
+            declaration.data = parts[agency].data
+            declaration.office_code = parts[agency].office_code
+            declaration.organisation_id = offices[agency].id
+            declaration.updated_at = ctx.now()
+        else:
+            filing.declarations.remove(declaration)
+            record_event(ctx, "declaration.discarded", subject_type="declaration", subject_id=declaration.id,
+                         filing_id=filing.id, recipients=[filing.enterprise_id],
+                         data=declaration_event_data(declaration))
+    for agency, part in parts.items():
+        if agency not in existing:
+            filing.declarations.append(_new_declaration(ctx, filing, part, offices[agency]))
+
+
+def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
+    filed = {d.agency for d in filing.declarations if d.status != DeclarationStatus.draft.value}
+    return sorted(f"{field} ({', '.join(sorted(owners(field) & filed))})"
+                  for field in changed if owners(field) & filed)
+
+
+def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version: int | None = None) -> Filing:
+    """Edit a staged filing (merge patch of top-level fields; ``null`` removes an optional field).
+
+    409 once every declaration is filed, when ``expected_version`` is stale, or
+    when a changed field belongs to a declaration already filed (amend that
+    declaration instead). A patch that changes nothing makes no new version.
+    """
+    actor = ctx.as_actor()
+    filing = repository.get_filing(ctx, filing_id, for_update=True)
+    actor.require(Permission.filing_update)
+    if not isinstance(patch, dict) or not patch:
+        raise ValidationFailed([field_error([], "the patch must be a non-empty JSON object of entry fields")])
+    if filing.status == FilingStatus.filed.value:
+        raise Conflict("every declaration of this filing is filed; amend a declaration instead", code="filed")
+    if expected_version is not None and expected_version != filing.version:
+        raise Conflict(f"the filing is at version {filing.version}, not {expected_version}",
+                       code="version_conflict")
+    merged = {k: v for k, v in {**filing.data, **patch}.items() if v is not None}
+    entry, parts, offices = validate(ctx, merged)
+    data = entry.model_dump(mode="json", exclude_none=True)
+    changed = {k for k in set(data) | set(filing.data) if data.get(k) != filing.data.get(k)}
+    if not changed:
+        return filing
+    if conflicts := _filed_conflicts(filing, changed):
+        raise Conflict("these fields belong to a declaration already filed; amend it instead: "
+                       + "; ".join(conflicts), code="field_filed")
+    apply_new_version(ctx, filing, data, changed)
+    reconcile_drafts(ctx, filing, parts, offices)
+    record_event(ctx, "filing.updated", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
+                 recipients=[filing.enterprise_id], data={**filing_event_data(filing), "changed": sorted(changed)})
+    return filing
+
+
+def apply_new_version(ctx: Context, filing: Filing, data: dict[str, Any], changed: set[str]) -> None:
+    """Make ``data`` the filing's current data as a new kept version."""
+    filing.data = data
+    filing.version += 1
+    filing.port = data["port"]
+    filing.bill_of_lading = data["bill_of_lading"]
+    filing.direction = data["direction"]
+    filing.updated_at = ctx.now()
+    ctx.session.add(FilingVersion(filing_id=filing.id, version=filing.version, data=data,
+                                  changed_fields=sorted(changed), created_by=ctx.as_actor().user_id,
+                                  created_at=ctx.now()))
+
+
+def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
+    by_agency = {d.agency: d for d in filing.declarations}
+    if agencies is None:
+        staged = [d for d in filing.declarations if d.status == DeclarationStatus.draft.value]
+        if not staged:
+            raise Conflict("no declaration of this filing is staged", code="nothing_staged")
+        return staged
+    errors = [field_error(["agencies", i], f"this filing has no {a} declaration")
+              for i, a in enumerate(agencies) if a not in by_agency]
+    if errors or not agencies:
+        raise ValidationFailed(errors or [field_error(["agencies"], "name at least one agency")])
+    filed = sorted({a for a in agencies if by_agency[a].status != DeclarationStatus.draft.value})
+    if filed:
+        raise Conflict(f"already filed: {', '.join(filed)}", code="already_filed")
+    return [by_agency[a] for a in dict.fromkeys(agencies)]
+
+
+def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = None) -> Filing:
+    """File the named staged declarations (all staged ones when ``agencies`` is None)."""
+    actor = ctx.as_actor()
+    filing = repository.get_filing(ctx, filing_id, for_update=True)
+    actor.require(Permission.filing_submit)
+    now = ctx.now()
+    for declaration in _to_file(filing, agencies):
+        declaration.status = DeclarationStatus.submitted.value
+        declaration.submitted_at = declaration.updated_at = now
+        ctx.session.add(DeclarationVersion(declaration_id=declaration.id, version=declaration.version,
+                                           data=declaration.data, changes={}, reason=None,
+                                           author_organisation_id=actor.org_id, author_user_id=actor.user_id,
+                                           created_at=now))
+        record_event(ctx, "declaration.submitted", subject_type="declaration", subject_id=declaration.id,
+                     filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
+                     data=declaration_event_data(declaration))
+    if all(d.status != DeclarationStatus.draft.value for d in filing.declarations):
+        filing.status = FilingStatus.filed.value
+    filing.updated_at = now
+    return filing
+
+
+def list_filings(ctx: Context, *, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[
+        list[Filing], int]:
+    """The actor's filings, newest first, and how many there are in all."""
+    ctx.as_actor().require(Permission.filing_read)
+    query = repository.filings_visible_to(ctx.as_actor())
+    if status:
+        query = query.where(Filing.status == status)
+    total = ctx.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = ctx.session.scalars(query.order_by(Filing.created_at.desc(), Filing.id).limit(limit).offset(offset))
+    return list(rows), total or 0
+
+
+def get_filing(ctx: Context, filing_id: str) -> Filing:
+    filing = repository.get_filing(ctx, filing_id)
+    ctx.as_actor().require(Permission.filing_read)
+    return filing
+
+
+def filing_versions(ctx: Context, filing_id: str) -> list[FilingVersion]:
+    filing = get_filing(ctx, filing_id)
+    return list(ctx.session.scalars(select(FilingVersion).where(FilingVersion.filing_id == filing.id)
+                                    .order_by(FilingVersion.version)))

@@ -1,0 +1,67 @@
+"""Splitting one entry into each agency's declaration (一次录入、分别申报).
+
+Which fields each declaration carries is data, not code: ``PARTS`` below. The
+customs declaration (报关单) carries the whole entry but the CIQ office; the CIQ
+declaration (报检单) exists only when the inspection catalogue names some line's
+HS code, and carries the goods and transport data inspection needs, each line
+marked with its catalogue category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from onewindow.filings.schemas import FilingEntry
+from onewindow.refdata.catalogue import InspectionCatalogue
+
+CUSTOMS, CIQ = "customs", "ciq"
+
+_COMMON = ("direction", "consignee", "consignor", "declarant", "overseas_party", "trade_mode", "transport_mode",
+           "port", "conveyance", "bill_of_lading", "trade_country", "departure_country", "destination_country",
+           "currency", "packages", "package_type", "gross_weight_kg", "net_weight_kg", "containers", "items",
+           "documents", "remarks")
+
+PARTS: dict[str, frozenset[str]] = {
+    CUSTOMS: frozenset((*_COMMON, "customs_office", "transaction_mode")),
+    CIQ: frozenset((*_COMMON, "ciq_office")),
+}
+
+OFFICE_FIELD = {CUSTOMS: "customs_office", CIQ: "ciq_office"}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One agency's declaration data and the office it goes to."""
+
+    agency: str
+    office_code: str
+    data: dict[str, Any]
+
+
+def inspection_lines(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict[int, Any]:
+    """Index → catalogue entry of each goods line that needs inspection or quarantine."""
+    found = {i: catalogue.lookup(item.hs_code) for i, item in enumerate(entry.items)}
+    return {i: hit for i, hit in found.items() if hit is not None}
+
+
+def split(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict[str, Part]:
+    """The declarations this entry makes, by agency (customs always; CIQ when the catalogue says so)."""
+    data = entry.model_dump(mode="json", exclude_none=True)
+    parts = {CUSTOMS: Part(CUSTOMS, entry.customs_office, _pick(data, CUSTOMS))}
+    lines = inspection_lines(entry, catalogue)
+    if lines and entry.ciq_office:
+        ciq = _pick(data, CIQ)
+        ciq["items"] = [{**item, "ciq_category": lines[i].category if i in lines else None}
+                        for i, item in enumerate(ciq["items"])]
+        parts[CIQ] = Part(CIQ, entry.ciq_office, ciq)
+    return parts
+
+
+def _pick(data: dict[str, Any], agency: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in PARTS[agency]}
+
+
+def owners(field: str) -> set[str]:
+    """The agencies whose declaration carries ``field``."""
+    return {agency for agency, fields in PARTS.items() if field in fields}

@@ -1,0 +1,77 @@
+"""HTTP plumbing shared by every router: the unit of work, the caller, the error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onewindow.context import Context
+from onewindow.db import unit_of_work
+from onewindow.errors import AppError, Unauthenticated, pydantic_details
+from onewindow.parties.service import authenticate
+
+
+def _session(request: Request) -> Iterator:
+    with unit_of_work(request.app.state.session_factory) as session:
+        yield session
+
+
+def _base_context(request: Request, session=Depends(_session, scope="function")) -> Context:
+    state = request.app.state
+    return Context(session=session, clock=state.clock, settings=state.settings)
+
+
+def _authenticated(request: Request, ctx: Context = Depends(_base_context, scope="function")) -> Context:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    return Context(session=ctx.session, clock=ctx.clock, settings=ctx.settings,
+                   actor=authenticate(ctx, token.strip()))
+
+
+AuthContext = Annotated[Context, Depends(_authenticated, scope="function")]
+"""A unit of work acting as the authenticated caller (401 without a valid bearer token)."""
+PublicContext = Annotated[Context, Depends(_base_context, scope="function")]
+"""A unit of work with no caller (public endpoints)."""
+
+
+def _error(status: int, code: str, message: str, details: list | None = None, headers=None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details or []}},
+                        status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as ``{"error": {"code", "message", "details"}}``."""
+
+    @app.exception_handler(AppError)
+    async def app_error(_request, exc: AppError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request, exc: RequestValidationError):
+        details = pydantic_details(list(exc.errors()))
+        for d in details:
+            if d["type"] == "json_invalid":
+                d["msg"] = "the body is not valid JSON"
+        return _error(422, "validation_failed", f"{len(details)} field(s) are invalid", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_request, _exc):
+        return _error(409, "concurrent_change", "a concurrent request changed the same record; retry")
+
+    @app.exception_handler(OperationalError)
+    async def db_unavailable(_request, _exc):
+        return _error(503, "database_unavailable", "the database is busy or unavailable; retry")

@@ -1,0 +1,17 @@
+"""All tables, one module each, re-exported here for Alembic and the services."""
+
+from onewindow.models.api_token import ApiToken
+from onewindow.models.base import Base
+from onewindow.models.declaration import Declaration, DeclarationStatus, DeclarationVersion, Notice
+from onewindow.models.event import Event, EventRecipient
+from onewindow.models.filing import Filing, FilingStatus, FilingVersion
+from onewindow.models.idempotency import IdempotencyRecord
+from onewindow.models.number_sequence import NumberSequence
+from onewindow.models.organisation import AGENCY_KINDS, CreditLevel, Organisation, OrgKind
+from onewindow.models.user import User
+
+__all__ = [
+    "AGENCY_KINDS", "ApiToken", "Base", "CreditLevel", "Declaration", "DeclarationStatus", "DeclarationVersion",
+    "Event", "EventRecipient", "Filing", "FilingStatus", "FilingVersion", "IdempotencyRecord", "Notice",
+    "NumberSequence", "OrgKind", "Organisation", "User",
+]

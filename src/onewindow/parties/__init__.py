@@ -1,0 +1,1 @@
+"""Organisations, users, API tokens, roles and permissions."""

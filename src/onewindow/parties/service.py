@@ -1,0 +1,149 @@
+"""Registering organisations, users and API tokens; authenticating tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+
+from onewindow.context import Actor, Context
+from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
+from onewindow.models import ApiToken, CreditLevel, Organisation, OrgKind, User
+from onewindow.parties.permissions import DEFAULT_ROLE, ROLE_ORG_KINDS, Role
+from onewindow.refdata import validators as v
+
+TOKEN_PREFIX = "ow_"
+_SHORT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+_USER_NAME = re.compile(r"^[\w.@-]{1,100}$")
+
+
+def _check_code(kind: OrgKind, code: str) -> str | None:
+    """The rule for an organisation's code, by kind; None when valid."""
+    if kind is OrgKind.enterprise:
+        return v.check_uscc(code)
+    if kind is OrgKind.customs:
+        return v.check_customs_office(code)
+    if kind is OrgKind.ciq:
+        return v.check_ciq_office(code)
+    if not _SHORT_CODE.match(code):
+        return "must be 2-32 upper-case letters, digits, '-' or '_'"
+    return None
+
+
+def _validate_org(kind: str, code: str, name: str, port: str | None, credit: str | None) -> OrgKind:
+    errors = []
+    try:
+        org_kind = OrgKind(kind)
+    except ValueError:
+        raise ValidationFailed([field_error(["kind"], f"must be one of {', '.join(OrgKind)}")]) from None
+    if msg := _check_code(org_kind, code):
+        errors.append(field_error(["code"], msg))
+    if not name.strip():
+        errors.append(field_error(["name"], "must not be empty"))
+    if org_kind is OrgKind.terminal and not port:
+        errors.append(field_error(["office"], "a terminal needs the UN/LOCODE of the port it serves"))
+    if port and (msg := v.check_location(port)):
+        errors.append(field_error(["office"], msg))
+    if credit is not None:
+        if org_kind is not OrgKind.enterprise:
+            errors.append(field_error(["credit"], "only enterprises have a credit level"))
+        elif credit not in set(CreditLevel):
+            errors.append(field_error(["credit"], f"must be one of {', '.join(CreditLevel)}"))
+    if errors:
+        raise ValidationFailed(errors)
+    return org_kind
+
+
+def add_organisation(ctx: Context, *, kind: str, code: str, name: str, port: str | None = None,
+                     credit_level: str | None = None) -> Organisation:
+    """Register an organisation; its code is validated by kind and must be new (409 otherwise)."""
+    code = code.strip().upper()
+    org_kind = _validate_org(kind, code, name, port, credit_level)
+    if ctx.session.scalar(select(Organisation).where(Organisation.code == code)):
+        raise Conflict(f"an organisation with code {code} is already registered", code="duplicate")
+    if org_kind is OrgKind.enterprise and credit_level is None:
+        credit_level = CreditLevel.general.value
+    org = Organisation(kind=org_kind.value, code=code, name=name.strip(), port=port, credit_level=credit_level,
+                       created_at=ctx.now())
+    ctx.session.add(org)
+    ctx.session.flush()
+    return org
+
+
+def get_organisation_by_code(ctx: Context, code: str) -> Organisation:
+    org = ctx.session.scalar(select(Organisation).where(Organisation.code == code.strip().upper()))
+    if org is None:
+        raise NotFound.of("organisation", code)
+    return org
+
+
+def find_office(ctx: Context, kind: OrgKind, code: str) -> Organisation | None:
+    """The registered agency office of ``kind`` with ``code``, if any."""
+    return ctx.session.scalar(select(Organisation).where(Organisation.kind == kind.value,
+                                                         Organisation.code == code))
+
+
+def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = None) -> User:
+    """The user ``name`` of ``org``, created with ``role`` (default by kind) if new.
+
+    An existing user keeps its role unless ``role`` is given, which then replaces it.
+    """
+    if not _USER_NAME.match(name):
+        raise ValidationFailed([field_error(["user"], "1-100 letters, digits, '.', '@', '-' or '_'")])
+    role_value = _check_role(org, role) if role else None
+    user = ctx.session.scalar(select(User).where(User.organisation_id == org.id, User.name == name))
+    if user is None:
+        user = User(organisation_id=org.id, name=name, role=role_value or DEFAULT_ROLE[OrgKind(org.kind)].value,
+                    created_at=ctx.now())
+        ctx.session.add(user)
+    elif role_value:
+        user.role = role_value
+    ctx.session.flush()
+    return user
+
+
+def _check_role(org: Organisation, role: str) -> str:
+    try:
+        r = Role(role)
+    except ValueError:
+        raise ValidationFailed([field_error(["role"], f"must be one of {', '.join(Role)}")]) from None
+    if OrgKind(org.kind) not in ROLE_ORG_KINDS[r]:
+        raise ValidationFailed([field_error(["role"], f"the role '{r}' is not for a {org.kind} organisation")])
+    return r.value
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(ctx: Context, user: User) -> str:
+    """Create an API token for ``user``; the clear token is returned once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ctx.session.add(ApiToken(user_id=user.id, digest=digest(token), prefix=token[:10], created_at=ctx.now()))
+    ctx.session.flush()
+    return token
+
+
+def authenticate(ctx: Context, token: str) -> Actor:
+    """The actor behind a bearer token; 401 for an unknown or revoked token."""
+    row = ctx.session.scalar(select(ApiToken).where(ApiToken.digest == digest(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("the token is not valid")
+    user = row.user
+    return Actor(organisation=user.organisation, user=user, role=user.role)
+
+
+def actor_for(ctx: Context, org_code: str, user_name: str | None = None) -> Actor:
+    """An actor for the operator CLI: a named user of the organisation, or its first user."""
+    org = get_organisation_by_code(ctx, org_code)
+    query = select(User).where(User.organisation_id == org.id)
+    query = query.where(User.name == user_name) if user_name else query.order_by(User.created_at)
+    user = ctx.session.scalars(query).first()
+    if user is None:
+        role = DEFAULT_ROLE[OrgKind(org.kind)].value
+        if user_name:
+            raise NotFound.of("user", f"{user_name} of {org.code}")
+        return Actor(organisation=org, user=None, role=role)
+    return Actor(organisation=org, user=user, role=user.role)
