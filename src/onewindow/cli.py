@@ -273,3 +273,7 @@ def declaration_amend(org: OrgOpt, declaration_id: str,
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

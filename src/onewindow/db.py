@@ -8,6 +8,7 @@ command) commits or rolls back through :func:`unit_of_work`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,9 +42,33 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
-    """Take the write lock at BEGIN so two writers never deadlock on lock upgrade."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+class _WriterGate:
+    """Serialise this process's SQLite transactions before they reach the database lock.
+
+    SQLite allows one writer at a time; a writer that finds the database locked
+    sleeps in SQLite's busy handler with growing back-off, so many threads of
+    one process queue far better on a Python lock. Transactions still take the
+    database lock with ``BEGIN IMMEDIATE`` (other processes wait in the busy
+    handler), so two writers never deadlock upgrading a read lock.
+    """
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self._lock = threading.Lock()  # not an RLock: commit may run on another thread than BEGIN
+        self._timeout = timeout
+
+    def begin(self, conn) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        conn.info["writer_gate_held"] = True
+
+    def end(self, conn) -> None:
+        if conn.info.pop("writer_gate_held", False):
+            self._lock.release()
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -52,8 +77,11 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "isolation_level": None},
                                pool_size=pool_size, max_overflow=pool_size)
+        gate = _WriterGate()
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", gate.begin)
+        event.listen(engine, "commit", gate.end)
+        event.listen(engine, "rollback", gate.end)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -129,6 +131,17 @@ def test_inspection_catalogue_from_app_state(app, client, tmp_path):
     body = client.get("/api/v1/refdata/inspection-catalogue/8471301000").json()
     assert body["needs_inspection"] is True and body["hs_prefix"] == "8471"
     assert client.get("/api/v1/refdata/inspection-catalogue/0303899090").json()["needs_inspection"] is False
+
+
+def test_inspection_catalogue_from_app_settings(app, client, tmp_path):
+    path = tmp_path / "catalogue.csv"
+    path.write_text("hs_prefix,category,name_zh,name_en\n9504,commodity_inspection,游戏机,Games\n",
+                    encoding="utf-8")
+    app.state.settings = SimpleNamespace(inspection_catalogue=path)
+    assert client.get("/api/v1/refdata/inspection-catalogue/9504500000").json()["needs_inspection"] is True
+    assert client.get("/api/v1/refdata/inspection-catalogue/9503001000").json()["needs_inspection"] is False
+    app.state.settings = SimpleNamespace(inspection_catalogue=None)
+    assert client.get("/api/v1/refdata/inspection-catalogue/9503001000").json()["needs_inspection"] is True
 
 
 def test_openapi_lists_both_routes(client):

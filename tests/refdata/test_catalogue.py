@@ -178,3 +178,12 @@ def test_failed_load_is_not_cached(tmp_path):
         get_catalogue(path)
     path.write_text(HEADER + "9503,commodity_inspection,玩具,Toys\n", encoding="utf-8")
     assert get_catalogue(path).needs_inspection("9503001000")
+
+
+def test_documented_default_content_matches_the_shipped_file():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "reference-data.md"
+    text = doc.read_text(encoding="utf-8").split("### Default content", 1)[1]
+    rows = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("| `")]
+    documented = [tuple(cell.strip().strip("`") for cell in row) for row in rows]
+    shipped = [(e.hs_prefix, e.category, e.name_zh, e.name_en) for e in get_catalogue().entries]
+    assert documented == shipped

@@ -15,7 +15,7 @@ from onewindow.refdata.types import (
     CustomsOffice,
     HSCode,
     LevyKind,
-    Location,
+    LocationCode,
     PackageType,
     Port,
     SizeType,
@@ -46,7 +46,7 @@ class Declaration(BaseModel):
     transaction_mode: TransactionMode
     currency: Currency
     loading_port: Port
-    destination: Location
+    destination: LocationCode
     package_type: PackageType
     levy_kind: LevyKind
     container_kind: ContainerKind

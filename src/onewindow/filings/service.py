@@ -21,7 +21,7 @@ from onewindow.filings.validation import parse_entry
 from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion
 from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
-from onewindow.parties.service import find_office
+from onewindow.parties.service import find_offices
 from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
 
 AGENCY_KIND = {CUSTOMS: OrgKind.customs, CIQ: OrgKind.ciq}
@@ -33,7 +33,7 @@ def catalogue(ctx: Context) -> InspectionCatalogue:
 
 
 def _routing_errors(ctx: Context, entry: FilingEntry, offices: dict[str, Any]) -> list[dict[str, Any]]:
-    """Errors for offices that are missing or not registered; fills ``offices`` (agency → organisation)."""
+    """Errors for offices that are missing or not registered; fills ``offices`` (agency → office id)."""
     errors = []
     lines = inspection_lines(entry, catalogue(ctx))
     wanted = {CUSTOMS: entry.customs_office}
@@ -44,12 +44,13 @@ def _routing_errors(ctx: Context, entry: FilingEntry, offices: dict[str, Any]) -
                                                       "or quarantine"))
         else:
             wanted[CIQ] = entry.ciq_office
+    found = find_offices(ctx, {AGENCY_KIND[agency]: code for agency, code in wanted.items()})
     for agency, code in wanted.items():
-        org = find_office(ctx, AGENCY_KIND[agency], code)
-        if org is None:
+        office_id = found.get(AGENCY_KIND[agency])
+        if office_id is None:
             errors.append(field_error([f"{agency}_office"], f"no {agency} office {code} is registered on "
                                                              "this platform"))
-        offices[agency] = org
+        offices[agency] = office_id
     return errors
 
 
@@ -85,9 +86,9 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
     return filing
 
 
-def _new_declaration(ctx: Context, filing: Filing, part: Part, office) -> Declaration:
+def _new_declaration(ctx: Context, filing: Filing, part: Part, office_id: uuid.UUID) -> Declaration:
     now = ctx.now()
-    return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office.id,
+    return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office_id,
                        office_code=part.office_code, status=DeclarationStatus.draft.value, version=1,
                        data=part.data, created_at=now, updated_at=now)
 
@@ -116,7 +117,7 @@ def reconcile_drafts(ctx: Context, filing: Filing, parts: dict[str, Part], offic
         if agency in parts:
             declaration.data = parts[agency].data
             declaration.office_code = parts[agency].office_code
-            declaration.organisation_id = offices[agency].id
+            declaration.organisation_id = offices[agency]
             declaration.updated_at = ctx.now()
         else:
             filing.declarations.remove(declaration)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import uuid
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
@@ -79,10 +80,13 @@ def get_organisation_by_code(ctx: Context, code: str) -> Organisation:
     return org
 
 
-def find_office(ctx: Context, kind: OrgKind, code: str) -> Organisation | None:
-    """The registered agency office of ``kind`` with ``code``, if any."""
-    return ctx.session.scalar(select(Organisation).where(Organisation.kind == kind.value,
-                                                         Organisation.code == code))
+def find_offices(ctx: Context, wanted: dict[OrgKind, str]) -> dict[OrgKind, uuid.UUID]:
+    """The ids of the registered offices among ``wanted`` (kind → code), in one query; missing ones are absent."""
+    if not wanted:
+        return {}
+    clauses = [and_(Organisation.kind == kind.value, Organisation.code == code) for kind, code in wanted.items()]
+    rows = ctx.session.execute(select(Organisation.kind, Organisation.id).where(or_(*clauses)))
+    return {OrgKind(kind): org_id for kind, org_id in rows}
 
 
 def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = None) -> User:

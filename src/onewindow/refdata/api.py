@@ -8,10 +8,11 @@ it (under ``/api/v1``). Endpoints:
 * ``GET /refdata/inspection-catalogue/{hs_code}``: whether goods need
   inspection or quarantine, and under which catalogue entry.
 
-The inspection catalogue is the one at ``app.state.inspection_catalogue`` (a
-file path; unset or None means the shipped catalogue). The application sets
-it from its ``ONEWINDOW_INSPECTION_CATALOGUE`` setting, or overrides the
-:func:`inspection_catalogue` dependency.
+The inspection catalogue is read from the file at
+``app.state.inspection_catalogue`` or, when that is unset, at
+``app.state.settings.inspection_catalogue`` (the ``ONEWINDOW_INSPECTION_CATALOGUE``
+setting); with neither, the shipped catalogue is used. An application may
+also override the :func:`inspection_catalogue` dependency.
 """
 
 from __future__ import annotations
@@ -117,7 +118,11 @@ def search(table: str, q: str, limit: int) -> list[RefItem]:
 
 def inspection_catalogue(request: Request) -> InspectionCatalogue:
     """The catalogue configured on the application (see the module docstring)."""
-    return get_catalogue(getattr(request.app.state, "inspection_catalogue", None))
+    state = request.app.state
+    path = getattr(state, "inspection_catalogue", None)
+    if path is None:
+        path = getattr(getattr(state, "settings", None), "inspection_catalogue", None)
+    return get_catalogue(path)
 
 
 @router.get("/refdata/inspection-catalogue/{hs_code}")

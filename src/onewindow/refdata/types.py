@@ -30,7 +30,7 @@ __all__ = [
     "USCC",
     "Country",
     "Currency",
-    "Location",
+    "LocationCode",
     "Port",
     "UnitCode",
     "TradeMode",
@@ -95,7 +95,7 @@ Currency = Annotated[
     checked("currency", v.check_currency),
     Field(description="ISO 4217 currency code accepted by customs (币制)", examples=["USD"]),
 ]
-Location = Annotated[
+LocationCode = Annotated[
     str,
     checked("location", v.check_location),
     Field(description="UN/LOCODE of a location in China", examples=["CNSHG"]),

@@ -1,0 +1,188 @@
+"""Filings accepted per second over HTTP (create + submit), against a bare SQL baseline.
+
+Each filing is a realistic entry (2 containers, 5 goods lines, one of them
+needing CIQ, so two declarations are made and filed). The HTTP run drives
+``onewindow serve`` in a subprocess with concurrent clients; the baseline
+writes the same rows with plain DB-API statements, one transaction per
+request, on a fresh database of the same kind, in the same run.
+
+    python bench/filings.py [--db sqlite postgresql] [--filings 3000] [--concurrency 16] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import fresh_database, machine, server, summary  # noqa: E402
+
+from onewindow.clock import SystemClock  # noqa: E402
+from onewindow.config import Settings  # noqa: E402
+from onewindow.context import Context  # noqa: E402
+from onewindow.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from onewindow.migrate import upgrade  # noqa: E402
+from onewindow.parties.service import add_organisation, ensure_user, issue_token  # noqa: E402
+from onewindow.samples import sample_entry  # noqa: E402
+
+ENTERPRISE = "91210200MA0QK1P3AF"
+
+
+def prepare(url: str) -> tuple[str, dict[str, str]]:
+    """Migrate the database, register the parties, return an enterprise token and office ids."""
+    engine = make_engine(url, pool_size=1)
+    upgrade(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        ctx = Context(session=session, clock=SystemClock(), settings=Settings(database_url=url))
+        offices = {}
+        for kind, code in (("customs", "0916"), ("ciq", "210600")):
+            offices[kind] = str(add_organisation(ctx, kind=kind, code=code, name=code).id)
+        ent = add_organisation(ctx, kind="enterprise", code=ENTERPRISE, name="bench")
+        offices["enterprise"] = str(ent.id)
+        token = issue_token(ctx, ensure_user(ctx, ent, "bench"))
+    engine.dispose()
+    return token, offices
+
+
+async def drive(base: str, token: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    """Create and submit every body; returns (seconds, per-filing latencies)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            t0 = time.perf_counter()
+            async with session.post(base + "/api/v1/filings", data=body, headers=headers) as r:
+                assert r.status == 201, await r.text()
+                filing_id = (await r.json())["id"]
+            async with session.post(f"{base}/api/v1/filings/{filing_id}/submit", headers=headers) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
+            latencies.append(time.perf_counter() - t0)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies
+
+
+def baseline(url: str, entries: list[dict], offices: dict[str, str]) -> float:
+    """Write the same rows as the platform with bare SQL: seconds for all entries."""
+    engine = make_engine(url, pool_size=1)
+    upgrade(engine)
+    raw = engine.raw_connection()
+    pg = engine.dialect.name == "postgresql"
+    ph = "%s" if pg else "?"
+
+    def q(sql: str) -> str:
+        return sql.replace("?", ph)
+
+    def uid(u: uuid.UUID) -> object:
+        return u if pg else u.hex
+
+    def ts() -> object:
+        now = datetime.now(UTC)
+        return now if pg else now.replace(tzinfo=None).isoformat(sep=" ")
+
+    for kind, code in (("customs", "0916"), ("ciq", "210600"), ("enterprise", ENTERPRISE)):
+        cur = raw.cursor()
+        cur.execute(q("INSERT INTO organisations (id, kind, code, name, created_at) VALUES (?,?,?,?,?)"),
+                    (uid(uuid.UUID(offices[kind])), kind, code, code, ts()))
+    raw.commit()
+    ent = uid(uuid.UUID(offices["enterprise"]))
+    start = time.perf_counter()
+    for entry in entries:
+        _baseline_filing(raw, q, uid, ts, entry, offices, ent)
+    seconds = time.perf_counter() - start
+    raw.close()
+    engine.dispose()
+    return seconds
+
+
+def _event(cur, q, uid, ts, type_, subject, filing, recipients) -> None:
+    cur.execute(q("INSERT INTO events (id, type, occurred_at, subject_type, subject_id, filing_id, data) "
+                  "VALUES (?,?,?,?,?,?,?) RETURNING seq"),
+                (uid(uuid.uuid4()), type_, ts(), "filing", subject, filing, json.dumps({"filing_id": str(filing)})))
+    seq = cur.fetchone()[0]
+    for org in recipients:
+        cur.execute(q("INSERT INTO event_recipients (event_seq, organisation_id) VALUES (?,?)"), (seq, org))
+
+
+def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
+    cur = raw.cursor()
+    data = json.dumps(entry, ensure_ascii=False)
+    fid = uid(uuid.uuid4())
+    cur.execute(q("INSERT INTO filings (id, enterprise_id, status, version, direction, port, bill_of_lading, data, "
+                  "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"),
+                (fid, ent, "draft", 1, "import", entry["port"], entry["bill_of_lading"], data, ts(), ts()))
+    cur.execute(q("INSERT INTO filing_versions (filing_id, version, data, changed_fields, created_at) "
+                  "VALUES (?,?,?,?,?)"), (fid, 1, data, "[]", ts()))
+    decls = []
+    for agency in ("ciq", "customs"):
+        did = uid(uuid.uuid4())
+        decls.append((did, agency))
+        cur.execute(q("INSERT INTO declarations (id, filing_id, agency, organisation_id, office_code, status, "
+                      "version, data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"),
+                    (did, fid, agency, uid(uuid.UUID(offices[agency])), "0916", "draft", 1, data, ts(), ts()))
+    _event(cur, q, uid, ts, "filing.created", fid, fid, [ent])
+    raw.commit()
+    cur = raw.cursor()
+    for did, agency in decls:
+        cur.execute(q("UPDATE declarations SET status=?, submitted_at=?, updated_at=? WHERE id=?"),
+                    ("submitted", ts(), ts(), did))
+        cur.execute(q("INSERT INTO declaration_versions (declaration_id, version, data, changes, "
+                      "author_organisation_id, created_at) VALUES (?,?,?,?,?,?)"), (did, 1, data, "{}", ent, ts()))
+        _event(cur, q, uid, ts, "declaration.submitted", did, fid, [ent, uid(uuid.UUID(offices[agency]))])
+    cur.execute(q("UPDATE filings SET status=?, updated_at=? WHERE id=?"), ("filed", ts(), fid))
+    raw.commit()
+
+
+def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
+    entries = [sample_entry(containers=2, items=5, seed=i) for i in range(n + 200)]
+    bodies = [json.dumps(e, ensure_ascii=False).encode() for e in entries]
+    url = fresh_database(kind, "onewindow_bench_http")
+    token, offices = prepare(url)
+    with server(url, workers=workers) as base:
+        asyncio.run(drive(base, token, bodies[:200], concurrency))  # warm-up
+        seconds, latencies = asyncio.run(drive(base, token, bodies[200:], concurrency))
+    base_url = fresh_database(kind, "onewindow_bench_sql")
+    base_seconds = baseline(base_url, entries[200:], offices)
+    http_rate, sql_rate = n / seconds, n / base_seconds
+    return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,
+            "http_filings_per_s": round(http_rate, 1), "sql_filings_per_s": round(sql_rate, 1),
+            "ratio": round(sql_rate / http_rate, 2), **summary(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--filings", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print("| database | filings | workers | clients | HTTP filings/s | bare SQL filings/s | SQL ÷ HTTP "
+          "| p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind in args.db:
+        r = run(kind, args.filings, args.concurrency, args.workers)
+        print(f"| {r['database']} | {r['filings']} | {r['workers']} | {r['concurrency']} | "
+              f"{r['http_filings_per_s']} | {r['sql_filings_per_s']} | {r['ratio']}× | {r['p50_ms']} | "
+              f"{r['p99_ms']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
