@@ -436,8 +436,6 @@ def test_acting_as_an_unknown_user_is_not_found(cli):
     assert error["code"] == "not_found" and "ghost" in error["message"]
 
 
-@pytest.mark.xfail(reason="read_json only catches OSError and JSONDecodeError: a file that is not UTF-8 raises "
-                          "UnicodeDecodeError out of the command (a traceback, not the error shape)", strict=True)
 def test_filing_create_with_a_file_that_is_not_utf8_fails_cleanly(cli, tmp_path):
     register_port(cli)
     bad = tmp_path / "entry.json"

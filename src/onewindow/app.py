@@ -16,6 +16,7 @@ API = "/api/v1"
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application; tests pass their own clock and engine."""
+    from onewindow.filings.api import ENTRY_DEFS
     from onewindow.filings.api import router as filings_router
     from onewindow.parties.api import router as parties_router
     from onewindow.refdata.api import router as refdata_router
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     for router in (parties_router, filings_router, refdata_router):
         app.include_router(router, prefix=API)
 
+    _with_components(app, ENTRY_DEFS)
+
     @app.get("/healthz", tags=["operations"])
     def health(ctx: PublicContext) -> dict[str, str]:
         """Liveness and database reachability."""
@@ -39,3 +42,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         return {"status": "ok"}
 
     return app
+
+
+def _with_components(app: FastAPI, schemas: dict) -> None:
+    """Add schemas that routes reference by hand (the raw entry body) to the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        doc = generate()
+        components = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schemas.items():
+            components.setdefault(name, schema)
+        return doc
+
+    app.openapi = openapi

@@ -78,6 +78,8 @@ def read_json(path: str) -> Any:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         fail(AppError(f"cannot read {path}: {exc.strerror}", code="unreadable_file"))
+    except UnicodeDecodeError as exc:
+        fail(AppError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})", code="unreadable_file"))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

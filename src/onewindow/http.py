@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -15,6 +16,8 @@ from onewindow.context import Context
 from onewindow.db import unit_of_work
 from onewindow.errors import AppError, Unauthenticated, pydantic_details
 from onewindow.parties.service import authenticate
+
+log = logging.getLogger("onewindow")
 
 
 def _session(request: Request) -> Iterator:
@@ -57,20 +60,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request, exc: RequestValidationError):
-        details = pydantic_details(list(exc.errors()))
+        errors = list(exc.errors())
+        for err in errors:
+            if tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
+                err["msg"] = "a JSON body is required"
+        details = pydantic_details(errors)
         for d in details:
             if d["type"] == "json_invalid":
-                d["msg"] = "the body is not valid JSON"
+                d["loc"], d["msg"] = ["body"], "the body is not valid JSON"
         return _error(422, "validation_failed", f"{len(details)} field(s) are invalid", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)
     async def integrity(_request, _exc):
         return _error(409, "concurrent_change", "a concurrent request changed the same record; retry")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request, exc: Exception):
+        log.exception("unexpected error", exc_info=exc)
+        return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(OperationalError)
     async def db_unavailable(_request, _exc):

@@ -235,8 +235,6 @@ def test_user_names_that_are_accepted(run, name):
     assert run(lambda ctx: ensure_user(ctx, org, name)).name == name
 
 
-@pytest.mark.xfail(reason="_USER_NAME is matched with '^...$': '$' also matches before a trailing newline, "
-                          "so 'alice\\n' is accepted and stored with the newline", strict=True)
 def test_a_user_name_with_a_trailing_newline_is_refused(run):
     org = add(run, "customs")
     assert invalid(run, lambda ctx: ensure_user(ctx, org, "alice\n")) == [["user"]]

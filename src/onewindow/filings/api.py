@@ -22,8 +22,10 @@ from onewindow.idempotency import run_once
 
 router = APIRouter(tags=["one declaration"])
 
-ENTRY_DOC = {"requestBody": {"content": {"application/json": {"schema": FilingEntry.model_json_schema(
-    ref_template="#/components/schemas/{model}")}}, "required": True}}
+_ENTRY_SCHEMA = FilingEntry.model_json_schema(ref_template="#/components/schemas/{model}")
+ENTRY_DEFS: dict[str, Any] = _ENTRY_SCHEMA.pop("$defs", {})
+"""The entry's nested schemas; ``create_app`` adds them to the OpenAPI components."""
+ENTRY_DOC = {"requestBody": {"content": {"application/json": {"schema": _ENTRY_SCHEMA}}, "required": True}}
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
@@ -112,4 +114,4 @@ def amend(ctx: AuthContext, declaration_id: str, body: AmendmentRequest) -> Decl
     return declaration_out(ctx, decl_service.amend(ctx, declaration_id, body.changes, body.reason))
 
 
-__all__ = ["router", "ENTRY_DOC"]
+__all__ = ["router", "ENTRY_DOC", "ENTRY_DEFS"]

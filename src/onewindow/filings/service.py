@@ -16,7 +16,7 @@ from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.events.service import record_event
 from onewindow.filings import repository
 from onewindow.filings.schemas import FilingEntry
-from onewindow.filings.split import CIQ, CUSTOMS, Part, inspection_lines, owners, split
+from onewindow.filings.split import CIQ, CUSTOMS, Part, owners, split
 from onewindow.filings.validation import parse_entry
 from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion
 from onewindow.models import OrgKind
@@ -32,25 +32,42 @@ def catalogue(ctx: Context) -> InspectionCatalogue:
     return get_catalogue(str(path) if path else None)
 
 
-def _routing_errors(ctx: Context, entry: FilingEntry, offices: dict[str, Any]) -> list[dict[str, Any]]:
-    """Errors for offices that are missing or not registered; fills ``offices`` (agency → office id)."""
+def _catalogued_lines(ctx: Context, raw: dict[str, Any]) -> dict[int, Any]:
+    """Index → catalogue entry of each goods line (as entered) that needs inspection or quarantine."""
+    items = raw.get("items")
+    found = {}
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        code = item.get("hs_code") if isinstance(item, dict) else None
+        if isinstance(code, str) and (hit := catalogue(ctx).lookup(code.strip())) is not None:
+            found[i] = hit
+    return found
+
+
+def _routing_errors(ctx: Context, raw: dict[str, Any], bad: set[tuple], offices: dict[str, Any]) -> list[dict]:
+    """Errors for offices that are missing or not registered; fills ``offices`` (agency → office id).
+
+    Works on the entry as entered so these errors come with every other one;
+    an office field that already has an error of its own is not looked up.
+    """
     errors = []
-    lines = inspection_lines(entry, catalogue(ctx))
-    wanted = {CUSTOMS: entry.customs_office}
-    if lines:
-        if entry.ciq_office is None:
+    wanted = {}
+    lines = _catalogued_lines(ctx, raw)
+    for agency in (CUSTOMS, CIQ):
+        field = f"{agency}_office"
+        code = raw.get(field)
+        if agency == CIQ and not lines:
+            continue
+        if agency == CIQ and code is None:
             names = ", ".join(f"{i} ({hit.category})" for i, hit in sorted(lines.items()))
-            errors.append(field_error(["ciq_office"], f"is required: goods lines {names} need inspection "
-                                                      "or quarantine"))
-        else:
-            wanted[CIQ] = entry.ciq_office
+            errors.append(field_error([field], f"is required: goods lines {names} need inspection or quarantine"))
+        elif isinstance(code, str) and (field,) not in bad:
+            wanted[agency] = code.strip()
     found = find_offices(ctx, {AGENCY_KIND[agency]: code for agency, code in wanted.items()})
     for agency, code in wanted.items():
-        office_id = found.get(AGENCY_KIND[agency])
-        if office_id is None:
+        offices[agency] = found.get(AGENCY_KIND[agency])
+        if offices[agency] is None:
             errors.append(field_error([f"{agency}_office"], f"no {agency} office {code} is registered on "
                                                              "this platform"))
-        offices[agency] = office_id
     return errors
 
 
@@ -59,9 +76,9 @@ def validate(ctx: Context, raw: Any, *, loc_prefix: tuple[Any, ...] = ()) -> tup
     """The entry, its parts and their offices; one 422 naming every bad field otherwise."""
     entry, errors = parse_entry(raw)
     offices: dict[str, Any] = {}
-    if entry is not None:
-        errors += _routing_errors(ctx, entry, offices)
-    if errors:
+    if isinstance(raw, dict):
+        errors += _routing_errors(ctx, raw, {tuple(e["loc"]) for e in errors}, offices)
+    if errors or entry is None:
         raise ValidationFailed([{**e, "loc": [*loc_prefix, *e["loc"]]} for e in errors])
     return entry, split(entry, catalogue(ctx)), offices
 

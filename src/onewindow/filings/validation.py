@@ -36,8 +36,9 @@ def _items(raw: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 def check_parties(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """Import needs the consignee (收货人) and the departure country; export the consignor and destination."""
     needed = {"import": ("consignee", "departure_country"), "export": ("consignor", "destination_country")}
-    fields = needed.get(raw.get("direction"), ())
-    return [field_error([f], f"is required for {raw['direction']}") for f in fields if raw.get(f) in (None, "")]
+    direction = raw.get("direction")
+    fields = needed.get(direction, ()) if isinstance(direction, str) else ()
+    return [field_error([f], f"is required for {direction}") for f in fields if raw.get(f) in (None, "")]
 
 
 def check_weights(raw: dict[str, Any]) -> list[dict[str, Any]]:

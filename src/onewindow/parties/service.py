@@ -28,7 +28,7 @@ def _check_code(kind: OrgKind, code: str) -> str | None:
         return v.check_customs_office(code)
     if kind is OrgKind.ciq:
         return v.check_ciq_office(code)
-    if not _SHORT_CODE.match(code):
+    if not _SHORT_CODE.fullmatch(code):
         return "must be 2-32 upper-case letters, digits, '-' or '_'"
     return None
 
@@ -94,7 +94,7 @@ def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = N
 
     An existing user keeps its role unless ``role`` is given, which then replaces it.
     """
-    if not _USER_NAME.match(name):
+    if not _USER_NAME.fullmatch(name):
         raise ValidationFailed([field_error(["user"], "1-100 letters, digits, '.', '@', '-' or '_'")])
     role_value = _check_role(org, role) if role else None
     user = ctx.session.scalar(select(User).where(User.organisation_id == org.id, User.name == name))
