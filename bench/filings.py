@@ -103,6 +103,8 @@ def baseline(url: str, entries: list[dict], offices: dict[str, str]) -> float:
                     (uid(uuid.UUID(offices[kind])), kind, code, code, ts()))
     raw.commit()
     ent = uid(uuid.UUID(offices["enterprise"]))
+    if not pg:  # the engine's SQLite connections are in autocommit mode: open transactions by hand
+        raw.driver_connection.isolation_level = "IMMEDIATE"
     start = time.perf_counter()
     for entry in entries:
         _baseline_filing(raw, q, uid, ts, entry, offices, ent)

@@ -46,7 +46,7 @@ def service_unavailable(what: str, error: Exception) -> None:
 def _postgres_database() -> str:
     """Create a fresh database for this worker and return its URL."""
     admin_url = make_url(PG_URL)
-    name = f"onewindow_test_{_worker()}"
+    name = f"onewindow_test_{_worker()}_{os.getpid()}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as conn:
@@ -59,11 +59,23 @@ def _postgres_database() -> str:
     return admin_url.set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_postgres_database(url: str) -> None:
+    admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory) -> str:
+def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'onewindow.db'}"
-    return _postgres_database()
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'onewindow.db'}"
+        return
+    url = _postgres_database()
+    yield url
+    _drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")

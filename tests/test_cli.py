@@ -310,21 +310,25 @@ def test_the_whole_declaration_flow_through_the_cli(cli, client, tmp_path):
     assert re.fullmatch(r"0916\d{4}1\d{9}", accepted["number"])
     assert accepted["receipt"]["outcome"] == "accepted" and accepted["receipt"]["number"] == accepted["number"]
 
-    cli.json("filing", "submit", "--org", ENTERPRISE, filing_id)
-    rejected = cli.json("declaration", "reject", "--org", "210600", decl["ciq"], "--reason", "缺少卫生证书")
-    assert rejected["status"] == "rejected" and rejected["number"] is None
-    assert rejected["receipt"] == {"outcome": "rejected", "number": None, "reason": "缺少卫生证书",
-                                   "at": rejected["receipt"]["at"]}
+    filed = cli.json("filing", "submit", "--org", ENTERPRISE, filing_id)
+    assert filed["status"] == "filed"
+    assert {d["agency"]: d["status"] for d in filed["declarations"]} == {"customs": "accepted",
+                                                                          "ciq": "submitted"}
+    ciq_queue = cli.json("declaration", "list", "--org", "210600", "--status", "submitted")
+    assert [d["id"] for d in ciq_queue] == [decl["ciq"]]
 
+    # The enterprise amends the accepted customs declaration; CIQ, which also carries the goods, is told.
     items = [{**item, "name": item["name"] + " (更正)"} for item in created["data"]["items"]]
     changes = write_json(tmp_path / "changes.json", {"items": items})
     amended = cli.json("declaration", "amend", "--org", ENTERPRISE, decl["customs"], changes,
                        "--reason", "商品名称更正")
     assert amended["version"] == 2 and amended["status"] == "accepted"
     assert amended["number"] == accepted["number"]
+    assert [i["name"] for i in amended["data"]["items"]] == [i["name"] for i in items]
+    assert amended["notices"] == []
 
     shown = cli.json("declaration", "show", "--org", "210600", decl["ciq"])
-    assert shown["id"] == decl["ciq"] and shown["status"] == "rejected"
+    assert shown["id"] == decl["ciq"] and shown["status"] == "submitted"
     assert len(shown["notices"]) == 1
     notice = shown["notices"][0]
     assert notice["source_declaration_id"] == decl["customs"] and notice["source_agency"] == "customs"
@@ -332,14 +336,39 @@ def test_the_whole_declaration_flow_through_the_cli(cli, client, tmp_path):
     assert notice["reason"] == "商品名称更正"
 
     # The same state is what the API answers.
-    over_http = client.get(f"/api/v1/filings/{filing_id}",
-                           headers={"Authorization": f"Bearer {tokens[ENTERPRISE]}"}).json()
-    assert {d["agency"]: d["status"] for d in over_http["declarations"]} == {"customs": "accepted",
-                                                                             "ciq": "rejected"}
-    assert over_http["version"] == 3
+    over_http = client.get(f"/api/v1/declarations/{decl['ciq']}",
+                           headers={"Authorization": f"Bearer {tokens['210600']}"}).json()
+    assert [n["id"] for n in over_http["notices"]] == [notice["id"]]
+    filing_http = client.get(f"/api/v1/filings/{filing_id}",
+                             headers={"Authorization": f"Bearer {tokens[ENTERPRISE]}"}).json()
+    assert {d["agency"]: d["number"] for d in filing_http["declarations"]} == {"customs": accepted["number"],
+                                                                               "ciq": None}
+    assert filing_http["version"] == 3 == cli.json("filing", "show", "--org", ENTERPRISE, filing_id)["version"]
 
-    shown_all = cli.json("filing", "show", "--org", ENTERPRISE, filing_id)
-    assert shown_all["status"] == "filed" and shown_all["version"] == 3
+
+def test_an_office_rejects_through_the_cli(cli, client, tmp_path):
+    tokens = register_port(cli)
+    created = cli.json("filing", "create", "--org", ENTERPRISE, write_json(tmp_path / "e.json",
+                                                                            sample_entry(seed=13)))
+    decl = {d["agency"]: d["id"] for d in created["declarations"]}
+    cli.ok("filing", "submit", "--org", ENTERPRISE, created["id"])
+    rejected = cli.json("declaration", "reject", "--org", "210600", decl["ciq"], "--reason", " 缺少卫生证书 ")
+    assert rejected["id"] == decl["ciq"]
+    assert rejected["status"] == "rejected" and rejected["number"] is None
+    assert rejected["receipt"] == {"outcome": "rejected", "number": None, "reason": "缺少卫生证书",
+                                   "at": rejected["receipt"]["at"]}
+    assert cli.json("declaration", "list", "--org", "210600", "--status", "submitted") == []
+    assert [d["id"] for d in cli.json("declaration", "list", "--org", "210600", "--status", "rejected")] == [
+        decl["ciq"]]
+    # The enterprise sees the reason; the customs declaration is untouched.
+    seen = client.get(f"/api/v1/filings/{created['id']}",
+                      headers={"Authorization": f"Bearer {tokens[ENTERPRISE]}"}).json()
+    receipts = {d["agency"]: (d["status"], d["receipt"]) for d in seen["declarations"]}
+    assert receipts["ciq"][0] == "rejected" and receipts["ciq"][1]["reason"] == "缺少卫生证书"
+    assert receipts["customs"] == ("submitted", None)
+    # An answered declaration cannot be answered again.
+    error = cli.error("declaration", "accept", "--org", "210600", decl["ciq"])
+    assert error["code"] == "not_submitted"
 
 
 def test_filing_create_reads_the_entry_from_stdin(cli):

@@ -94,9 +94,14 @@ def init() -> None:
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
-    upgrade(engine)
-    typer.echo(f"database {engine.url.render_as_string()} is at revision {current_revision(engine)}")
-    engine.dispose()
+    try:
+        upgrade(engine)
+        typer.echo(f"database {engine.url.render_as_string()} is at revision {current_revision(engine)}")
+    except SQLAlchemyError as error:
+        fail(AppError(f"cannot initialise {engine.url.render_as_string()}: {str(error).splitlines()[0]}",
+                      code="database_error"))
+    finally:
+        engine.dispose()
 
 
 @org_app.command("add")

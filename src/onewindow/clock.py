@@ -28,9 +28,7 @@ class FrozenClock:
     """A clock that only moves when told to (tests, simulations)."""
 
     def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("FrozenClock needs an aware datetime")
-        self._now = start.astimezone(UTC)
+        self.set(start)
 
     def now(self) -> datetime:
         return self._now
@@ -41,4 +39,7 @@ class FrozenClock:
         return self._now
 
     def set(self, when: datetime) -> None:
+        """Move the clock to ``when`` (an aware datetime; a naive one is refused)."""
+        if when.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
         self._now = when.astimezone(UTC)

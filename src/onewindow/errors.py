@@ -60,7 +60,7 @@ class ValidationFailed(AppError):
 
     def __init__(self, details: list[dict[str, Any]], message: str | None = None) -> None:
         n = len(details)
-        super().__init__(message or f"{n} field{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} invalid",
+        super().__init__(message or ("1 field is invalid" if n == 1 else f"{n} fields are invalid"),
                          details=details)
 
 

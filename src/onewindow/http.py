@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onewindow.context import Context
 from onewindow.db import unit_of_work
-from onewindow.errors import AppError, Unauthenticated, pydantic_details
+from onewindow.errors import AppError, Unauthenticated, ValidationFailed, pydantic_details
 from onewindow.parties.service import authenticate
 
 log = logging.getLogger("onewindow")
@@ -25,18 +26,21 @@ def _session(request: Request) -> Iterator:
         yield session
 
 
-def _base_context(request: Request, session=Depends(_session, scope="function")) -> Context:
+async def _base_context(request: Request, session=Depends(_session, scope="function")) -> Context:
+    # async: it does no I/O, so it runs on the event loop instead of taking a thread-pool hop
     state = request.app.state
     return Context(session=session, clock=state.clock, settings=state.settings)
 
 
-def _authenticated(request: Request, ctx: Context = Depends(_base_context, scope="function")) -> Context:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+_bearer = HTTPBearer(auto_error=False, description="An API token from `onewindow token add`.")
+
+
+def _authenticated(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                   ctx: Context = Depends(_base_context, scope="function")) -> Context:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
     return Context(session=ctx.session, clock=ctx.clock, settings=ctx.settings,
-                   actor=authenticate(ctx, token.strip()))
+                   actor=authenticate(ctx, credentials.credentials.strip()))
 
 
 AuthContext = Annotated[Context, Depends(_authenticated, scope="function")]
@@ -50,13 +54,17 @@ def _error(status: int, code: str, message: str, details: list | None = None, he
                         status_code=status, headers=headers)
 
 
+def app_error_response(exc: AppError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return _error(exc.status, exc.code, exc.message, exc.details, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error as ``{"error": {"code", "message", "details"}}``."""
 
     @app.exception_handler(AppError)
     async def app_error(_request, exc: AppError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, exc.code, exc.message, exc.details, headers)
+        return app_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request, exc: RequestValidationError):
@@ -68,7 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
         for d in details:
             if d["type"] == "json_invalid":
                 d["loc"], d["msg"] = ["body"], "the body is not valid JSON"
-        return _error(422, "validation_failed", f"{len(details)} field(s) are invalid", details)
+        return app_error_response(ValidationFailed(details))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request, exc: StarletteHTTPException):

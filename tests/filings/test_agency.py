@@ -103,6 +103,12 @@ def test_queues_filter_by_status_oldest_filed_first(client, world, clock):
     assert [d["id"] for d in queue(client, world, "0916", limit=1, offset=1)] == [second["customs"]]
 
 
+def test_an_unknown_status_filter_is_refused(client, world):
+    answer = client.get(DECLARATIONS, params={"status": "pending"}, headers=world.headers("0916"))
+    assert answer.status_code == 422, answer.text
+    assert [d["loc"] for d in answer.json()["error"]["details"]] == [["query", "status"]]
+
+
 def test_an_agency_reads_its_declaration_with_the_data_of_its_part(client, world):
     one = filed(client, world, 76)
     answer = client.get(f"{DECLARATIONS}/{one['customs']}", headers=world.headers("0916"))
@@ -291,3 +297,51 @@ def test_the_enterprise_sees_each_receipt_on_its_filing(client, world, clock):
     mine = {d["id"]: d for d in queue(client, world, ENT)}
     assert mine[one["customs"]]["receipt"]["number"] == number
     assert mine[one["ciq"]]["receipt"]["outcome"] == "rejected"
+
+
+# --- after a rejection: corrected through the filing and filed again ---------------------------------------------
+
+
+def test_a_rejected_declaration_is_corrected_and_filed_again(client, world, clock):
+    one = filed(client, world, 104)
+    assert reject(client, world, one["customs"], "0916", {"reason": "wrong transaction mode"}).status_code == 200
+    filing = client.get(f"{FILINGS}/{one['filing']}", headers=world.headers(ENT)).json()
+    assert filing["status"] == "draft"
+
+    # a field only the rejected customs declaration carries can be corrected; one CIQ (filed) carries cannot
+    fixed = client.patch(f"{FILINGS}/{one['filing']}", json={"transaction_mode": "3"}, headers=world.headers(ENT))
+    assert fixed.status_code == 200, fixed.text
+    shared = client.patch(f"{FILINGS}/{one['filing']}", json={"remarks": "x"}, headers=world.headers(ENT))
+    assert shared.status_code == 409, shared.text
+
+    clock.advance(600)
+    again = client.post(f"{FILINGS}/{one['filing']}/submit", headers=world.headers(ENT))
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "filed"
+    customs = next(d for d in again.json()["declarations"] if d["agency"] == "customs")
+    assert (customs["status"], customs["version"], customs["receipt"]) == ("submitted", 2, None)
+    assert customs["submitted_at"] == "2026-03-02T01:10:00Z"
+    assert [d["id"] for d in queue(client, world, "0916", status="submitted")] == [one["customs"]]
+    seen = client.get(f"{DECLARATIONS}/{one['customs']}", headers=world.headers("0916")).json()
+    assert seen["data"]["transaction_mode"] == "3"
+    assert accepted_number(client, world, one["customs"], "0916") == "091620261000000001"
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a rejected CIQ declaration whose goods no longer need CIQ after a "
+                                       "staging edit keeps its old goods lines and is filed again with goods the "
+                                       "filing no longer has")
+def test_a_rejected_declaration_refiled_after_an_edit_carries_the_edited_goods(client, world):
+    raw = sample_entry(seed=105, items=3)
+    one = filed(client, world, 105, items=3)
+    assert reject(client, world, one["customs"], "0916", {"reason": "x"}).status_code == 200
+    assert reject(client, world, one["ciq"], "210600", {"reason": "y"}).status_code == 200
+    # the only good that needed CIQ is taken out of the consignment
+    edit = client.patch(f"{FILINGS}/{one['filing']}", json={"items": raw["items"][1:]}, headers=world.headers(ENT))
+    assert edit.status_code == 200, edit.text
+    answer = client.post(f"{FILINGS}/{one['filing']}/submit", headers=world.headers(ENT))
+    assert answer.status_code == 200, answer.text
+    goods = {item["hs_code"] for item in answer.json()["data"]["items"]}
+    for d in answer.json()["declarations"]:
+        if d["status"] == "submitted":
+            seen = client.get(f"{DECLARATIONS}/{d['id']}", headers=world.headers(ENT)).json()
+            assert {item["hs_code"] for item in seen["data"]["items"]} <= goods, d["agency"]

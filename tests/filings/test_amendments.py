@@ -216,6 +216,18 @@ def test_a_staged_declaration_follows_an_amendment_without_a_notice(client, worl
     assert recipients == {ENT, "0916"}
 
 
+def test_only_declarations_carrying_a_changed_field_get_a_notice(client, world, run):
+    filed = Filed(client, world)
+    answer = amend(client, world, filed.customs, {"transaction_mode": "3"}, "CIF, not FOB", org="0916")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["data"]["transaction_mode"] == "3"
+    # transaction_mode is not part of the CIQ declaration: nothing to tell CIQ
+    assert get_declaration(client, world, filed.ciq, "210600")["notices"] == []
+    [(_, recipients, data)] = amended_events(run)
+    assert recipients == {ENT, "0916"}
+    assert data["changed"] == ["transaction_mode"]
+
+
 # --- refused amendments ------------------------------------------------------------------------------------------
 
 
@@ -279,6 +291,15 @@ def test_a_field_that_is_not_part_of_the_declaration_is_refused(client, world, a
     assert get_declaration(client, world, filed.ids[agency], ENT)["version"] == 1
 
 
+@pytest.mark.parametrize("agency", ["customs", "ciq"])
+def test_the_direction_of_a_filed_declaration_cannot_change(client, world, agency):
+    filed = Filed(client, world)
+    answer = amend(client, world, filed.ids[agency], {"direction": "export"})
+    assert answer.status_code == 422, answer.text
+    assert ["changes", "direction"] in [d["loc"] for d in answer.json()["error"]["details"]]
+    assert get_declaration(client, world, filed.ids[agency], ENT)["direction"] == "import"
+
+
 @pytest.mark.parametrize(("agency", "field", "office", "org"), [
     ("customs", "customs_office", "0900", ENT),
     ("customs", "customs_office", "0900", "0916"),
@@ -339,11 +360,9 @@ def test_who_cannot_see_a_declaration_cannot_amend_it(client, world, run, target
     assert amended_events(run) == []
 
 
-# --- known defects -----------------------------------------------------------------------------------------------
+# --- the filing's status follows the drafts an amendment discards or makes ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an amendment that discards the last staged declaration leaves the "
-                                       "filing 'draft' although every declaration is filed")
 def test_a_filing_whose_last_draft_is_discarded_by_an_amendment_is_filed(client, world):
     filed = Filed(client, world, agencies=["customs"])
     answer = amend(client, world, filed.customs, {"items": filed.raw["items"][1:]}, "no beef after all")
@@ -353,8 +372,6 @@ def test_a_filing_whose_last_draft_is_discarded_by_an_amendment_is_filed(client,
     assert filing["status"] == "filed"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an amendment that stages a new CIQ draft leaves the filing 'filed', "
-                                       "so PATCH answers 409 'filed' while a declaration is staged")
 def test_a_filing_with_a_new_draft_from_an_amendment_can_be_staged(client, world):
     raw = sample_entry(seed=112, items=3, inspected=False)
     filed = Filed(client, world, raw=raw)

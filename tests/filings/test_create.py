@@ -352,6 +352,34 @@ def test_a_direction_of_the_wrong_type_is_a_422_not_a_crash(app, world):
         assert [d["loc"] for d in answer.json()["error"]["details"]] == [["direction"]]
 
 
+def test_a_create_retried_with_its_idempotency_key_makes_one_filing(client, world):
+    headers = {**world.headers(ENT), "Idempotency-Key": "entry-0001"}
+    first = client.post(FILINGS, json=entry(), headers=headers)
+    assert first.status_code == 201, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    retry = client.post(FILINGS, json=entry(), headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert total(client, world) == 1
+    other = entry()
+    other["remarks"] = "a different entry"
+    reused = client.post(FILINGS, json=other, headers=headers)
+    error = assert_error_shape(reused)
+    assert locs(error) == [("headers", "Idempotency-Key")]
+    assert total(client, world) == 1
+
+
+def test_a_refused_create_does_not_use_up_its_idempotency_key(client, world):
+    headers = {**world.headers(ENT), "Idempotency-Key": "entry-0002"}
+    bad = entry()
+    bad["currency"] = "XXX"
+    assert_error_shape(client.post(FILINGS, json=bad, headers=headers))
+    answer = client.post(FILINGS, json=entry(), headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert "Idempotent-Replayed" not in answer.headers
+
+
 def test_the_stored_entry_is_a_copy_of_what_was_sent(client, world):
     raw = entry()
     sent = copy.deepcopy(raw)

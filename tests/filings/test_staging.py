@@ -302,8 +302,9 @@ def test_the_list_filters_by_status_and_pages(client, world, clock):
     assert (filed["total"], [f["id"] for f in filed["items"]]) == (1, [ids[1]])
     drafts = client.get(FILINGS, params={"status": "draft"}, headers=world.headers(ENT)).json()
     assert (drafts["total"], [f["id"] for f in drafts["items"]]) == (2, [ids[2], ids[0]])
-    none = client.get(FILINGS, params={"status": "nonsense"}, headers=world.headers(ENT)).json()
-    assert none == {"items": [], "total": 0}
+    unknown = client.get(FILINGS, params={"status": "nonsense"}, headers=world.headers(ENT))
+    assert unknown.status_code == 422, unknown.text
+    assert [d["loc"] for d in unknown.json()["error"]["details"]] == [["query", "status"]]
 
     page = client.get(FILINGS, params={"limit": 1, "offset": 1}, headers=world.headers(ENT)).json()
     assert page["total"] == 3

@@ -60,13 +60,21 @@ def test_a_405_names_the_allowed_methods(client):
     assert "GET" in answer.headers.get("allow", "")
 
 
-@pytest.mark.parametrize("body", [b"{bad", b'{"direction": "import",}', b"", b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"{bad", b'{"direction": "import",}', b"\xff\xfe"])
 def test_an_invalid_json_body_is_422_naming_the_body(client, world, body):
     answer = client.post("/api/v1/filings", content=body, headers={**world.headers(ENTERPRISE),
                                                                    "Content-Type": "application/json"})
     error = error_of(answer, 422)
     assert error["code"] == "validation_failed"
     assert len(error["details"]) == 1
+    assert "body" in error["details"][0]["msg"]
+
+
+def test_a_missing_body_is_422_at_the_root(client, world):
+    answer = client.post("/api/v1/filings", content=b"", headers={**world.headers(ENTERPRISE),
+                                                                  "Content-Type": "application/json"})
+    error = error_of(answer, 422)
+    assert [d["loc"] for d in error["details"]] == [[]]
     assert "body" in error["details"][0]["msg"]
 
 

@@ -19,6 +19,7 @@ from onewindow.filings.schemas import (
 )
 from onewindow.http import AuthContext
 from onewindow.idempotency import run_once
+from onewindow.models import DeclarationStatus, FilingStatus
 
 router = APIRouter(tags=["one declaration"])
 
@@ -36,13 +37,25 @@ class FilingPage(BaseModel):
 
 
 @router.post("/filings", status_code=201, response_model=FilingOut, openapi_extra=ENTRY_DOC)
-def create_filing(ctx: AuthContext, entry: Annotated[dict[str, Any], Body()]) -> FilingOut:
-    """The one-time entry: validated field by field, split and staged as draft declarations."""
-    return filing_out(service.create_filing(ctx, entry))
+def create_filing(ctx: AuthContext, entry: Annotated[dict[str, Any], Body()],
+                  idempotency_key: Annotated[str | None, Header()] = None):
+    """The one-time entry: validated field by field, split and staged as draft declarations.
+
+    With ``Idempotency-Key`` a retry returns the first answer instead of a second filing.
+    """
+
+    def action() -> tuple[int, dict[str, Any]]:
+        return 201, filing_out(service.create_filing(ctx, entry)).model_dump(mode="json")
+
+    return _answer(*run_once(ctx, idempotency_key, {"op": "create", "entry": entry}, action))
+
+
+def _answer(status: int, body: dict[str, Any], replayed: bool) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/filings", response_model=FilingPage)
-def list_filings(ctx: AuthContext, status: str | None = None, limit: Limit = 50, offset: Offset = 0) -> FilingPage:
+def list_filings(ctx: AuthContext, status: FilingStatus | None = None, limit: Limit = 50, offset: Offset = 0) -> FilingPage:
     """The caller's filings (the staging list), newest first."""
     rows, total = service.list_filings(ctx, status=status, limit=limit, offset=offset)
     return FilingPage(items=[filing_out(f) for f in rows], total=total)
@@ -74,13 +87,12 @@ def submit_filing(ctx: AuthContext, filing_id: str, body: SubmitRequest | None =
     def action() -> tuple[int, dict[str, Any]]:
         return 200, filing_out(service.submit_filing(ctx, filing_id, agencies)).model_dump(mode="json")
 
-    status, answer, replayed = run_once(ctx, idempotency_key,
-                                        {"op": "submit", "filing": filing_id, "agencies": agencies}, action)
-    return JSONResponse(answer, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
+    return _answer(*run_once(ctx, idempotency_key, {"op": "submit", "filing": filing_id, "agencies": agencies},
+                             action))
 
 
 @router.get("/declarations", response_model=list[DeclarationSummary | DeclarationOut])
-def list_declarations(ctx: AuthContext, status: str | None = None, limit: Limit = 50,
+def list_declarations(ctx: AuthContext, status: DeclarationStatus | None = None, limit: Limit = 50,
                       offset: Offset = 0) -> list[DeclarationOut]:
     """The caller's queue: declarations routed to its office, oldest filed first."""
     rows = decl_service.list_declarations(ctx, status=status, limit=limit, offset=offset)

@@ -12,10 +12,10 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository
 from onewindow.filings.numbering import issue_number
 from onewindow.filings.service import (
-    apply_new_version, declaration_event_data, reconcile_drafts, validate,
+    apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
 )
-from onewindow.filings.split import OFFICE_FIELD, PARTS
-from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Notice
+from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
+from onewindow.models import STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice
 from onewindow.parties.permissions import Permission
 
 AMENDABLE = frozenset({DeclarationStatus.submitted.value, DeclarationStatus.accepted.value})
@@ -70,15 +70,23 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
 
 
 def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
-    """Reject (退单) a submitted declaration with a reason the enterprise sees."""
+    """Reject (退单) a submitted declaration with a reason the enterprise sees.
+
+    The declaration goes back to the enterprise: it corrects the filing and
+    submits that declaration again (the filing is ``draft`` meanwhile).
+    """
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], "a rejection needs a reason")])
     declaration = _for_review(ctx, declaration_id)
     declaration.status = DeclarationStatus.rejected.value
     declaration.reject_reason = reason.strip()
     declaration.decided_at = declaration.updated_at = ctx.now()
+    refresh_status(declaration.filing)
     _receipt_event(ctx, declaration, "declaration.rejected", reason=declaration.reject_reason)
     return declaration
+
+
+IMMUTABLE_AFTER_FILING = ("direction",)
 
 
 def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
@@ -88,6 +96,8 @@ def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
     office = OFFICE_FIELD[declaration.agency]
     if office in changes and changes[office] != declaration.office_code:
         errors.append(field_error(["changes", office], "a filed declaration cannot move to another office"))
+    errors += [field_error(["changes", key], "cannot change once the declaration is filed")
+               for key in IMMUTABLE_AFTER_FILING if key in changes and changes[key] != declaration.data.get(key)]
     if errors:
         raise ValidationFailed(errors)
 
@@ -95,36 +105,34 @@ def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
 def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: str) -> Declaration:
     """Amend a filed declaration, by its enterprise or its agency; the filing's other agencies are told.
 
-    The change is validated as a whole entry (422 names each bad field under
-    ``changes``); the declaration and the filing each get a new kept version;
-    staged declarations of the filing follow; every other filed declaration
-    gets a :class:`Notice`, and ``declaration.amended`` goes to all of them.
+    The change applies to this declaration's own data (what its agency
+    received, not what the others were told since); the whole is validated as
+    an entry (422 names each bad field under ``changes``). The declaration
+    and the filing each get a new kept version; staged declarations of the
+    filing follow; every other filed declaration carrying a changed field gets
+    a :class:`Notice`, and ``declaration.amended`` goes to all of them.
     """
     actor = ctx.as_actor()
     declaration = repository.get_declaration(ctx, declaration_id)
     actor.require(Permission.declaration_amend)
     filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
     ctx.session.refresh(declaration, with_for_update=True)
-    if declaration.status not in AMENDABLE:
-        raise Conflict(f"a {declaration.status} declaration cannot be amended"
-                       + ("; edit the staged filing instead" if declaration.status == "draft" else ""),
-                       code="not_amendable")
+    _check_amendable(declaration)
     _check_changes(declaration, changes)
-    merged = {k: v for k, v in {**filing.data, **changes}.items() if v is not None}
-    entry, parts, offices = validate(ctx, merged, loc_prefix=("changes",))
-    data = entry.model_dump(mode="json", exclude_none=True)
-    changed = {k for k in set(data) | set(filing.data) if data.get(k) != filing.data.get(k)}
+    view = {**filing.data, **as_entry_fields(declaration.agency, declaration.data), **changes}
+    entry, parts, offices = validate(ctx, {k: v for k, v in view.items() if v is not None},
+                                     loc_prefix=("changes",))
+    new = part_for(entry, declaration.agency, catalogue(ctx)).data
+    changed = {k for k in set(new) | set(declaration.data) if new.get(k) != declaration.data.get(k)}
     if not changed:
         raise Conflict("the changes leave the declaration as it is", code="no_change")
-    apply_new_version(ctx, filing, data, changed)
+    entry_data = entry.model_dump(mode="json", exclude_none=True)
+    filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed}}.items()
+                   if v is not None}
+    apply_new_version(ctx, filing, filing_data, changed)
     reconcile_drafts(ctx, filing, parts, offices)
-    _new_declaration_version(ctx, declaration, parts, changes, reason)
-    others = [d for d in filing.declarations if d.id != declaration.id and d.status != DeclarationStatus.draft]
-    for other in others:
-        ctx.session.add(Notice(declaration_id=other.id, source_declaration_id=declaration.id,
-                               source_agency=declaration.agency, source_version=declaration.version,
-                               changed_fields=sorted(changed), reason=reason, author_organisation_id=actor.org_id,
-                               created_at=ctx.now()))
+    _new_declaration_version(ctx, declaration, new, changes, reason)
+    others = _notify_others(ctx, filing, declaration, changed, reason)
     record_event(ctx, "declaration.amended", subject_type="declaration", subject_id=declaration.id,
                  filing_id=filing.id,
                  recipients=[filing.enterprise_id, declaration.organisation_id, *(o.organisation_id for o in others)],
@@ -133,12 +141,34 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     return declaration
 
 
-def _new_declaration_version(ctx: Context, declaration: Declaration, parts, changes: dict[str, Any],
-                             reason: str) -> None:
+def _check_amendable(declaration: Declaration) -> None:
+    if declaration.status in AMENDABLE:
+        return
+    hint = {DeclarationStatus.draft.value: "; edit the staged filing instead",
+            DeclarationStatus.rejected.value: "; correct the filing and submit it again"}.get(declaration.status, "")
+    raise Conflict(f"a {declaration.status} declaration cannot be amended{hint}", code="not_amendable")
+
+
+def _notify_others(ctx: Context, filing, declaration: Declaration, changed: set[str],
+                   reason: str) -> list[Declaration]:
+    """Leave a notice on every other filed declaration that carries a changed field; return them."""
+    notified = []
+    for other in filing.declarations:
+        fields = changed & PARTS[other.agency]
+        if other.id == declaration.id or other.status in STAGED_STATUSES or not fields:
+            continue
+        ctx.session.add(Notice(declaration_id=other.id, source_declaration_id=declaration.id,
+                               source_agency=declaration.agency, source_version=declaration.version,
+                               changed_fields=sorted(fields), reason=reason,
+                               author_organisation_id=ctx.as_actor().org_id, created_at=ctx.now()))
+        notified.append(other)
+    return notified
+
+
+def _new_declaration_version(ctx: Context, declaration: Declaration, data: dict[str, Any],
+                             changes: dict[str, Any], reason: str) -> None:
     actor = ctx.as_actor()
-    part = parts.get(declaration.agency)
-    if part is not None:
-        declaration.data = part.data
+    declaration.data = data
     declaration.version += 1
     declaration.updated_at = ctx.now()
     ctx.session.add(DeclarationVersion(declaration_id=declaration.id, version=declaration.version,

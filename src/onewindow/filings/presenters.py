@@ -34,7 +34,7 @@ def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
                          source_version=n.source_version, changed_fields=n.changed_fields, reason=n.reason,
                          created_at=n.created_at) for n in notices_of(ctx, d)]
     return DeclarationOut(**declaration_summary(d).model_dump(), filing_id=d.filing_id,
-                          direction=d.filing.direction, data=d.data, notices=notices)
+                          direction=d.data.get("direction", d.filing.direction), data=d.data, notices=notices)
 
 
 def filing_version_out(v: FilingVersion) -> FilingVersionOut:

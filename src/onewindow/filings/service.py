@@ -18,8 +18,9 @@ from onewindow.filings import repository
 from onewindow.filings.schemas import FilingEntry
 from onewindow.filings.split import CIQ, CUSTOMS, Part, owners, split
 from onewindow.filings.validation import parse_entry
-from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion
-from onewindow.models import OrgKind
+from onewindow.models import (
+    STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion, OrgKind,
+)
 from onewindow.parties.permissions import Permission
 from onewindow.parties.service import find_offices
 from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
@@ -121,33 +122,47 @@ def declaration_event_data(d: Declaration) -> dict[str, Any]:
 
 
 def reconcile_drafts(ctx: Context, filing: Filing, parts: dict[str, Part], offices: dict[str, Any]) -> None:
-    """Bring the staged declarations in line with the filing's parts.
+    """Bring the staged declarations in line with the filing's parts, then refresh the filing's status.
 
-    A staged declaration takes its part's new data and office, or is discarded
-    when its part is no longer made; a part with no declaration gets a new
-    draft. Filed declarations are never touched here (they change by amendment).
+    A staged declaration (draft, or rejected and awaiting correction) takes its
+    part's new data and office; a draft whose part is no longer made is
+    discarded; a part with no declaration gets a new draft. Filed
+    declarations are never touched here (they change by amendment).
     """
     existing = {d.agency: d for d in filing.declarations}
     for agency, declaration in existing.items():
-        if declaration.status != DeclarationStatus.draft.value:
+        if declaration.status not in STAGED_STATUSES:
             continue
         if agency in parts:
             declaration.data = parts[agency].data
             declaration.office_code = parts[agency].office_code
             declaration.organisation_id = offices[agency]
             declaration.updated_at = ctx.now()
-        else:
+        elif declaration.status == DeclarationStatus.draft.value:
             filing.declarations.remove(declaration)
-            record_event(ctx, "declaration.discarded", subject_type="declaration", subject_id=declaration.id,
-                         filing_id=filing.id, recipients=[filing.enterprise_id],
-                         data=declaration_event_data(declaration))
+            _declaration_event(ctx, filing, declaration, "declaration.discarded")
     for agency, part in parts.items():
         if agency not in existing:
-            filing.declarations.append(_new_declaration(ctx, filing, part, offices[agency]))
+            declaration = _new_declaration(ctx, filing, part, offices[agency])
+            filing.declarations.append(declaration)
+            _declaration_event(ctx, filing, declaration, "declaration.staged")
+    refresh_status(filing)
+
+
+def _declaration_event(ctx: Context, filing: Filing, declaration: Declaration, type_: str) -> None:
+    """An event about a staged declaration: only the enterprise sees it."""
+    record_event(ctx, type_, subject_type="declaration", subject_id=declaration.id, filing_id=filing.id,
+                 recipients=[filing.enterprise_id], data=declaration_event_data(declaration))
+
+
+def refresh_status(filing: Filing) -> None:
+    """``filed`` once no declaration is staged (draft or rejected), ``draft`` otherwise."""
+    staged = any(d.status in STAGED_STATUSES for d in filing.declarations)
+    filing.status = (FilingStatus.draft if staged else FilingStatus.filed).value
 
 
 def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
-    filed = {d.agency for d in filing.declarations if d.status != DeclarationStatus.draft.value}
+    filed = {d.agency for d in filing.declarations if d.status not in STAGED_STATUSES}
     return sorted(f"{field} ({', '.join(sorted(owners(field) & filed))})"
                   for field in changed if owners(field) & filed)
 
@@ -201,7 +216,7 @@ def apply_new_version(ctx: Context, filing: Filing, data: dict[str, Any], change
 def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
     by_agency = {d.agency: d for d in filing.declarations}
     if agencies is None:
-        staged = [d for d in filing.declarations if d.status == DeclarationStatus.draft.value]
+        staged = [d for d in filing.declarations if d.status in STAGED_STATUSES]
         if not staged:
             raise Conflict("no declaration of this filing is staged", code="nothing_staged")
         return staged
@@ -209,19 +224,26 @@ def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
               for i, a in enumerate(agencies) if a not in by_agency]
     if errors or not agencies:
         raise ValidationFailed(errors or [field_error(["agencies"], "name at least one agency")])
-    filed = sorted({a for a in agencies if by_agency[a].status != DeclarationStatus.draft.value})
+    filed = sorted({a for a in agencies if by_agency[a].status not in STAGED_STATUSES})
     if filed:
         raise Conflict(f"already filed: {', '.join(filed)}", code="already_filed")
     return [by_agency[a] for a in dict.fromkeys(agencies)]
 
 
 def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = None) -> Filing:
-    """File the named staged declarations (all staged ones when ``agencies`` is None)."""
+    """File the named staged declarations (all staged ones when ``agencies`` is None).
+
+    A rejected declaration, corrected through the filing, is filed again as
+    its next version and goes back to its office's queue.
+    """
     actor = ctx.as_actor()
     filing = repository.get_filing(ctx, filing_id, for_update=True)
     actor.require(Permission.filing_submit)
     now = ctx.now()
     for declaration in _to_file(filing, agencies):
+        if declaration.status == DeclarationStatus.rejected.value:
+            declaration.version += 1
+            declaration.decided_at = declaration.reject_reason = None
         declaration.status = DeclarationStatus.submitted.value
         declaration.submitted_at = declaration.updated_at = now
         ctx.session.add(DeclarationVersion(declaration_id=declaration.id, version=declaration.version,
@@ -231,8 +253,7 @@ def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = Non
         record_event(ctx, "declaration.submitted", subject_type="declaration", subject_id=declaration.id,
                      filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
                      data=declaration_event_data(declaration))
-    if all(d.status != DeclarationStatus.draft.value for d in filing.declarations):
-        filing.status = FilingStatus.filed.value
+    refresh_status(filing)
     filing.updated_at = now
     return filing
 

@@ -47,19 +47,27 @@ def inspection_lines(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict
 
 def split(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict[str, Part]:
     """The declarations this entry makes, by agency (customs always; CIQ when the catalogue says so)."""
-    data = entry.model_dump(mode="json", exclude_none=True)
-    parts = {CUSTOMS: Part(CUSTOMS, entry.customs_office, _pick(data, CUSTOMS))}
-    lines = inspection_lines(entry, catalogue)
-    if lines and entry.ciq_office:
-        ciq = _pick(data, CIQ)
-        ciq["items"] = [{**item, "ciq_category": lines[i].category if i in lines else None}
-                        for i, item in enumerate(ciq["items"])]
-        parts[CIQ] = Part(CIQ, entry.ciq_office, ciq)
+    parts = {CUSTOMS: part_for(entry, CUSTOMS, catalogue)}
+    if entry.ciq_office and inspection_lines(entry, catalogue):
+        parts[CIQ] = part_for(entry, CIQ, catalogue)
     return parts
 
 
-def _pick(data: dict[str, Any], agency: str) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in PARTS[agency]}
+def part_for(entry: FilingEntry, agency: str, catalogue: InspectionCatalogue) -> Part:
+    """``agency``'s declaration data from the entry (CIQ lines carry their catalogue category)."""
+    data = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if k in PARTS[agency]}
+    if agency == CIQ:
+        lines = inspection_lines(entry, catalogue)
+        data["items"] = [{**item, "ciq_category": lines[i].category if i in lines else None}
+                         for i, item in enumerate(data["items"])]
+    return Part(agency, getattr(entry, OFFICE_FIELD[agency]) or "", data)
+
+
+def as_entry_fields(agency: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A declaration's data back as entry fields (without what the split added)."""
+    if agency != CIQ or "items" not in data:
+        return dict(data)
+    return {**data, "items": [{k: v for k, v in item.items() if k != "ciq_category"} for item in data["items"]]}
 
 
 def owners(field: str) -> set[str]:

@@ -2,7 +2,9 @@
 
 from onewindow.models.api_token import ApiToken
 from onewindow.models.base import Base
-from onewindow.models.declaration import Declaration, DeclarationStatus, DeclarationVersion, Notice
+from onewindow.models.declaration import (
+    STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice,
+)
 from onewindow.models.event import Event, EventRecipient
 from onewindow.models.filing import Filing, FilingStatus, FilingVersion
 from onewindow.models.idempotency import IdempotencyRecord
@@ -13,5 +15,5 @@ from onewindow.models.user import User
 __all__ = [
     "AGENCY_KINDS", "ApiToken", "Base", "CreditLevel", "Declaration", "DeclarationStatus", "DeclarationVersion",
     "Event", "EventRecipient", "Filing", "FilingStatus", "FilingVersion", "IdempotencyRecord", "Notice",
-    "NumberSequence", "OrgKind", "Organisation", "User",
+    "NumberSequence", "OrgKind", "Organisation", "STAGED_STATUSES", "User",
 ]

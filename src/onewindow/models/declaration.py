@@ -21,6 +21,10 @@ class DeclarationStatus(StrEnum):
     released = "released"
 
 
+STAGED_STATUSES = frozenset({DeclarationStatus.draft.value, DeclarationStatus.rejected.value})
+"""Statuses in which a declaration is in the enterprise's hands: editable through the filing and fileable."""
+
+
 class Declaration(IdMixin, Base):
     """One agency's part of a filing (报关单 for customs, 报检单 for CIQ), routed to an office.
 

@@ -1,0 +1,216 @@
+"""The platform clock, aware UTC timestamps on both databases, and SQLite's connection settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from onewindow.clock import FrozenClock, SystemClock
+from onewindow.db import is_sqlite, make_engine, make_session_factory, normalise_url, unit_of_work
+from onewindow.models import Organisation, User
+from onewindow.models.base import UTCDateTime
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# --- the clock ----------------------------------------------------------------------------------------------
+
+
+def test_frozen_clock_stands_still_and_tells_utc():
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
+    clock = FrozenClock(start)
+    assert clock.now() == start == clock.now()
+    assert clock.now().utcoffset() == timedelta(0)
+    assert clock.now() == datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+def test_frozen_clock_advances_when_told():
+    clock = FrozenClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    assert clock.advance(90) == datetime(2026, 3, 2, 1, 1, 30, tzinfo=UTC)
+    assert clock.now() == datetime(2026, 3, 2, 1, 1, 30, tzinfo=UTC)
+    assert clock.advance(minutes=30, seconds=30) == datetime(2026, 3, 2, 1, 32, tzinfo=UTC)
+    assert clock.advance(hours=2) == datetime(2026, 3, 2, 3, 32, tzinfo=UTC)
+    assert clock.advance(days=1).date().isoformat() == "2026-03-03"
+    assert clock.advance() == clock.now() == datetime(2026, 3, 3, 3, 32, tzinfo=UTC)
+    assert clock.advance(0.25) == datetime(2026, 3, 3, 3, 32, 0, 250000, tzinfo=UTC)
+
+
+def test_frozen_clock_set_moves_to_an_aware_time_in_utc():
+    clock = FrozenClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 1, 1, 8, 0, tzinfo=SHANGHAI))
+    assert clock.now() == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    assert clock.now().utcoffset() == timedelta(0)
+
+
+def test_frozen_clock_refuses_naive_datetimes():
+    with pytest.raises(ValueError, match="aware"):
+        FrozenClock(datetime(2026, 3, 2, 9, 0))
+
+
+def test_frozen_clock_set_refuses_naive_datetimes():
+    clock = FrozenClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    with pytest.raises(ValueError):
+        clock.set(datetime(2026, 3, 2, 9, 0))
+    assert clock.now() == datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+def test_system_clock_is_aware_utc_and_current():
+    before = datetime.now(UTC)
+    now = SystemClock().now()
+    after = datetime.now(UTC)
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+    assert before <= now <= after
+
+
+# --- UTCDateTime ---------------------------------------------------------------------------------------------
+
+
+def _org(code: str, created_at: datetime) -> Organisation:
+    return Organisation(kind="customs", code=code, name=code, created_at=created_at)
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=SHANGHAI),
+    datetime(2026, 3, 2, 1, 0, tzinfo=UTC),
+    datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(2026, 6, 30, 12, 0, tzinfo=ZoneInfo("Europe/London")),
+])
+def test_aware_datetimes_round_trip_as_utc(db, moment):
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        session.add(_org("0916", moment))
+    with factory() as session:
+        stored = session.scalar(select(Organisation.created_at))
+    assert stored == moment
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored.microsecond == moment.microsecond
+    assert stored == moment.astimezone(UTC) and stored.replace(tzinfo=None) == moment.astimezone(UTC).replace(
+        tzinfo=None)
+
+
+def test_timestamps_compare_and_order_as_instants(db):
+    factory = make_session_factory(db)
+    base = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    with unit_of_work(factory) as session:
+        session.add(_org("0001", base + timedelta(hours=2)))
+        session.add(_org("0002", (base + timedelta(hours=1)).astimezone(SHANGHAI)))  # later wall clock, earlier
+        session.add(_org("0003", base.astimezone(timezone(timedelta(hours=-8)))))
+    with factory() as session:
+        ordered = session.scalars(select(Organisation.code).order_by(Organisation.created_at)).all()
+        assert ordered == ["0003", "0002", "0001"]
+        same = session.scalars(select(Organisation.code)
+                               .where(Organisation.created_at == (base + timedelta(hours=1)).astimezone(SHANGHAI)))
+        assert same.all() == ["0002"]
+        later = session.scalars(select(Organisation.code)
+                                .where(Organisation.created_at > base.astimezone(SHANGHAI))
+                                .order_by(Organisation.code))
+        assert later.all() == ["0001", "0002"]
+
+
+def test_naive_datetimes_are_refused_by_the_database_layer(db):
+    factory = make_session_factory(db)
+    with pytest.raises(StatementError) as caught:
+        with unit_of_work(factory) as session:
+            session.add(_org("0916", datetime(2026, 3, 2, 9, 0)))
+    assert isinstance(caught.value.orig, ValueError)
+    assert "naive" in str(caught.value.orig)
+    with factory() as session:
+        assert session.scalars(select(Organisation)).all() == []
+
+
+def test_null_timestamps_stay_null(db, run, clock):
+    from onewindow.models import ApiToken
+    from onewindow.parties.service import add_organisation, ensure_user, issue_token
+
+    run(lambda ctx: issue_token(ctx, ensure_user(ctx, add_organisation(ctx, kind="customs", code="0916",
+                                                                        name="x"), "u")))
+    row = run(lambda ctx: ctx.session.scalar(select(ApiToken)))
+    assert row.revoked_at is None and row.created_at == clock.now()
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()])
+def test_utc_datetime_binds(dialect):
+    kind = UTCDateTime()
+    assert kind.process_bind_param(None, dialect) is None
+    assert kind.process_result_value(None, dialect) is None
+    with pytest.raises(ValueError, match="naive"):
+        kind.process_bind_param(datetime(2026, 3, 2, 9, 0), dialect)
+    bound = kind.process_bind_param(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI), dialect)
+    if dialect.name == "sqlite":
+        assert bound == datetime(2026, 3, 2, 1, 0) and bound.tzinfo is None
+    else:
+        assert bound == datetime(2026, 3, 2, 1, 0, tzinfo=UTC) and bound.utcoffset() == timedelta(0)
+    back = kind.process_result_value(datetime(2026, 3, 2, 1, 0), dialect)
+    assert back == datetime(2026, 3, 2, 1, 0, tzinfo=UTC) and back.tzinfo is UTC
+    converted = kind.process_result_value(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI), dialect)
+    assert converted == datetime(2026, 3, 2, 1, 0, tzinfo=UTC) and converted.utcoffset() == timedelta(0)
+
+
+# --- engines ------------------------------------------------------------------------------------------------
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(db):
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite connection settings")
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_every_new_sqlite_connection_gets_the_settings(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'a' / 'b' / 'x.db'}", pool_size=1)
+    try:
+        for _ in range(2):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            engine.dispose()
+        assert (tmp_path / "a" / "b" / "x.db").exists()
+    finally:
+        engine.dispose()
+
+
+def test_foreign_keys_are_enforced(db, clock):
+    factory = make_session_factory(db)
+    with pytest.raises(IntegrityError):
+        with unit_of_work(factory) as session:
+            session.add(Organisation(kind="customs", code="0916", name="x", created_at=clock.now()))
+            session.flush()
+            session.add(User(organisation_id=_missing_id(), name="ghost", role="officer", created_at=clock.now()))
+    with factory() as session:
+        assert session.scalars(select(Organisation)).all() == []
+
+
+def _missing_id():
+    import uuid
+
+    return uuid.UUID(int=1)
+
+
+def test_unit_of_work_commits_or_rolls_back(db, clock):
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        session.add(_org("0916", clock.now()))
+    with pytest.raises(RuntimeError):
+        with unit_of_work(factory) as session:
+            session.add(_org("0917", clock.now()))
+            session.flush()
+            raise RuntimeError("stop")
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT code FROM organisations")).scalars().all() == ["0916"]
+
+
+def test_urls_are_normalised(tmp_path):
+    assert normalise_url("postgresql://u:p@h:5432/d") == "postgresql+psycopg://u:p@h:5432/d"
+    assert normalise_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
+    folder = tmp_path / "new" / "dir"
+    assert normalise_url(f"sqlite:///{folder / 'x.db'}") == f"sqlite:///{folder / 'x.db'}"
+    assert folder.is_dir()
+    assert normalise_url("sqlite://") == "sqlite://"
+    assert is_sqlite("sqlite:///x.db") and not is_sqlite("postgresql://h/d")
