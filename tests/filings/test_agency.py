@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -327,9 +328,6 @@ def test_a_rejected_declaration_is_corrected_and_filed_again(client, world, cloc
     assert accepted_number(client, world, one["customs"], "0916") == "091620261000000001"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a rejected CIQ declaration whose goods no longer need CIQ after a "
-                                       "staging edit keeps its old goods lines and is filed again with goods the "
-                                       "filing no longer has")
 def test_a_rejected_declaration_refiled_after_an_edit_carries_the_edited_goods(client, world):
     raw = sample_entry(seed=105, items=3)
     one = filed(client, world, 105, items=3)
@@ -345,3 +343,32 @@ def test_a_rejected_declaration_refiled_after_an_edit_carries_the_edited_goods(c
         if d["status"] == "submitted":
             seen = client.get(f"{DECLARATIONS}/{d['id']}", headers=world.headers(ENT)).json()
             assert {item["hs_code"] for item in seen["data"]["items"]} <= goods, d["agency"]
+
+
+def test_a_rejected_declaration_the_corrected_filing_no_longer_makes_is_withdrawn(client, world, run):
+    from sqlalchemy import select
+
+    from onewindow.models import Event
+
+    raw = sample_entry(seed=106, items=3)
+    one = filed(client, world, 106, items=3)
+    assert reject(client, world, one["customs"], "0916", {"reason": "wrong value"}).status_code == 200
+    assert reject(client, world, one["ciq"], "210600", {"reason": "no health certificate"}).status_code == 200
+    edit = client.patch(f"{FILINGS}/{one['filing']}", json={"items": raw["items"][1:]}, headers=world.headers(ENT))
+    assert edit.status_code == 200, edit.text
+    assert {d["agency"]: d["status"] for d in edit.json()["declarations"]} == {
+        "ciq": "withdrawn", "customs": "rejected"}
+    seen = client.get(f"{DECLARATIONS}/{one['ciq']}", headers=world.headers("210600")).json()
+    assert seen["status"] == "withdrawn"
+    types = run(lambda ctx: list(ctx.session.scalars(select(Event.type).where(Event.subject_id == uuid.UUID(seen["id"])))))
+    assert "declaration.withdrawn" in types
+    # the goods needing CIQ come back: a new CIQ draft; the withdrawn one stays on record
+    again = client.patch(f"{FILINGS}/{one['filing']}", json={"items": raw["items"]}, headers=world.headers(ENT))
+    assert again.status_code == 200, again.text
+    assert sorted((d["agency"], d["status"]) for d in again.json()["declarations"]) == [
+        ("ciq", "draft"), ("ciq", "withdrawn"), ("customs", "rejected")]
+    refiled = client.post(f"{FILINGS}/{one['filing']}/submit", headers=world.headers(ENT))
+    assert refiled.status_code == 200, refiled.text
+    assert refiled.json()["status"] == "filed"
+    assert sorted((d["agency"], d["status"]) for d in refiled.json()["declarations"]) == [
+        ("ciq", "submitted"), ("ciq", "withdrawn"), ("customs", "submitted")]

@@ -384,9 +384,6 @@ def test_a_filing_with_a_new_draft_from_an_amendment_can_be_staged(client, world
     assert edit.status_code == 200, edit.text
 
 
-@pytest.mark.xfail(strict=True, reason="bug: adding a good that needs CIQ to a filed customs-only filing made "
-                                       "without ciq_office answers 422 at ['changes', 'ciq_office'], yet the same "
-                                       "endpoint refuses ciq_office as 'not a field of the customs declaration'")
 def test_an_amendment_adding_an_inspected_good_can_name_the_ciq_office(client, world):
     raw = sample_entry(seed=113, items=3, inspected=False)
     del raw["ciq_office"]

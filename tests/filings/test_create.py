@@ -11,8 +11,6 @@ from onewindow.samples import sample_entry
 
 ENT = "91210200MA0QK1P3AF"
 FILINGS = "/api/v1/filings"
-FISH = {"hs_code": "0303899090", "name": "冻鱼 Frozen fish", "quantity": 1000.0, "unit": "035",
-        "unit_price": 2.5, "total_price": 2500.0, "origin_country": "JPN"}
 
 
 def entry(**kwargs):

@@ -19,6 +19,7 @@ from onewindow.models import STAGED_STATUSES, Declaration, DeclarationStatus, De
 from onewindow.parties.permissions import Permission
 
 AMENDABLE = frozenset({DeclarationStatus.submitted.value, DeclarationStatus.accepted.value})
+INACTIVE = STAGED_STATUSES | {DeclarationStatus.withdrawn.value}
 
 
 def list_declarations(ctx: Context, *, status: str | None = None, limit: int = 50,
@@ -90,7 +91,11 @@ IMMUTABLE_AFTER_FILING = ("direction",)
 
 
 def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
-    fields = PARTS[declaration.agency]
+    """Only fields this declaration carries, plus the office of an agency with no filed declaration yet
+    (an amendment that adds goods needing another agency names where that new declaration goes)."""
+    filed = {d.agency for d in declaration.filing.declarations if d.status not in INACTIVE}
+    routing = {field for agency, field in OFFICE_FIELD.items() if agency not in filed}
+    fields = PARTS[declaration.agency] | routing
     errors = [field_error(["changes", key], f"is not a field of the {declaration.agency} declaration")
               for key in changes if key not in fields]
     office = OFFICE_FIELD[declaration.agency]
@@ -127,7 +132,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     if not changed:
         raise Conflict("the changes leave the declaration as it is", code="no_change")
     entry_data = entry.model_dump(mode="json", exclude_none=True)
-    filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed}}.items()
+    filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed | set(changes)}}.items()
                    if v is not None}
     apply_new_version(ctx, filing, filing_data, changed)
     reconcile_drafts(ctx, filing, parts, offices)
@@ -155,7 +160,7 @@ def _notify_others(ctx: Context, filing, declaration: Declaration, changed: set[
     notified = []
     for other in filing.declarations:
         fields = changed & PARTS[other.agency]
-        if other.id == declaration.id or other.status in STAGED_STATUSES or not fields:
+        if other.id == declaration.id or other.status in INACTIVE or not fields:
             continue
         ctx.session.add(Notice(declaration_id=other.id, source_declaration_id=declaration.id,
                                source_agency=declaration.agency, source_version=declaration.version,

@@ -125,11 +125,12 @@ def reconcile_drafts(ctx: Context, filing: Filing, parts: dict[str, Part], offic
     """Bring the staged declarations in line with the filing's parts, then refresh the filing's status.
 
     A staged declaration (draft, or rejected and awaiting correction) takes its
-    part's new data and office; a draft whose part is no longer made is
-    discarded; a part with no declaration gets a new draft. Filed
-    declarations are never touched here (they change by amendment).
+    part's new data and office; when its part is no longer made, a draft is
+    discarded and a rejected declaration withdrawn (its office sees that); a
+    part with no declaration gets a new draft. Filed declarations are never
+    touched here (they change by amendment).
     """
-    existing = {d.agency: d for d in filing.declarations}
+    existing = {d.agency: d for d in active_declarations(filing)}
     for agency, declaration in existing.items():
         if declaration.status not in STAGED_STATUSES:
             continue
@@ -141,6 +142,12 @@ def reconcile_drafts(ctx: Context, filing: Filing, parts: dict[str, Part], offic
         elif declaration.status == DeclarationStatus.draft.value:
             filing.declarations.remove(declaration)
             _declaration_event(ctx, filing, declaration, "declaration.discarded")
+        else:
+            declaration.status = DeclarationStatus.withdrawn.value
+            declaration.updated_at = ctx.now()
+            record_event(ctx, "declaration.withdrawn", subject_type="declaration", subject_id=declaration.id,
+                         filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
+                         data=declaration_event_data(declaration))
     for agency, part in parts.items():
         if agency not in existing:
             declaration = _new_declaration(ctx, filing, part, offices[agency])
@@ -155,6 +162,11 @@ def _declaration_event(ctx: Context, filing: Filing, declaration: Declaration, t
                  recipients=[filing.enterprise_id], data=declaration_event_data(declaration))
 
 
+def active_declarations(filing: Filing) -> list[Declaration]:
+    """The filing's declarations but withdrawn ones (which stay on record for their office)."""
+    return [d for d in filing.declarations if d.status != DeclarationStatus.withdrawn.value]
+
+
 def refresh_status(filing: Filing) -> None:
     """``filed`` once no declaration is staged (draft or rejected), ``draft`` otherwise."""
     staged = any(d.status in STAGED_STATUSES for d in filing.declarations)
@@ -162,7 +174,7 @@ def refresh_status(filing: Filing) -> None:
 
 
 def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
-    filed = {d.agency for d in filing.declarations if d.status not in STAGED_STATUSES}
+    filed = {d.agency for d in active_declarations(filing) if d.status not in STAGED_STATUSES}
     return sorted(f"{field} ({', '.join(sorted(owners(field) & filed))})"
                   for field in changed if owners(field) & filed)
 
@@ -214,7 +226,7 @@ def apply_new_version(ctx: Context, filing: Filing, data: dict[str, Any], change
 
 
 def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
-    by_agency = {d.agency: d for d in filing.declarations}
+    by_agency = {d.agency: d for d in active_declarations(filing)}
     if agencies is None:
         staged = [d for d in filing.declarations if d.status in STAGED_STATUSES]
         if not staged:

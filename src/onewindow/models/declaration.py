@@ -17,6 +17,7 @@ class DeclarationStatus(StrEnum):
     submitted = "submitted"
     accepted = "accepted"
     rejected = "rejected"
+    withdrawn = "withdrawn"  # a rejected declaration the corrected filing no longer makes
     inspecting = "inspecting"
     released = "released"
 
