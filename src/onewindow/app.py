@@ -9,7 +9,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
-from onewindow.http import PublicContext, install_error_handlers
+from onewindow.http import Anyone, install_error_handlers
 
 API = "/api/v1"
 
@@ -36,9 +36,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     _with_components(app, ENTRY_DEFS)
 
     @app.get("/healthz", tags=["operations"])
-    def health(ctx: PublicContext) -> dict[str, str]:
+    async def health(caller: Anyone) -> dict[str, str]:
         """Liveness and database reachability."""
-        ctx.session.execute(text("SELECT 1"))
+        await caller.run_public(lambda ctx: ctx.session.execute(text("SELECT 1")))
         return {"status": "ok"}
 
     return app

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onewindow.context import Context
@@ -19,34 +21,54 @@ from onewindow.errors import AppError, Unauthenticated, ValidationFailed, pydant
 from onewindow.parties.service import authenticate
 
 log = logging.getLogger("onewindow")
-
-
-def _session(request: Request) -> Iterator:
-    with unit_of_work(request.app.state.session_factory) as session:
-        yield session
-
-
-async def _base_context(request: Request, session=Depends(_session, scope="function")) -> Context:
-    # async: it does no I/O, so it runs on the event loop instead of taking a thread-pool hop
-    state = request.app.state
-    return Context(session=session, clock=state.clock, settings=state.settings)
+T = TypeVar("T")
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `onewindow token add`.")
 
 
-def _authenticated(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                   ctx: Context = Depends(_base_context, scope="function")) -> Context:
-    if credentials is None or not credentials.credentials.strip():
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and the means to run one unit of work for them.
+
+    ``run(fn)`` takes one hop to the thread pool and there opens a session,
+    authenticates the token (401 when missing or unknown), calls ``fn(ctx)``
+    and commits before anything is answered; any error rolls everything back.
+    """
+
+    state: Any
+    token: str | None
+
+    async def run(self, fn: Callable[[Context], T]) -> T:
+        return await run_in_threadpool(self._run, fn, True)
+
+    async def run_public(self, fn: Callable[[Context], T]) -> T:
+        return await run_in_threadpool(self._run, fn, False)
+
+    def _run(self, fn: Callable[[Context], T], authenticated: bool) -> T:
+        with unit_of_work(self.state.session_factory) as session:
+            ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
+            if authenticated:
+                ctx = replace(ctx, actor=authenticate(ctx, self.token or ""))
+            return fn(ctx)
+
+
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    token = credentials.credentials.strip() if credentials else ""
+    return Caller(state=request.app.state, token=token or None)
+
+
+async def _authenticated_caller(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    if caller.token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    return Context(session=ctx.session, clock=ctx.clock, settings=ctx.settings,
-                   actor=authenticate(ctx, credentials.credentials.strip()))
+    return caller
 
 
-AuthContext = Annotated[Context, Depends(_authenticated, scope="function")]
-"""A unit of work acting as the authenticated caller (401 without a valid bearer token)."""
-PublicContext = Annotated[Context, Depends(_base_context, scope="function")]
-"""A unit of work with no caller (public endpoints)."""
+AsCaller = Annotated[Caller, Depends(_authenticated_caller)]
+"""The authenticated caller (401 at once without a bearer token); ``await caller.run(fn)``."""
+Anyone = Annotated[Caller, Depends(_caller)]
+"""Any caller, for public endpoints; ``await caller.run_public(fn)``."""
 
 
 def _error(status: int, code: str, message: str, details: list | None = None, headers=None) -> JSONResponse:

@@ -83,13 +83,18 @@ def test_organisations_lists_every_registered_organisation(client, world):
     ("terminal", ["DCT"]),
     ("admin", ["PORTOFFICE"]),
     ("border", []),
-    ("no-such-kind", []),
 ])
 def test_organisations_filtered_by_kind(client, world, kind, codes):
     answer = client.get("/api/v1/organisations", params={"kind": kind}, headers=world.headers("DCT"))
     assert answer.status_code == 200
     assert [o["code"] for o in answer.json()] == codes
     assert all(o["kind"] == kind for o in answer.json())
+
+
+def test_an_unknown_kind_filter_is_422_naming_it(client, world):
+    answer = client.get("/api/v1/organisations", params={"kind": "no-such-kind"}, headers=world.headers("DCT"))
+    assert answer.status_code == 422
+    assert [d["loc"] for d in answer.json()["error"]["details"]] == [["query", "kind"]]
 
 
 def test_every_role_may_read_the_directory(client, world):

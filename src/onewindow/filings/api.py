@@ -11,13 +11,14 @@ from pydantic import BaseModel
 from onewindow.filings import declarations as decl_service
 from onewindow.filings import service
 from onewindow.filings.presenters import (
-    declaration_out, declaration_summary, declaration_version_out, filing_out, filing_version_out,
+    declaration_out, declaration_version_out, filing_out, filing_version_out,
 )
 from onewindow.filings.schemas import (
-    AmendmentRequest, DeclarationOut, DeclarationSummary, DeclarationVersionOut, FilingEntry, FilingOut,
+    AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingEntry, FilingOut,
     FilingVersionOut, RejectRequest, SubmitRequest,
 )
-from onewindow.http import AuthContext
+from onewindow.context import Context
+from onewindow.http import AsCaller
 from onewindow.idempotency import run_once
 from onewindow.models import DeclarationStatus, FilingStatus
 
@@ -37,17 +38,20 @@ class FilingPage(BaseModel):
 
 
 @router.post("/filings", status_code=201, response_model=FilingOut, openapi_extra=ENTRY_DOC)
-def create_filing(ctx: AuthContext, entry: Annotated[dict[str, Any], Body()],
-                  idempotency_key: Annotated[str | None, Header()] = None):
+async def create_filing(caller: AsCaller, entry: Annotated[dict[str, Any], Body()],
+                        idempotency_key: Annotated[str | None, Header()] = None):
     """The one-time entry: validated field by field, split and staged as draft declarations.
 
     With ``Idempotency-Key`` a retry returns the first answer instead of a second filing.
     """
 
-    def action() -> tuple[int, dict[str, Any]]:
-        return 201, filing_out(service.create_filing(ctx, entry)).model_dump(mode="json")
+    def work(ctx: Context):
+        def action() -> tuple[int, dict[str, Any]]:
+            return 201, filing_out(service.create_filing(ctx, entry)).model_dump(mode="json")
 
-    return _answer(*run_once(ctx, idempotency_key, {"op": "create", "entry": entry}, action))
+        return run_once(ctx, idempotency_key, {"op": "create", "entry": entry}, action)
+
+    return _answer(*await caller.run(work))
 
 
 def _answer(status: int, body: dict[str, Any], replayed: bool) -> JSONResponse:
@@ -55,75 +59,85 @@ def _answer(status: int, body: dict[str, Any], replayed: bool) -> JSONResponse:
 
 
 @router.get("/filings", response_model=FilingPage)
-def list_filings(ctx: AuthContext, status: FilingStatus | None = None, limit: Limit = 50, offset: Offset = 0) -> FilingPage:
+async def list_filings(caller: AsCaller, status: FilingStatus | None = None, limit: Limit = 50,
+                       offset: Offset = 0) -> FilingPage:
     """The caller's filings (the staging list), newest first."""
-    rows, total = service.list_filings(ctx, status=status, limit=limit, offset=offset)
-    return FilingPage(items=[filing_out(f) for f in rows], total=total)
+
+    def work(ctx: Context) -> FilingPage:
+        rows, total = service.list_filings(ctx, status=status, limit=limit, offset=offset)
+        return FilingPage(items=[filing_out(f) for f in rows], total=total)
+
+    return await caller.run(work)
 
 
 @router.get("/filings/{filing_id}", response_model=FilingOut)
-def get_filing(ctx: AuthContext, filing_id: str) -> FilingOut:
-    return filing_out(service.get_filing(ctx, filing_id))
+async def get_filing(caller: AsCaller, filing_id: str) -> FilingOut:
+    return await caller.run(lambda ctx: filing_out(service.get_filing(ctx, filing_id)))
 
 
 @router.patch("/filings/{filing_id}", response_model=FilingOut)
-def update_filing(ctx: AuthContext, filing_id: str, patch: Annotated[dict[str, Any], Body()],
-                  if_match: Annotated[int | None, Header()] = None) -> FilingOut:
+async def update_filing(caller: AsCaller, filing_id: str, patch: Annotated[dict[str, Any], Body()],
+                        if_match: Annotated[int | None, Header()] = None) -> FilingOut:
     """Edit a staged filing; ``If-Match: <version>`` refuses a stale edit (409)."""
-    return filing_out(service.update_filing(ctx, filing_id, patch, expected_version=if_match))
+    return await caller.run(
+        lambda ctx: filing_out(service.update_filing(ctx, filing_id, patch, expected_version=if_match)))
 
 
 @router.get("/filings/{filing_id}/versions", response_model=list[FilingVersionOut])
-def filing_versions(ctx: AuthContext, filing_id: str) -> list[FilingVersionOut]:
-    return [filing_version_out(v) for v in service.filing_versions(ctx, filing_id)]
+async def filing_versions(caller: AsCaller, filing_id: str) -> list[FilingVersionOut]:
+    return await caller.run(lambda ctx: [filing_version_out(v) for v in service.filing_versions(ctx, filing_id)])
 
 
 @router.post("/filings/{filing_id}/submit", response_model=FilingOut)
-def submit_filing(ctx: AuthContext, filing_id: str, body: SubmitRequest | None = None,
-                  idempotency_key: Annotated[str | None, Header()] = None):
+async def submit_filing(caller: AsCaller, filing_id: str, body: SubmitRequest | None = None,
+                        idempotency_key: Annotated[str | None, Header()] = None):
     """File staged declarations; with ``Idempotency-Key`` a retry returns the first answer."""
     agencies = body.agencies if body else None
 
-    def action() -> tuple[int, dict[str, Any]]:
-        return 200, filing_out(service.submit_filing(ctx, filing_id, agencies)).model_dump(mode="json")
+    def work(ctx: Context):
+        def action() -> tuple[int, dict[str, Any]]:
+            return 200, filing_out(service.submit_filing(ctx, filing_id, agencies)).model_dump(mode="json")
 
-    return _answer(*run_once(ctx, idempotency_key, {"op": "submit", "filing": filing_id, "agencies": agencies},
-                             action))
+        return run_once(ctx, idempotency_key, {"op": "submit", "filing": filing_id, "agencies": agencies}, action)
+
+    return _answer(*await caller.run(work))
 
 
-@router.get("/declarations", response_model=list[DeclarationSummary | DeclarationOut])
-def list_declarations(ctx: AuthContext, status: DeclarationStatus | None = None, limit: Limit = 50,
-                      offset: Offset = 0) -> list[DeclarationOut]:
+@router.get("/declarations", response_model=list[DeclarationOut])
+async def list_declarations(caller: AsCaller, status: DeclarationStatus | None = None, limit: Limit = 50,
+                            offset: Offset = 0) -> list[DeclarationOut]:
     """The caller's queue: declarations routed to its office, oldest filed first."""
-    rows = decl_service.list_declarations(ctx, status=status, limit=limit, offset=offset)
-    return [declaration_out(ctx, d) for d in rows]
+    return await caller.run(lambda ctx: [declaration_out(ctx, d) for d in decl_service.list_declarations(
+        ctx, status=status, limit=limit, offset=offset)])
 
 
 @router.get("/declarations/{declaration_id}", response_model=DeclarationOut)
-def get_declaration(ctx: AuthContext, declaration_id: str) -> DeclarationOut:
-    return declaration_out(ctx, decl_service.get_declaration(ctx, declaration_id))
+async def get_declaration(caller: AsCaller, declaration_id: str) -> DeclarationOut:
+    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.get_declaration(ctx, declaration_id)))
 
 
 @router.get("/declarations/{declaration_id}/versions", response_model=list[DeclarationVersionOut])
-def declaration_versions(ctx: AuthContext, declaration_id: str) -> list[DeclarationVersionOut]:
-    return [declaration_version_out(v) for v in decl_service.declaration_versions(ctx, declaration_id)]
+async def declaration_versions(caller: AsCaller, declaration_id: str) -> list[DeclarationVersionOut]:
+    return await caller.run(lambda ctx: [declaration_version_out(v)
+                                         for v in decl_service.declaration_versions(ctx, declaration_id)])
 
 
 @router.post("/declarations/{declaration_id}/accept", response_model=DeclarationOut)
-def accept(ctx: AuthContext, declaration_id: str) -> DeclarationOut:
+async def accept(caller: AsCaller, declaration_id: str) -> DeclarationOut:
     """Accept (受理): the declaration gets its office's next receipt number."""
-    return declaration_out(ctx, decl_service.accept(ctx, declaration_id))
+    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.accept(ctx, declaration_id)))
 
 
 @router.post("/declarations/{declaration_id}/reject", response_model=DeclarationOut)
-def reject(ctx: AuthContext, declaration_id: str, body: RejectRequest) -> DeclarationOut:
-    return declaration_out(ctx, decl_service.reject(ctx, declaration_id, body.reason))
+async def reject(caller: AsCaller, declaration_id: str, body: RejectRequest) -> DeclarationOut:
+    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.reject(ctx, declaration_id, body.reason)))
 
 
 @router.post("/declarations/{declaration_id}/amendments", status_code=201, response_model=DeclarationOut)
-def amend(ctx: AuthContext, declaration_id: str, body: AmendmentRequest) -> DeclarationOut:
+async def amend(caller: AsCaller, declaration_id: str, body: AmendmentRequest) -> DeclarationOut:
     """Amend a filed declaration; the filing's other agencies see a notice."""
-    return declaration_out(ctx, decl_service.amend(ctx, declaration_id, body.changes, body.reason))
+    return await caller.run(
+        lambda ctx: declaration_out(ctx, decl_service.amend(ctx, declaration_id, body.changes, body.reason)))
 
 
 __all__ = ["router", "ENTRY_DOC", "ENTRY_DEFS"]

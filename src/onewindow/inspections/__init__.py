@@ -1,0 +1,1 @@
+"""One inspection (一次查验): decisions, matching, terminal tasks, appointments, results."""
