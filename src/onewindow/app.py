@@ -18,6 +18,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     """Build the application; tests pass their own clock and engine."""
     from onewindow.filings.api import ENTRY_DEFS
     from onewindow.filings.api import router as filings_router
+    from onewindow.inspections.api import router as inspections_router
+    from onewindow.releases.api import router as releases_router
     from onewindow.parties.api import router as parties_router
     from onewindow.refdata.api import router as refdata_router
 
@@ -30,7 +32,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
-    for router in (parties_router, filings_router, refdata_router):
+    for router in (parties_router, filings_router, inspections_router, releases_router, refdata_router):
         app.include_router(router, prefix=API)
 
     _with_components(app, ENTRY_DEFS)

@@ -15,6 +15,7 @@ from onewindow.filings.service import (
     apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
+from onewindow.inspections.visits import sync_declaration_containers
 from onewindow.models import STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice
 from onewindow.parties.permissions import Permission
 
@@ -137,6 +138,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     apply_new_version(ctx, filing, filing_data, changed)
     reconcile_drafts(ctx, filing, parts, offices)
     _new_declaration_version(ctx, declaration, new, changes, reason)
+    sync_declaration_containers(ctx, declaration)
     others = _notify_others(ctx, filing, declaration, changed, reason)
     record_event(ctx, "declaration.amended", subject_type="declaration", subject_id=declaration.id,
                  filing_id=filing.id,

@@ -21,6 +21,7 @@ from onewindow.filings.validation import parse_entry
 from onewindow.models import (
     STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion, OrgKind,
 )
+from onewindow.inspections.visits import sync_declaration_containers
 from onewindow.parties.permissions import Permission
 from onewindow.parties.service import find_offices
 from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
@@ -262,6 +263,7 @@ def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = Non
                                            data=declaration.data, changes={}, reason=None,
                                            author_organisation_id=actor.org_id, author_user_id=actor.user_id,
                                            created_at=now))
+        sync_declaration_containers(ctx, declaration)
         record_event(ctx, "declaration.submitted", subject_type="declaration", subject_id=declaration.id,
                      filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
                      data=declaration_event_data(declaration))

@@ -167,7 +167,8 @@ def match(
     if window < timedelta(0):
         raise ValueError("the match window cannot be negative")
     ds = tuple(decisions)
-    if len({d.declaration_id for d in ds}) != len(ds):
+    by_id = {d.declaration_id: d for d in ds}
+    if len(by_id) != len(ds):
         twice = sorted(i for i, n in Counter(d.declaration_id for d in ds).items() if n > 1)
         raise ValueError(f"decisions given twice: {', '.join(twice)}")
     if not isinstance(started, (set, frozenset)):
@@ -175,8 +176,20 @@ def match(
     settled = settled or {}
     cutoff = now - window
 
-    # Index the decisions by container and join them into groups (union-find).
-    parent = list(range(len(ds)))
+    # Decisions covering the same containers (usually the declarations of one consignment) form one
+    # shape: the work below is per shape and container, not per decision and container.
+    shape_of: dict[frozenset[str], int] = {}
+    shapes: list[list[Decision]] = []
+    for d in ds:
+        s = shape_of.get(d.containers)
+        if s is None:
+            shape_of[d.containers] = len(shapes)
+            shapes.append([d])
+        else:
+            shapes[s].append(d)
+
+    # Index the shapes by container and join them into groups (union-find); started containers connect nothing.
+    parent = list(range(len(shapes)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -185,19 +198,22 @@ def match(
         return i
 
     by_container: dict[str, list[int]] = {}
-    for i, d in enumerate(ds):
-        for c in d.containers:
+    for containers, s in shape_of.items():
+        for c in containers:
             if c in started:
                 continue
             members = by_container.get(c)
             if members is None:
-                by_container[c] = [i]
+                by_container[c] = [s]
             else:
-                members.append(i)
-                a, b = find(members[0]), find(i)
+                members.append(s)
+                a, b = find(members[0]), find(s)
                 if a != b:
                     parent[b] = a
-    root = [find(i) for i in range(len(ds))]
+    root = [find(s) for s in range(len(shapes))]
+    shape_agencies = [{d.agency for d in members} for members in shapes]
+    shape_earliest = [min(d.decided_at for d in members) for members in shapes]
+    shape_wanting = [[d for d in members if d.inspect] for members in shapes]
 
     # A group waits while one of its containers is not ready; it becomes ready at the latest window end.
     blocked: dict[int, datetime] = {}
@@ -205,12 +221,15 @@ def match(
         needed = coverage.get(c)
         if not needed:
             continue
-        decided = {ds[i].agency for i in members}
+        if len(members) == 1:
+            decided = shape_agencies[members[0]]
+        else:
+            decided = set().union(*(shape_agencies[s] for s in members))
         if c in settled:
-            decided.update(settled[c])
+            decided = decided.union(settled[c])
         if decided.issuperset(needed):
             continue
-        earliest = min(ds[i].decided_at for i in members)
+        earliest = min(shape_earliest[s] for s in members)
         if earliest <= cutoff:
             continue
         group = root[members[0]]
@@ -219,37 +238,40 @@ def match(
             blocked[group] = deadline
 
     # Ready containers: one inspection per (group, set of agencies wanting the container).
-    shared: dict[tuple[int, frozenset[str]], tuple[list[str], set[int]]] = {}
+    shared: dict[tuple[int, frozenset[str]], tuple[list[str], set[str]]] = {}
     cleared: list[str] = []
     for c, members in by_container.items():
         group = root[members[0]]
         if group in blocked:
             continue
-        wanting = [i for i in members if c in ds[i].inspect]
-        if not wanting:
+        if len(members) == 1:
+            takers = [d for d in shape_wanting[members[0]] if c in d.inspect]
+        else:
+            takers = [d for s in members for d in shape_wanting[s] if c in d.inspect]
+        if not takers:
             cleared.append(c)
             continue
-        key = (group, frozenset([ds[i].agency for i in wanting]))
+        key = (group, frozenset([d.agency for d in takers]))
         entry = shared.get(key)
         if entry is None:
-            shared[key] = ([c], set(wanting))
+            shared[key] = ([c], {d.declaration_id for d in takers})
         else:
             entry[0].append(c)
-            entry[1].update(wanting)
+            entry[1].update([d.declaration_id for d in takers])
 
-    inspections = [_planned(containers, [ds[i] for i in wanting], late=False)
-                   for containers, wanting in shared.values()]
+    inspections = [_planned(containers, [by_id[i] for i in ids], late=False) for containers, ids in shared.values()]
     matched: list[str] = []
     waiting: list[str] = []
-    for i, d in enumerate(ds):
-        if root[i] in blocked:
-            waiting.append(d.declaration_id)
+    for s, members in enumerate(shapes):
+        if root[s] in blocked:
+            waiting.extend(d.declaration_id for d in members)
             continue
-        matched.append(d.declaration_id)
-        if started and d.inspect:
-            late = d.inspect & started
-            if late:
-                inspections.append(_planned(late, [d], late=True))
+        matched.extend(d.declaration_id for d in members)
+        if started:
+            for d in shape_wanting[s]:
+                late = d.inspect & started
+                if late:
+                    inspections.append(_planned(late, [d], late=True))
 
     inspections.sort(key=lambda p: (p.containers, p.late, p.agencies, p.decisions))
     return MatchResult(

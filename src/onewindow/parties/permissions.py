@@ -19,6 +19,13 @@ class Permission(StrEnum):
     declaration_review = "declaration:review"  # accept or reject (受理)
     declaration_amend = "declaration:amend"
     event_read = "event:read"
+    inspection_read = "inspection:read"
+    inspection_decide = "inspection:decide"  # decide whether to inspect a declaration
+    inspection_attend = "inspection:attend"  # check in and record results
+    inspection_book = "inspection:book"  # book the appointment
+    terminal_operate = "terminal:operate"  # arrivals, relocation, gate-out
+    release_grant = "release:grant"  # release and revoke (核放)
+    container_read = "container:read"
     organisation_read = "organisation:read"
     organisation_manage = "organisation:manage"
 
@@ -32,13 +39,15 @@ class Role(StrEnum):
 
 
 P = Permission
-_READ = {P.filing_read, P.declaration_read, P.event_read, P.organisation_read}
+_READ = {P.filing_read, P.declaration_read, P.event_read, P.organisation_read, P.inspection_read, P.container_read}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.declarant: frozenset(_READ | {P.filing_create, P.filing_update, P.filing_submit, P.declaration_amend}),
+    Role.declarant: frozenset(_READ | {P.filing_create, P.filing_update, P.filing_submit, P.declaration_amend,
+                                       P.inspection_book}),
     Role.viewer: frozenset(_READ),
-    Role.officer: frozenset(_READ | {P.declaration_review, P.declaration_amend}),
-    Role.operator: frozenset(_READ),
+    Role.officer: frozenset(_READ | {P.declaration_review, P.declaration_amend, P.inspection_decide,
+                                     P.inspection_attend, P.release_grant}),
+    Role.operator: frozenset(_READ | {P.terminal_operate}),
     Role.admin: frozenset(_READ | {P.organisation_manage}),
 }
 

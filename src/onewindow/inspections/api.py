@@ -1,0 +1,128 @@
+"""HTTP routes of one inspection: decisions, inspections, the terminal's arrivals and tasks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from onewindow.context import Context
+from onewindow.http import AsCaller
+from onewindow.inspections import attendance, service, terminal
+from onewindow.inspections.presenters import decision_out, inspection_out, task_out
+from onewindow.inspections import repository
+from onewindow.inspections.repository import inspections_visible_to
+from onewindow.inspections.schemas import DecisionOut, InspectionOut, TaskOut
+from onewindow.models import Declaration, Inspection, InspectionDeclaration
+from onewindow.parties.permissions import Permission
+
+router = APIRouter(tags=["one inspection"])
+
+
+class Appointment(BaseModel):
+    at: datetime
+
+
+class TaskCompletion(BaseModel):
+    location: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/declarations/{declaration_id}/decision", status_code=201, response_model=DecisionOut)
+async def decide(caller: AsCaller, declaration_id: str, body: Annotated[dict[str, Any], Body()]) -> DecisionOut:
+    """The agency's decision: ``{"inspect": true, "containers": [...], "kind": ..., "reason": ...}`` or
+    ``{"inspect": false}``; matched with the other agencies' as soon as they have all decided."""
+    return await caller.run(lambda ctx: decision_out(service.decide(ctx, declaration_id, body)))
+
+
+@router.get("/inspections", response_model=list[InspectionOut])
+async def list_inspections(caller: AsCaller, filing: str | None = None,
+                           status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+                           ) -> list[InspectionOut]:
+    """Inspections the caller may see (``filing``: of one filing), newest first."""
+
+    def work(ctx: Context) -> list[InspectionOut]:
+        ctx.as_actor().require(Permission.inspection_read)
+        query = inspections_visible_to(ctx.as_actor())
+        if filing:
+            query = query.where(Inspection.id.in_(
+                select(InspectionDeclaration.inspection_id)
+                .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
+                .where(Declaration.filing_id == _uuid_or_none(filing))))
+        if status:
+            query = query.where(Inspection.status == status)
+        rows = ctx.session.scalars(query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(limit))
+        return [inspection_out(ctx, i) for i in rows]
+
+    return await caller.run(work)
+
+
+def _uuid_or_none(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@router.get("/inspections/{inspection_id}", response_model=InspectionOut)
+async def get_inspection(caller: AsCaller, inspection_id: str) -> InspectionOut:
+    def work(ctx: Context) -> InspectionOut:
+        ctx.as_actor().require(Permission.inspection_read)
+        return inspection_out(ctx, repository.get_inspection(ctx, inspection_id))
+
+    return await caller.run(work)
+
+
+@router.post("/inspections/{inspection_id}/appointment", response_model=InspectionOut)
+async def book(caller: AsCaller, inspection_id: str, body: Appointment) -> InspectionOut:
+    """The enterprise books the (joint) inspection: ``scheduled``."""
+    return await caller.run(lambda ctx: inspection_out(ctx, attendance.book(ctx, inspection_id, body.at)))
+
+
+@router.post("/inspections/{inspection_id}/check-in", response_model=InspectionOut)
+async def check_in(caller: AsCaller, inspection_id: str) -> InspectionOut:
+    return await caller.run(lambda ctx: inspection_out(ctx, attendance.check_in(ctx, inspection_id)))
+
+
+@router.post("/inspections/{inspection_id}/results", response_model=InspectionOut)
+async def results(caller: AsCaller, inspection_id: str, body: Annotated[dict[str, Any], Body()]) -> InspectionOut:
+    """``{"outcome": "conforming"|"nonconforming", "findings": ..., "disposal": ...}`` by a present agency."""
+    return await caller.run(lambda ctx: inspection_out(ctx, attendance.record_result(ctx, inspection_id, body)))
+
+
+@router.post("/inspections/{inspection_id}/adopt", response_model=InspectionOut)
+async def adopt(caller: AsCaller, inspection_id: str) -> InspectionOut:
+    """An absent agency relies on the present agencies' results."""
+    return await caller.run(lambda ctx: inspection_out(ctx, attendance.adopt(ctx, inspection_id)))
+
+
+@router.post("/inspections/{inspection_id}/reinspect", status_code=201, response_model=InspectionOut)
+async def reinspect(caller: AsCaller, inspection_id: str) -> InspectionOut:
+    """An absent agency asks for its own new single inspection of the same containers."""
+    return await caller.run(lambda ctx: inspection_out(ctx, attendance.reinspect(ctx, inspection_id)))
+
+
+@router.post("/terminal/arrivals", status_code=201)
+async def arrivals(caller: AsCaller, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Discharge of containers at the terminal's port: ``{"containers": [...], "conveyance": {...}}``."""
+
+    def work(ctx: Context) -> dict[str, Any]:
+        visits = terminal.record_arrival(ctx, body)
+        return {"containers": [{"number": v.number, "port": v.port, "arrived_at": v.arrived_at} for v in visits]}
+
+    return await caller.run(work)
+
+
+@router.get("/terminal/tasks", response_model=list[TaskOut])
+async def tasks(caller: AsCaller, status: str | None = None) -> list[TaskOut]:
+    """Relocation tasks (移柜) of the terminal's port."""
+    return await caller.run(lambda ctx: [task_out(ctx, t) for t in terminal.list_tasks(ctx, status)])
+
+
+@router.post("/terminal/tasks/{task_id}/complete", response_model=TaskOut)
+async def complete(caller: AsCaller, task_id: str, body: TaskCompletion) -> TaskOut:
+    """The containers are at the inspection site: the inspection becomes ``ready``."""
+    return await caller.run(lambda ctx: task_out(ctx, attendance.complete_task(ctx, task_id, body.location)))

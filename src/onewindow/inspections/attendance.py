@@ -1,0 +1,197 @@
+"""After the match: relocation by the terminal, the appointment, check-in, absences and results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from onewindow.context import Context
+from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.inspections import repository
+from onewindow.inspections.service import inspection_event
+from onewindow.models import (
+    Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant, InspectionStatus,
+    RelocationTask,
+)
+from onewindow.parties.permissions import Permission
+
+OUTCOMES = ("conforming", "nonconforming")
+
+
+def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
+    """The terminal moved the containers to ``location``: the inspection becomes ``ready``."""
+    actor = ctx.as_actor()
+    task = repository.get_task(ctx, task_id, for_update=True)
+    actor.require(Permission.terminal_operate)
+    if not location or not location.strip():
+        raise ValidationFailed([field_error(["location"], "say where the containers now are")])
+    if task.status != "open":
+        raise Conflict("this relocation task is already completed", code="task_done")
+    inspection = ctx.session.get(Inspection, task.inspection_id, with_for_update=True)
+    task.status, task.location, task.completed_at, task.completed_by = "done", location.strip(), ctx.now(), actor.org_id
+    inspection.location, inspection.relocated_at = task.location, ctx.now()
+    if inspection.status == InspectionStatus.awaiting_relocation.value:
+        inspection.status = InspectionStatus.ready.value
+    inspection_event(ctx, inspection, "inspection.relocated", location=task.location)
+    return task
+
+
+def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
+    """The enterprise books the inspection for ``at`` (not in the past): ``scheduled``."""
+    actor = ctx.as_actor()
+    inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
+    actor.require(Permission.inspection_book)
+    if at.tzinfo is None:
+        raise ValidationFailed([field_error(["at"], "give the time with its offset, e.g. 2026-03-02T14:00:00+08:00")])
+    if at < ctx.now():
+        raise ValidationFailed([field_error(["at"], "the appointment cannot be in the past")])
+    if inspection.status not in (InspectionStatus.ready.value, InspectionStatus.scheduled.value):
+        raise Conflict(f"the inspection is {inspection.status}; it can be booked once the containers are moved",
+                       code="not_ready")
+    inspection.appointment_at = at
+    inspection.status = InspectionStatus.scheduled.value
+    inspection_event(ctx, inspection, "inspection.scheduled", appointment_at=at.isoformat())
+    return inspection
+
+
+def _participant(ctx: Context, inspection: Inspection) -> InspectionParticipant:
+    actor = ctx.as_actor()
+    for p in inspection.participants:
+        if p.organisation_id == actor.org_id:
+            return p
+    raise Conflict("your office does not take part in this inspection", code="not_a_participant")
+
+
+def check_in(ctx: Context, inspection_id: str) -> Inspection:
+    """An agency of the inspection arrives; the first check-in starts it (``in_progress``).
+
+    409 before the appointment is booked, after the grace deadline (the
+    agency is then absent) or once checked in.
+    """
+    actor = ctx.as_actor()
+    inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
+    actor.require(Permission.inspection_attend)
+    participant = _participant(ctx, inspection)
+    mark_absences(ctx, inspection)
+    if participant.absent:
+        raise Conflict("the check-in grace has passed: your office is recorded absent", code="absent")
+    if inspection.status not in (InspectionStatus.scheduled.value, InspectionStatus.in_progress.value):
+        raise Conflict(f"the inspection is {inspection.status}; check in once it is booked", code="not_scheduled")
+    if participant.checked_in_at is not None:
+        raise Conflict("your office has already checked in", code="already_checked_in")
+    participant.checked_in_at, participant.checked_in_by = ctx.now(), actor.user_id
+    if inspection.status == InspectionStatus.scheduled.value:
+        inspection.status, inspection.started_at = InspectionStatus.in_progress.value, ctx.now()
+        inspection_event(ctx, inspection, "inspection.started")
+    inspection_event(ctx, inspection, "inspection.checked_in", agency=participant.agency)
+    return inspection
+
+
+def grace(ctx: Context) -> timedelta:
+    return timedelta(seconds=ctx.settings.checkin_grace_seconds)
+
+
+def mark_absences(ctx: Context, inspection: Inspection) -> bool:
+    """Record absent every agency not checked in by ``appointment + grace``; True when something changed.
+
+    If nobody came, the appointment lapses and the inspection is ``ready`` to
+    be booked again; if some came, they inspect alone.
+    """
+    if inspection.appointment_at is None or ctx.now() < inspection.appointment_at + grace(ctx):
+        return False
+    if inspection.status not in (InspectionStatus.scheduled.value, InspectionStatus.in_progress.value):
+        return False
+    missing = [p for p in inspection.participants if p.checked_in_at is None and not p.absent]
+    if inspection.status == InspectionStatus.scheduled.value:
+        inspection.status, inspection.appointment_at = InspectionStatus.ready.value, None
+        inspection_event(ctx, inspection, "inspection.appointment_lapsed")
+        return True
+    for p in missing:
+        p.absent = True
+        inspection_event(ctx, inspection, "inspection.absent", agency=p.agency)
+    _complete_if_done(ctx, inspection)
+    return bool(missing)
+
+
+def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Inspection:
+    """A present agency's result; the inspection is ``completed`` when every present agency has one."""
+    actor = ctx.as_actor()
+    inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
+    actor.require(Permission.inspection_attend)
+    participant = _participant(ctx, inspection)
+    outcome = body.get("outcome")
+    errors = [] if outcome in OUTCOMES else [field_error(["outcome"], "must be conforming or nonconforming")]
+    if outcome == "nonconforming" and not (body.get("disposal") or "").strip():
+        errors.append(field_error(["disposal"], "a nonconforming result needs its disposal"))
+    if errors:
+        raise ValidationFailed(errors)
+    if participant.checked_in_at is None or participant.absent:
+        raise Conflict("only an agency that checked in records a result", code="not_checked_in")
+    if participant.result_at is not None:
+        raise Conflict("your office has already recorded its result", code="result_recorded")
+    participant.outcome, participant.result_at, participant.result_by = outcome, ctx.now(), actor.user_id
+    participant.findings = (body.get("findings") or None)
+    participant.disposal = (body.get("disposal") or None)
+    inspection_event(ctx, inspection, "inspection.result_recorded", agency=participant.agency, outcome=outcome)
+    _complete_if_done(ctx, inspection)
+    return inspection
+
+
+def _complete_if_done(ctx: Context, inspection: Inspection) -> None:
+    present = [p for p in inspection.participants if not p.absent]
+    if inspection.status == InspectionStatus.in_progress.value and all(p.result_at for p in present):
+        inspection.status, inspection.completed_at = InspectionStatus.completed.value, ctx.now()
+        inspection_event(ctx, inspection, "inspection.completed",
+                         outcomes={p.agency: p.outcome for p in present})
+
+
+def adopt(ctx: Context, inspection_id: str) -> Inspection:
+    """An absent agency relies on the present agencies' results (结果共享): its part is settled."""
+    actor = ctx.as_actor()
+    inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
+    actor.require(Permission.inspection_attend)
+    participant = _participant(ctx, inspection)
+    if not participant.absent:
+        raise Conflict("only an absent agency adopts the others' results", code="not_absent")
+    if inspection.status != InspectionStatus.completed.value:
+        raise Conflict("the results can be adopted once the inspection is completed", code="not_completed")
+    if participant.adopted_at is not None:
+        raise Conflict("already adopted", code="already_adopted")
+    participant.adopted_at = ctx.now()
+    inspection_event(ctx, inspection, "inspection.results_adopted", agency=participant.agency)
+    return inspection
+
+
+def reinspect(ctx: Context, inspection_id: str) -> Inspection:
+    """An absent agency gets a new single inspection of the same containers."""
+    actor = ctx.as_actor()
+    inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
+    actor.require(Permission.inspection_attend)
+    participant = _participant(ctx, inspection)
+    if not participant.absent or participant.adopted_at is not None:
+        raise Conflict("only an absent agency that has not adopted the results asks for its own inspection",
+                       code="not_absent")
+    participant.adopted_at = ctx.now()  # settled here: its part moves to the new inspection
+    new = Inspection(id=uuid.uuid4(), port=inspection.port, status=InspectionStatus.awaiting_relocation.value,
+                     joint=False, late=True, matched_at=ctx.now())
+    new.containers = [InspectionContainer(number=n) for n in inspection.container_numbers]
+    new.declarations = [InspectionDeclaration(declaration_id=d.declaration_id) for d in inspection.declarations]
+    new.participants = [InspectionParticipant(agency=participant.agency, organisation_id=participant.organisation_id,
+                                              kinds=participant.kinds, reasons=participant.reasons)]
+    ctx.session.add(new)
+    ctx.session.add(RelocationTask(inspection_id=new.id, port=new.port, created_at=ctx.now()))
+    inspection_event(ctx, new, "inspection.matched", reinspection_of=str(inspection.id))
+    return new
+
+
+def run_due(ctx: Context) -> int:
+    """Record absences of every appointment past its grace; returns how many inspections changed."""
+    cutoff = ctx.now() - grace(ctx)
+    due = ctx.session.scalars(select(Inspection).where(
+        Inspection.appointment_at <= cutoff,
+        Inspection.status.in_([InspectionStatus.scheduled.value, InspectionStatus.in_progress.value]))
+        .with_for_update(skip_locked=True))
+    return sum(1 for inspection in due.all() if mark_absences(ctx, inspection))

@@ -1,0 +1,224 @@
+"""Inspection decisions and their matching (对碰) into joint and single inspections.
+
+The rules live in the pure :mod:`onewindow.inspections.matching` engine; this
+module loads its inputs, locks the containers concerned (so two agencies
+deciding at the same moment are matched once, by whichever commits second),
+and persists what it plans: inspections, their relocation tasks, events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from onewindow.context import Context
+from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.events.service import record_event
+from onewindow.filings import repository as filings_repository
+from onewindow.inspections import matching
+from onewindow.inspections.visits import coverage, declaration_numbers, open_visits
+from onewindow.models import (
+    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Inspection, InspectionContainer,
+    InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus, Organisation, OrgKind,
+    RelocationTask,
+)
+from onewindow.parties.permissions import Permission
+
+DECIDABLE = frozenset({DeclarationStatus.accepted.value})
+
+
+def _check_decision(declaration: Declaration, body: dict[str, Any]) -> tuple[bool, list[str], str | None]:
+    inspect = body.get("inspect")
+    if not isinstance(inspect, bool):
+        raise ValidationFailed([field_error(["inspect"], "must be true or false")])
+    if not inspect:
+        return False, [], None
+    covered = set(declaration_numbers(declaration))
+    containers = body.get("containers") or []
+    errors = [field_error(["containers", i], f"{n} is not a container of this declaration")
+              for i, n in enumerate(containers) if n not in covered]
+    if not containers:
+        errors.append(field_error(["containers"], "name at least one container to inspect"))
+    kind = body.get("kind")
+    if kind not in matching.KINDS:
+        errors.append(field_error(["kind"], f"must be one of {', '.join(sorted(matching.KINDS))}"))
+    if errors:
+        raise ValidationFailed(errors)
+    return True, sorted(set(containers)), kind
+
+
+def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> InspectionDecision:
+    """Record the declaration's agency's decision, then match what it completes.
+
+    409 unless the declaration is accepted and not yet decided; 422 names a
+    container the declaration does not cover or a missing kind.
+    """
+    actor = ctx.as_actor()
+    declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True)
+    actor.require(Permission.inspection_decide)
+    if declaration.organisation_id != actor.org_id:
+        raise Conflict("only the office the declaration is routed to may decide", code="not_routed_here")
+    if declaration.status not in DECIDABLE:
+        raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
+                       code="not_accepted")
+    if ctx.session.scalar(select(InspectionDecision.id).where(InspectionDecision.declaration_id == declaration.id)):
+        raise Conflict("this declaration already has a decision", code="already_decided")
+    inspect, containers, kind = _check_decision(declaration, body)
+    numbers = declaration_numbers(declaration)
+    open_visits(ctx, numbers, port=declaration.filing.port)
+    decision = InspectionDecision(id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
+                                  organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
+                                  reason=(body.get("reason") or None) if inspect else None,
+                                  status=DecisionStatus.pending.value, decided_at=ctx.now())
+    ctx.session.add(decision)
+    ctx.session.flush()
+    record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
+                 filing_id=declaration.filing_id, recipients=[actor.org_id],
+                 data={"declaration_id": str(declaration.id), "agency": declaration.agency, "inspect": inspect,
+                       "containers": containers, "kind": kind},
+                 confidential={"reason": decision.reason})
+    match_containers(ctx, numbers)
+    return decision
+
+
+def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[InspectionDecision], dict]:
+    """The open decisions connected to ``numbers`` through shared containers, with their declarations."""
+    frontier, seen, decisions = set(numbers), set(), {}
+    while frontier - seen:
+        batch = frontier - seen
+        seen |= batch
+        rows = ctx.session.execute(
+            select(InspectionDecision, Declaration)
+            .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
+            .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
+            .where(InspectionDecision.status == DecisionStatus.pending.value,
+                   DeclarationContainer.number.in_(sorted(batch))))
+        for decision, declaration in rows:
+            covered = set(declaration_numbers(declaration))
+            if covered & batch and decision.id not in decisions:
+                decisions[decision.id] = (decision, declaration)
+                frontier |= covered
+    return [d for d, _ in decisions.values()], {d.id: decl for d, decl in decisions.values()}
+
+
+def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
+    """Match the open decisions touching ``numbers`` (and what they connect to); persist the plan."""
+    decisions, declarations = _pending_group(ctx, numbers)
+    if not decisions:
+        return []
+    all_numbers = {n for decl in declarations.values() for n in declaration_numbers(decl)}
+    visits = open_visits(ctx, all_numbers)
+    covering = coverage(ctx, all_numbers)
+    result = matching.match(
+        [_engine_decision(d, declarations[d.id]) for d in decisions],
+        {n: frozenset(by_agency) for n, by_agency in covering.items()},
+        now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
+        started=_started(ctx, visits), settled=_settled(ctx, covering))
+    by_declaration = {str(declarations[d.id].id): d for d in decisions}
+    created = [_persist(ctx, planned, by_declaration, declarations) for planned in result.inspections]
+    for declaration_id in result.matched:
+        decision = by_declaration[declaration_id]
+        decision.status = DecisionStatus.matched.value if decision.inspect else DecisionStatus.cleared.value
+        decision.matched_at = ctx.now()
+    return created
+
+
+def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matching.Decision:
+    return matching.Decision(agency=d.agency, declaration_id=str(declaration.id),
+                             containers=frozenset(declaration_numbers(declaration)), decided_at=d.decided_at,
+                             inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
+
+
+def _started(ctx: Context, visits) -> frozenset[str]:
+    """Containers whose inspection (during their current visit) is in progress or done."""
+    rows = ctx.session.execute(
+        select(InspectionContainer.number, Inspection.matched_at)
+        .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
+        .where(InspectionContainer.number.in_(list(visits)),
+               Inspection.status.in_([s.value for s in STARTED_INSPECTION])))
+    return frozenset(n for n, matched_at in rows if matched_at >= visits[n].created_at)
+
+
+def _settled(ctx: Context, covering: dict[str, dict[str, list[Declaration]]]) -> dict[str, set[str]]:
+    """Container → agencies whose covering declaration was decided earlier (or released without one)."""
+    ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
+    decided = set(ctx.session.scalars(select(InspectionDecision.declaration_id).where(
+        InspectionDecision.declaration_id.in_(ids), InspectionDecision.status != DecisionStatus.pending.value)))
+    return {n: {agency for agency, ds in by_agency.items()
+                if any(d.id in decided or d.status == DeclarationStatus.released.value for d in ds)}
+            for n, by_agency in covering.items()}
+
+
+def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: dict[str, InspectionDecision],
+             declarations: dict) -> Inspection:
+    members = [by_declaration[i] for i in planned.decisions]
+    member_declarations = [declarations[d.id] for d in members]
+    port = member_declarations[0].filing.port
+    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
+                            joint=planned.joint, late=planned.late, matched_at=ctx.now())
+    inspection.containers = [InspectionContainer(number=n) for n in planned.containers]
+    inspection.declarations = [InspectionDeclaration(declaration_id=d.id) for d in member_declarations]
+    offices = {d.agency: d.organisation_id for d in members}
+    inspection.participants = [
+        InspectionParticipant(agency=a, organisation_id=offices[a], kinds=list(planned.kinds.get(a, ())),
+                              reasons=list(planned.reasons.get(a, ()))) for a in planned.agencies]
+    ctx.session.add(inspection)
+    ctx.session.add(RelocationTask(inspection_id=inspection.id, port=port, created_at=ctx.now()))
+    for declaration in member_declarations:
+        if declaration.status == DeclarationStatus.accepted.value:
+            declaration.status = DeclarationStatus.inspecting.value
+    _matched_event(ctx, inspection, member_declarations)
+    return inspection
+
+
+def inspection_data(inspection: Inspection) -> dict[str, Any]:
+    return {"inspection_id": str(inspection.id), "containers": inspection.container_numbers,
+            "agencies": inspection.agencies, "joint": inspection.joint, "late": inspection.late,
+            "status": inspection.status, "port": inspection.port}
+
+
+def inspection_parties(ctx: Context, inspection: Inspection, declarations: list[Declaration] | None = None
+                       ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """(agencies taking part, everyone else who may see it: enterprises of its filings, the port's terminals)."""
+    if declarations is None:
+        ids = [d.declaration_id for d in inspection.declarations]
+        declarations = list(ctx.session.scalars(select(Declaration).where(Declaration.id.in_(ids))))
+    agencies = [p.organisation_id for p in inspection.participants]
+    terminals = ctx.session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.terminal.value,
+                                                                  Organisation.port == inspection.port))
+    return agencies, [*{d.filing.enterprise_id for d in declarations}, *terminals]
+
+
+def inspection_event(ctx: Context, inspection: Inspection, type_: str, declarations=None, **extra: Any) -> None:
+    """An event about an inspection to its agencies, enterprises and terminals (reasons for agencies only)."""
+    agencies, others = inspection_parties(ctx, inspection, declarations)
+    record_event(ctx, type_, subject_type="inspection", subject_id=inspection.id,
+                 filing_id=(declarations[0].filing_id if declarations else None),
+                 recipients=[*agencies, *others], data={**inspection_data(inspection), **extra},
+                 confidential={"reasons": {p.agency: p.reasons for p in inspection.participants}})
+
+
+def _matched_event(ctx: Context, inspection: Inspection, declarations: list[Declaration]) -> None:
+    inspection_event(ctx, inspection, "inspection.matched", declarations)
+
+
+def run_due(ctx: Context) -> int:
+    """Match every open decision whose window has passed; returns how many groups were tried."""
+    cutoff = ctx.now() - timedelta(seconds=ctx.settings.match_window_seconds)
+    rows = ctx.session.execute(
+        select(InspectionDecision.id, Declaration)
+        .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
+        .where(InspectionDecision.status == DecisionStatus.pending.value, InspectionDecision.decided_at <= cutoff))
+    tried, done = 0, set()
+    for _decision_id, declaration in rows.all():
+        numbers = declaration_numbers(declaration)
+        if set(numbers) <= done:
+            continue
+        match_containers(ctx, numbers)
+        done |= set(numbers)
+        tried += 1
+    return tried
