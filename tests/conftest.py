@@ -110,7 +110,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(database_url) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, embedded_scheduler=False)  # tests drive deadlines themselves
 
 
 @pytest.fixture

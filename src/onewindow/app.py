@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
@@ -10,6 +12,7 @@ from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
 from onewindow.http import Anyone, install_error_handlers
+from onewindow.scheduler import Scheduler
 
 API = "/api/v1"
 
@@ -25,7 +28,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url, pool_size=settings.database_pool_size)
-    app = FastAPI(title="OneWindow", version=__version__,
+    app = FastAPI(title="OneWindow", version=__version__, lifespan=_lifespan,
                   description="A trade Single Window: one declaration, one inspection, one release.")
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -44,6 +47,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         return {"status": "ok"}
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Start the deadline scheduler with the server (unless ``embedded_scheduler`` is off)."""
+    scheduler = None
+    if app.state.settings.embedded_scheduler:
+        scheduler = Scheduler(app.state.session_factory, app.state.clock, app.state.settings)
+        scheduler.start()
+    yield
+    if scheduler:
+        scheduler.stop()
 
 
 def _with_components(app: FastAPI, schemas: dict) -> None:

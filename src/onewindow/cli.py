@@ -143,6 +143,29 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 
 @app.command()
+def worker(once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False) -> None:
+    """Run the deadline scheduler alone (match windows, check-in grace); any number may run at once."""
+    import time
+
+    from onewindow.scheduler import tick
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=2)
+    factory, clock = make_session_factory(engine), SystemClock()
+    try:
+        while True:
+            done = tick(factory, clock, settings)
+            typer.echo(json.dumps(done))
+            if once:
+                return
+            time.sleep(settings.scheduler_interval_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+
+
+@app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000,
          serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True) -> None:
     """Demo organisations, logins and consignments in every stage, then serve."""

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     """How late an agency may check in to an inspection appointment."""
     inspection_catalogue: Path | None = None
     """A CSV file replacing the shipped inspection catalogue (see docs/reference-data.md)."""
+    embedded_scheduler: bool = True
+    """Run the deadline scheduler inside ``onewindow serve`` (turn off when ``onewindow worker`` runs it)."""
+    scheduler_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the scheduler looks for deadlines that have passed."""
     log_level: str = "INFO"
     log_json: bool = False
 

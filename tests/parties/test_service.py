@@ -334,15 +334,16 @@ def test_actor_for_an_organisation_without_users_acts_with_the_default_role(run)
 # --- permissions --------------------------------------------------------------------------------------------
 
 READ = {Permission.filing_read, Permission.declaration_read, Permission.event_read,
-        Permission.organisation_read}
+        Permission.organisation_read, Permission.inspection_read, Permission.container_read}
 
 
 @pytest.mark.parametrize(("role", "granted"), [
     ("declarant", READ | {Permission.filing_create, Permission.filing_update, Permission.filing_submit,
-                          Permission.declaration_amend}),
+                          Permission.declaration_amend, Permission.inspection_book}),
     ("viewer", READ),
-    ("officer", READ | {Permission.declaration_review, Permission.declaration_amend}),
-    ("operator", READ),
+    ("officer", READ | {Permission.declaration_review, Permission.declaration_amend, Permission.inspection_decide,
+                        Permission.inspection_attend, Permission.release_grant}),
+    ("operator", READ | {Permission.terminal_operate}),
     ("admin", READ | {Permission.organisation_manage}),
 ])
 def test_grants_follows_the_permissions_table(role, granted):

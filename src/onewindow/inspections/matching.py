@@ -197,42 +197,52 @@ def match(
             i = parent[i]
         return i
 
-    by_container: dict[str, list[int]] = {}
+    owner: dict[str, int] = {}  # container → the first shape covering it
+    more: dict[str, list[int]] = {}  # container → the other shapes covering it (containers shared across filings)
     for containers, s in shape_of.items():
         for c in containers:
             if c in started:
                 continue
-            members = by_container.get(c)
-            if members is None:
-                by_container[c] = [s]
-            else:
-                members.append(s)
-                a, b = find(members[0]), find(s)
+            first = owner.setdefault(c, s)
+            if first != s:
+                if c in more:
+                    more[c].append(s)
+                else:
+                    more[c] = [s]
+                a, b = find(first), find(s)
                 if a != b:
                     parent[b] = a
     root = [find(s) for s in range(len(shapes))]
-    shape_agencies = [{d.agency for d in members} for members in shapes]
-    shape_earliest = [min(d.decided_at for d in members) for members in shapes]
-    shape_wanting = [[d for d in members if d.inspect] for members in shapes]
+    shape_agencies: list[set[str]] = []
+    shape_earliest: list[datetime] = []
+    shape_wanting: list[tuple[Decision, ...]] = []  # the decisions of the shape that inspect something
+    for members in shapes:
+        if len(members) == 1:
+            d = members[0]
+            shape_agencies.append({d.agency})
+            shape_earliest.append(d.decided_at)
+            shape_wanting.append((d,) if d.inspect else ())
+        else:
+            shape_agencies.append({d.agency for d in members})
+            shape_earliest.append(min([d.decided_at for d in members]))
+            shape_wanting.append(tuple([d for d in members if d.inspect]))
 
     # A group waits while one of its containers is not ready; it becomes ready at the latest window end.
     blocked: dict[int, datetime] = {}
-    for c, members in by_container.items():
+    for c, s in owner.items():
         needed = coverage.get(c)
         if not needed:
             continue
-        if len(members) == 1:
-            decided = shape_agencies[members[0]]
-        else:
-            decided = set().union(*(shape_agencies[s] for s in members))
+        others = more.get(c)
+        decided = shape_agencies[s] if others is None else shape_agencies[s].union(*[shape_agencies[o] for o in others])
         if c in settled:
             decided = decided.union(settled[c])
         if decided.issuperset(needed):
             continue
-        earliest = min(shape_earliest[s] for s in members)
+        earliest = shape_earliest[s] if others is None else min([shape_earliest[o] for o in (s, *others)])
         if earliest <= cutoff:
             continue
-        group = root[members[0]]
+        group = root[s]
         deadline = earliest + window
         if group not in blocked or deadline > blocked[group]:
             blocked[group] = deadline
@@ -240,14 +250,15 @@ def match(
     # Ready containers: one inspection per (group, set of agencies wanting the container).
     shared: dict[tuple[int, frozenset[str]], tuple[list[str], set[str]]] = {}
     cleared: list[str] = []
-    for c, members in by_container.items():
-        group = root[members[0]]
+    for c, s in owner.items():
+        group = root[s]
         if group in blocked:
             continue
-        if len(members) == 1:
-            takers = [d for d in shape_wanting[members[0]] if c in d.inspect]
+        others = more.get(c)
+        if others is None:
+            takers = [d for d in shape_wanting[s] if c in d.inspect]
         else:
-            takers = [d for s in members for d in shape_wanting[s] if c in d.inspect]
+            takers = [d for o in (s, *others) for d in shape_wanting[o] if c in d.inspect]
         if not takers:
             cleared.append(c)
             continue
@@ -285,13 +296,19 @@ def match(
 
 def _planned(containers: Iterable[str], members: list[Decision], *, late: bool) -> PlannedInspection:
     """The inspection of ``containers`` by the agencies of ``members`` (the decisions wanting them)."""
+    if len(members) == 1:  # the usual single inspection: one decision
+        d = members[0]
+        return PlannedInspection(tuple(sorted(containers)), (d.agency,), False, {d.agency: (d.kind,)},  # type: ignore[dict-item]
+                                 {d.agency: () if d.reason is None else (d.reason,)}, (d.declaration_id,), late)
     kinds: dict[str, set[str]] = {}
     reasons: dict[str, set[str]] = {}
     for d in members:
-        kinds.setdefault(d.agency, set()).add(d.kind)  # type: ignore[arg-type]  # inspecting ⇒ kind is set
-        given = reasons.setdefault(d.agency, set())
+        if d.agency not in kinds:
+            kinds[d.agency] = set()
+            reasons[d.agency] = set()
+        kinds[d.agency].add(d.kind)  # type: ignore[arg-type]  # inspecting ⇒ kind is set
         if d.reason is not None:
-            given.add(d.reason)
+            reasons[d.agency].add(d.reason)
     agencies = tuple(sorted(kinds))
     return PlannedInspection(
         containers=tuple(sorted(containers)),
@@ -299,6 +316,6 @@ def _planned(containers: Iterable[str], members: list[Decision], *, late: bool) 
         joint=len(agencies) > 1,
         kinds={a: tuple(sorted(kinds[a])) for a in agencies},
         reasons={a: tuple(sorted(reasons[a])) for a in agencies},
-        decisions=tuple(sorted(d.declaration_id for d in members)),
+        decisions=tuple(sorted([d.declaration_id for d in members])),
         late=late,
     )

@@ -96,7 +96,8 @@ def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[Inspectio
             .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
             .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
             .where(InspectionDecision.status == DecisionStatus.pending.value,
-                   DeclarationContainer.number.in_(sorted(batch))))
+                   DeclarationContainer.number.in_(sorted(batch)))
+            .execution_options(populate_existing=True))
         for decision, declaration in rows:
             covered = set(declaration_numbers(declaration))
             if covered & batch and decision.id not in decisions:
@@ -105,13 +106,30 @@ def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[Inspectio
     return [d for d, _ in decisions.values()], {d.id: decl for d, decl in decisions.values()}
 
 
+def _locked_group(ctx: Context, numbers: Iterable[str]):
+    """The open decisions connected to ``numbers``, read again after locking every container they touch.
+
+    Two transactions matching the same containers (two agencies deciding at
+    once, two schedulers) queue on the locks; the second then sees what the
+    first committed and never matches a decision twice.
+    """
+    locked: dict = {}
+    wanted = set(numbers)
+    while True:
+        locked.update(open_visits(ctx, wanted - set(locked)))
+        decisions, declarations = _pending_group(ctx, locked)
+        touched = {n for decl in declarations.values() for n in declaration_numbers(decl)}
+        if touched <= set(locked):
+            return decisions, declarations, {n: locked[n] for n in touched}
+        wanted = touched
+
+
 def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
     """Match the open decisions touching ``numbers`` (and what they connect to); persist the plan."""
-    decisions, declarations = _pending_group(ctx, numbers)
+    decisions, declarations, visits = _locked_group(ctx, numbers)
     if not decisions:
         return []
-    all_numbers = {n for decl in declarations.values() for n in declaration_numbers(decl)}
-    visits = open_visits(ctx, all_numbers)
+    all_numbers = set(visits)
     covering = coverage(ctx, all_numbers)
     result = matching.match(
         [_engine_decision(d, declarations[d.id]) for d in decisions],

@@ -1,0 +1,60 @@
+"""Deadlines that pass without anyone calling: the match window and the check-in grace.
+
+:func:`tick` does one round in one unit of work; :class:`Scheduler` runs it
+every ``scheduler_interval_seconds`` in a background thread (inside ``onewindow
+serve``, or alone in ``onewindow worker``). Several schedulers may run at once:
+matching locks the containers it decides on and absences skip inspections
+another scheduler holds, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from onewindow.clock import Clock
+from onewindow.config import Settings
+from onewindow.context import Context
+from onewindow.db import unit_of_work
+
+log = logging.getLogger("onewindow.scheduler")
+
+
+def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> dict[str, int]:
+    """Match decisions whose window has passed and record absences past the grace; returns counts."""
+    from onewindow.inspections import attendance, service
+
+    with unit_of_work(factory) as session:
+        ctx = Context(session=session, clock=clock, settings=settings)
+        matched = service.run_due(ctx)
+    with unit_of_work(factory) as session:
+        ctx = Context(session=session, clock=clock, settings=settings)
+        absences = attendance.run_due(ctx)
+    return {"match_windows_closed": matched, "appointments_past_grace": absences}
+
+
+class Scheduler:
+    """Runs :func:`tick` periodically in a daemon thread until :meth:`stop`."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, settings: Settings) -> None:
+        self._factory, self._clock, self._settings = factory, clock, settings
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="onewindow-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._settings.scheduler_interval_seconds):
+            try:
+                done = tick(self._factory, self._clock, self._settings)
+                if any(done.values()):
+                    log.info("deadlines handled: %s", done)
+            except Exception:  # noqa: BLE001 - a failed round is logged and tried again next time
+                log.exception("scheduler round failed")
