@@ -57,7 +57,7 @@ def test_load_demo_makes_consignments_in_every_stage(run):
         return [(f.status, sorted((d.agency, d.status) for d in f.declarations)) for f in filings]
 
     stages = run(look)
-    assert len(stages) == 6
+    assert len(stages) == 8
     assert sorted(declarations for _status, declarations in stages) == sorted([
         [("ciq", "draft"), ("customs", "draft")],
         [("ciq", "submitted"), ("customs", "submitted")],
@@ -65,6 +65,8 @@ def test_load_demo_makes_consignments_in_every_stage(run):
         [("customs", "rejected")],
         [("ciq", "submitted"), ("customs", "accepted")],
         [("customs", "accepted")],
+        [("ciq", "inspecting"), ("customs", "inspecting")],
+        [("ciq", "released"), ("customs", "released")],
     ])
     # A filing is filed once every declaration has gone to its office and none waits on the enterprise.
     for status, declarations in stages:
@@ -73,7 +75,7 @@ def test_load_demo_makes_consignments_in_every_stage(run):
         elif all(s in ("submitted", "accepted") for _a, s in declarations):
             assert status == "filed"
     statuses = run(lambda ctx: Counter(d.status for d in ctx.session.scalars(select(Declaration))))
-    assert set(statuses) == {"draft", "submitted", "accepted", "rejected"}
+    assert set(statuses) == {"draft", "submitted", "accepted", "rejected", "inspecting", "released"}
 
 
 def test_demo_receipts_numbers_reasons_and_notices(run):
@@ -81,11 +83,11 @@ def test_demo_receipts_numbers_reasons_and_notices(run):
 
     def look(ctx):
         decls = list(ctx.session.scalars(select(Declaration)))
-        accepted = [d for d in decls if d.status == "accepted"]
+        accepted = [d for d in decls if d.status in ("accepted", "inspecting", "released")]
         customs_numbers = sorted(d.number for d in accepted if d.agency == "customs")
         ciq_numbers = [d.number for d in accepted if d.agency == "ciq"]
         assert all(d.decided_at is not None for d in accepted)
-        assert all(d.number is None for d in decls if d.status != "accepted")
+        assert all(d.number is None for d in decls if d.status not in ("accepted", "inspecting", "released"))
         [rejected] = [d for d in decls if d.status == "rejected"]
         [amended] = [d for d in decls if d.version == 2]
         notices = list(ctx.session.scalars(select(Notice)))
@@ -97,8 +99,8 @@ def test_demo_receipts_numbers_reasons_and_notices(run):
 
     customs_numbers, ciq_numbers, rejected, amended, other, notices, versions = run(look)
     # The frozen clock reads 2026-03-02 in Dalian; imports; numbers in sequence per office and year.
-    assert customs_numbers == ["091620261000000001", "091620261000000002", "091620261000000003"]
-    assert ciq_numbers == ["121060026000001"]
+    assert customs_numbers == [f"09162026100000000{i}" for i in range(1, 6)]
+    assert sorted(ciq_numbers) == ["121060026000001", "121060026000002", "121060026000003"]
     assert rejected.agency == "customs" and rejected.decided_at is not None
     assert rejected.reject_reason == "发票与装箱单数量不符 invoice and packing list differ"
     assert (amended.agency, amended.status) == ("customs", "accepted")
@@ -122,7 +124,7 @@ def test_demo_consignments_are_visible_over_the_api(run, client):
         return {"Authorization": f"Bearer {logins[code].token}"}
 
     page = client.get("/api/v1/filings?limit=50", headers=headers(ENTERPRISE)).json()
-    assert page["total"] == 6
+    assert page["total"] == 8
     assert client.get("/api/v1/filings", headers=headers(AGENT)).json()["total"] == 0
     queue = client.get("/api/v1/declarations?status=submitted", headers=headers("210600")).json()
     assert len(queue) == 2
@@ -138,7 +140,7 @@ def test_a_second_load_creates_no_duplicates_and_issues_fresh_tokens(run, client
     second = run(load_demo)
     assert run(_snapshot) == before
     assert before["Organisation"] == len(ORGANISATIONS) and before["User"] == len(ORGANISATIONS)
-    assert before["Filing"] == 6
+    assert before["Filing"] == 8
     assert run(lambda ctx: _count(ctx, ApiToken)) == tokens_before + len(ORGANISATIONS)
 
     assert [(l.kind, l.code, l.user) for l in second] == [(l.kind, l.code, l.user) for l in first]

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from onewindow.context import Context
 from onewindow.filings import declarations, service
+from onewindow.inspections.attendance import book, complete_task
+from onewindow.inspections.service import decide
+from onewindow.inspections.terminal import list_tasks, record_arrival
 from onewindow.models import Organisation
-from onewindow.parties.service import actor_for, add_organisation, ensure_user, issue_token
+from onewindow.parties.service import (
+    actor_for,
+    add_organisation,
+    ensure_user,
+    issue_token,
+)
+from onewindow.releases.service import gate_out, release
 from onewindow.samples import sample_entry
 
 ENTERPRISE = "91210200MA0QK1P3AF"
@@ -44,7 +54,8 @@ def _as(ctx: Context, code: str) -> Context:
 
 
 def _consignments(ctx: Context) -> None:
-    """One consignment per stage: staged, filed, accepted, rejected, amended, customs-only."""
+    """One consignment per stage: staged, filed, accepted, rejected, amended, customs-only,
+    under joint inspection, released and gated out."""
     ent, customs, ciq = _as(ctx, ENTERPRISE), _as(ctx, "0916"), _as(ctx, "210600")
     service.create_filing(ent, sample_entry(seed=1))  # staged draft
     filed = service.create_filing(ent, sample_entry(seed=2))
@@ -65,6 +76,47 @@ def _consignments(ctx: Context) -> None:
     machinery = service.create_filing(ent, sample_entry(seed=6, inspected=False))
     service.submit_filing(ent, machinery.id)
     declarations.accept(customs, machinery.declarations[0].id)
+    _inspections_and_releases(ctx, ent, customs, ciq)
+
+
+def _accepted(ent: Context, customs: Context, ciq: Context, seed: int):
+    """An arrived, filed and accepted consignment: (declarations by agency, container numbers)."""
+    entry = sample_entry(seed=seed, containers=2)
+    numbers = [c["number"] for c in entry["containers"]]
+    record_arrival(_as(ent, "DCT"), {"containers": numbers, "conveyance": entry["conveyance"]})
+    filing = service.create_filing(ent, entry)
+    service.submit_filing(ent, filing.id)
+    by_agency = {d.agency: d for d in filing.declarations}
+    declarations.accept(customs, by_agency["customs"].id)
+    declarations.accept(ciq, by_agency["ciq"].id)
+    return by_agency, numbers
+
+
+def _inspections_and_releases(ctx: Context, ent: Context, customs: Context, ciq: Context) -> None:
+    """A joint inspection booked at the quay; a consignment released and partly gated out."""
+    terminal = _as(ctx, "DCT")
+    joint, numbers = _accepted(ent, customs, ciq, seed=7)
+    decide(customs, joint["customs"].id, {"inspect": True, "containers": numbers[:1], "kind": "physical",
+                                           "reason": "风险布控 risk rule R-17"})
+    decide(ciq, joint["ciq"].id, {"inspect": True, "containers": numbers[:1], "kind": "quarantine_treatment",
+                                   "reason": "冻品检疫 frozen goods quarantine"})
+    for task in list_tasks(terminal, "open"):
+        complete_task(terminal, str(task.id), "查验区 B3 inspection area B3")
+    [inspection] = [i for i in list_inspections_of(ctx, joint["customs"])]
+    book(ent, str(inspection.id), ctx.now() + timedelta(hours=3))
+    free, numbers = _accepted(ent, customs, ciq, seed=8)
+    for agency, actor in (("customs", customs), ("ciq", ciq)):
+        decide(actor, free[agency].id, {"inspect": False})
+        release(actor, free[agency].id)
+    gate_out(terminal, numbers[0])
+
+
+def list_inspections_of(ctx: Context, declaration) -> list:
+    from onewindow.models import Inspection, InspectionDeclaration
+
+    return list(ctx.session.scalars(select(Inspection).join(
+        InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id).where(
+        InspectionDeclaration.declaration_id == declaration.id)))
 
 
 def load_demo(ctx: Context) -> list[Login]:

@@ -100,3 +100,19 @@ def test_a_hold_before_gate_out_unreleases_the_containers(client, world):
     assert status["released"] is False and status["pending"] == ["ciq"]
     refused = client.post(f"{API}/containers/{a}/gate-out", headers=terminal)
     assert refused.status_code == 409 and refused.json()["error"]["details"] == [{"pending": ["ciq"]}]
+
+
+def test_the_filing_shows_its_inspections_releases_and_gate_outs(client, world):
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=3)
+    customs, ciq, terminal, ent = (world.headers(x) for x in ("0916", "210600", "DCT", ENT))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", json={"inspect": False}, headers=ciq), 201)
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
+                   json={"inspect": True, "containers": [c], "kind": "machine_scan", "reason": "secret"},
+                   headers=customs), 201)
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/release", headers=ciq))
+    filing = ok(client.get(f"{API}/filings/{filing_id}", headers=ent))
+    [inspection] = filing["inspections"]
+    assert inspection["containers"] == [c] and inspection["status"] == "awaiting_relocation"
+    assert "secret" not in str(filing)
+    assert [(r["agency"], r["revoked_at"]) for r in filing["releases"]] == [("ciq", None)]
+    assert filing["gate_outs"] == []

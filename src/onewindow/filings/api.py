@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from onewindow.filings import declarations as decl_service
 from onewindow.filings import service
 from onewindow.filings.presenters import (
-    declaration_out, declaration_version_out, filing_out, filing_version_out,
+    declaration_out, declaration_version_out, filing_detail, filing_out, filing_version_out,
 )
 from onewindow.filings.schemas import (
-    AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingEntry, FilingOut,
+    AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingDetail, FilingEntry, FilingOut,
     FilingVersionOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
@@ -70,9 +70,10 @@ async def list_filings(caller: AsCaller, status: FilingStatus | None = None, lim
     return await caller.run(work)
 
 
-@router.get("/filings/{filing_id}", response_model=FilingOut)
-async def get_filing(caller: AsCaller, filing_id: str) -> FilingOut:
-    return await caller.run(lambda ctx: filing_out(service.get_filing(ctx, filing_id)))
+@router.get("/filings/{filing_id}", response_model=FilingDetail)
+async def get_filing(caller: AsCaller, filing_id: str) -> FilingDetail:
+    """The filing with its declarations and receipts, inspections (no confidential reasons), releases, gate-outs."""
+    return await caller.run(lambda ctx: filing_detail(ctx, service.get_filing(ctx, filing_id)))
 
 
 @router.patch("/filings/{filing_id}", response_model=FilingOut)

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from onewindow.context import Context
 from onewindow.filings.declarations import notices_of
 from onewindow.filings.schemas import (
-    DeclarationOut, DeclarationSummary, DeclarationVersionOut, FilingOut, FilingVersionOut, NoticeOut, Receipt,
+    DeclarationOut,
+    DeclarationSummary,
+    DeclarationVersionOut,
+    FilingDetail,
+    FilingOut,
+    FilingVersionOut,
+    GateOutOut,
+    NoticeOut,
+    Receipt,
+    ReleaseOut,
 )
-from onewindow.models import Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingVersion
+from onewindow.models import (
+    ContainerVisit,
+    Declaration,
+    DeclarationStatus,
+    DeclarationVersion,
+    Filing,
+    FilingVersion,
+    Inspection,
+    InspectionDeclaration,
+    Release,
+)
 
 
 def receipt(d: Declaration) -> Receipt | None:
@@ -27,6 +48,28 @@ def filing_out(f: Filing) -> FilingOut:
     return FilingOut(id=f.id, status=f.status, version=f.version, direction=f.direction, port=f.port,
                      bill_of_lading=f.bill_of_lading, created_at=f.created_at, updated_at=f.updated_at,
                      declarations=[declaration_summary(d) for d in f.declarations], data=f.data)
+
+
+def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
+    """The filing with its inspections, releases and gate-outs (one query each)."""
+    from onewindow.inspections.presenters import inspection_out
+
+    ids = [d.id for d in f.declarations]
+    inspections = ctx.session.scalars(
+        select(Inspection).where(Inspection.id.in_(select(InspectionDeclaration.inspection_id).where(
+            InspectionDeclaration.declaration_id.in_(ids)))).order_by(Inspection.matched_at, Inspection.id))
+    releases = ctx.session.scalars(select(Release).where(Release.declaration_id.in_(ids))
+                                   .order_by(Release.released_at, Release.id))
+    numbers = sorted({c["number"] for c in f.data.get("containers", [])})
+    visits = ctx.session.scalars(select(ContainerVisit).where(
+        ContainerVisit.number.in_(numbers), ContainerVisit.gated_out_at >= f.created_at)
+        .order_by(ContainerVisit.gated_out_at))
+    return FilingDetail(
+        **filing_out(f).model_dump(),
+        inspections=[inspection_out(ctx, i).model_dump(mode="json") for i in inspections],
+        releases=[ReleaseOut(declaration_id=r.declaration_id, agency=r.agency, released_at=r.released_at,
+                             revoked_at=r.revoked_at, revoke_reason=r.revoke_reason) for r in releases],
+        gate_outs=[GateOutOut(container=v.number, gated_out_at=v.gated_out_at) for v in visits])
 
 
 def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:

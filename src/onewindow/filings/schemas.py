@@ -129,6 +129,27 @@ class FilingOut(BaseModel):
     data: dict[str, Any]
 
 
+class ReleaseOut(BaseModel):
+    declaration_id: uuid.UUID
+    agency: str
+    released_at: datetime
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+class GateOutOut(BaseModel):
+    container: str
+    gated_out_at: datetime
+
+
+class FilingDetail(FilingOut):
+    """A filing with everything that happened to it: inspections (as its enterprise sees them), releases, gate-outs."""
+
+    inspections: list[Any]
+    releases: list[ReleaseOut]
+    gate_outs: list[GateOutOut]
+
+
 class NoticeOut(BaseModel):
     id: uuid.UUID
     source_declaration_id: uuid.UUID

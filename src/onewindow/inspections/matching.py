@@ -177,19 +177,35 @@ def match(
     cutoff = now - window
 
     # Decisions covering the same containers (usually the declarations of one consignment) form one
-    # shape: the work below is per shape and container, not per decision and container.
+    # shape: the work below is per shape and container, not per decision and container. For each
+    # shape: the agencies that decided, its earliest decision, its decisions inspecting something.
+    # The few distinct sets of agencies are shared (interned): a big batch allocates less.
     shape_of: dict[frozenset[str], int] = {}
-    shapes: list[list[Decision]] = []
+    shape_ids: list[int] = []  # the shape of each decision
+    shape_agencies: list[frozenset[str]] = []
+    shape_earliest: list[datetime] = []
+    shape_wanting: list[tuple[Decision, ...]] = []
+    interned: dict[frozenset[str], frozenset[str]] = {}
     for d in ds:
         s = shape_of.get(d.containers)
         if s is None:
-            shape_of[d.containers] = len(shapes)
-            shapes.append([d])
+            s = shape_of[d.containers] = len(shape_agencies)
+            agencies = frozenset((d.agency,))
+            shape_agencies.append(interned.setdefault(agencies, agencies))
+            shape_earliest.append(d.decided_at)
+            shape_wanting.append((d,) if d.inspect else ())
         else:
-            shapes[s].append(d)
+            if d.agency not in shape_agencies[s]:
+                agencies = shape_agencies[s] | {d.agency}
+                shape_agencies[s] = interned.setdefault(agencies, agencies)
+            if d.decided_at < shape_earliest[s]:
+                shape_earliest[s] = d.decided_at
+            if d.inspect:
+                shape_wanting[s] += (d,)
+        shape_ids.append(s)
 
     # Index the shapes by container and join them into groups (union-find); started containers connect nothing.
-    parent = list(range(len(shapes)))
+    parent = list(range(len(shape_agencies)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -212,20 +228,7 @@ def match(
                 a, b = find(first), find(s)
                 if a != b:
                     parent[b] = a
-    root = [find(s) for s in range(len(shapes))]
-    shape_agencies: list[set[str]] = []
-    shape_earliest: list[datetime] = []
-    shape_wanting: list[tuple[Decision, ...]] = []  # the decisions of the shape that inspect something
-    for members in shapes:
-        if len(members) == 1:
-            d = members[0]
-            shape_agencies.append({d.agency})
-            shape_earliest.append(d.decided_at)
-            shape_wanting.append((d,) if d.inspect else ())
-        else:
-            shape_agencies.append({d.agency for d in members})
-            shape_earliest.append(min([d.decided_at for d in members]))
-            shape_wanting.append(tuple([d for d in members if d.inspect]))
+    root = [find(s) for s in range(len(parent))]
 
     # A group waits while one of its containers is not ready; it becomes ready at the latest window end.
     blocked: dict[int, datetime] = {}
@@ -248,7 +251,8 @@ def match(
             blocked[group] = deadline
 
     # Ready containers: one inspection per (group, set of agencies wanting the container).
-    shared: dict[tuple[int, frozenset[str]], tuple[list[str], set[str]]] = {}
+    shared: dict[tuple[int, frozenset[str]], list[str]] = {}  # → its containers
+    takers_of: dict[tuple[int, frozenset[str]], set[str]] = {}  # → the declaration ids taking part
     cleared: list[str] = []
     for c, s in owner.items():
         group = root[s]
@@ -262,27 +266,29 @@ def match(
         if not takers:
             cleared.append(c)
             continue
-        key = (group, frozenset([d.agency for d in takers]))
-        entry = shared.get(key)
-        if entry is None:
-            shared[key] = ([c], {d.declaration_id for d in takers})
+        agencies = frozenset([d.agency for d in takers])
+        key = (group, interned.setdefault(agencies, agencies))
+        containers = shared.get(key)
+        if containers is None:
+            shared[key] = [c]
+            takers_of[key] = {d.declaration_id for d in takers}
         else:
-            entry[0].append(c)
-            entry[1].update([d.declaration_id for d in takers])
+            containers.append(c)
+            takers_of[key].update([d.declaration_id for d in takers])
 
-    inspections = [_planned(containers, [by_id[i] for i in ids], late=False) for containers, ids in shared.values()]
+    inspections = [_planned(containers, [by_id[i] for i in takers_of[key]], late=False)
+                   for key, containers in shared.items()]
     matched: list[str] = []
     waiting: list[str] = []
-    for s, members in enumerate(shapes):
+    for d, s in zip(ds, shape_ids):
         if root[s] in blocked:
-            waiting.extend(d.declaration_id for d in members)
+            waiting.append(d.declaration_id)
             continue
-        matched.extend(d.declaration_id for d in members)
-        if started:
-            for d in shape_wanting[s]:
-                late = d.inspect & started
-                if late:
-                    inspections.append(_planned(late, [d], late=True))
+        matched.append(d.declaration_id)
+        if started and d.inspect:
+            late = d.inspect & started
+            if late:
+                inspections.append(_planned(late, [d], late=True))
 
     inspections.sort(key=lambda p: (p.containers, p.late, p.agencies, p.decisions))
     return MatchResult(
