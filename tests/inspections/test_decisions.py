@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from onewindow.config import Settings
 
 from onewindow.inspections import service
 from onewindow.models import Event, EventRecipient, InspectionDecision, Organisation
@@ -19,12 +18,6 @@ ENT = "91210200MA0QK1P3AF"
 OTHER = "91210211MA0XY7L2XK"
 API = "/api/v1"
 NOT_ON_ANY_DECLARATION = "MSKU9070323"
-
-
-@pytest.fixture
-def settings(database_url) -> Settings:
-    """Deadlines are run by the tests alone (no embedded scheduler racing them)."""
-    return Settings(database_url=database_url, embedded_scheduler=False)
 
 
 def ok(answer, status=200):

@@ -178,13 +178,13 @@ def match(
 
     # Decisions covering the same containers (usually the declarations of one consignment) form one
     # shape: the work below is per shape and container, not per decision and container. For each
-    # shape: the agencies that decided, its earliest decision, its decisions inspecting something.
+    # shape: the agencies that decided, its earliest decision and its decisions inspecting something.
     # The few distinct sets of agencies are shared (interned): a big batch allocates less.
     shape_of: dict[frozenset[str], int] = {}
     shape_ids: list[int] = []  # the shape of each decision
     shape_agencies: list[frozenset[str]] = []
     shape_earliest: list[datetime] = []
-    shape_wanting: list[tuple[Decision, ...]] = []
+    wanting: dict[int, list[Decision]] = {}  # shape → its decisions inspecting something
     interned: dict[frozenset[str], frozenset[str]] = {}
     for d in ds:
         s = shape_of.get(d.containers)
@@ -193,15 +193,17 @@ def match(
             agencies = frozenset((d.agency,))
             shape_agencies.append(interned.setdefault(agencies, agencies))
             shape_earliest.append(d.decided_at)
-            shape_wanting.append((d,) if d.inspect else ())
         else:
             if d.agency not in shape_agencies[s]:
                 agencies = shape_agencies[s] | {d.agency}
                 shape_agencies[s] = interned.setdefault(agencies, agencies)
             if d.decided_at < shape_earliest[s]:
                 shape_earliest[s] = d.decided_at
-            if d.inspect:
-                shape_wanting[s] += (d,)
+        if d.inspect:
+            if s in wanting:
+                wanting[s].append(d)
+            else:
+                wanting[s] = [d]
         shape_ids.append(s)
 
     # Index the shapes by container and join them into groups (union-find); started containers connect nothing.
@@ -237,7 +239,10 @@ def match(
         if not needed:
             continue
         others = more.get(c)
-        decided = shape_agencies[s] if others is None else shape_agencies[s].union(*[shape_agencies[o] for o in others])
+        if others is None:
+            decided = shape_agencies[s]
+        else:
+            decided = shape_agencies[s].union(*[shape_agencies[o] for o in others])
         if c in settled:
             decided = decided.union(settled[c])
         if decided.issuperset(needed):
@@ -260,9 +265,9 @@ def match(
             continue
         others = more.get(c)
         if others is None:
-            takers = [d for d in shape_wanting[s] if c in d.inspect]
+            takers = [d for d in wanting.get(s, ()) if c in d.inspect]
         else:
-            takers = [d for o in (s, *others) for d in shape_wanting[o] if c in d.inspect]
+            takers = [d for o in (s, *others) for d in wanting.get(o, ()) if c in d.inspect]
         if not takers:
             cleared.append(c)
             continue
@@ -304,7 +309,8 @@ def _planned(containers: Iterable[str], members: list[Decision], *, late: bool) 
     """The inspection of ``containers`` by the agencies of ``members`` (the decisions wanting them)."""
     if len(members) == 1:  # the usual single inspection: one decision
         d = members[0]
-        return PlannedInspection(tuple(sorted(containers)), (d.agency,), False, {d.agency: (d.kind,)},  # type: ignore[dict-item]
+        kind: str = d.kind  # type: ignore[assignment]  # inspecting ⇒ kind is set
+        return PlannedInspection(tuple(sorted(containers)), (d.agency,), False, {d.agency: (kind,)},
                                  {d.agency: () if d.reason is None else (d.reason,)}, (d.declaration_id,), late)
     kinds: dict[str, set[str]] = {}
     reasons: dict[str, set[str]] = {}

@@ -1,0 +1,142 @@
+"""Full consignment lifecycles per second over HTTP.
+
+One lifecycle: discharge of 2 containers, filing (create + submit), both
+declarations accepted, both agencies decide to inspect the first container
+(matched into one joint inspection), the terminal relocates it, the enterprise
+books it, both agencies check in and record results, both release, both
+containers gate out: 17 requests by 4 parties. Concurrent clients each run
+whole lifecycles against ``onewindow serve`` on a fresh database.
+
+    python bench/lifecycle.py [--db sqlite postgresql] [--lifecycles 300] [--concurrency 8] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import fresh_database, machine, server, summary  # noqa: E402
+
+from onewindow.clock import SystemClock  # noqa: E402
+from onewindow.config import Settings  # noqa: E402
+from onewindow.context import Context  # noqa: E402
+from onewindow.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from onewindow.migrate import upgrade  # noqa: E402
+from onewindow.parties.service import add_organisation, ensure_user, issue_token  # noqa: E402
+from onewindow.samples import sample_entry  # noqa: E402
+
+PARTIES = [("enterprise", "91210200MA0QK1P3AF", None), ("customs", "0916", None), ("ciq", "210600", None),
+           ("terminal", "DCT", "CNDAG")]
+
+
+def prepare(url: str) -> dict[str, str]:
+    engine = make_engine(url, pool_size=1)
+    upgrade(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        ctx = Context(session=session, clock=SystemClock(), settings=Settings(database_url=url))
+        tokens = {kind: issue_token(ctx, ensure_user(ctx, add_organisation(ctx, kind=kind, code=code, name=code,
+                                                                           port=port), "bench"))
+                  for kind, code, port in PARTIES}
+    engine.dispose()
+    return tokens
+
+
+class Party:
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
+        self.session, self.base = session, base
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def call(self, method: str, path: str, body=None, expect=(200, 201)):
+        async with self.session.request(method, self.base + "/api/v1" + path, headers=self.headers,
+                                        data=None if body is None else json.dumps(body)) as r:
+            data = await r.json()
+            assert r.status in expect, (path, r.status, data)
+            return data
+
+
+async def lifecycle(p: dict[str, Party], entry: dict) -> None:
+    ent, customs, ciq, terminal = p["enterprise"], p["customs"], p["ciq"], p["terminal"]
+    numbers = [c["number"] for c in entry["containers"]]
+    await terminal.call("POST", "/terminal/arrivals", {"containers": numbers, "conveyance": entry["conveyance"]})
+    filing = await ent.call("POST", "/filings", entry)
+    await ent.call("POST", f"/filings/{filing['id']}/submit")
+    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
+    await customs.call("POST", f"/declarations/{ids['customs']}/accept")
+    await ciq.call("POST", f"/declarations/{ids['ciq']}/accept")
+    await customs.call("POST", f"/declarations/{ids['customs']}/decision",
+                       {"inspect": True, "containers": numbers[:1], "kind": "physical", "reason": "bench"})
+    matched = await ciq.call("POST", f"/declarations/{ids['ciq']}/decision",
+                             {"inspect": True, "containers": numbers[:1], "kind": "sampling"})
+    [inspection] = await ent.call("GET", f"/inspections?filing={filing['id']}")
+    task = next(t for t in await terminal.call("GET", "/terminal/tasks?status=open")
+                if t["inspection_id"] == inspection["id"])
+    await terminal.call("POST", f"/terminal/tasks/{task['id']}/complete", {"location": "B3"})
+    await ent.call("POST", f"/inspections/{inspection['id']}/appointment", {"at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()})
+    for agency in (customs, ciq):
+        await agency.call("POST", f"/inspections/{inspection['id']}/check-in")
+    for agency in (customs, ciq):
+        await agency.call("POST", f"/inspections/{inspection['id']}/results", {"outcome": "conforming"})
+    await customs.call("POST", f"/declarations/{ids['customs']}/release")
+    await ciq.call("POST", f"/declarations/{ids['ciq']}/release")
+    for number in numbers:
+        await terminal.call("POST", f"/containers/{number}/gate-out")
+    del matched
+
+
+async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurrency: int):
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    for e in entries:
+        queue.put_nowait(e)
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session:
+        parties = {k: Party(session, base, t) for k, t in tokens.items()}
+
+        async def client() -> None:
+            while not queue.empty():
+                entry = queue.get_nowait()
+                t0 = time.perf_counter()
+                await lifecycle(parties, entry)
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies
+
+
+def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
+    entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30)]
+    url = fresh_database(kind, "onewindow_bench_lifecycle")
+    tokens = prepare(url)
+    with server(url, workers=workers) as base:
+        asyncio.run(drive(base, tokens, entries[:30], concurrency))
+        seconds, latencies = asyncio.run(drive(base, tokens, entries[30:], concurrency))
+    return {"database": kind, "lifecycles": n, "workers": workers, "concurrency": concurrency,
+            "per_s": round(n / seconds, 1), "requests_per_s": round(n * 17 / seconds), **summary(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--lifecycles", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in args.db:
+        r = run(kind, args.lifecycles, args.concurrency, args.workers)
+        print(f"| {r['database']} | {r['lifecycles']} | {r['workers']} | {r['concurrency']} | {r['per_s']} | "
+              f"{r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

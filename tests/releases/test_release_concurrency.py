@@ -1,0 +1,99 @@
+"""Two agencies releasing the same containers at the same moment (PostgreSQL, where requests really overlap)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from onewindow.models import Event
+from onewindow.samples import sample_entry
+
+ENT = "91210200MA0QK1P3AF"
+API = "/api/v1"
+OFFICES = {"customs": "0916", "ciq": "210600"}
+ROUNDS = 15
+
+
+def ok(answer, status=200):
+    assert answer.status_code == status, answer.text
+    return answer.json()
+
+
+def decided_filing(client, world, seed, containers=2):
+    """A consignment both agencies accepted and decided not to inspect: ready to be released."""
+    entry = sample_entry(seed=seed, containers=containers)
+    numbers = [c["number"] for c in entry["containers"]]
+    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
+                   headers=world.headers("DCT")), 201)
+    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
+    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
+    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
+    for agency, office in OFFICES.items():
+        ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(office)))
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
+                       headers=world.headers(office)), 201)
+    return ids, numbers
+
+
+def released_events(run) -> Counter:
+    def query(ctx):
+        return Counter(e.data["container"] for e in ctx.session.scalars(
+            select(Event).where(Event.type == "container.released")))
+    return run(query)
+
+
+def require_postgresql(db) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises every transaction: nothing overlaps")
+
+
+def test_simultaneous_releases_publish_container_released_exactly_once(client, world, run, db):
+    require_postgresql(db)
+    rounds = []
+    for i in range(ROUNDS):
+        ids, numbers = decided_filing(client, world, seed=3000 + i)
+        barrier = threading.Barrier(2)
+        answers: dict[str, int] = {}
+
+        def release(agency: str) -> None:
+            barrier.wait()
+            answers[agency] = client.post(f"{API}/declarations/{ids[agency]}/release",
+                                          headers=world.headers(OFFICES[agency])).status_code
+
+        threads = [threading.Thread(target=release, args=(agency,)) for agency in OFFICES]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert answers == {"customs": 200, "ciq": 200}
+        rounds.append(numbers)
+    published = released_events(run)
+    statuses = {n: ok(client.get(f"{API}/containers/{n}/release", headers=world.headers("DCT")))["released"]
+                for numbers in rounds for n in numbers}
+    missing = sorted(n for n in statuses if published[n] != 1 or not statuses[n])
+    assert missing == [], (f"{len(missing)} of {len(statuses)} containers not published exactly once / not released",
+                           {n: (published[n], statuses[n]) for n in missing})
+
+
+def test_the_last_release_sees_a_release_committed_while_it_waited(client, world, run, db):
+    """One interleaving made deterministic: customs' transaction has read its declaration and filing (as
+    release() does before it locks the container visits) when CIQ's release commits; customs' release must
+    still see CIQ's and publish the combined release."""
+    require_postgresql(db)
+    from onewindow.filings import repository
+    from onewindow.releases import service
+
+    ids, (number,) = decided_filing(client, world, seed=3100, containers=1)
+
+    def customs_release(ctx):
+        declaration = repository.get_declaration(ctx, ids["customs"])
+        assert declaration.filing.port == "CNDAG"  # what release() reads before it locks the visits
+        run(lambda other: service.release(other, ids["ciq"]), as_org="210600")  # commits meanwhile
+        service.release(ctx, ids["customs"])
+
+    run(customs_release, as_org="0916")
+    status = ok(client.get(f"{API}/containers/{number}/release", headers=world.headers("DCT")))
+    assert (status["released"], status["pending"], released_events(run)[number]) == (True, [], 1)

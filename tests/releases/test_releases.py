@@ -1,0 +1,318 @@
+"""Releases over HTTP: each agency's release, the combined release of a container, holds and gate-out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from onewindow.models import Event
+from onewindow.samples import sample_entry
+
+ENT = "91210200MA0QK1P3AF"
+OTHER = "91210211MA0XY7L2XK"
+API = "/api/v1"
+OFFICES = {"customs": "0916", "ciq": "210600"}
+
+
+def ok(answer, status=200):
+    assert answer.status_code == status, answer.text
+    return answer.json()
+
+
+def error(answer, status):
+    assert answer.status_code == status, answer.text
+    return answer.json()["error"]
+
+
+def new_filing(client, world, *, seed, containers=2, enterprise=ENT, inspected=True, numbers=None, arrive=True,
+               submit=("customs", "ciq"), accept=("customs", "ciq")):
+    entry = sample_entry(seed=seed, containers=containers, inspected=inspected, consignee_uscc=enterprise)
+    if numbers is not None:
+        entry["containers"] = [{"number": n, "size_type": "45R1"} for n in numbers]
+    numbers = [c["number"] for c in entry["containers"]]
+    if arrive:
+        ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
+                       headers=world.headers("DCT")), 201)
+    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(enterprise)), 201)
+    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
+    if submit:
+        agencies = [a for a in submit if a in ids]
+        ok(client.post(f"{API}/filings/{filing['id']}/submit", json={"agencies": agencies},
+                       headers=world.headers(enterprise)))
+    for agency in accept:
+        if agency in ids:
+            ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(OFFICES[agency])))
+    return filing["id"], ids, numbers
+
+
+def no_inspection(client, world, ids, *agencies):
+    for agency in agencies or tuple(ids):
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
+                       headers=world.headers(OFFICES[agency])), 201)
+
+
+def release(client, world, ids, agency, status=200):
+    return client.post(f"{API}/declarations/{ids[agency]}/release", headers=world.headers(OFFICES[agency]))
+
+
+def released(client, world, ids, agency):
+    return ok(release(client, world, ids, agency))
+
+
+def container(client, number, headers):
+    return ok(client.get(f"{API}/containers/{number}/release", headers=headers))
+
+
+def container_events(run, type_, number=None):
+    def query(ctx):
+        return [e.data for e in ctx.session.scalars(select(Event).where(Event.type == type_).order_by(Event.seq))
+                if number is None or e.data.get("container") == number]
+    return run(query)
+
+
+def inspected_by_customs(client, world, clock, seed):
+    """A filing where customs inspects the first container (a single inspection, relocated and booked)."""
+    filing_id, ids, numbers = new_filing(client, world, seed=seed)
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
+                   json={"inspect": True, "containers": [numbers[0]], "kind": "physical", "reason": "R-17"},
+                   headers=world.headers("0916")), 201)
+    no_inspection(client, world, ids, "ciq")
+    (single,) = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    (task,) = ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT")))
+    ok(client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"},
+                   headers=world.headers("DCT")))
+    ok(client.post(f"{API}/inspections/{single['id']}/appointment", json={"at": clock.now().isoformat()},
+                   headers=world.headers(ENT)))
+    return ids, numbers, single["id"]
+
+
+# --- an agency's release ---------------------------------------------------------------------------------------------
+
+
+def test_release_waits_for_the_inspections_the_agency_takes_part_in(client, world, clock):
+    ids, (a, b), single_id = inspected_by_customs(client, world, clock, seed=201)
+    err = error(release(client, world, ids, "customs"), 409)
+    assert err["code"] == "inspection_open" and single_id in err["message"]
+    # CIQ does not take part in the customs inspection: it releases
+    assert released(client, world, ids, "ciq")["status"] == "released"
+    ok(client.post(f"{API}/inspections/{single_id}/check-in", headers=world.headers("0916")))
+    assert error(release(client, world, ids, "customs"), 409)["code"] == "inspection_open"
+    ok(client.post(f"{API}/inspections/{single_id}/results", json={"outcome": "conforming"},
+                   headers=world.headers("0916")))
+    assert released(client, world, ids, "customs")["status"] == "released"
+    assert container(client, a, world.headers("DCT"))["released"] is True
+    assert error(release(client, world, ids, "customs"), 409)["code"] == "not_releasable"
+
+
+def test_a_pending_inspection_decision_blocks_the_release(client, world):
+    _, ids, (a, _b) = new_filing(client, world, seed=202)
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
+                   json={"inspect": True, "containers": [a], "kind": "physical"}, headers=world.headers("0916")), 201)
+    assert error(release(client, world, ids, "customs"), 409)["code"] == "decision_pending"
+
+
+def test_only_accepted_declarations_are_released(client, world):
+    _, ids, (a, _b) = new_filing(client, world, seed=203, accept=())
+    assert error(release(client, world, ids, "customs"), 409)["code"] == "not_releasable"
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/reject", json={"reason": "no certificate"},
+                   headers=world.headers("210600")))
+    assert error(release(client, world, ids, "ciq"), 409)["code"] == "not_releasable"
+    _, drafts, _ = new_filing(client, world, seed=204, submit=(), accept=())
+    assert error(release(client, world, drafts, "customs"), 404)["code"] == "not_found"
+
+
+def test_who_may_release(client, world):
+    _, ids, _ = new_filing(client, world, seed=205)
+    for who in ("0900", "210600"):
+        assert client.post(f"{API}/declarations/{ids['customs']}/release",
+                           headers=world.headers(who)).status_code == 404
+    for headers in (world.headers(ENT), world.token_with_role("0916", "v", "viewer")):
+        assert error(client.post(f"{API}/declarations/{ids['customs']}/release", headers=headers),
+                     403)["code"] == "forbidden"
+
+
+def test_a_nonconforming_result_with_its_disposal_allows_the_release(client, world, clock):
+    ids, (a, b), single_id = inspected_by_customs(client, world, clock, seed=206)
+    ok(client.post(f"{API}/inspections/{single_id}/check-in", headers=world.headers("0916")))
+    ok(client.post(f"{API}/inspections/{single_id}/results",
+                   json={"outcome": "nonconforming", "findings": "undeclared goods",
+                         "disposal": "duty and fine paid; goods may leave"}, headers=world.headers("0916")))
+    assert released(client, world, ids, "customs")["status"] == "released"
+
+
+# --- the combined release of a container ---------------------------------------------------------------------------
+
+
+def test_a_container_is_released_when_every_covering_agency_has_released(client, world, run):
+    _, ids, (a, b) = new_filing(client, world, seed=211)
+    no_inspection(client, world, ids)
+    for headers in (world.headers("DCT"), world.headers(ENT)):
+        status = container(client, a, headers)
+        assert status | {"released_at": None} == {"container": a, "released": False, "released_at": None,
+                                                  "agencies": [], "pending": ["ciq", "customs"]}
+    released(client, world, ids, "customs")
+    status = container(client, a, world.headers(ENT))
+    assert (status["released"], status["agencies"], status["pending"]) == (False, ["customs"], ["ciq"])
+    assert container_events(run, "container.released") == []
+    released(client, world, ids, "ciq")
+    for number in (a, b):
+        status = container(client, number, world.headers("DCT"))
+        assert (status["released"], status["agencies"], status["pending"]) == (True, ["ciq", "customs"], [])
+        assert status["released_at"]
+    assert sorted(e["container"] for e in container_events(run, "container.released")) == sorted([a, b])
+    # the agencies see it too; another enterprise, another terminal or an unknown container do not
+    assert container(client, a, world.headers("0916"))["released"] is True
+    for who in (OTHER, "0900"):
+        assert error(client.get(f"{API}/containers/{a}/release", headers=world.headers(who)), 404)["code"] == \
+            "not_found"
+    unknown = sample_entry(seed=299, containers=1)["containers"][0]["number"]
+    assert client.get(f"{API}/containers/{unknown}/release", headers=world.headers("DCT")).status_code == 404
+
+
+def test_a_container_shared_by_two_filings_waits_for_both(client, world, run):
+    f1, ids1, (shared,) = new_filing(client, world, seed=212, containers=1, inspected=False)
+    f2, ids2, _ = new_filing(client, world, seed=213, enterprise=OTHER, numbers=[shared], arrive=False)
+    no_inspection(client, world, ids1)
+    no_inspection(client, world, ids2)
+    released(client, world, ids1, "customs")
+    released(client, world, ids2, "ciq")
+    status = container(client, shared, world.headers("DCT"))
+    # customs has released one of its two declarations covering the container: customs is still pending
+    assert (status["released"], status["agencies"], status["pending"]) == (False, ["ciq"], ["customs"])
+    released(client, world, ids2, "customs")
+    assert container(client, shared, world.headers(ENT))["released"] is True
+    assert container(client, shared, world.headers(OTHER))["released"] is True
+    assert len(container_events(run, "container.released", shared)) == 1
+
+
+def test_a_declaration_not_yet_accepted_does_not_hold_the_container(client, world):
+    _, ids, (a, _b) = new_filing(client, world, seed=214, accept=("customs",))
+    no_inspection(client, world, ids, "customs")
+    released(client, world, ids, "customs")
+    # CIQ's declaration is only submitted: it does not cover the container yet
+    assert container(client, a, world.headers("DCT"))["released"] is True
+
+
+@pytest.mark.xfail(strict=True, reason="a covering declaration accepted after the container was released leaves "
+                   "visit.released_at set: no container.release_revoked is published, /release answers released "
+                   "false with a released_at, and the final release publishes no container.released")
+def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world, run):
+    _, ids, (a, _b) = new_filing(client, world, seed=215, submit=("customs",), accept=("customs",))
+    no_inspection(client, world, ids, "customs")
+    released(client, world, ids, "customs")
+    assert container(client, a, world.headers("DCT"))["released"] is True
+    filing_id = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers(ENT)))["filing_id"]
+    ok(client.post(f"{API}/filings/{filing_id}/submit", json={"agencies": ["ciq"]}, headers=world.headers(ENT)))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["pending"]) == (False, ["ciq"])
+    no_inspection(client, world, ids, "ciq")
+    released(client, world, ids, "ciq")
+    assert container(client, a, world.headers("DCT"))["released"] is True
+    # the release the terminal acts on names every agency that released
+    assert container_events(run, "container.released", a)[-1]["agencies"] == ["ciq", "customs"]
+
+
+# --- gate-out --------------------------------------------------------------------------------------------------------
+
+
+def test_gate_out_waits_for_the_release_and_happens_once(client, world, run):
+    _, ids, (a, b) = new_filing(client, world, seed=221)
+    no_inspection(client, world, ids)
+    refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
+    assert refused["code"] == "not_released" and refused["details"] == [{"pending": ["ciq", "customs"]}]
+    released(client, world, ids, "ciq")
+    refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
+    assert refused["details"] == [{"pending": ["customs"]}] and "customs" in refused["message"]
+    released(client, world, ids, "customs")
+    for who in (ENT, "0916"):
+        assert client.post(f"{API}/containers/{a}/gate-out", headers=world.headers(who)).status_code == 403
+    out = ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+    assert out["container"] == a and out["gated_out_at"]
+    again = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
+    assert again["code"] == "already_gated_out"
+    assert [e["container"] for e in container_events(run, "container.gated_out")] == [a]
+    # the other container of the consignment is still at the port, released
+    assert container(client, b, world.headers("DCT"))["released"] is True
+
+
+def test_another_ports_terminal_cannot_gate_the_container_out(client, world, run):
+    from onewindow.parties.service import add_organisation, ensure_user, issue_token
+
+    def setup(ctx):
+        org = add_organisation(ctx, kind="terminal", code="QQCT", name="青岛前湾集装箱码头", port="CNQDG")
+        return issue_token(ctx, ensure_user(ctx, org, "staff"))
+
+    qqct = {"Authorization": f"Bearer {run(setup)}"}
+    _, ids, (a, _b) = new_filing(client, world, seed=222)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "customs")
+    released(client, world, ids, "ciq")
+    assert client.get(f"{API}/containers/{a}/release", headers=qqct).status_code == 404
+    assert client.post(f"{API}/containers/{a}/gate-out", headers=qqct).status_code == 404
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+
+
+# --- holds (revoking a release) ----------------------------------------------------------------------------------
+
+
+def test_a_hold_before_gate_out_unreleases_the_containers(client, world, run):
+    _, ids, (a, b) = new_filing(client, world, seed=231)
+    no_inspection(client, world, ids)
+    assert error(client.post(f"{API}/declarations/{ids['ciq']}/revoke-release", json={"reason": "lab"},
+                             headers=world.headers("210600")), 409)["code"] == "not_released"
+    released(client, world, ids, "customs")
+    released(client, world, ids, "ciq")
+    url = f"{API}/declarations/{ids['ciq']}/revoke-release"
+    for body in ({}, {"reason": ""}, {"reason": "   "}):
+        err = error(client.post(url, json=body, headers=world.headers("210600")), 422)
+        assert err["details"][0]["loc"] == ["reason"], body
+    assert client.post(url, json={"reason": "lab"}, headers=world.headers("0916")).status_code == 404
+    assert client.post(url, json={"reason": "lab"}, headers=world.headers(ENT)).status_code == 403
+    held = ok(client.post(url, json={"reason": " lab result pending "}, headers=world.headers("210600")))
+    assert held["status"] == "accepted"
+    for number in (a, b):
+        status = container(client, number, world.headers("DCT"))
+        assert (status["released"], status["released_at"], status["pending"]) == (False, None, ["ciq"])
+    revoked = container_events(run, "container.release_revoked")
+    assert sorted(e["container"] for e in revoked) == sorted([a, b])
+    assert all(e["agencies"] == ["ciq"] for e in revoked)
+    refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
+    assert refused["details"] == [{"pending": ["ciq"]}]
+    # released again: published again, and the container may leave
+    released(client, world, ids, "ciq")
+    assert len(container_events(run, "container.released", a)) == 2
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+
+
+def test_no_hold_after_gate_out(client, world):
+    _, ids, (a, b) = new_filing(client, world, seed=232)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "customs")
+    released(client, world, ids, "ciq")
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+    for agency in ("customs", "ciq"):
+        err = error(client.post(f"{API}/declarations/{ids[agency]}/revoke-release", json={"reason": "too late"},
+                                headers=world.headers(OFFICES[agency])), 409)
+        assert err["code"] == "gated_out"
+    assert container(client, b, world.headers("DCT"))["released"] is True
+
+
+def test_container_released_is_published_once_per_release(client, world, run, clock):
+    ids, (a, b), single_id = inspected_by_customs(client, world, clock, seed=241)
+    released(client, world, ids, "ciq")
+    ok(client.post(f"{API}/inspections/{single_id}/check-in", headers=world.headers("0916")))
+    ok(client.post(f"{API}/inspections/{single_id}/results", json={"outcome": "conforming"},
+                   headers=world.headers("0916")))
+    released(client, world, ids, "customs")
+    clock.advance(minutes=5)
+    # refused and read-only calls publish nothing more
+    release(client, world, ids, "customs")
+    container(client, a, world.headers("DCT"))
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+    client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT"))
+    events = container_events(run, "container.released")
+    assert sorted(e["container"] for e in events) == sorted([a, b])
+    assert all(e["agencies"] == ["ciq", "customs"] for e in events)
