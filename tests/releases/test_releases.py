@@ -142,6 +142,34 @@ def test_a_nonconforming_result_with_its_disposal_allows_the_release(client, wor
     assert released(client, world, ids, "customs")["status"] == "released"
 
 
+
+def test_an_absent_agency_adopts_or_reinspects_before_it_releases(client, world, run, clock):
+    from onewindow.inspections import attendance
+
+    filing_id, ids, (a, b) = new_filing(client, world, seed=207)
+    for agency in ("customs", "ciq"):
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision",
+                       json={"inspect": True, "containers": [a], "kind": "physical"},
+                       headers=world.headers(OFFICES[agency])), 201)
+    (joint,) = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    (task,) = ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT")))
+    ok(client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"},
+                   headers=world.headers("DCT")))
+    ok(client.post(f"{API}/inspections/{joint['id']}/appointment", json={"at": clock.now().isoformat()},
+                   headers=world.headers(ENT)))
+    ok(client.post(f"{API}/inspections/{joint['id']}/check-in", headers=world.headers("0916")))
+    clock.advance(seconds=1800)
+    run(attendance.run_due)
+    ok(client.post(f"{API}/inspections/{joint['id']}/results", json={"outcome": "conforming"},
+                   headers=world.headers("0916")))
+    released(client, world, ids, "customs")
+    err = error(release(client, world, ids, "ciq"), 409)
+    assert err["code"] == "inspection_open" and "absent" in err["message"]
+    new = ok(client.post(f"{API}/inspections/{joint['id']}/reinspect", headers=world.headers("210600")), 201)
+    err = error(release(client, world, ids, "ciq"), 409)
+    assert err["code"] == "inspection_open" and new["id"] in err["message"]
+    assert container(client, a, world.headers("DCT"))["pending"] == ["ciq"]
+
 # --- the combined release of a container ---------------------------------------------------------------------------
 
 
