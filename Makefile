@@ -21,6 +21,7 @@ run: $(STAMP)
 
 ## make test: the whole suite (PostgreSQL runs skip when no server answers, unless required)
 test: $(STAMP)
+	$(BIN)/ruff check src bench tests
 	$(BIN)/pytest -n 2 -q
 
 bench: $(STAMP)

@@ -79,7 +79,8 @@ async def lifecycle(p: dict[str, Party], entry: dict) -> None:
     task = next(t for t in await terminal.call("GET", "/terminal/tasks?status=open")
                 if t["inspection_id"] == inspection["id"])
     await terminal.call("POST", f"/terminal/tasks/{task['id']}/complete", {"location": "B3"})
-    await ent.call("POST", f"/inspections/{inspection['id']}/appointment", {"at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()})
+    at = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    await ent.call("POST", f"/inspections/{inspection['id']}/appointment", {"at": at})
     for agency in (customs, ciq):
         await agency.call("POST", f"/inspections/{inspection['id']}/check-in")
     for agency in (customs, ciq):

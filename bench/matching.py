@@ -13,6 +13,10 @@ have an inspection in progress (late decisions).
   consignment's last decision completes (its decisions and coverage), over
   ``--calls`` consignments; p50 and p99.
 
+Times are wall-clock and CPU time of this process: on a machine shared with
+other work the CPU time is the steadier figure. The load average at the start
+is printed with the machine.
+
     python bench/matching.py [--decisions 100000] [--containers 60000] [--repeat 5] [--calls 20000] [--seed 1]
 """
 
@@ -93,9 +97,9 @@ def generate(n_decisions: int, n_containers: int, seed: int) -> Batch:
 def throughput(batch: Batch, repeat: int, *, pause_gc: bool = False) -> tuple[list[float], list[float], object]:
     """Wall and CPU seconds of each of ``repeat`` calls on the whole batch, and the last result.
 
-    With the collector on (the default), a call on a batch this big usually
-    sets off one full collection, which walks the whole heap, the benchmark's
-    own input included; ``pause_gc`` shows the engine's time without it.
+    With the collector on (the default) a call on a batch this big may set
+    off a full collection, which walks the whole heap, the benchmark's own
+    input included; ``pause_gc`` shows the engine's time without collections.
     """
     wall, cpu, result = [], [], None
     for _ in range(repeat):

@@ -17,7 +17,8 @@ from onewindow.scheduler import Scheduler
 API = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               engine: Engine | None = None) -> FastAPI:
     """Build the application; tests pass their own clock and engine."""
     from onewindow.filings.api import ENTRY_DEFS
     from onewindow.filings.api import router as filings_router

@@ -360,7 +360,8 @@ def test_a_rejected_declaration_the_corrected_filing_no_longer_makes_is_withdraw
         "ciq": "withdrawn", "customs": "rejected"}
     seen = client.get(f"{DECLARATIONS}/{one['ciq']}", headers=world.headers("210600")).json()
     assert seen["status"] == "withdrawn"
-    types = run(lambda ctx: list(ctx.session.scalars(select(Event.type).where(Event.subject_id == uuid.UUID(seen["id"])))))
+    subject = uuid.UUID(seen["id"])
+    types = run(lambda ctx: list(ctx.session.scalars(select(Event.type).where(Event.subject_id == subject))))
     assert "declaration.withdrawn" in types
     # the goods needing CIQ come back: a new CIQ draft; the withdrawn one stays on record
     again = client.patch(f"{FILINGS}/{one['filing']}", json={"items": raw["items"]}, headers=world.headers(ENT))

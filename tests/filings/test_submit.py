@@ -51,7 +51,8 @@ def test_without_a_body_every_staged_declaration_is_filed(client, world, clock):
         assert d["submitted_at"] == "2026-03-02T01:00:30Z"
         assert d["number"] is None and d["receipt"] is None
     assert filed["version"] == 1
-    assert client.get(f"{FILINGS}/{filing['id']}", headers=world.headers(ENT)).json() == filed
+    detail = client.get(f"{FILINGS}/{filing['id']}", headers=world.headers(ENT)).json()
+    assert {k: v for k, v in detail.items() if k not in ("inspections", "releases", "gate_outs")} == filed
 
 
 @pytest.mark.parametrize("body", [{}, {"agencies": None}], ids=["empty-object", "null-agencies"])

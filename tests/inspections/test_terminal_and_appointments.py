@@ -138,9 +138,8 @@ def test_only_a_terminal_records_arrivals(client, world):
     assert client.post(f"{API}/terminal/arrivals", json={"containers": [number]}).status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason="conveyance name/voyage are not length-checked: on PostgreSQL a name over 100 "
-                   "or a voyage over 32 characters is a 500 (StringDataRightTruncation); SQLite stores it")
-@pytest.mark.parametrize("conveyance", [{"name": "X" * 101, "voyage": "1E"}, {"name": "COSCO AFRICA", "voyage": "V" * 33}],
+@pytest.mark.parametrize("conveyance", [{"name": "X" * 101, "voyage": "1E"},
+                                        {"name": "COSCO AFRICA", "voyage": "V" * 33}],
                          ids=["long-name", "long-voyage"])
 def test_an_over_long_conveyance_is_an_invalid_payload(app, world, conveyance):
     number = sample_entry(seed=105, containers=1)["containers"][0]["number"]

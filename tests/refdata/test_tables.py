@@ -64,7 +64,8 @@ def test_cn8_missing_second_unit_is_none():
 def test_cn8_multiline_names_are_joined():
     data = get_refdata().cn8
     assert data["40159010"].name_zh == "硫化橡胶制医疗、外科、牙科或兽医用衣着用品及附件(不包括手套)"
-    assert data["30069300"].name_en.startswith("Placebos and blinded (or double-blinded) clinical trial kits for a recognised")
+    assert data["30069300"].name_en.startswith(
+        "Placebos and blinded (or double-blinded) clinical trial kits for a recognised")
     assert all("\n" not in c.name_zh and "\n" not in c.name_en for c in data.values())
 
 

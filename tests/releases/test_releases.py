@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from onewindow.models import Event
@@ -223,9 +221,6 @@ def test_a_declaration_not_yet_accepted_does_not_hold_the_container(client, worl
     assert container(client, a, world.headers("DCT"))["released"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="a covering declaration accepted after the container was released leaves "
-                   "visit.released_at set: no container.release_revoked is published, /release answers released "
-                   "false with a released_at, and the final release publishes no container.released")
 def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world, run):
     _, ids, (a, _b) = new_filing(client, world, seed=215, submit=("customs",), accept=("customs",))
     no_inspection(client, world, ids, "customs")

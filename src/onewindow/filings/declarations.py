@@ -15,7 +15,7 @@ from onewindow.filings.service import (
     apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
-from onewindow.inspections.visits import sync_declaration_containers
+from onewindow.inspections.visits import reopen_released, sync_declaration_containers
 from onewindow.models import STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice
 from onewindow.parties.permissions import Permission
 
@@ -68,6 +68,7 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
     declaration.status = DeclarationStatus.accepted.value
     declaration.decided_at = declaration.updated_at = now
     _receipt_event(ctx, declaration, "declaration.accepted")
+    reopen_released(ctx, declaration)
     return declaration
 
 

@@ -285,7 +285,7 @@ def match(
                    for key, containers in shared.items()]
     matched: list[str] = []
     waiting: list[str] = []
-    for d, s in zip(ds, shape_ids):
+    for d, s in zip(ds, shape_ids, strict=True):
         if root[s] in blocked:
             waiting.append(d.declaration_id)
             continue

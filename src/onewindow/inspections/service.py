@@ -13,42 +13,55 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.inspections import matching
 from onewindow.inspections.visits import coverage, declaration_numbers, open_visits
 from onewindow.models import (
-    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Inspection, InspectionContainer,
-    InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus, Organisation, OrgKind,
-    RelocationTask,
+    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Inspection,
+    InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
+    Organisation, OrgKind, RelocationTask,
 )
 from onewindow.parties.permissions import Permission
 
 DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 
 
-def _check_decision(declaration: Declaration, body: dict[str, Any]) -> tuple[bool, list[str], str | None]:
-    inspect = body.get("inspect")
-    if not isinstance(inspect, bool):
-        raise ValidationFailed([field_error(["inspect"], "must be true or false")])
-    if not inspect:
-        return False, [], None
+class DecisionRequest(BaseModel):
+    """``{"inspect": true, "containers": [...], "kind": ..., "reason": ...}`` or ``{"inspect": false}``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    inspect: bool
+    containers: list[str] = Field(default_factory=list, max_length=500)
+    kind: str | None = None
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
+    """The decision, or 422 naming each bad field (types, containers not covered, kind)."""
+    try:
+        request = DecisionRequest.model_validate(body)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(pydantic_details(exc.errors(include_url=False, include_context=False))) from None
+    if not request.inspect:
+        return request
     covered = set(declaration_numbers(declaration))
-    containers = body.get("containers") or []
     errors = [field_error(["containers", i], f"{n} is not a container of this declaration")
-              for i, n in enumerate(containers) if n not in covered]
-    if not containers:
+              for i, n in enumerate(request.containers) if n not in covered]
+    if not request.containers:
         errors.append(field_error(["containers"], "name at least one container to inspect"))
-    kind = body.get("kind")
-    if kind not in matching.KINDS:
+    if request.kind not in matching.KINDS:
         errors.append(field_error(["kind"], f"must be one of {', '.join(sorted(matching.KINDS))}"))
     if errors:
         raise ValidationFailed(errors)
-    return True, sorted(set(containers)), kind
+    return request
 
 
 def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> InspectionDecision:
@@ -67,12 +80,14 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
                        code="not_accepted")
     if ctx.session.scalar(select(InspectionDecision.id).where(InspectionDecision.declaration_id == declaration.id)):
         raise Conflict("this declaration already has a decision", code="already_decided")
-    inspect, containers, kind = _check_decision(declaration, body)
+    request = _check_decision(declaration, body)
+    inspect = request.inspect
+    containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     open_visits(ctx, numbers, port=declaration.filing.port)
     decision = InspectionDecision(id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
                                   organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
-                                  reason=(body.get("reason") or None) if inspect else None,
+                                  reason=(request.reason or None) if inspect else None,
                                   status=DecisionStatus.pending.value, decided_at=ctx.now())
     ctx.session.add(decision)
     ctx.session.flush()
@@ -133,7 +148,7 @@ def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
     covering = coverage(ctx, all_numbers)
     result = matching.match(
         [_engine_decision(d, declarations[d.id]) for d in decisions],
-        {n: frozenset(by_agency) for n, by_agency in covering.items()},
+        {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
         started=_started(ctx, visits), settled=_settled(ctx, covering))
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
@@ -145,8 +160,18 @@ def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
     return created
 
 
+def _key(agency: str, declaration: Declaration) -> str:
+    """The engine waits for each covering declaration, not just each agency: one agency with two
+    declarations covering a container has decided only when both have."""
+    return f"{agency}|{declaration.id}"
+
+
+def _agency(key: str) -> str:
+    return key.split("|", 1)[0]
+
+
 def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matching.Decision:
-    return matching.Decision(agency=d.agency, declaration_id=str(declaration.id),
+    return matching.Decision(agency=_key(d.agency, declaration), declaration_id=str(declaration.id),
                              containers=frozenset(declaration_numbers(declaration)), decided_at=d.decided_at,
                              inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
 
@@ -162,12 +187,12 @@ def _started(ctx: Context, visits) -> frozenset[str]:
 
 
 def _settled(ctx: Context, covering: dict[str, dict[str, list[Declaration]]]) -> dict[str, set[str]]:
-    """Container → agencies whose covering declaration was decided earlier (or released without one)."""
+    """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
     ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
     decided = set(ctx.session.scalars(select(InspectionDecision.declaration_id).where(
         InspectionDecision.declaration_id.in_(ids), InspectionDecision.status != DecisionStatus.pending.value)))
-    return {n: {agency for agency, ds in by_agency.items()
-                if any(d.id in decided or d.status == DeclarationStatus.released.value for d in ds)}
+    return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
+                if d.id in decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}
 
 
@@ -176,14 +201,19 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     members = [by_declaration[i] for i in planned.decisions]
     member_declarations = [declarations[d.id] for d in members]
     port = member_declarations[0].filing.port
+    agencies = sorted({_agency(k) for k in planned.agencies})
     inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
-                            joint=planned.joint, late=planned.late, matched_at=ctx.now())
+                            joint=len(agencies) > 1, late=planned.late, matched_at=ctx.now())
     inspection.containers = [InspectionContainer(number=n) for n in planned.containers]
     inspection.declarations = [InspectionDeclaration(declaration_id=d.id) for d in member_declarations]
     offices = {d.agency: d.organisation_id for d in members}
+
+    def merged(table: dict, agency: str) -> list[str]:
+        return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
+
     inspection.participants = [
-        InspectionParticipant(agency=a, organisation_id=offices[a], kinds=list(planned.kinds.get(a, ())),
-                              reasons=list(planned.reasons.get(a, ()))) for a in planned.agencies]
+        InspectionParticipant(agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
+                              reasons=merged(planned.reasons, a)) for a in agencies]
     ctx.session.add(inspection)
     ctx.session.add(RelocationTask(inspection_id=inspection.id, port=port, created_at=ctx.now()))
     for declaration in member_declarations:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.inspections.visits import open_visits
 from onewindow.models import ContainerVisit, OrgKind, RelocationTask
@@ -23,28 +25,48 @@ def _terminal(ctx: Context):
     return actor
 
 
-def record_arrival(ctx: Context, body: dict[str, Any]) -> list[ContainerVisit]:
+class ArrivalConveyance(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(default=None, max_length=100)
+    voyage: str | None = Field(default=None, max_length=32)
+
+
+class ArrivalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    containers: list[str] = Field(min_length=1, max_length=2000)
+    conveyance: ArrivalConveyance = Field(default_factory=ArrivalConveyance)
+
+
+def _parse_arrival(body: Any) -> ArrivalRequest:
+    """The arrival, or 422 naming every bad field (types and container check digits together)."""
+    request, errors = None, []
+    try:
+        request = ArrivalRequest.model_validate(body)
+    except PydanticValidationError as exc:
+        errors = pydantic_details(exc.errors(include_url=False, include_context=False))
+    numbers = body.get("containers") if isinstance(body, dict) else None
+    errors += [field_error(["containers", i], msg) for i, n in enumerate(numbers if isinstance(numbers, list) else [])
+               if isinstance(n, str) and (msg := check_container_number(n))]
+    if errors or request is None:
+        raise ValidationFailed(sorted(errors, key=lambda e: [str(part) for part in e["loc"]]))
+    return request
+
+
+def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     """Record the discharge of containers at the terminal's port (卸船); each gets its open visit."""
     actor = _terminal(ctx)
-    numbers = body.get("containers")
-    if not isinstance(numbers, list) or not numbers:
-        raise ValidationFailed([field_error(["containers"], "name at least one container")])
-    errors = [field_error(["containers", i], msg) for i, n in enumerate(numbers)
-              if (msg := check_container_number(n) if isinstance(n, str) else "must be a container number")]
-    conveyance = body.get("conveyance") or {}
-    if not isinstance(conveyance, dict):
-        errors.append(field_error(["conveyance"], "must be an object with name and voyage"))
-    if errors:
-        raise ValidationFailed(errors)
-    visits = open_visits(ctx, numbers, port=actor.organisation.port)
+    request = _parse_arrival(body)
+    visits = open_visits(ctx, request.containers, port=actor.organisation.port)
     for visit in visits.values():
         if visit.arrived_at is not None:
             raise Conflict(f"container {visit.number} has already arrived and not left", code="already_arrived")
         visit.arrived_at, visit.port, visit.terminal_id = ctx.now(), actor.organisation.port, actor.org_id
-        visit.conveyance, visit.voyage = conveyance.get("name"), conveyance.get("voyage")
+        visit.conveyance, visit.voyage = request.conveyance.name, request.conveyance.voyage
     record_event(ctx, "container.arrived", subject_type="terminal", subject_id=actor.org_id,
                  recipients=[actor.org_id], data={"containers": sorted(visits), "port": actor.organisation.port,
-                                                  "conveyance": conveyance})
+                                                  "conveyance": request.conveyance.model_dump()})
     return list(visits.values())
 
 

@@ -58,3 +58,25 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[D
     for number, declaration in rows:
         found[number][declaration.agency].append(declaration)
     return {n: dict(by_agency) for n, by_agency in found.items()}
+
+
+def reopen_released(ctx: Context, declaration: Declaration) -> None:
+    """A newly accepted declaration covers containers already released: they are released no longer.
+
+    The combined release waits for this agency too; ``container.release_revoked`` says so, and the
+    agency's own release later publishes ``container.released`` again.
+    """
+    from onewindow.events.service import record_event
+    from onewindow.models import Organisation, OrgKind
+
+    filing = declaration.filing
+    terminals = list(ctx.session.scalars(select(Organisation.id).where(
+        Organisation.kind == OrgKind.terminal.value, Organisation.port == filing.port)))
+    for visit in open_visits(ctx, declaration_numbers(declaration), port=filing.port).values():
+        if visit.released_at is None:
+            continue
+        visit.released_at = None
+        record_event(ctx, "container.release_revoked", subject_type="container", subject_id=visit.id,
+                     filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id, *terminals],
+                     data={"container": visit.number, "port": visit.port, "agencies": [declaration.agency],
+                           "reason": f"a {declaration.agency} declaration now covers it", "released_at": None})

@@ -20,7 +20,8 @@ from onewindow.models.user import User
 
 __all__ = [
     "OPEN_INSPECTION", "STARTED_INSPECTION", "ContainerVisit", "DeclarationContainer", "DecisionStatus",
-    "Inspection", "InspectionContainer", "InspectionDecision", "InspectionDeclaration", "InspectionParticipant", "InspectionStatus",
+    "Inspection", "InspectionContainer", "InspectionDecision", "InspectionDeclaration", "InspectionParticipant",
+    "InspectionStatus",
     "RelocationTask", "Release",
     "AGENCY_KINDS", "ApiToken", "Base", "CreditLevel", "Declaration", "DeclarationStatus", "DeclarationVersion",
     "Event", "EventRecipient", "Filing", "FilingStatus", "FilingVersion", "IdempotencyRecord", "Notice",

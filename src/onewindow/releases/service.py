@@ -169,9 +169,12 @@ def _known(ctx: Context, number: str) -> bool:
                                                               ContainerVisit.gated_out_at.is_(None))) is not None
 
 
-def _gated_out(ctx: Context, number: str) -> bool:
-    return ctx.session.scalar(select(ContainerVisit.id).where(ContainerVisit.number == number,
-                                                              ContainerVisit.gated_out_at.is_not(None))) is not None
+def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
+    """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
+    query = select(ContainerVisit.id).where(ContainerVisit.number == number, ContainerVisit.gated_out_at.is_not(None))
+    if port is not None:
+        query = query.where(ContainerVisit.port == port)
+    return ctx.session.scalar(query.limit(1)) is not None
 
 
 def release_status(ctx: Context, number: str) -> dict:
@@ -187,7 +190,7 @@ def gate_out(ctx: Context, number: str) -> dict:
     actor.require(Permission.terminal_operate)
     if actor.kind is not OrgKind.terminal:
         raise NotFound.of("container", number)
-    if not _known(ctx, number) and _gated_out(ctx, number):
+    if not _known(ctx, number) and _gated_out(ctx, number, port=actor.organisation.port):
         raise Conflict(f"container {number} has already left the port", code="already_gated_out")
     _visible_container(ctx, number)
     visit = open_visits(ctx, [number])[number]
