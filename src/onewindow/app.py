@@ -20,6 +20,7 @@ API = "/api/v1"
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                engine: Engine | None = None) -> FastAPI:
     """Build the application; tests pass their own clock and engine."""
+    from onewindow.events.api import router as events_router
     from onewindow.filings.api import ENTRY_DEFS
     from onewindow.filings.api import router as filings_router
     from onewindow.inspections.api import router as inspections_router
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
-    for router in (parties_router, filings_router, inspections_router, releases_router, refdata_router):
+    for router in (parties_router, filings_router, inspections_router, releases_router, events_router,
+                   refdata_router):
         app.include_router(router, prefix=API)
 
     _with_components(app, ENTRY_DEFS)

@@ -32,6 +32,8 @@ app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(filing_app, name="filing")
 app.add_typer(declaration_app, name="declaration")
+events_app = typer.Typer(help="The event feed.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 OrgOpt = Annotated[str, typer.Option("--org", help="Code of the organisation acting (USCC, office code...).")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="User acting (default: the organisation's first).")]
@@ -299,6 +301,29 @@ def declaration_amend(org: OrgOpt, declaration_id: str,
         fail(ValidationFailed([field_error(["changes"], "must be a non-empty JSON object of entry fields")]))
     _flow(org, user, lambda ctx: _dump(declaration_out(ctx, declarations.amend(ctx, declaration_id, changes,
                                                                                    reason))))
+
+
+@events_app.command("tail")
+def events_tail(org: OrgOpt, after: Annotated[str | None, typer.Option(help="Cursor to start after.")] = None,
+                follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep watching.")] = False,
+                interval: float = 1.0, user: UserOpt = None) -> None:
+    """Print the organisation's events (one JSON document a line), oldest first; the cursor on stderr."""
+    import time
+
+    from onewindow.events.feed import event_out, read_feed
+
+    cursor = after
+    while True:
+        with work(org, user) as ctx:
+            events, cursor = read_feed(ctx, cursor, 500)
+            lines = [json.dumps(event_out(ctx, e), ensure_ascii=False) for e in events]
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"next {cursor}", err=True)
+        if not follow:
+            return
+        if not lines:
+            time.sleep(interval)
 
 
 def main() -> None:

@@ -22,9 +22,12 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_filing_seq", "filing_id", "seq"),)
+    __table_args__ = (Index("ix_events_filing_seq", "filing_id", "seq"), Index("ix_events_tx_seq", "tx", "seq"))
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The writing transaction's id on PostgreSQL (0 on SQLite, whose writers are serial): the feed
+    orders by (tx, seq) and shows only transactions older than every one still running."""
     id: Mapped[uuid.UUID] = mapped_column(unique=True)
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
@@ -42,7 +45,8 @@ class EventRecipient(Base):
     """An organisation allowed to see an event, decided when the event is written."""
 
     __tablename__ = "event_recipients"
-    __table_args__ = (Index("ix_event_recipients_org_seq", "organisation_id", "event_seq"),)
+    __table_args__ = (Index("ix_event_recipients_org_tx_seq", "organisation_id", "tx", "event_seq"),)
 
     event_seq: Mapped[int] = mapped_column(SeqType, ForeignKey("events.seq"), primary_key=True)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -1,0 +1,67 @@
+"""The pull feed: each organisation's own events, oldest first, behind a stable cursor.
+
+Events are ordered by (writing transaction, sequence). On PostgreSQL a
+transaction still running may hold events with a lower sequence than ones
+already committed, so the feed shows only events of transactions older than
+every transaction still running (``pg_snapshot_xmin``); a consumer that
+follows ``next`` therefore sees every event exactly once, in order. SQLite
+has one writer at a time, so every committed event is final.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, text, tuple_
+
+from onewindow.context import Context
+from onewindow.errors import ValidationFailed, field_error
+from onewindow.models import AGENCY_KINDS, Event, EventRecipient
+from onewindow.parties.permissions import Permission
+
+START = "0.0"
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int]:
+    """``"<tx>.<seq>"`` → (tx, seq); 422 naming ``after`` when malformed."""
+    if not cursor:
+        return 0, 0
+    try:
+        tx, seq = (int(part) for part in cursor.split("."))
+    except ValueError:
+        raise ValidationFailed([field_error(["query", "after"], "must be a cursor returned as 'next'")]) from None
+    return tx, seq
+
+
+def horizon(ctx: Context) -> int | None:
+    """The oldest transaction still running on PostgreSQL (events of older ones are final); None on SQLite."""
+    if ctx.session.get_bind().dialect.name != "postgresql":
+        return None
+    return ctx.session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
+
+
+def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event], str]:
+    """Up to ``limit`` of the actor's events after the cursor, and the cursor to continue from."""
+    actor = ctx.as_actor()
+    actor.require(Permission.event_read)
+    tx, seq = parse_cursor(after)
+    query = (select(Event, EventRecipient.tx, EventRecipient.event_seq)
+             .join(EventRecipient, EventRecipient.event_seq == Event.seq)
+             .where(EventRecipient.organisation_id == actor.org_id,
+                    tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(tx, seq)))
+    if (xmin := horizon(ctx)) is not None:
+        query = query.where(EventRecipient.tx < xmin)
+    rows = ctx.session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq).limit(limit)).all()
+    if rows:
+        tx, seq = rows[-1][1], rows[-1][2]
+    return [row[0] for row in rows], f"{tx}.{seq}"
+
+
+def event_out(ctx: Context, event: Event) -> dict[str, Any]:
+    """An event as its recipient may see it: confidential fields only for agencies."""
+    out = {"id": str(event.id), "type": event.type, "occurred_at": event.occurred_at.isoformat(),
+           "subject": {"type": event.subject_type, "id": str(event.subject_id)},
+           "filing_id": str(event.filing_id) if event.filing_id else None, "data": event.data}
+    if ctx.as_actor().kind in AGENCY_KINDS and event.confidential:
+        out["confidential"] = event.confidential
+    return out
