@@ -44,7 +44,8 @@ Rules
    different parties to book and attend them.
 4. *Late.* A decision on a container whose inspection has already started
    (``started``) gets its own single inspection of those containers, marked
-   ``late``; its other containers are matched by rules 1-3.
+   ``late``, issued when its group is matched (a decision is matched whole);
+   its other containers are matched by rules 1-3.
 
 Kinds and reasons are carried per agency, never merged across agencies: an
 inspection's ``kinds[agency]`` are the kinds that agency asked for on its
@@ -61,7 +62,7 @@ the ``waiting`` ones stay open; call again on the next decision or at
 ``next_deadline``, when the window makes a waiting group ready.
 
 The output is sorted and does not depend on the order of the input. The work
-is linear in the number of (decision, container) pairs.
+is about linear in the number of (decision, container) pairs.
 """
 
 from __future__ import annotations
