@@ -151,13 +151,22 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
 
     from onewindow.scheduler import tick
 
+    from onewindow.migrate import current_revision
+
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=2)
     factory, clock = make_session_factory(engine), SystemClock()
     try:
+        if current_revision(engine) is None:
+            fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
+                          code="not_initialised"))
         while True:
-            done = tick(factory, clock, settings)
-            typer.echo(json.dumps(done))
+            try:
+                typer.echo(json.dumps(tick(factory, clock, settings)))
+            except SQLAlchemyError as error:  # a failed round is reported and tried again
+                typer.echo(f"round failed: {error.__class__.__name__}: {str(error).splitlines()[0]}", err=True)
+                if once:
+                    raise typer.Exit(1) from None
             if once:
                 return
             time.sleep(settings.scheduler_interval_seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
@@ -17,7 +17,7 @@ from onewindow.inspections.presenters import decision_out, inspection_out, task_
 from onewindow.inspections import repository
 from onewindow.inspections.repository import inspections_visible_to
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, TaskOut
-from onewindow.models import Declaration, Inspection, InspectionDeclaration
+from onewindow.models import Declaration, Inspection, InspectionDeclaration, InspectionStatus
 from onewindow.parties.permissions import Permission
 
 router = APIRouter(tags=["one inspection"])
@@ -39,8 +39,8 @@ async def decide(caller: AsCaller, declaration_id: str, body: Annotated[dict[str
 
 
 @router.get("/inspections", response_model=list[InspectionOut])
-async def list_inspections(caller: AsCaller, filing: str | None = None,
-                           status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+async def list_inspections(caller: AsCaller, filing: uuid.UUID | None = None,
+                           status: InspectionStatus | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
                            ) -> list[InspectionOut]:
     """Inspections the caller may see (``filing``: of one filing), newest first."""
 
@@ -51,20 +51,13 @@ async def list_inspections(caller: AsCaller, filing: str | None = None,
             query = query.where(Inspection.id.in_(
                 select(InspectionDeclaration.inspection_id)
                 .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
-                .where(Declaration.filing_id == _uuid_or_none(filing))))
+                .where(Declaration.filing_id == filing)))
         if status:
             query = query.where(Inspection.status == status)
         rows = ctx.session.scalars(query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(limit))
         return [inspection_out(ctx, i) for i in rows]
 
     return await caller.run(work)
-
-
-def _uuid_or_none(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
 
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionOut)
@@ -117,7 +110,7 @@ async def arrivals(caller: AsCaller, body: Annotated[dict[str, Any], Body()]) ->
 
 
 @router.get("/terminal/tasks", response_model=list[TaskOut])
-async def tasks(caller: AsCaller, status: str | None = None) -> list[TaskOut]:
+async def tasks(caller: AsCaller, status: Literal["open", "done"] | None = None) -> list[TaskOut]:
     """Relocation tasks (移柜) of the terminal's port."""
     return await caller.run(lambda ctx: [task_out(ctx, t) for t in terminal.list_tasks(ctx, status)])
 

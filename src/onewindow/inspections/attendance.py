@@ -126,6 +126,10 @@ def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Ins
     errors = [] if outcome in OUTCOMES else [field_error(["outcome"], "must be conforming or nonconforming")]
     if outcome == "nonconforming" and not (body.get("disposal") or "").strip():
         errors.append(field_error(["disposal"], "a nonconforming result needs its disposal"))
+    for field, limit in (("findings", 2000), ("disposal", 1000)):
+        value = body.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            errors.append(field_error([field], f"must be text of at most {limit} characters"))
     if errors:
         raise ValidationFailed(errors)
     if participant.checked_in_at is None or participant.absent:

@@ -152,7 +152,7 @@ def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
         started=_started(ctx, visits), settled=_settled(ctx, covering))
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
-    created = [_persist(ctx, planned, by_declaration, declarations) for planned in result.inspections]
+    created = [_persist(ctx, planned, by_declaration, declarations) for planned in _merged(result.inspections)]
     for declaration_id in result.matched:
         decision = by_declaration[declaration_id]
         decision.status = DecisionStatus.matched.value if decision.inspect else DecisionStatus.cleared.value
@@ -194,6 +194,43 @@ def _settled(ctx: Context, covering: dict[str, dict[str, list[Declaration]]]) ->
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
                 if d.id in decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}
+
+
+def _merged(planned: tuple[matching.PlannedInspection, ...]) -> list[matching.PlannedInspection]:
+    """One inspection per set of agencies within a consignment.
+
+    The engine waits per covering declaration, so two declarations of one
+    agency on a container appear to it as two parties; inspections it plans
+    for the same agencies (as agencies) that serve a common declaration are
+    one opening of the containers, and are merged here.
+    """
+    groups: list[list[matching.PlannedInspection]] = []
+    for p in planned:
+        agencies = {_agency(k) for k in p.agencies}
+        for group in groups:
+            first = group[0]
+            if (not p.late and not first.late and agencies == {_agency(k) for k in first.agencies}
+                    and any(set(p.decisions) & set(g.decisions) for g in group)):
+                group.append(p)
+                break
+        else:
+            groups.append([p])
+    return [g[0] if len(g) == 1 else _combine(g) for g in groups]
+
+
+def _combine(group: list[matching.PlannedInspection]) -> matching.PlannedInspection:
+    def union(attr: str) -> dict[str, tuple[str, ...]]:
+        out: dict[str, set[str]] = {}
+        for p in group:
+            for k, values in getattr(p, attr).items():
+                out.setdefault(k, set()).update(values)
+        return {k: tuple(sorted(v)) for k, v in out.items()}
+
+    return matching.PlannedInspection(
+        containers=tuple(sorted({c for p in group for c in p.containers})),
+        agencies=tuple(sorted({a for p in group for a in p.agencies})), joint=any(p.joint for p in group),
+        kinds=union("kinds"), reasons=union("reasons"),
+        decisions=tuple(sorted({d for p in group for d in p.decisions})), late=False)
 
 
 def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: dict[str, InspectionDecision],
@@ -243,6 +280,9 @@ def inspection_parties(ctx: Context, inspection: Inspection, declarations: list[
 
 def inspection_event(ctx: Context, inspection: Inspection, type_: str, declarations=None, **extra: Any) -> None:
     """An event about an inspection to its agencies, enterprises and terminals (reasons for agencies only)."""
+    if declarations is None:
+        ids = [d.declaration_id for d in inspection.declarations]
+        declarations = list(ctx.session.scalars(select(Declaration).where(Declaration.id.in_(ids))))
     agencies, others = inspection_parties(ctx, inspection, declarations)
     record_event(ctx, type_, subject_type="inspection", subject_id=inspection.id,
                  filing_id=(declarations[0].filing_id if declarations else None),
