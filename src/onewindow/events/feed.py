@@ -5,7 +5,9 @@ transaction still running may hold events with a lower sequence than ones
 already committed, so the feed shows only events of transactions older than
 every transaction still running (``pg_snapshot_xmin``); a consumer that
 follows ``next`` therefore sees every event exactly once, in order. SQLite
-has one writer at a time, so every committed event is final.
+has one writer at a time, so every committed event is final. PostgreSQL's
+horizon is server-wide: a long transaction anywhere on the server delays the
+feed (never loses an event), so keep transactions short.
 """
 
 from __future__ import annotations

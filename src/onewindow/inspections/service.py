@@ -239,25 +239,60 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     member_declarations = [declarations[d.id] for d in members]
     port = member_declarations[0].filing.port
     agencies = sorted({_agency(k) for k in planned.agencies})
-    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
-                            joint=len(agencies) > 1, late=planned.late, matched_at=ctx.now())
-    inspection.containers = [InspectionContainer(number=n) for n in planned.containers]
-    inspection.declarations = [InspectionDeclaration(declaration_id=d.id) for d in member_declarations]
     offices = {d.agency: d.organisation_id for d in members}
 
     def merged(table: dict, agency: str) -> list[str]:
         return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
 
+    if not planned.late and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
+        for a in agencies:
+            if a not in joined.agencies:
+                joined.participants.append(InspectionParticipant(
+                    agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
+                    reasons=merged(planned.reasons, a)))
+        joined.joint = len(joined.participants) > 1
+        _mark_inspecting(member_declarations)
+        ctx.session.flush()
+        inspection_event(ctx, joined, "inspection.joined", member_declarations, agencies=agencies)
+        return joined
+    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
+                            joint=len(agencies) > 1, late=planned.late, matched_at=ctx.now())
+    inspection.containers = [InspectionContainer(number=n) for n in planned.containers]
+    inspection.declarations = [InspectionDeclaration(declaration_id=d.id) for d in member_declarations]
     inspection.participants = [
         InspectionParticipant(agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
                               reasons=merged(planned.reasons, a)) for a in agencies]
     ctx.session.add(inspection)
     ctx.session.add(RelocationTask(inspection_id=inspection.id, port=port, created_at=ctx.now()))
-    for declaration in member_declarations:
-        if declaration.status == DeclarationStatus.accepted.value:
-            declaration.status = DeclarationStatus.inspecting.value
+    _mark_inspecting(member_declarations)
     _matched_event(ctx, inspection, member_declarations)
     return inspection
+
+
+def _mark_inspecting(declarations: list[Declaration]) -> None:
+    for declaration in declarations:
+        if declaration.status == DeclarationStatus.accepted.value:
+            declaration.status = DeclarationStatus.inspecting.value
+
+
+def _join_unstarted(ctx: Context, planned: matching.PlannedInspection, agencies: list[str],
+                    declarations: list[Declaration]) -> Inspection | None:
+    """An inspection not yet started, of this visit, holding every container planned: the new
+    decision joins it, so the containers are still opened once (一次开箱)."""
+    wanted = set(planned.containers)
+    candidates = ctx.session.scalars(
+        select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
+        .where(InspectionContainer.number.in_(sorted(wanted)),
+               Inspection.status.in_([InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value,
+                                      InspectionStatus.scheduled.value]))
+        .with_for_update(of=Inspection))
+    for inspection in dict.fromkeys(candidates):
+        if wanted <= set(inspection.container_numbers) and not set(agencies) <= set(inspection.agencies):
+            existing = {d.declaration_id for d in inspection.declarations}
+            inspection.declarations.extend(InspectionDeclaration(declaration_id=d.id) for d in declarations
+                                           if d.id not in existing)
+            return inspection
+    return None
 
 
 def inspection_data(inspection: Inspection) -> dict[str, Any]:
