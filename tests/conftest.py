@@ -187,3 +187,19 @@ class World:
 @pytest.fixture
 def world(run) -> World:
     return World(run)
+
+
+RABBITMQ_URL = os.environ.get("ONEWINDOW_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A reachable RabbitMQ (skips, or fails when services are required, otherwise)."""
+    import socket
+
+    url = make_url(RABBITMQ_URL.replace("amqp://", "postgresql://", 1))  # only to read host and port
+    try:
+        socket.create_connection((url.host or "127.0.0.1", url.port or 5672), timeout=3).close()
+    except OSError as error:
+        service_unavailable(f"RabbitMQ at {url.host}:{url.port}", error)
+    return RABBITMQ_URL

@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                engine: Engine | None = None) -> FastAPI:
     """Build the application; tests pass their own clock and engine."""
     from onewindow.events.api import router as events_router
+    from onewindow.events.webhooks_api import router as webhooks_router
     from onewindow.filings.api import ENTRY_DEFS
     from onewindow.filings.api import router as filings_router
     from onewindow.inspections.api import router as inspections_router
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
     for router in (parties_router, filings_router, inspections_router, releases_router, events_router,
-                   refdata_router):
+                   webhooks_router, refdata_router):
         app.include_router(router, prefix=API)
 
     _with_components(app, ENTRY_DEFS)
@@ -54,14 +55,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    """Start the deadline scheduler with the server (unless ``embedded_scheduler`` is off)."""
-    scheduler = None
+    """Start the deadline scheduler and the webhook relay with the server (unless ``embedded_scheduler`` is off)."""
+    from onewindow.events.relay import Relay
+
+    threads = []
     if app.state.settings.embedded_scheduler:
-        scheduler = Scheduler(app.state.session_factory, app.state.clock, app.state.settings)
-        scheduler.start()
+        threads = [Scheduler(app.state.session_factory, app.state.clock, app.state.settings),
+                   Relay(app.state.session_factory, app.state.clock, app.state.settings)]
+        for thread in threads:
+            thread.start()
     yield
-    if scheduler:
-        scheduler.stop()
+    for thread in threads:
+        thread.stop()
 
 
 def _with_components(app: FastAPI, schemas: dict) -> None:

@@ -146,23 +146,30 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 @app.command()
 def worker(once: Annotated[bool, typer.Option("--once", help="One round, then exit.")] = False) -> None:
-    """Run the deadline scheduler alone (match windows, check-in grace); any number may run at once."""
+    """Run the deadline scheduler (match windows, check-in grace) and the webhook relay alone; any number may
+    run at once."""
     import time
 
+    from onewindow.events.relay import Relay, run_relay_once
     from onewindow.scheduler import tick
 
     from onewindow.migrate import current_revision
 
     settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=2)
+    engine = make_engine(settings.database_url, pool_size=4)
     factory, clock = make_session_factory(engine), SystemClock()
+    relay = None
     try:
         if current_revision(engine) is None:
             fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
                           code="not_initialised"))
+        if not once:
+            relay = Relay(factory, clock, settings)
+            relay.start()
         while True:
             try:
-                typer.echo(json.dumps(tick(factory, clock, settings)))
+                done = tick(factory, clock, settings)
+                typer.echo(json.dumps((done | run_relay_once(factory, clock, settings)) if once else done))
             except SQLAlchemyError as error:  # a failed round is reported and tried again
                 typer.echo(f"round failed: {error.__class__.__name__}: {str(error).splitlines()[0]}", err=True)
                 if once:
@@ -173,6 +180,8 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
     except KeyboardInterrupt:
         pass
     finally:
+        if relay:
+            relay.stop()
         engine.dispose()
 
 

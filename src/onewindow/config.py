@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/onewindow.db"
 
@@ -29,8 +31,36 @@ class Settings(BaseSettings):
     """Run the deadline scheduler inside ``onewindow serve`` (turn off when ``onewindow worker`` runs it)."""
     scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     """How often the scheduler looks for deadlines that have passed."""
+    broker_url: str | None = None
+    """AMQP URL of a RabbitMQ broker (e.g. amqp://guest:guest@127.0.0.1:5672/); events are published there
+    when set. Off by default."""
+    broker_exchange: str = "onewindow.events"
+    """The topic exchange events are published to, with routing key ``<event type>.<office>``."""
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = []
+    """Host names, IP addresses or networks (CIDR) that webhooks may reach although they are internal
+    (loopback, private, link-local...); comma-separated or a JSON list. Empty: no internal address at all."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long one webhook request may take before it counts as failed."""
+    webhook_give_up_seconds: float = Field(default=86400.0, gt=0)
+    """How long a delivery is retried (from its first attempt) before it is given up."""
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    """The first retry delay; it doubles with every failed attempt (with jitter), up to the maximum."""
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    """Consecutive failed attempts after which a subscription is disabled (its owner re-enables it)."""
+    webhook_relay_interval_seconds: float = Field(default=1.0, gt=0)
+    """How often the webhook relay looks for new events and due retries."""
+    webhook_batch_size: int = Field(default=100, ge=1)
+    """Deliveries one relay round claims and sends at once."""
     log_level: str = "INFO"
-    log_json: bool = False
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value):
+        """Accept ``a,b`` as well as a JSON list from the environment; each entry a host, an IP or a CIDR."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        return [str(v).strip() for v in value if str(v).strip()]
 
 
 @cache

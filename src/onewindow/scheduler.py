@@ -4,7 +4,8 @@
 every ``scheduler_interval_seconds`` in a background thread (inside ``onewindow
 serve``, or alone in ``onewindow worker``). Several schedulers may run at once:
 matching locks the containers it decides on and absences skip inspections
-another scheduler holds, so nothing is done twice.
+another scheduler holds, so nothing is done twice. The webhook relay
+(:class:`onewindow.events.relay.Relay`) runs beside it, on its own interval.
 """
 
 from __future__ import annotations

@@ -11,16 +11,18 @@ ENTERPRISE = "91210200MA0QK1P3AF"
 OTHER_ENTERPRISE = "91210211MA0XY7L2XK"
 
 READ = ["container:read", "declaration:read", "event:read", "filing:read", "inspection:read", "organisation:read"]
-OFFICER = ["declaration:amend", "declaration:review", "inspection:attend", "inspection:decide", "release:grant"]
+OFFICER = ["declaration:amend", "declaration:review", "inspection:attend", "inspection:decide", "release:grant",
+           "webhook:manage"]
 
 
 @pytest.mark.parametrize(("code", "kind", "role", "permissions"), [
     (ENTERPRISE, "enterprise", "declarant",
-     sorted(READ + ["declaration:amend", "filing:create", "filing:submit", "filing:update", "inspection:book"])),
+     sorted(READ + ["declaration:amend", "filing:create", "filing:submit", "filing:update", "inspection:book",
+                    "webhook:manage"])),
     ("0916", "customs", "officer", sorted(READ + OFFICER)),
     ("210600", "ciq", "officer", sorted(READ + OFFICER)),
-    ("DCT", "terminal", "operator", sorted(READ + ["terminal:operate"])),
-    ("PORTOFFICE", "admin", "admin", sorted(READ + ["organisation:manage"])),
+    ("DCT", "terminal", "operator", sorted(READ + ["terminal:operate", "webhook:manage"])),
+    ("PORTOFFICE", "admin", "admin", sorted(READ + ["organisation:manage", "webhook:manage"])),
 ])
 def test_me_tells_the_organisation_user_role_and_permissions(client, world, clock, code, kind, role, permissions):
     answer = client.get("/api/v1/me", headers=world.headers(code))

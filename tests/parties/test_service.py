@@ -339,12 +339,12 @@ READ = {Permission.filing_read, Permission.declaration_read, Permission.event_re
 
 @pytest.mark.parametrize(("role", "granted"), [
     ("declarant", READ | {Permission.filing_create, Permission.filing_update, Permission.filing_submit,
-                          Permission.declaration_amend, Permission.inspection_book}),
+                          Permission.declaration_amend, Permission.inspection_book, Permission.webhook_manage}),
     ("viewer", READ),
     ("officer", READ | {Permission.declaration_review, Permission.declaration_amend, Permission.inspection_decide,
-                        Permission.inspection_attend, Permission.release_grant}),
-    ("operator", READ | {Permission.terminal_operate}),
-    ("admin", READ | {Permission.organisation_manage}),
+                        Permission.inspection_attend, Permission.release_grant, Permission.webhook_manage}),
+    ("operator", READ | {Permission.terminal_operate, Permission.webhook_manage}),
+    ("admin", READ | {Permission.organisation_manage, Permission.webhook_manage}),
 ])
 def test_grants_follows_the_permissions_table(role, granted):
     assert {p for p in Permission if grants(role, p)} == granted

@@ -16,14 +16,17 @@ from onewindow.models.inspection import (
 from onewindow.models.number_sequence import NumberSequence
 from onewindow.models.organisation import AGENCY_KINDS, CreditLevel, Organisation, OrgKind
 from onewindow.models.release import Release
+from onewindow.models.sink_cursor import SinkCursor
 from onewindow.models.user import User
+from onewindow.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "OPEN_INSPECTION", "STARTED_INSPECTION", "ContainerVisit", "DeclarationContainer", "DecisionStatus",
     "Inspection", "InspectionContainer", "InspectionDecision", "InspectionDeclaration", "InspectionParticipant",
     "InspectionStatus",
-    "RelocationTask", "Release",
+    "RelocationTask", "Release", "SinkCursor",
     "AGENCY_KINDS", "ApiToken", "Base", "CreditLevel", "Declaration", "DeclarationStatus", "DeclarationVersion",
     "Event", "EventRecipient", "Filing", "FilingStatus", "FilingVersion", "IdempotencyRecord", "Notice",
     "NumberSequence", "OrgKind", "Organisation", "STAGED_STATUSES", "User",
+    "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
 ]

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     container_read = "container:read"
     organisation_read = "organisation:read"
     organisation_manage = "organisation:manage"
+    webhook_manage = "webhook:manage"  # the organisation's webhook subscriptions and deliveries
 
 
 class Role(StrEnum):
@@ -43,12 +44,12 @@ _READ = {P.filing_read, P.declaration_read, P.event_read, P.organisation_read, P
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.declarant: frozenset(_READ | {P.filing_create, P.filing_update, P.filing_submit, P.declaration_amend,
-                                       P.inspection_book}),
+                                       P.inspection_book, P.webhook_manage}),
     Role.viewer: frozenset(_READ),
     Role.officer: frozenset(_READ | {P.declaration_review, P.declaration_amend, P.inspection_decide,
-                                     P.inspection_attend, P.release_grant}),
-    Role.operator: frozenset(_READ | {P.terminal_operate}),
-    Role.admin: frozenset(_READ | {P.organisation_manage}),
+                                     P.inspection_attend, P.release_grant, P.webhook_manage}),
+    Role.operator: frozenset(_READ | {P.terminal_operate, P.webhook_manage}),
+    Role.admin: frozenset(_READ | {P.organisation_manage, P.webhook_manage}),
 }
 
 ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind]] = {
