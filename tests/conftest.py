@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,10 @@ from onewindow.context import Context
 from onewindow.db import make_engine, make_session_factory, unit_of_work
 from onewindow.migrate import upgrade
 from onewindow.models import Base
+
+# Timing belongs in benchmarks: no per-example deadline (CI machines are shared and loaded).
+hypothesis_settings.register_profile("onewindow", deadline=None)
+hypothesis_settings.load_profile("onewindow")
 
 PG_URL = os.environ.get("ONEWINDOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("ONEWINDOW_REQUIRE_SERVICES") == "1"
