@@ -42,7 +42,7 @@ KILL_AFTER = 40
 """Acknowledged filings before the server is killed."""
 DELIVERY_WAIT = 120
 """Seconds to wait for the deliveries after the load: a relay killed mid-send leaves its claims leased
-until the lease expires (67 s with the server's settings below, see ``onewindow.events.relay.lease_time``)."""
+until the lease expires (22 s with the server's settings below, see ``onewindow.events.relay.lease_time``)."""
 
 
 def _unavailable(what: str, error: Exception) -> None:
@@ -145,7 +145,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "ONEWINDOW_DATABASE_URL": url, "ONEWINDOW_LOG_LEVEL": "WARNING",
                     "ONEWINDOW_WEBHOOK_RELAY_INTERVAL_SECONDS": "0.1", "ONEWINDOW_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-                    # a small batch and a short timeout keep the lease of a killed relay's claims short (67 s)
+                    # a small batch and a short timeout keep the lease of a killed relay's claims short (22 s)
                     "ONEWINDOW_WEBHOOK_TIMEOUT_SECONDS": "2", "ONEWINDOW_WEBHOOK_BATCH_SIZE": "8"}
         self.proc: subprocess.Popen | None = None
 

@@ -238,7 +238,9 @@ async def send_all(outgoing: list[Outgoing], clock: Clock, settings: Settings,
 def lease_time(settings: Settings) -> timedelta:
     """How long a claim lasts: long enough for a round to send every delivery it claimed at worst."""
     waves = -(-settings.webhook_batch_size // PER_WEBHOOK_CONCURRENCY)
-    return timedelta(seconds=waves * (settings.webhook_timeout_seconds + 5) + 60)
+    # worst case per wave: the timeout plus the URL check; a small margin for recording the outcomes
+    # (a claim that outlives a crashed relay only delays its retries: keep it short)
+    return timedelta(seconds=waves * (settings.webhook_timeout_seconds + 5) + 15)
 
 
 async def _send(client: httpx.AsyncClient, out: Outgoing, clock: Clock, settings: Settings,
