@@ -7,6 +7,7 @@ document on standard error.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
@@ -45,6 +46,16 @@ class NotFound(AppError):
     @classmethod
     def of(cls, what: str, ident: object) -> NotFound:
         return cls(f"{what} {ident} was not found")
+
+
+def parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
+    """An id from a URL; a malformed one is a record that does not exist (404), like any other."""
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound.of(what, raw) from None
 
 
 class Conflict(AppError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import aio_pika
 from sqlalchemy import select, tuple_, update
@@ -25,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
-from onewindow.events.feed import horizon
+from onewindow.events.feed import event_document, horizon
 from onewindow.models import Event, SinkCursor
 
 
@@ -68,9 +67,7 @@ def routing_key(event: Event) -> str:
 
 
 def message(event: Event) -> tuple[str, str, bytes]:
-    body: dict[str, Any] = {"id": str(event.id), "type": event.type, "occurred_at": event.occurred_at.isoformat(),
-                            "subject": {"type": event.subject_type, "id": str(event.subject_id)},
-                            "filing_id": str(event.filing_id) if event.filing_id else None, "data": event.data}
+    body = event_document(event, confidential=False)  # the exchange is shared: never confidential fields
     return str(event.id), routing_key(event), json.dumps(body, ensure_ascii=False).encode()
 
 

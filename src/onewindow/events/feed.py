@@ -59,11 +59,16 @@ def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event],
     return [row[0] for row in rows], f"{tx}.{seq}"
 
 
-def event_out(ctx: Context, event: Event) -> dict[str, Any]:
-    """An event as its recipient may see it: confidential fields only for agencies."""
+def event_document(event: Event, *, confidential: bool) -> dict[str, Any]:
+    """An event as it goes out (feed, webhooks, broker); ``confidential`` fields only when asked (agencies)."""
     out = {"id": str(event.id), "type": event.type, "occurred_at": event.occurred_at.isoformat(),
            "subject": {"type": event.subject_type, "id": str(event.subject_id)},
            "filing_id": str(event.filing_id) if event.filing_id else None, "data": event.data}
-    if ctx.as_actor().kind in AGENCY_KINDS and event.confidential:
+    if confidential and event.confidential:
         out["confidential"] = event.confidential
     return out
+
+
+def event_out(ctx: Context, event: Event) -> dict[str, Any]:
+    """An event as its recipient may see it: confidential fields only for agencies."""
+    return event_document(event, confidential=ctx.as_actor().kind in AGENCY_KINDS)

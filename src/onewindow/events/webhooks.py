@@ -28,7 +28,8 @@ from sqlalchemy.orm import selectinload
 
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
+from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error, parse_id
+from onewindow.events.feed import event_document
 from onewindow.models import (
     AGENCY_KINDS, DeliveryStatus, Event, EventRecipient, OrgKind, WebhookDelivery, WebhookSubscription,
 )
@@ -209,7 +210,7 @@ def get_subscription(ctx: Context, subscription_id: str | uuid.UUID, *,
                      for_update: bool = False) -> WebhookSubscription:
     """The actor's own subscription (404 for any other), then 403 unless its role manages webhooks."""
     actor = ctx.as_actor()
-    query = select(WebhookSubscription).where(WebhookSubscription.id == _parse_id(subscription_id, "webhook"),
+    query = select(WebhookSubscription).where(WebhookSubscription.id == parse_id(subscription_id, "webhook"),
                                               WebhookSubscription.organisation_id == actor.org_id)
     sub = ctx.session.scalar(query.with_for_update() if for_update else query)
     if sub is None:
@@ -260,7 +261,7 @@ def redeliver(ctx: Context, subscription_id: str, event_id: str) -> tuple[Webhoo
     """
     sub = get_subscription(ctx, subscription_id, for_update=True)
     event = ctx.session.scalar(select(Event).join(EventRecipient, EventRecipient.event_seq == Event.seq)
-                               .where(Event.id == _parse_id(event_id, "event"),
+                               .where(Event.id == parse_id(event_id, "event"),
                                       EventRecipient.organisation_id == sub.organisation_id))
     if event is None:
         raise NotFound.of("event", event_id)
@@ -282,18 +283,6 @@ def redeliver(ctx: Context, subscription_id: str, event_id: str) -> tuple[Webhoo
 
 def payload(event: Event, org_kind: str) -> dict[str, Any]:
     """The body sent for ``event`` to an organisation of ``org_kind`` (confidential fields for agencies only)."""
-    out = {"id": str(event.id), "type": event.type, "occurred_at": event.occurred_at.isoformat(),
-           "subject": {"type": event.subject_type, "id": str(event.subject_id)},
-           "filing_id": str(event.filing_id) if event.filing_id else None, "data": event.data}
-    if OrgKind(org_kind) in AGENCY_KINDS and event.confidential:
-        out["confidential"] = event.confidential
-    return out
+    return event_document(event, confidential=OrgKind(org_kind) in AGENCY_KINDS)
 
 
-def _parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
-    if isinstance(raw, uuid.UUID):
-        return raw
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound.of(what, raw) from None

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import Select, false, select
 
 from onewindow.context import Actor, Context
-from onewindow.errors import NotFound
+from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
 
 
@@ -33,18 +33,11 @@ def declarations_visible_to(actor: Actor) -> Select[tuple[Declaration]]:
     return query.where(false())
 
 
-def _parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
-    if isinstance(raw, uuid.UUID):
-        return raw
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound.of(what, raw) from None
 
 
 def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = False) -> Filing:
     """The filing if the actor may see it (locked for the transaction when ``for_update``), else 404."""
-    query = filings_visible_to(ctx.as_actor()).where(Filing.id == _parse_id(filing_id, "filing"))
+    query = filings_visible_to(ctx.as_actor()).where(Filing.id == parse_id(filing_id, "filing"))
     if for_update:
         query = query.with_for_update(of=Filing)
     filing = ctx.session.scalar(query)
@@ -56,7 +49,7 @@ def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = F
 def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False) -> Declaration:
     """The declaration if the actor may see it (locked when ``for_update``), else 404."""
     query = declarations_visible_to(ctx.as_actor()).where(
-        Declaration.id == _parse_id(declaration_id, "declaration"))
+        Declaration.id == parse_id(declaration_id, "declaration"))
     if for_update:
         query = query.with_for_update(of=Declaration)
     declaration = ctx.session.scalar(query)

@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import Select, false, select
 
 from onewindow.context import Actor, Context
-from onewindow.errors import NotFound
+from onewindow.errors import NotFound, parse_id
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionDeclaration, InspectionParticipant, OrgKind,
     RelocationTask,
@@ -33,15 +33,10 @@ def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
     return query.where(false())
 
 
-def _uuid(raw: str | uuid.UUID, what: str) -> uuid.UUID:
-    try:
-        return raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw)
-    except ValueError:
-        raise NotFound.of(what, raw) from None
 
 
 def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: bool = False) -> Inspection:
-    query = inspections_visible_to(ctx.as_actor()).where(Inspection.id == _uuid(inspection_id, "inspection"))
+    query = inspections_visible_to(ctx.as_actor()).where(Inspection.id == parse_id(inspection_id, "inspection"))
     inspection = ctx.session.scalar(query.with_for_update(of=Inspection) if for_update else query)
     if inspection is None:
         raise NotFound.of("inspection", inspection_id)
@@ -50,7 +45,7 @@ def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: 
 
 def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> RelocationTask:
     actor = ctx.as_actor()
-    query = select(RelocationTask).where(RelocationTask.id == _uuid(task_id, "task"))
+    query = select(RelocationTask).where(RelocationTask.id == parse_id(task_id, "task"))
     if actor.kind is not OrgKind.terminal or not actor.organisation.port:
         raise NotFound.of("task", task_id)
     query = query.where(RelocationTask.port == actor.organisation.port)
