@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -33,77 +30,6 @@ API = "/api/v1"
 def settings(database_url) -> Settings:
     return Settings(database_url=database_url, embedded_scheduler=False, webhook_allowed_hosts=["127.0.0.1"],
                     webhook_timeout_seconds=5)
-
-
-# --- receivers ----------------------------------------------------------------------------------------------
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers ``respond(index, payload)``."""
-
-    def __init__(self, respond) -> None:
-        self.requests: list[Received] = []
-        self.respond = respond
-        lock, receiver = threading.Lock(), self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with lock:
-                    index = len(receiver.requests)
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.respond(index, json.loads(body))
-                answer = b'{"ok": true}' if status < 300 else b"receiver is down\n  try later"
-                self.send_response(status)
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-        self.server.request_queue_size = 64
-        self.server.server_bind()
-        self.server.server_activate()
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    @property
-    def ids(self) -> list[str]:
-        return [r.headers["webhook-id"] for r in self.requests]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(respond=lambda _i, _payload: 200) -> Receiver:
-        made.append(Receiver(respond))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -276,7 +202,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_succeeds(client, wo
 
 def test_every_kind_of_failure_is_recorded(client, world, receiver, relay, run):
     slow = receiver(lambda _i, _p: time.sleep(1.5) or 200)
-    closed = Receiver(lambda _i, _p: 200)
+    closed = receiver()
     closed.close()  # nothing listens on its port any more
     webhooks = {name: subscribe(client, world, ENT, url, ["filing.created"])
                 for name, url in (("slow", slow.url), ("closed", closed.url))}

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, text, tuple_
+from sqlalchemy.orm import Session
 
 from onewindow.context import Context
 from onewindow.errors import ValidationFailed, field_error
@@ -37,9 +38,14 @@ def parse_cursor(cursor: str | None) -> tuple[int, int]:
 
 def horizon(ctx: Context) -> int | None:
     """The oldest transaction still running on PostgreSQL (events of older ones are final); None on SQLite."""
-    if ctx.session.get_bind().dialect.name != "postgresql":
+    return session_horizon(ctx.session)
+
+
+def session_horizon(session: Session) -> int | None:
+    """:func:`horizon` for work that runs on a bare session (the relay)."""
+    if session.get_bind().dialect.name != "postgresql":
         return None
-    return ctx.session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
+    return session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
 
 
 def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event], str]:

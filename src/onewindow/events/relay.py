@@ -1,28 +1,37 @@
 """The webhook relay: events become deliveries, deliveries become signed HTTP requests.
 
-One round (:func:`run_relay_once`) does, each step in its own short transaction:
+A pass (:meth:`Dispatcher.drain`) does, each database step in its own short
+transaction, on one database thread while the requests go out on the event loop:
 
 1. **Fan-out.** For every enabled subscription (claimed ``FOR UPDATE SKIP
    LOCKED``, so two relays never fan out the same one), the events its
    organisation receives after the subscription's cursor, in feed order (tx,
-   seq), become one delivery each when the type matches; the cursor moves on.
-   Only final events are read: on PostgreSQL those of transactions older than
-   every one still running, whose events could otherwise appear later with a
-   lower sequence.
+   seq), become one delivery each when the type matches (one bulk insert a page);
+   the cursor moves on. Only final events are read: on PostgreSQL those of
+   transactions older than every one still running, whose events could
+   otherwise appear later with a lower sequence.
 2. **Claim.** Due deliveries of enabled subscriptions, oldest event first, are
-   leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer),
-   skipping any delivery while an earlier one of the same subscription and
-   the same filing is still pending, so each consignment's events arrive in order.
-3. **Send.** Concurrently, with httpx, signed per Standard Webhooks; nothing
-   is held open in the database meanwhile.
-4. **Record.** Every attempt is kept (status code, latency, error, time); a 2xx
-   delivers, anything else is retried with exponential backoff and jitter
-   until the give-up age; a subscription is disabled after a streak of failures.
+   leased in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
+   has one writer), skipping any delivery while an earlier one of the same
+   subscription and the same filing is still pending, so each consignment's
+   events arrive in order. The next batch is claimed while the previous one is
+   being sent (at most :data:`BATCHES_IN_FLIGHT` at once).
+3. **Send.** With aiohttp, over keep-alive connections kept for the relay's
+   life, at most :data:`PER_WEBHOOK_CONCURRENCY` requests at once to one
+   webhook, signed per Standard Webhooks; nothing is held open in the database
+   meanwhile. The leases of deliveries being sent are renewed every
+   :data:`RENEW_EVERY`, so a lease can be short (:data:`LEASE`).
+4. **Record.** Every attempt is kept (status code, latency, error, time), in
+   bulk; a 2xx delivers, anything else is retried with exponential backoff and
+   jitter until the give-up age; a subscription is disabled after a streak of
+   failures.
 
-A relay that dies mid-send leaves a lease that expires, and another relay
-sends again: receivers deduplicate on ``webhook-id`` (the event id). Any
-number of relays may run side by side (:class:`Relay` in ``onewindow serve``
-or ``onewindow worker``).
+A relay that dies mid-send stops renewing its leases; they expire within
+:data:`LEASE` and another relay sends again: receivers deduplicate on
+``webhook-id`` (the event id). Any number of relays may run side by side
+(:class:`Relay` in ``onewindow serve`` or ``onewindow worker``). A relay wakes
+as soon as events are committed (in its own process, and on PostgreSQL in any
+process through ``LISTEN``), otherwise every ``webhook_relay_interval_seconds``.
 """
 
 from __future__ import annotations
@@ -34,20 +43,24 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import httpx
-from sqlalchemy import exists, or_, select, tuple_
+import aiohttp
+from sqlalchemy import bindparam, exists, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from standardwebhooks import Webhook
+from yarl import URL
 
 from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings
-from onewindow.context import Context
 from onewindow.db import unit_of_work
-from onewindow.events.feed import horizon
+from onewindow.events.feed import session_horizon
+from onewindow.events.service import CHANNEL, on_events_committed
 from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
 from onewindow.models import (
     DeliveryStatus, Event, EventRecipient, Organisation, WebhookAttempt, WebhookDelivery, WebhookSubscription,
@@ -56,10 +69,20 @@ from onewindow.models import (
 log = logging.getLogger("onewindow.relay")
 
 SUBSCRIPTIONS_PER_TRANSACTION = 100
-EVENTS_PER_SUBSCRIPTION_ROUND = 1000
+FAN_OUT_PAGE = 500
+"""Events read (and deliveries inserted) at once for one subscription."""
+EVENTS_PER_SUBSCRIPTION_ROUND = 5000
 MAX_SEND_ROUNDS = 100
-PER_WEBHOOK_CONCURRENCY = 8
-"""Requests in flight at once to one webhook (a round sends to many webhooks side by side)."""
+"""Batches one pass claims at most (a backlog larger than that goes on in the next pass)."""
+BATCHES_IN_FLIGHT = 2
+PER_WEBHOOK_CONCURRENCY = 16
+"""Requests in flight at once to one webhook (a relay sends to many webhooks side by side)."""
+LEASE = timedelta(seconds=15)
+"""How long a claim lasts unless renewed: a crashed relay's deliveries are sent again this much later at most."""
+RENEW_EVERY = 5.0
+"""Seconds between renewals of the leases of deliveries still being sent."""
+QUICK_POLL = 0.01
+"""Seconds before the next look after a pass that found work; doubling while idle up to the relay interval."""
 _PENDING = DeliveryStatus.pending.value
 _rng = random.Random()
 
@@ -81,6 +104,7 @@ class Outgoing:
 class Outcome:
     delivery_id: uuid.UUID
     claim: uuid.UUID
+    subscription_id: uuid.UUID
     attempted_at: datetime
     status_code: int | None
     latency_ms: int
@@ -114,15 +138,148 @@ def run_relay_once(factory: sessionmaker[Session], clock: Clock, settings: Setti
     ``signing_clock`` (the real time by default) stamps ``webhook-timestamp``,
     which receivers compare with their own clock.
     """
-    counts = Counts()
-    counts.fanned_out = fan_out(factory, clock, settings)
-    for _ in range(MAX_SEND_ROUNDS):
-        outgoing = claim_due(factory, clock, settings)
-        if not outgoing:
-            break
-        outcomes = asyncio.run(send_all(outgoing, clock, settings, signing_clock or SystemClock()))
-        record(factory, clock, settings, outcomes, counts)
-    return counts.as_dict()
+
+    async def once() -> Counts:
+        async with Dispatcher(factory, clock, settings, signing_clock=signing_clock) as dispatcher:
+            return await dispatcher.drain()
+
+    return asyncio.run(once()).as_dict()
+
+
+class Dispatcher:
+    """One relay's sending machinery: a database thread, an HTTP session with keep-alive connections, the
+    per-webhook gates and the leases in flight. Use as ``async with``; :meth:`drain` as often as needed."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, settings: Settings, *,
+                 signing_clock: Clock | None = None) -> None:
+        self.factory, self.clock, self.settings = factory, clock, settings
+        self.signing_clock = signing_clock or SystemClock()
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-db")
+        self._gates: dict[uuid.UUID, asyncio.Semaphore] = {}
+        self._signers: dict[str, Webhook] = {}
+        self._claims: dict[uuid.UUID, int] = {}  # claims being sent → their deliveries not yet recorded
+        self._http: aiohttp.ClientSession | None = None
+        self._renewer: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Dispatcher:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_WEBHOOK_CONCURRENCY, use_dns_cache=False,
+                                         keepalive_timeout=30)
+        self._http = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False,
+                                           skip_auto_headers=("Accept-Encoding",), cookie_jar=aiohttp.DummyCookieJar())
+        self._renewer = asyncio.create_task(self._renew_leases())
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        self._renewer.cancel()
+        await asyncio.gather(self._renewer, return_exceptions=True)
+        await self._http.close()
+        self._db_thread.shutdown(wait=True)
+
+    async def _db(self, fn: Callable[..., Any], *args) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def drain(self) -> Counts:
+        """Fan out, then claim, send and record batches until nothing is due (at most ``MAX_SEND_ROUNDS``)."""
+        counts = Counts()
+        counts.fanned_out = await self._db(fan_out, self.factory, self.clock, self.settings)
+        in_flight: set[asyncio.Task] = set()
+        rounds = 0
+        try:
+            while True:
+                if len(in_flight) < BATCHES_IN_FLIGHT and rounds < MAX_SEND_ROUNDS:
+                    batch = await self._db(claim_due, self.factory, self.clock, self.settings)
+                    if batch:
+                        rounds += 1
+                        self._claims[batch[0].claim] = len(batch)
+                        in_flight.add(asyncio.create_task(self._deliver(batch, counts)))
+                        continue
+                if not in_flight:
+                    return counts
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _deliver(self, batch: list[Outgoing], counts: Counts) -> None:
+        try:
+            outcomes = await self.send_all(batch)
+            await self._db(record, self.factory, self.clock, self.settings, outcomes, counts)
+        finally:
+            self._claims.pop(batch[0].claim, None)
+
+    async def send_all(self, outgoing: list[Outgoing]) -> list[Outcome]:
+        """POST every claimed delivery, up to ``PER_WEBHOOK_CONCURRENCY`` at once per webhook; one
+        :class:`Outcome` each, in the same order. Each URL is vetted once for the batch."""
+        vetted: dict[str, list[str] | UrlRefused] = {}
+        for url in {o.url for o in outgoing}:
+            try:
+                vetted[url] = await asyncio.to_thread(vet_url, url, self.settings)
+            except UrlRefused as refused:
+                vetted[url] = refused
+        return list(await asyncio.gather(*(self._send(o, vetted[o.url]) for o in outgoing)))
+
+    async def _send(self, out: Outgoing, addresses: list[str] | UrlRefused) -> Outcome:
+        gate = self._gates.get(out.subscription_id)
+        if gate is None:
+            gate = self._gates[out.subscription_id] = asyncio.Semaphore(PER_WEBHOOK_CONCURRENCY)
+        async with gate:
+            attempted_at, started = self.clock.now(), time.perf_counter()
+            status_code, error = None, None
+            try:
+                if isinstance(addresses, UrlRefused):
+                    raise addresses
+                status_code, error = await self._post(out, addresses)
+            except UrlRefused as refused:
+                error = f"refused: {refused}"
+            except TimeoutError:
+                error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
+            except aiohttp.ClientConnectorError as exc:
+                error = f"ConnectError: {exc.os_error.strerror or exc.os_error}"
+            except (aiohttp.ClientError, ValueError) as exc:
+                error = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+            latency = round((time.perf_counter() - started) * 1000)
+        return Outcome(out.delivery_id, out.claim, out.subscription_id, attempted_at, status_code, latency,
+                       error[:500] if error else None)
+
+    async def _post(self, out: Outgoing, addresses: list[str]) -> tuple[int, str | None]:
+        url, headers = _pinned(out.url, addresses)
+        signer = self._signers.get(out.secret)
+        if signer is None:
+            signer = self._signers[out.secret] = Webhook(out.secret)
+        stamp = self.signing_clock.now().astimezone(UTC)
+        headers |= {"content-type": "application/json", "user-agent": f"OneWindow-Webhooks/{__version__}",
+                    "webhook-id": out.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
+                    "webhook-signature": signer.sign(out.message_id, stamp, out.body)}
+        timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
+        async with self._http.post(url, data=out.body.encode(), headers=headers, allow_redirects=False,
+                                   timeout=timeout) as response:
+            start = await response.content.read(4096)  # read to the end when small: the connection is kept
+            if 200 <= response.status < 300:
+                return response.status, None
+            text = start[:200].decode("utf-8", "replace").strip()
+            return response.status, f"HTTP {response.status}" + (f": {' '.join(text.split())}" if text else "")
+
+    async def _renew_leases(self) -> None:
+        """Every ``RENEW_EVERY`` seconds, extend the leases of the claims still being sent."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            if self._claims:
+                try:
+                    await self._db(renew, self.factory, self.clock, list(self._claims))
+                except Exception:  # noqa: BLE001 - a missed renewal at worst lets another relay send again
+                    log.exception("renewing webhook leases failed")
+
+
+def _pinned(url: str, addresses: list[str]) -> tuple[URL, dict[str, str]]:
+    """For plain http, connect to the address just vetted (no second look-up to rebind); https keeps the
+    name, where the certificate check refuses a host that is not the one named."""
+    parsed = URL(url)
+    if parsed.scheme != "http" or not addresses or parsed.host == addresses[0]:
+        return parsed, {}
+    host = parsed.host if parsed.explicit_port is None else f"{parsed.host}:{parsed.explicit_port}"
+    return parsed.with_host(addresses[0].split("%")[0]), {"host": host}
 
 
 # --- 1. fan-out ---------------------------------------------------------------------------------------------
@@ -132,48 +289,55 @@ def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings) ->
     total, after = 0, None
     while True:
         with unit_of_work(factory) as session:
-            query = select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))
+            query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
+                           WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
+                           WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
             if after is not None:
                 query = query.where(WebhookSubscription.id > after)
-            subs = session.scalars(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
+            subs = session.execute(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
                                    .with_for_update(skip_locked=True)).all()
             if not subs:
                 return total
-            ctx = Context(session=session, clock=clock, settings=settings)
-            xmin = horizon(ctx)
-            total += sum(_fan_out_one(ctx, sub, xmin) for sub in subs)
+            xmin = session_horizon(session)
+            now = clock.now()
+            total += sum(_fan_out_one(session, sub, xmin, now) for sub in subs)
             after = subs[-1].id
 
 
-def _fan_out_one(ctx: Context, sub: WebhookSubscription, xmin: int | None) -> int:
-    session, now, made = ctx.session, ctx.now(), 0
-    for _ in range(EVENTS_PER_SUBSCRIPTION_ROUND // ctx.settings.webhook_batch_size + 1):
+def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
+    made, cursor, snapshot = 0, (sub.cursor_tx, sub.cursor_seq), sub.start_snapshot
+    for _ in range(EVENTS_PER_SUBSCRIPTION_ROUND // FAN_OUT_PAGE):
         query = (select(EventRecipient.tx, EventRecipient.event_seq, Event.type, Event.filing_id)
                  .join(Event, Event.seq == EventRecipient.event_seq)
                  .where(EventRecipient.organisation_id == sub.organisation_id,
-                        tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(sub.cursor_tx, sub.cursor_seq)))
+                        tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(*cursor)))
         if xmin is not None:
             query = query.where(EventRecipient.tx < xmin)
         rows = session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq)
-                               .limit(ctx.settings.webhook_batch_size)).all()
+                               .limit(FAN_OUT_PAGE)).all()
         if not rows:
             break
         wanted = [row for row in rows if matches(sub.types, row.type)
-                  and not (sub.start_snapshot and committed_before(row.tx, sub.start_snapshot))]
+                  and not (snapshot and committed_before(row.tx, snapshot))]
         queued = set(session.scalars(select(WebhookDelivery.event_seq).where(  # redelivered ahead of the cursor
-            WebhookDelivery.subscription_id == sub.id, WebhookDelivery.event_seq.in_([r.event_seq for r in wanted]))))
-        new = [WebhookDelivery(subscription_id=sub.id, event_seq=row.event_seq, event_tx=row.tx,
-                               filing_id=row.filing_id, status=_PENDING, attempt_count=0, next_attempt_at=now,
-                               started_at=now, created_at=now)
+            WebhookDelivery.subscription_id == sub.id,
+            WebhookDelivery.event_seq.in_([r.event_seq for r in wanted])))) if wanted else set()
+        new = [{"subscription_id": sub.id, "event_seq": row.event_seq, "event_tx": row.tx,
+                "filing_id": row.filing_id, "status": _PENDING, "attempt_count": 0, "next_attempt_at": now,
+                "started_at": now, "created_at": now}
                for row in wanted if row.event_seq not in queued]
-        session.add_all(new)
+        if new:
+            session.execute(insert(WebhookDelivery), new)
         made += len(new)
-        sub.cursor_tx, sub.cursor_seq = rows[-1].tx, rows[-1].event_seq
-        if sub.start_snapshot and sub.cursor_tx >= int(sub.start_snapshot.split(":")[1]):
-            sub.start_snapshot = None  # every later event is after the subscription
-        session.flush()
-        if len(rows) < ctx.settings.webhook_batch_size:
+        cursor = (rows[-1].tx, rows[-1].event_seq)
+        if snapshot and cursor[0] >= int(snapshot.split(":")[1]):
+            snapshot = None  # every later event is after the subscription
+        if len(rows) < FAN_OUT_PAGE:
             break
+    if cursor != (sub.cursor_tx, sub.cursor_seq):
+        session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
+                        .values(cursor_tx=cursor[0], cursor_seq=cursor[1], start_snapshot=snapshot)
+                        .execution_options(synchronize_session=False))
     return made
 
 
@@ -188,109 +352,50 @@ def claim_due(factory: sessionmaker[Session], clock: Clock, settings: Settings) 
                                    earlier.filing_id == WebhookDelivery.filing_id, earlier.status == _PENDING,
                                    tuple_(earlier.event_tx, earlier.event_seq)
                                    < tuple_(WebhookDelivery.event_tx, WebhookDelivery.event_seq))
-        query = (select(WebhookDelivery)
+        query = (select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookSubscription.url,
+                        WebhookSubscription.secret, Organisation.kind, Event.id.label("event_id"), Event.type,
+                        Event.occurred_at, Event.subject_type, Event.subject_id, Event.filing_id, Event.data,
+                        Event.confidential)
                  .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+                 .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
+                 .join(Event, Event.seq == WebhookDelivery.event_seq)
                  .where(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now,
                         or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
                         WebhookSubscription.enabled.is_(True), ~held_back)
                  .order_by(WebhookDelivery.event_tx, WebhookDelivery.event_seq)
                  .limit(settings.webhook_batch_size)
                  .with_for_update(of=WebhookDelivery, skip_locked=True))
-        deliveries = session.scalars(query).all()
-        if not deliveries:
+        rows = session.execute(query).all()
+        if not rows:
             return []
-        claim, lease = uuid.uuid4(), now + lease_time(settings)
-        for delivery in deliveries:
-            delivery.claim, delivery.locked_until = claim, lease
-        subs = {sub.id: (sub, kind) for sub, kind in session.execute(
-            select(WebhookSubscription, Organisation.kind)
-            .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
-            .where(WebhookSubscription.id.in_({d.subscription_id for d in deliveries})))}
-        events = {e.seq: e for e in session.scalars(select(Event).where(
-            Event.seq.in_([d.event_seq for d in deliveries])))}
-        out = []
-        for d in deliveries:
-            sub, kind = subs[d.subscription_id]
-            event = events[d.event_seq]
-            body = json.dumps(payload(event, kind), ensure_ascii=False, separators=(",", ":"), default=str)
-            out.append(Outgoing(d.id, claim, sub.id, sub.url, sub.secret, str(event.id), body))
-        return out
+        claim = uuid.uuid4()
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
+                        .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
+        return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
 
 
-# --- 3. send ------------------------------------------------------------------------------------------------
+class _EventRow:
+    """The fields of an event as :func:`onewindow.events.feed.event_document` reads them, from a claim row."""
 
-async def send_all(outgoing: list[Outgoing], clock: Clock, settings: Settings,
-                   signing_clock: Clock) -> list[Outcome]:
-    """POST every claimed delivery, up to ``PER_WEBHOOK_CONCURRENCY`` at once per webhook; one
-    :class:`Outcome` each, in the same order."""
-    timeout = httpx.Timeout(settings.webhook_timeout_seconds)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
-    gates = {o.subscription_id: asyncio.Semaphore(PER_WEBHOOK_CONCURRENCY) for o in outgoing}
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False) as client:
+    __slots__ = ("id", "type", "occurred_at", "subject_type", "subject_id", "filing_id", "data", "confidential")
 
-        async def send(out: Outgoing) -> Outcome:
-            async with gates[out.subscription_id]:
-                return await _send(client, out, clock, settings, signing_clock)
-
-        return list(await asyncio.gather(*(send(o) for o in outgoing)))
+    def __init__(self, row) -> None:
+        self.id, self.type, self.occurred_at = row.event_id, row.type, row.occurred_at
+        self.subject_type, self.subject_id, self.filing_id = row.subject_type, row.subject_id, row.filing_id
+        self.data, self.confidential = row.data, row.confidential
 
 
-def lease_time(settings: Settings) -> timedelta:
-    """How long a claim lasts: long enough for a round to send every delivery it claimed at worst."""
-    waves = -(-settings.webhook_batch_size // PER_WEBHOOK_CONCURRENCY)
-    # worst case per wave: the timeout plus the URL check; a small margin for recording the outcomes
-    # (a claim that outlives a crashed relay only delays its retries: keep it short)
-    return timedelta(seconds=waves * (settings.webhook_timeout_seconds + 5) + 15)
+def _body(row) -> str:
+    document = payload(_EventRow(row), row.kind)  # type: ignore[arg-type]
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-async def _send(client: httpx.AsyncClient, out: Outgoing, clock: Clock, settings: Settings,
-                signing_clock: Clock) -> Outcome:
-    attempted_at, started = clock.now(), time.perf_counter()
-    status_code, error = None, None
-    try:
-        addresses = await asyncio.to_thread(vet_url, out.url, settings)
-        url, headers = _pinned(out.url, addresses)
-        stamp = signing_clock.now().astimezone(UTC)
-        headers |= {"content-type": "application/json", "user-agent": f"OneWindow-Webhooks/{__version__}",
-                    "webhook-id": out.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
-                    "webhook-signature": Webhook(out.secret).sign(out.message_id, stamp, out.body)}
-        async with client.stream("POST", url, content=out.body.encode(), headers=headers) as response:
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}" + await _excerpt(response)
-    except UrlRefused as refused:
-        error = f"refused: {refused}"
-    except httpx.TimeoutException:
-        error = f"no answer within {settings.webhook_timeout_seconds:g} s"
-    except httpx.HTTPError as exc:
-        error = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
-    latency = round((time.perf_counter() - started) * 1000)
-    return Outcome(out.delivery_id, out.claim, attempted_at, status_code, latency, error[:500] if error else None)
-
-
-def _pinned(url: str, addresses: list[str]) -> tuple[httpx.URL, dict[str, str]]:
-    """For plain http, connect to the address just vetted (no second look-up to rebind); https keeps the
-    name, where the certificate check refuses a host that is not the one named."""
-    parsed = httpx.URL(url)
-    if parsed.scheme != "http" or not addresses or parsed.host == addresses[0]:
-        return parsed, {}
-    host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
-    return parsed.copy_with(host=addresses[0].split("%")[0]), {"host": host}
-
-
-async def _excerpt(response: httpx.Response, limit: int = 200) -> str:
-    """The start of an error answer's body, for the attempt's record."""
-    chunks, size = [], 0
-    try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break
-    except httpx.HTTPError:
-        pass
-    text = b"".join(chunks)[:limit].decode("utf-8", "replace").strip()
-    return f": {' '.join(text.split())}" if text else ""
+def renew(factory: sessionmaker[Session], clock: Clock, claims: list[uuid.UUID]) -> None:
+    """Extend the leases of ``claims``' deliveries still pending by :data:`LEASE` from now."""
+    with unit_of_work(factory) as session:
+        session.execute(update(WebhookDelivery)
+                        .where(WebhookDelivery.claim.in_(claims), WebhookDelivery.status == _PENDING)
+                        .values(locked_until=clock.now() + LEASE).execution_options(synchronize_session=False))
 
 
 # --- 4. record ----------------------------------------------------------------------------------------------
@@ -300,58 +405,90 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
     """Keep every attempt; deliver, reschedule or give up; count the failure streak of each subscription."""
     with unit_of_work(factory) as session:
         now = clock.now()
-        ids = [o.delivery_id for o in outcomes]
-        sub_ids = set(session.scalars(select(WebhookDelivery.subscription_id).where(WebhookDelivery.id.in_(ids))))
         # Subscriptions are locked before deliveries: the order every other writer follows.
-        subs = {s.id: s for s in session.scalars(select(WebhookSubscription)
-                                                 .where(WebhookSubscription.id.in_(sub_ids))
-                                                 .order_by(WebhookSubscription.id).with_for_update())}
-        deliveries = {d.id: d for d in session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
-                                                       .order_by(WebhookDelivery.id).with_for_update())}
+        subs = {row.id: [row.enabled, row.failure_streak, row.failure_streak, row.enabled] for row in session.execute(
+            select(WebhookSubscription.id, WebhookSubscription.enabled, WebhookSubscription.failure_streak)
+            .where(WebhookSubscription.id.in_({o.subscription_id for o in outcomes}))
+            .order_by(WebhookSubscription.id).with_for_update())}
+        deliveries = {row.id: row for row in session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.attempt_count, WebhookDelivery.claim, WebhookDelivery.status,
+                   WebhookDelivery.started_at)
+            .where(WebhookDelivery.id.in_([o.delivery_id for o in outcomes]))
+            .order_by(WebhookDelivery.id).with_for_update())}
+        attempts, delivered, others, retries, given_up = [], [], [], [], []
         for outcome in outcomes:
             delivery = deliveries.get(outcome.delivery_id)
-            if delivery is None or delivery.subscription_id not in subs:
+            sub = subs.get(outcome.subscription_id)
+            if delivery is None or sub is None:
                 continue  # the subscription was deleted meanwhile
             counts.attempted += 1
-            _apply(session, subs[delivery.subscription_id], delivery, outcome, now, settings, counts)
+            number = delivery.attempt_count + 1
+            attempts.append({"delivery_id": delivery.id, "number": number, "attempted_at": outcome.attempted_at,
+                             "status_code": outcome.status_code, "latency_ms": outcome.latency_ms,
+                             "error": outcome.error})
+            if delivery.claim != outcome.claim or delivery.status != _PENDING:
+                others.append(delivery.id)  # redelivered or re-claimed meanwhile: not ours to change
+                continue
+            if outcome.ok:
+                delivered.append(delivery.id)
+                sub[1] = 0
+                counts.delivered += 1
+                continue
+            counts.failed_attempts += 1
+            sub[1] += 1
+            retry_at = next_attempt_at(number, delivery.started_at, now, settings)
+            if retry_at is None:
+                given_up.append(delivery.id)
+                counts.given_up += 1
+            else:
+                retries.append({"key": delivery.id, "retry_at": retry_at})
+            if sub[0] and sub[1] >= settings.webhook_disable_after_failures:
+                sub[0] = False
+                counts.disabled += 1
+                log.warning("webhook %s disabled after %d consecutive failed attempts", outcome.subscription_id,
+                            sub[1])
+        if attempts:
+            session.execute(insert(WebhookAttempt), attempts)
+        _close(session, delivered, now, status=DeliveryStatus.delivered.value, delivered_at=now)
+        _close(session, given_up, now, status=DeliveryStatus.failed.value)
+        if others:
+            session.execute(_update_deliveries(others).values(attempt_count=WebhookDelivery.attempt_count + 1))
+        if retries:
+            table = WebhookDelivery.__table__
+            session.execute(update(table).where(table.c.id == bindparam("key", type_=table.c.id.type))
+                            .values(attempt_count=table.c.attempt_count + 1, claim=None, locked_until=None,
+                                    next_attempt_at=bindparam("retry_at", type_=table.c.next_attempt_at.type)),
+                            retries)
+        for sub_id, (enabled, streak, old_streak, was_enabled) in subs.items():
+            if (enabled, streak) == (was_enabled, old_streak):
+                continue
+            values: dict[str, Any] = {"failure_streak": streak}
+            if was_enabled and not enabled:
+                values |= {"enabled": False, "disabled_at": now,
+                           "disabled_reason": f"{streak} consecutive failed attempts"}
+            session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub_id).values(**values)
+                            .execution_options(synchronize_session=False))
 
 
-def _apply(session: Session, sub: WebhookSubscription, delivery: WebhookDelivery, outcome: Outcome,
-           now: datetime, settings: Settings, counts: Counts) -> None:
-    delivery.attempt_count += 1
-    session.add(WebhookAttempt(delivery_id=delivery.id, number=delivery.attempt_count,
-                               attempted_at=outcome.attempted_at, status_code=outcome.status_code,
-                               latency_ms=outcome.latency_ms, error=outcome.error))
-    if delivery.claim != outcome.claim or delivery.status != _PENDING:
-        return  # redelivered or re-claimed meanwhile: the attempt is kept, the state is not ours to change
-    delivery.claim, delivery.locked_until = None, None
-    if outcome.ok:
-        delivery.status, delivery.delivered_at, sub.failure_streak = DeliveryStatus.delivered.value, now, 0
-        counts.delivered += 1
-        return
-    counts.failed_attempts += 1
-    sub.failure_streak += 1
-    retry_at = next_attempt_at(delivery, now, settings)
-    if retry_at is None:
-        delivery.status = DeliveryStatus.failed.value
-        counts.given_up += 1
-    else:
-        delivery.next_attempt_at = retry_at
-    if sub.enabled and sub.failure_streak >= settings.webhook_disable_after_failures:
-        sub.enabled, sub.disabled_at = False, now
-        sub.disabled_reason = f"{sub.failure_streak} consecutive failed attempts"
-        counts.disabled += 1
-        log.warning("webhook %s disabled after %d consecutive failed attempts", sub.id, sub.failure_streak)
+def _update_deliveries(ids: list[uuid.UUID]):
+    return (update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+            .execution_options(synchronize_session=False))
 
 
-def next_attempt_at(delivery: WebhookDelivery, now: datetime, settings: Settings,
+def _close(session: Session, ids: list[uuid.UUID], now: datetime, **values) -> None:
+    if ids:
+        session.execute(_update_deliveries(ids).values(attempt_count=WebhookDelivery.attempt_count + 1, claim=None,
+                                                       locked_until=None, **values))
+
+
+def next_attempt_at(failures: int, started_at: datetime, now: datetime, settings: Settings,
                     rng: random.Random = _rng) -> datetime | None:
-    """When to try again after ``delivery.attempt_count`` failures: base × 2^(n-1), capped, half of it
-    jittered; never after the give-up age (one last attempt at it); None once that age is reached."""
-    give_up_at = delivery.started_at + timedelta(seconds=settings.webhook_give_up_seconds)
+    """When to try again after ``failures`` failed attempts: base × 2^(n-1), capped, half of it jittered;
+    never after the give-up age (counted from ``started_at``; one last attempt at it); None once reached."""
+    give_up_at = started_at + timedelta(seconds=settings.webhook_give_up_seconds)
     if now >= give_up_at:
         return None
-    exponent = min(delivery.attempt_count - 1, 60)
+    exponent = min(failures - 1, 60)
     delay = min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** exponent)
     delay = delay / 2 + rng.uniform(0, delay / 2)
     return min(now + timedelta(seconds=delay), give_up_at)
@@ -360,7 +497,9 @@ def next_attempt_at(delivery: WebhookDelivery, now: datetime, settings: Settings
 # --- the background thread ----------------------------------------------------------------------------------
 
 class Relay:
-    """Runs :func:`run_relay_once` every ``webhook_relay_interval_seconds`` in a daemon thread until :meth:`stop`."""
+    """Runs :meth:`Dispatcher.drain` in a daemon thread until :meth:`stop`: at once when events are committed,
+    soon again after a pass that found work, else every ``webhook_relay_interval_seconds``. Publishes to the
+    broker (when one is configured) in a second thread woken the same way."""
 
     def __init__(self, factory: sessionmaker[Session], clock: Clock, settings: Settings) -> None:
         self._factory, self._clock, self._settings = factory, clock, settings
@@ -370,34 +509,100 @@ class Relay:
 
             self._sink = RabbitMQSink(settings.broker_url, settings.broker_exchange)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="onewindow-relay", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._broker_wake = threading.Event()
+        self._threads = [threading.Thread(target=self._run, name="onewindow-relay", daemon=True)]
+        if self._sink is not None:
+            self._threads.append(threading.Thread(target=self._publish_loop, name="onewindow-broker", daemon=True))
+        self._stop_listening = on_events_committed(self.poke)
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 30) -> None:
         self._stopping.set()
-        self._thread.join(timeout)
-        if self._sink is not None and not self._thread.is_alive():
+        self._stop_listening()
+        self.poke()
+        for thread in self._threads:
+            thread.join(timeout)
+        if self._sink is not None and not self._threads[-1].is_alive():
             self._sink.close()
 
-    def _loop(self) -> None:
-        while not self._stopping.wait(self._settings.webhook_relay_interval_seconds):
+    def poke(self) -> None:
+        """Wake the relay now (events were committed); safe from any thread."""
+        self._broker_wake.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
             try:
-                done = run_relay_once(self._factory, self._clock, self._settings)
-                if any(done.values()):
-                    log.info("webhooks: %s", done)
-            except Exception:  # noqa: BLE001 - a failed round is logged and tried again next time
-                log.exception("webhook relay round failed")
-            if self._sink is not None:
-                self._publish()
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
 
-    def _publish(self) -> None:
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
+        listener = asyncio.create_task(self._listen()) if self._postgres() else None
+        interval = self._settings.webhook_relay_interval_seconds
+        pause = min(QUICK_POLL, interval)
+        try:
+            async with Dispatcher(self._factory, self._clock, self._settings) as dispatcher:
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    busy = False
+                    try:
+                        done = (await dispatcher.drain()).as_dict()
+                        busy = any(done.values())
+                        if busy:
+                            log.debug("webhooks: %s", done)
+                    except Exception:  # noqa: BLE001 - a failed pass is logged and tried again next time
+                        log.exception("webhook relay pass failed")
+                    pause = min(QUICK_POLL, interval) if busy else min(pause * 2, interval)
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), pause)
+                    except TimeoutError:
+                        pass
+        finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+
+    def _postgres(self) -> bool:
+        return self._factory.kw["bind"].dialect.name == "postgresql"
+
+    async def _listen(self) -> None:
+        """``LISTEN`` for commits of events in any process (PostgreSQL); reconnects after a failure."""
+        import psycopg
+
+        url = self._factory.kw["bind"].url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    async for _ in conn.notifies():
+                        self.poke()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - without notifications the relay polls; try again later
+                log.warning("listening for events failed (%s); retrying in 5 s", error)
+                await asyncio.sleep(5)
+
+    def _publish_loop(self) -> None:
         """Publish new events to the broker (the cursor moves only after the broker confirmed them)."""
         from onewindow.events.broker import publish_all
 
-        try:
-            if published := publish_all(self._factory, self._clock, self._settings, self._sink):
-                log.info("broker: published %d events", published)
-        except Exception:  # noqa: BLE001 - the broker may be down: nothing moved, tried again next round
-            log.exception("publishing to the broker failed")
+        interval = self._settings.webhook_relay_interval_seconds
+        pause = min(QUICK_POLL, interval)
+        while not self._stopping.is_set():
+            self._broker_wake.clear()
+            published = 0
+            try:
+                if published := publish_all(self._factory, self._clock, self._settings, self._sink):
+                    log.debug("broker: published %d events", published)
+            except Exception:  # noqa: BLE001 - the broker may be down: nothing moved, tried again next round
+                log.exception("publishing to the broker failed")
+            pause = min(QUICK_POLL, interval) if published else min(pause * 2, interval)
+            self._broker_wake.wait(pause)
