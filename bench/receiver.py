@@ -53,6 +53,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no wait for the client's ACK
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))

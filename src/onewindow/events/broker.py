@@ -60,13 +60,14 @@ class RabbitMQSink:
         self._loop.close()
 
 
-def routing_key(event: Event) -> str:
+def routing_key(event) -> str:
     """``<type>.<office>``: the declaration's office, else the port, else ``platform``."""
     data = event.data or {}
     return f"{event.type}.{data.get('office') or data.get('port') or 'platform'}"
 
 
-def message(event: Event) -> tuple[str, str, bytes]:
+def message(event) -> tuple[str, str, bytes]:
+    """(message id, routing key, body) of an event (an :class:`Event` or a row with its columns)."""
     body = event_document(event, confidential=False)  # the exchange is shared: never confidential fields
     return str(event.id), routing_key(event), json.dumps(body, ensure_ascii=False).encode()
 
@@ -79,15 +80,17 @@ def _claim(ctx: Context, name: str) -> SinkCursor | None:
                               .with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 
-def publish_pending(ctx: Context, sink, *, batch: int = 500) -> int:
+def publish_pending(ctx: Context, sink, *, batch: int = 1000) -> int:
     """Publish the next events after the sink's cursor (final ones only) and move the cursor; returns how many."""
     cursor = _claim(ctx, sink.name)
     if cursor is None:
         return 0
-    query = select(Event).where(tuple_(Event.tx, Event.seq) > tuple_(cursor.tx, cursor.seq))
+    query = (select(Event.tx, Event.seq, Event.id, Event.type, Event.occurred_at, Event.subject_type,
+                    Event.subject_id, Event.filing_id, Event.data)
+             .where(tuple_(Event.tx, Event.seq) > tuple_(cursor.tx, cursor.seq)))
     if (xmin := horizon(ctx)) is not None:
         query = query.where(Event.tx < xmin)
-    events = list(ctx.session.scalars(query.order_by(Event.tx, Event.seq).limit(batch)))
+    events = ctx.session.execute(query.order_by(Event.tx, Event.seq).limit(batch)).all()
     if not events:
         return 0
     sink.publish([message(e) for e in events])
@@ -98,11 +101,11 @@ def publish_pending(ctx: Context, sink, *, batch: int = 500) -> int:
 
 def publish_all(factory, clock, settings, sink, *, rounds: int = 20) -> int:
     """Publish everything final after the sink's cursor, batch by batch (bounded); returns how many."""
-    from onewindow.db import unit_of_work
+    from onewindow.events.relay import bookkeeping
 
     total = 0
     for _ in range(rounds):
-        with unit_of_work(factory) as session:
+        with bookkeeping(factory) as session:
             done = publish_pending(Context(session=session, clock=clock, settings=settings), sink)
         total += done
         if not done:

@@ -43,14 +43,19 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from standardwebhooks import Webhook
 from yarl import URL
@@ -58,7 +63,7 @@ from yarl import URL
 from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings
-from onewindow.db import unit_of_work
+from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events.feed import session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
 from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
@@ -152,7 +157,8 @@ class Dispatcher:
 
     def __init__(self, factory: sessionmaker[Session], clock: Clock, settings: Settings, *,
                  signing_clock: Clock | None = None) -> None:
-        self.factory, self.clock, self.settings = factory, clock, settings
+        self.factory, self._close_factory = bookkeeping_factory(factory)
+        self.clock, self.settings = clock, settings
         self.signing_clock = signing_clock or SystemClock()
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-db")
         self._gates: dict[uuid.UUID, asyncio.Semaphore] = {}
@@ -174,6 +180,7 @@ class Dispatcher:
         await asyncio.gather(self._renewer, return_exceptions=True)
         await self._http.close()
         self._db_thread.shutdown(wait=True)
+        self._close_factory()
 
     async def _db(self, fn: Callable[..., Any], *args) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
@@ -282,13 +289,45 @@ def _pinned(url: str, addresses: list[str]) -> tuple[URL, dict[str, str]]:
     return parsed.with_host(addresses[0].split("%")[0]), {"host": host}
 
 
+_ASYNC_COMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def bookkeeping_factory(factory: sessionmaker[Session]) -> tuple[sessionmaker[Session], Callable[[], None]]:
+    """Sessions for the relay's own records, and what closes them: on PostgreSQL a small engine of its own
+    whose connections commit without waiting for the WAL flush (see :func:`bookkeeping`); on SQLite the same
+    factory (one writer gate per process)."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        return factory, lambda: None
+    own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True,
+                        connect_args={"options": "-c synchronous_commit=off"})
+    _ASYNC_COMMIT.add(own)
+    return make_session_factory(own), own.dispose
+
+
+@contextmanager
+def bookkeeping(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work for the relay's own records (deliveries, leases, attempts, cursors).
+
+    On PostgreSQL its commit does not wait for the WAL flush (``synchronous_commit
+    off``; the events themselves were committed durably by whoever wrote them).
+    A database crash may forget the last fraction of a second of these records,
+    never corrupt them, and forgetting only sends again: at least once holds.
+    """
+    with unit_of_work(factory) as session:
+        bind = session.get_bind()
+        if bind.dialect.name == "postgresql" and bind not in _ASYNC_COMMIT:
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        yield session
+
+
 # --- 1. fan-out ---------------------------------------------------------------------------------------------
 
 def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
     """Turn final events after each enabled subscription's cursor into deliveries; returns how many."""
     total, after = 0, None
     while True:
-        with unit_of_work(factory) as session:
+        with bookkeeping(factory) as session:
             query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
                            WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
                            WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
@@ -317,18 +356,13 @@ def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
                                .limit(FAN_OUT_PAGE)).all()
         if not rows:
             break
-        wanted = [row for row in rows if matches(sub.types, row.type)
-                  and not (snapshot and committed_before(row.tx, snapshot))]
-        queued = set(session.scalars(select(WebhookDelivery.event_seq).where(  # redelivered ahead of the cursor
-            WebhookDelivery.subscription_id == sub.id,
-            WebhookDelivery.event_seq.in_([r.event_seq for r in wanted])))) if wanted else set()
         new = [{"subscription_id": sub.id, "event_seq": row.event_seq, "event_tx": row.tx,
                 "filing_id": row.filing_id, "status": _PENDING, "attempt_count": 0, "next_attempt_at": now,
                 "started_at": now, "created_at": now}
-               for row in wanted if row.event_seq not in queued]
+               for row in rows if matches(sub.types, row.type)
+               and not (snapshot and committed_before(row.tx, snapshot))]
         if new:
-            session.execute(insert(WebhookDelivery), new)
-        made += len(new)
+            made += _insert_deliveries(session, new)
         cursor = (rows[-1].tx, rows[-1].event_seq)
         if snapshot and cursor[0] >= int(snapshot.split(":")[1]):
             snapshot = None  # every later event is after the subscription
@@ -341,11 +375,21 @@ def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
     return made
 
 
+def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert deliveries in one statement, skipping any already there (redelivered ahead of the cursor); how many
+    were new."""
+    table = WebhookDelivery.__table__
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (dialect_insert(table).on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"])
+                 .returning(table.c.id))
+    return len(session.execute(statement, rows).all())
+
+
 # --- 2. claim -----------------------------------------------------------------------------------------------
 
 def claim_due(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> list[Outgoing]:
     """Lease up to ``webhook_batch_size`` due deliveries, each the oldest pending of its consignment."""
-    with unit_of_work(factory) as session:
+    with bookkeeping(factory) as session:
         now = clock.now()
         earlier = aliased(WebhookDelivery)
         held_back = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
@@ -392,7 +436,7 @@ def _body(row) -> str:
 
 def renew(factory: sessionmaker[Session], clock: Clock, claims: list[uuid.UUID]) -> None:
     """Extend the leases of ``claims``' deliveries still pending by :data:`LEASE` from now."""
-    with unit_of_work(factory) as session:
+    with bookkeeping(factory) as session:
         session.execute(update(WebhookDelivery)
                         .where(WebhookDelivery.claim.in_(claims), WebhookDelivery.status == _PENDING)
                         .values(locked_until=clock.now() + LEASE).execution_options(synchronize_session=False))
@@ -402,83 +446,102 @@ def renew(factory: sessionmaker[Session], clock: Clock, claims: list[uuid.UUID])
 
 def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, outcomes: list[Outcome],
            counts: Counts) -> None:
-    """Keep every attempt; deliver, reschedule or give up; count the failure streak of each subscription."""
-    with unit_of_work(factory) as session:
+    """Keep every attempt; deliver, reschedule or give up; count the failure streak of each subscription.
+
+    A batch that only succeeded takes four statements: reset the streaks still
+    counting, mark the deliveries delivered (returning their attempt numbers),
+    insert the attempts, commit.
+    """
+    with bookkeeping(factory) as session:
         now = clock.now()
+        failing = sorted({o.subscription_id for o in outcomes if not o.ok})
+        healthy = {o.subscription_id for o in outcomes} - set(failing)
         # Subscriptions are locked before deliveries: the order every other writer follows.
-        subs = {row.id: [row.enabled, row.failure_streak, row.failure_streak, row.enabled] for row in session.execute(
+        streaks = {row.id: [row.enabled, row.failure_streak, row.failure_streak] for row in session.execute(
             select(WebhookSubscription.id, WebhookSubscription.enabled, WebhookSubscription.failure_streak)
-            .where(WebhookSubscription.id.in_({o.subscription_id for o in outcomes}))
-            .order_by(WebhookSubscription.id).with_for_update())}
-        deliveries = {row.id: row for row in session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.attempt_count, WebhookDelivery.claim, WebhookDelivery.status,
-                   WebhookDelivery.started_at)
-            .where(WebhookDelivery.id.in_([o.delivery_id for o in outcomes]))
-            .order_by(WebhookDelivery.id).with_for_update())}
-        attempts, delivered, others, retries, given_up = [], [], [], [], []
+            .where(WebhookSubscription.id.in_(failing)).order_by(WebhookSubscription.id).with_for_update())
+        } if failing else {}
+        if healthy:
+            session.execute(_quiet(update(WebhookSubscription)
+                                   .where(WebhookSubscription.id.in_(healthy), WebhookSubscription.failure_streak != 0)
+                                   .values(failure_streak=0)))
+        numbers: dict[uuid.UUID, int] = {}  # delivery → this attempt's number
+        delivered: set[uuid.UUID] = set()
+        for claim in {o.claim for o in outcomes if o.ok}:
+            ok = [o.delivery_id for o in outcomes if o.ok and o.claim == claim]
+            for row in session.execute(_quiet(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(ok), WebhookDelivery.claim == claim,
+                           WebhookDelivery.status == _PENDING)
+                    .values(attempt_count=WebhookDelivery.attempt_count + 1, status=DeliveryStatus.delivered.value,
+                            delivered_at=now, claim=None, locked_until=None)
+                    .returning(WebhookDelivery.id, WebhookDelivery.attempt_count))):
+                numbers[row.id] = row.attempt_count
+                delivered.add(row.id)
+        rest = [o.delivery_id for o in outcomes if o.delivery_id not in delivered]
+        states = {row.id: row for row in session.execute(_quiet(
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(rest))
+            .values(attempt_count=WebhookDelivery.attempt_count + 1)
+            .returning(WebhookDelivery.id, WebhookDelivery.attempt_count, WebhookDelivery.claim,
+                       WebhookDelivery.status, WebhookDelivery.started_at)))} if rest else {}
+        numbers |= {delivery_id: row.attempt_count for delivery_id, row in states.items()}
+        attempts, retries, given_up = [], [], []
         for outcome in outcomes:
-            delivery = deliveries.get(outcome.delivery_id)
-            sub = subs.get(outcome.subscription_id)
-            if delivery is None or sub is None:
+            number = numbers.get(outcome.delivery_id)
+            if number is None:
                 continue  # the subscription was deleted meanwhile
             counts.attempted += 1
-            number = delivery.attempt_count + 1
-            attempts.append({"delivery_id": delivery.id, "number": number, "attempted_at": outcome.attempted_at,
-                             "status_code": outcome.status_code, "latency_ms": outcome.latency_ms,
-                             "error": outcome.error})
-            if delivery.claim != outcome.claim or delivery.status != _PENDING:
-                others.append(delivery.id)  # redelivered or re-claimed meanwhile: not ours to change
-                continue
-            if outcome.ok:
-                delivered.append(delivery.id)
-                sub[1] = 0
+            attempts.append({"delivery_id": outcome.delivery_id, "number": number,
+                             "attempted_at": outcome.attempted_at, "status_code": outcome.status_code,
+                             "latency_ms": outcome.latency_ms, "error": outcome.error})
+            sub = streaks.get(outcome.subscription_id)
+            if outcome.delivery_id in delivered:
                 counts.delivered += 1
+                if sub is not None:
+                    sub[1] = 0
                 continue
+            state = states[outcome.delivery_id]
+            if state.claim != outcome.claim or state.status != _PENDING or sub is None:
+                continue  # redelivered or re-claimed meanwhile: the attempt is kept, the state is not ours to change
             counts.failed_attempts += 1
             sub[1] += 1
-            retry_at = next_attempt_at(number, delivery.started_at, now, settings)
+            retry_at = next_attempt_at(number, state.started_at, now, settings)
             if retry_at is None:
-                given_up.append(delivery.id)
+                given_up.append(outcome.delivery_id)
                 counts.given_up += 1
             else:
-                retries.append({"key": delivery.id, "retry_at": retry_at})
-            if sub[0] and sub[1] >= settings.webhook_disable_after_failures:
-                sub[0] = False
-                counts.disabled += 1
-                log.warning("webhook %s disabled after %d consecutive failed attempts", outcome.subscription_id,
-                            sub[1])
+                retries.append({"key": outcome.delivery_id, "retry_at": retry_at})
         if attempts:
             session.execute(insert(WebhookAttempt), attempts)
-        _close(session, delivered, now, status=DeliveryStatus.delivered.value, delivered_at=now)
-        _close(session, given_up, now, status=DeliveryStatus.failed.value)
-        if others:
-            session.execute(_update_deliveries(others).values(attempt_count=WebhookDelivery.attempt_count + 1))
+        if given_up:
+            session.execute(_quiet(update(WebhookDelivery).where(WebhookDelivery.id.in_(given_up))
+                                   .values(status=DeliveryStatus.failed.value, claim=None, locked_until=None)))
         if retries:
             table = WebhookDelivery.__table__
             session.execute(update(table).where(table.c.id == bindparam("key", type_=table.c.id.type))
-                            .values(attempt_count=table.c.attempt_count + 1, claim=None, locked_until=None,
+                            .values(claim=None, locked_until=None,
                                     next_attempt_at=bindparam("retry_at", type_=table.c.next_attempt_at.type)),
                             retries)
-        for sub_id, (enabled, streak, old_streak, was_enabled) in subs.items():
-            if (enabled, streak) == (was_enabled, old_streak):
-                continue
-            values: dict[str, Any] = {"failure_streak": streak}
-            if was_enabled and not enabled:
-                values |= {"enabled": False, "disabled_at": now,
-                           "disabled_reason": f"{streak} consecutive failed attempts"}
-            session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub_id).values(**values)
-                            .execution_options(synchronize_session=False))
+        for sub_id, (enabled, streak, old_streak) in streaks.items():
+            _count_streak(session, sub_id, enabled, streak, old_streak, now, settings, counts)
 
 
-def _update_deliveries(ids: list[uuid.UUID]):
-    return (update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
-            .execution_options(synchronize_session=False))
+def _count_streak(session: Session, sub_id: uuid.UUID, enabled: bool, streak: int, old_streak: int, now: datetime,
+                  settings: Settings, counts: Counts) -> None:
+    """Store a subscription's new failure streak; disable it when the streak reached the limit."""
+    if streak == old_streak:
+        return
+    values: dict[str, Any] = {"failure_streak": streak}
+    if enabled and streak >= settings.webhook_disable_after_failures:
+        values |= {"enabled": False, "disabled_at": now, "disabled_reason": f"{streak} consecutive failed attempts"}
+        counts.disabled += 1
+        log.warning("webhook %s disabled after %d consecutive failed attempts", sub_id, streak)
+    session.execute(_quiet(update(WebhookSubscription).where(WebhookSubscription.id == sub_id).values(**values)))
 
 
-def _close(session: Session, ids: list[uuid.UUID], now: datetime, **values) -> None:
-    if ids:
-        session.execute(_update_deliveries(ids).values(attempt_count=WebhookDelivery.attempt_count + 1, claim=None,
-                                                       locked_until=None, **values))
+def _quiet(statement):
+    """An ORM-enabled UPDATE that leaves the session's objects alone (there are none)."""
+    return statement.execution_options(synchronize_session=False)
 
 
 def next_attempt_at(failures: int, started_at: datetime, now: datetime, settings: Settings,
