@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     """Consecutive failed attempts after which a subscription is disabled (its owner re-enables it)."""
     webhook_relay_interval_seconds: float = Field(default=1.0, gt=0)
     """How often the webhook relay looks for new events and due retries."""
-    webhook_batch_size: int = Field(default=100, ge=1)
+    webhook_batch_size: int = Field(default=250, ge=1)
     """Deliveries one relay round claims and sends at once."""
     log_level: str = "INFO"
 

@@ -41,11 +41,31 @@ def horizon(ctx: Context) -> int | None:
     return session_horizon(ctx.session)
 
 
+_HORIZON = text("""
+WITH now AS (SELECT pg_current_snapshot() AS snapshot),
+elsewhere AS (  -- transactions of other databases on the server: they never write our events
+    SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+    WHERE backend_xid IS NOT NULL AND datid IS NOT NULL
+      AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))
+SELECT coalesce(
+    (SELECT min(running::text::bigint) FROM now, pg_snapshot_xip(now.snapshot) AS running
+     WHERE running::text::bigint % 4294967296 NOT IN (SELECT xid FROM elsewhere)),
+    (SELECT pg_snapshot_xmax(snapshot)::text::bigint FROM now))
+""")
+
+
 def session_horizon(session: Session) -> int | None:
-    """:func:`horizon` for work that runs on a bare session (the relay)."""
+    """:func:`horizon` for work that runs on a bare session (the relay).
+
+    The oldest transaction running in the snapshot, leaving out those that
+    ``pg_stat_activity`` shows running in another database of the server (a
+    long transaction there does not delay this database's events); a
+    transaction it cannot place counts as ours. With none running: the
+    snapshot's ``xmax``, the next transaction to start.
+    """
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
+    return session.execute(_HORIZON).scalar_one()
 
 
 def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event], str]:
