@@ -197,8 +197,7 @@ class Dispatcher:
                     batch = await self._db(claim_due, self.factory, self.clock, self.settings)
                     if batch:
                         rounds += 1
-                        self._claims[batch[0].claim] = len(batch)
-                        in_flight.add(asyncio.create_task(self._deliver(batch, counts)))
+                        in_flight.add(self._start(batch, counts))
                         continue
                 if not in_flight:
                     return counts
@@ -208,6 +207,54 @@ class Dispatcher:
         finally:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def run(self, wake: asyncio.Event, stopping: threading.Event) -> None:
+        """Relay until ``stopping`` is set, as a pipeline: whenever fewer than ``BATCHES_IN_FLIGHT`` batches are
+        out, fan out (when ``wake`` was set, or the pause ran out) and claim the next batch; else wait for
+        ``wake``, a batch's end (which may free the next event of its consignments) or the pause, which
+        doubles while nothing happens, from ``QUICK_POLL`` up to ``webhook_relay_interval_seconds``."""
+        interval = self.settings.webhook_relay_interval_seconds
+        pause, fresh, counts = min(QUICK_POLL, interval), True, Counts()
+        in_flight: set[asyncio.Task] = set()
+        waker: asyncio.Task | None = None
+        try:
+            while not stopping.is_set():
+                if len(in_flight) < BATCHES_IN_FLIGHT:
+                    wake.clear()
+                    try:
+                        batch = await self._db(self._look, fresh, counts)
+                    except Exception:  # noqa: BLE001 - logged, tried again after the pause
+                        log.exception("webhook relay round failed")
+                        batch = []
+                    fresh = False
+                    if batch:
+                        in_flight.add(self._start(batch, counts))
+                        pause = min(QUICK_POLL, interval)
+                        continue
+                if waker is None or waker.done():
+                    waker = asyncio.create_task(wake.wait())
+                done, _ = await asyncio.wait(in_flight | {waker}, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+                for task in done & in_flight:
+                    in_flight.discard(task)
+                    if task.exception() is not None:
+                        log.error("recording webhook attempts failed", exc_info=task.exception())
+                fresh = waker in done or not done
+                if not done:
+                    pause = min(pause * 2, interval)
+        finally:
+            if waker is not None:
+                waker.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _look(self, fresh: bool, counts: Counts) -> list[Outgoing]:
+        """(On the database thread) fan out when ``fresh``, then claim a batch."""
+        if fresh:
+            counts.fanned_out += fan_out(self.factory, self.clock, self.settings)
+        return claim_due(self.factory, self.clock, self.settings)
+
+    def _start(self, batch: list[Outgoing], counts: Counts) -> asyncio.Task:
+        self._claims[batch[0].claim] = len(batch)
+        return asyncio.create_task(self._deliver(batch, counts))
 
     async def _deliver(self, batch: list[Outgoing], counts: Counts) -> None:
         try:
@@ -560,8 +607,8 @@ def next_attempt_at(failures: int, started_at: datetime, now: datetime, settings
 # --- the background thread ----------------------------------------------------------------------------------
 
 class Relay:
-    """Runs :meth:`Dispatcher.drain` in a daemon thread until :meth:`stop`: at once when events are committed,
-    soon again after a pass that found work, else every ``webhook_relay_interval_seconds``. Publishes to the
+    """Runs :meth:`Dispatcher.run` in a daemon thread until :meth:`stop`: it looks at once when events are
+    committed, soon again while it finds work, else every ``webhook_relay_interval_seconds``. Publishes to the
     broker (when one is configured) in a second thread woken the same way."""
 
     def __init__(self, factory: sessionmaker[Session], clock: Clock, settings: Settings) -> None:
@@ -609,25 +656,9 @@ class Relay:
     async def _main(self) -> None:
         self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         listener = asyncio.create_task(self._listen()) if self._postgres() else None
-        interval = self._settings.webhook_relay_interval_seconds
-        pause = min(QUICK_POLL, interval)
         try:
             async with Dispatcher(self._factory, self._clock, self._settings) as dispatcher:
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    busy = False
-                    try:
-                        done = (await dispatcher.drain()).as_dict()
-                        busy = any(done.values())
-                        if busy:
-                            log.debug("webhooks: %s", done)
-                    except Exception:  # noqa: BLE001 - a failed pass is logged and tried again next time
-                        log.exception("webhook relay pass failed")
-                    pause = min(QUICK_POLL, interval) if busy else min(pause * 2, interval)
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), pause)
-                    except TimeoutError:
-                        pass
+                await dispatcher.run(self._wake, self._stopping)
         finally:
             if listener is not None:
                 listener.cancel()
