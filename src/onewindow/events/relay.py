@@ -187,14 +187,14 @@ class Dispatcher:
 
     async def drain(self) -> Counts:
         """Fan out, then claim, send and record batches until nothing is due (at most ``MAX_SEND_ROUNDS``)."""
-        counts = Counts()
-        counts.fanned_out = await self._db(fan_out, self.factory, self.clock, self.settings)
+        counts, fresh = Counts(), True
         in_flight: set[asyncio.Task] = set()
         rounds = 0
         try:
             while True:
                 if len(in_flight) < BATCHES_IN_FLIGHT and rounds < MAX_SEND_ROUNDS:
-                    batch = await self._db(claim_due, self.factory, self.clock, self.settings)
+                    batch = await self._db(self._look, fresh, counts)
+                    fresh = False
                     if batch:
                         rounds += 1
                         in_flight.add(self._start(batch, counts))
@@ -247,10 +247,17 @@ class Dispatcher:
             await asyncio.gather(*in_flight, return_exceptions=True)
 
     def _look(self, fresh: bool, counts: Counts) -> list[Outgoing]:
-        """(On the database thread) fan out when ``fresh``, then claim a batch."""
-        if fresh:
-            counts.fanned_out += fan_out(self.factory, self.clock, self.settings)
-        return claim_due(self.factory, self.clock, self.settings)
+        """(On the database thread) fan out when ``fresh``, then claim a batch: the first page of subscriptions
+        and the claim in one transaction, any further pages after it."""
+        more = None
+        with bookkeeping(self.factory) as session:
+            if fresh:
+                made, more = fan_out_page(session, self.clock, None)
+                counts.fanned_out += made
+            batch = claim_in(session, self.clock, self.settings)
+        if more is not None:
+            counts.fanned_out += fan_out(self.factory, self.clock, self.settings, after=more)
+        return batch
 
     def _start(self, batch: list[Outgoing], counts: Counts) -> asyncio.Task:
         self._claims[batch[0].claim] = len(batch)
@@ -370,24 +377,34 @@ def bookkeeping(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 # --- 1. fan-out ---------------------------------------------------------------------------------------------
 
-def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
-    """Turn final events after each enabled subscription's cursor into deliveries; returns how many."""
-    total, after = 0, None
+def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings,
+            after: uuid.UUID | None = None) -> int:
+    """Turn final events after each enabled subscription's cursor (of those after ``after``) into deliveries,
+    a page of subscriptions a transaction; returns how many."""
+    total = 0
     while True:
         with bookkeeping(factory) as session:
-            query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
-                           WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
-                           WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
-            if after is not None:
-                query = query.where(WebhookSubscription.id > after)
-            subs = session.execute(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
-                                   .with_for_update(skip_locked=True)).all()
-            if not subs:
-                return total
-            xmin = session_horizon(session)
-            now = clock.now()
-            total += sum(_fan_out_one(session, sub, xmin, now) for sub in subs)
-            after = subs[-1].id
+            made, after = fan_out_page(session, clock, after)
+        total += made
+        if after is None:
+            return total
+
+
+def fan_out_page(session: Session, clock: Clock, after: uuid.UUID | None) -> tuple[int, uuid.UUID | None]:
+    """Fan out for up to ``SUBSCRIPTIONS_PER_TRANSACTION`` enabled subscriptions after ``after`` that no other
+    relay holds; how many deliveries were made, and where the next page starts (None: no more)."""
+    query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
+                   WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
+                   WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
+    if after is not None:
+        query = query.where(WebhookSubscription.id > after)
+    subs = session.execute(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
+                           .with_for_update(skip_locked=True)).all()
+    if not subs:
+        return 0, None
+    xmin, now = session_horizon(session), clock.now()
+    made = sum(_fan_out_one(session, sub, xmin, now) for sub in subs)
+    return made, subs[-1].id if len(subs) == SUBSCRIPTIONS_PER_TRANSACTION else None
 
 
 def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
@@ -437,32 +454,37 @@ def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
 def claim_due(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> list[Outgoing]:
     """Lease up to ``webhook_batch_size`` due deliveries, each the oldest pending of its consignment."""
     with bookkeeping(factory) as session:
-        now = clock.now()
-        earlier = aliased(WebhookDelivery)
-        held_back = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
-                                   earlier.filing_id == WebhookDelivery.filing_id, earlier.status == _PENDING,
-                                   tuple_(earlier.event_tx, earlier.event_seq)
-                                   < tuple_(WebhookDelivery.event_tx, WebhookDelivery.event_seq))
-        query = (select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookSubscription.url,
-                        WebhookSubscription.secret, Organisation.kind, Event.id.label("event_id"), Event.type,
-                        Event.occurred_at, Event.subject_type, Event.subject_id, Event.filing_id, Event.data,
-                        Event.confidential)
-                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-                 .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
-                 .join(Event, Event.seq == WebhookDelivery.event_seq)
-                 .where(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now,
-                        or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
-                        WebhookSubscription.enabled.is_(True), ~held_back)
-                 .order_by(WebhookDelivery.event_tx, WebhookDelivery.event_seq)
-                 .limit(settings.webhook_batch_size)
-                 .with_for_update(of=WebhookDelivery, skip_locked=True))
-        rows = session.execute(query).all()
-        if not rows:
-            return []
-        claim = uuid.uuid4()
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
-                        .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
-        return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
+        return claim_in(session, clock, settings)
+
+
+def claim_in(session: Session, clock: Clock, settings: Settings) -> list[Outgoing]:
+    """:func:`claim_due` in the caller's transaction."""
+    now = clock.now()
+    earlier = aliased(WebhookDelivery)
+    held_back = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
+                               earlier.filing_id == WebhookDelivery.filing_id, earlier.status == _PENDING,
+                               tuple_(earlier.event_tx, earlier.event_seq)
+                               < tuple_(WebhookDelivery.event_tx, WebhookDelivery.event_seq))
+    query = (select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookSubscription.url,
+                    WebhookSubscription.secret, Organisation.kind, Event.id.label("event_id"), Event.type,
+                    Event.occurred_at, Event.subject_type, Event.subject_id, Event.filing_id, Event.data,
+                    Event.confidential)
+             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+             .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
+             .join(Event, Event.seq == WebhookDelivery.event_seq)
+             .where(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now,
+                    or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
+                    WebhookSubscription.enabled.is_(True), ~held_back)
+             .order_by(WebhookDelivery.event_tx, WebhookDelivery.event_seq)
+             .limit(settings.webhook_batch_size)
+             .with_for_update(of=WebhookDelivery, skip_locked=True))
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    claim = uuid.uuid4()
+    session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
+                    .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
+    return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
 
 
 class _EventRow:
@@ -559,7 +581,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             else:
                 retries.append({"key": outcome.delivery_id, "retry_at": retry_at})
         if attempts:
-            session.execute(insert(WebhookAttempt), attempts)
+            session.execute(insert(WebhookAttempt.__table__), attempts)
         if given_up:
             session.execute(_quiet(update(WebhookDelivery).where(WebhookDelivery.id.in_(given_up))
                                    .values(status=DeliveryStatus.failed.value, claim=None, locked_until=None)))
