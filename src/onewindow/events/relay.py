@@ -53,8 +53,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import Engine, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Engine, any_, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from standardwebhooks import Webhook
@@ -67,6 +67,7 @@ from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events.feed import session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
 from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
+from onewindow.models.base import new_id
 from onewindow.models import (
     DeliveryStatus, Event, EventRecipient, Organisation, WebhookAttempt, WebhookDelivery, WebhookSubscription,
 )
@@ -441,12 +442,34 @@ def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert deliveries in one statement, skipping any already there (redelivered ahead of the cursor); how many
-    were new."""
+    were new. On PostgreSQL the rows travel as a few arrays (one statement text whatever their number)."""
     table = WebhookDelivery.__table__
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (dialect_insert(table).on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"])
+    if session.get_bind().dialect.name == "postgresql":
+        first = rows[0]
+        return len(session.execute(_PG_INSERT_DELIVERIES, {
+            "ids": [new_id() for _ in rows], "subscription_id": first["subscription_id"],
+            "seqs": [r["event_seq"] for r in rows], "txs": [r["event_tx"] for r in rows],
+            "filings": [r["filing_id"] for r in rows], "now": first["created_at"]}).all())
+    statement = (sqlite_insert(table).on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"])
                  .returning(table.c.id))
     return len(session.execute(statement, rows).all())
+
+
+_PG_INSERT_DELIVERIES = text("""
+INSERT INTO webhook_deliveries (id, subscription_id, event_seq, event_tx, filing_id, status, attempt_count,
+                                next_attempt_at, started_at, created_at)
+SELECT unnest(CAST(:ids AS uuid[])), :subscription_id, unnest(CAST(:seqs AS bigint[])),
+       unnest(CAST(:txs AS bigint[])), unnest(CAST(:filings AS uuid[])), 'pending', 0, :now, :now, :now
+ON CONFLICT (subscription_id, event_seq) DO NOTHING
+RETURNING id
+""")
+
+
+def _among(session: Session, column, values):
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter whatever the number of values."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=PG_ARRAY(column.type)))
+    return column.in_(values)
 
 
 # --- 2. claim -----------------------------------------------------------------------------------------------
@@ -482,7 +505,7 @@ def claim_in(session: Session, clock: Clock, settings: Settings) -> list[Outgoin
     if not rows:
         return []
     claim = uuid.uuid4()
-    session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
+    session.execute(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, [r.id for r in rows]))
                     .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
     return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
 
@@ -540,7 +563,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             ok = [o.delivery_id for o in outcomes if o.ok and o.claim == claim]
             for row in session.execute(_quiet(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(ok), WebhookDelivery.claim == claim,
+                    .where(_among(session, WebhookDelivery.id, ok), WebhookDelivery.claim == claim,
                            WebhookDelivery.status == _PENDING)
                     .values(attempt_count=WebhookDelivery.attempt_count + 1, status=DeliveryStatus.delivered.value,
                             delivered_at=now, claim=None, locked_until=None)
@@ -549,7 +572,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
                 delivered.add(row.id)
         rest = [o.delivery_id for o in outcomes if o.delivery_id not in delivered]
         states = {row.id: row for row in session.execute(_quiet(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_(rest))
+            update(WebhookDelivery).where(_among(session, WebhookDelivery.id, rest))
             .values(attempt_count=WebhookDelivery.attempt_count + 1)
             .returning(WebhookDelivery.id, WebhookDelivery.attempt_count, WebhookDelivery.claim,
                        WebhookDelivery.status, WebhookDelivery.started_at)))} if rest else {}
@@ -583,7 +606,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
         if attempts:
             session.execute(insert(WebhookAttempt.__table__), attempts)
         if given_up:
-            session.execute(_quiet(update(WebhookDelivery).where(WebhookDelivery.id.in_(given_up))
+            session.execute(_quiet(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, given_up))
                                    .values(status=DeliveryStatus.failed.value, claim=None, locked_until=None)))
         if retries:
             table = WebhookDelivery.__table__
