@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from onewindow.config import Settings
 from onewindow.context import Context
 from onewindow.db import make_session_factory
-from onewindow.events.relay import Relay, run_relay_once
+from onewindow.events.relay import LEASE, Relay, claim_due, fan_out, renew, run_relay_once
 from onewindow.events.service import record_event
 from onewindow.models import Event, EventRecipient, Organisation, WebhookDelivery
 from onewindow.parties.service import get_organisation_by_code
@@ -276,6 +276,50 @@ def test_a_consignment_s_events_arrive_in_order_while_others_go_on(client, world
     relay()
     assert arrived(f) == [f_events[0]] + f_events and len(hook.requests) == 6
     assert deliveries(client, world, ENT, webhook["id"], "pending") == []
+
+
+# --- leases ------------------------------------------------------------------------------------------------
+
+def claimed_then_dead(db, clock, settings, run, webhook_id, fanned, claimed) -> list:
+    """``fanned`` deliveries made, ``claimed`` of them claimed by a relay that dies before sending them."""
+    factory = make_session_factory(db)
+    until(lambda: fan_out(factory, clock, settings), lambda: count_deliveries(run, webhook_id) == fanned)
+    out = claim_due(factory, clock, settings)
+    assert len(out) == claimed
+    return out
+
+
+def test_a_dead_relay_s_claims_are_sent_again_once_their_lease_runs_out(client, world, receiver, relay, db, clock,
+                                                                          settings, run):
+    hook = receiver()
+    webhook = subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    written = emit(run, [ent], uuid.uuid4(), 2) + emit(run, [ent], None, 1)
+    claimed_then_dead(db, clock, settings, run, webhook["id"], 3, 2)  # the consignment's second event waits
+    relay()
+    assert hook.requests == []  # leased (and the consignment's next event waits for its first)
+    clock.advance(seconds=LEASE.total_seconds())
+    relay()
+    assert sorted(hook.ids) == sorted(written)
+    assert hook.ids.index(written[0]) < hook.ids.index(written[1])
+    assert all(len(d["attempts"]) == 1 for d in deliveries(client, world, ENT, webhook["id"], "delivered"))
+
+
+def test_a_lease_renewed_while_sending_keeps_other_relays_off(client, world, receiver, relay, db, clock, settings,
+                                                              run):
+    hook = receiver()
+    webhook = subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    emit(run, [ent], None, 1)
+    [claimed] = claimed_then_dead(db, clock, settings, run, webhook["id"], 1, 1)
+    clock.advance(seconds=LEASE.total_seconds() - 1)
+    renew(make_session_factory(db), clock, [claimed.claim])  # the sending relay is alive and renews
+    clock.advance(seconds=2)  # past the first lease, within the renewed one
+    relay()
+    assert hook.requests == []
+    clock.advance(seconds=LEASE.total_seconds())
+    relay()
+    assert hook.ids == [claimed.message_id]
 
 
 # --- several relays, several organisations ------------------------------------------------------------------
