@@ -1,20 +1,22 @@
 """The webhook relay: events become deliveries, deliveries become signed HTTP requests.
 
-A pass (:meth:`Dispatcher.drain`) does, each database step in its own short
-transaction, on one database thread while the requests go out on the event loop:
+A relay (:meth:`Dispatcher.run` in the :class:`Relay` thread, or one
+:meth:`Dispatcher.drain` for :func:`run_relay_once`) does, in short
+transactions on a database thread of its own while the requests go out on
+its event loop:
 
 1. **Fan-out.** For every enabled subscription (claimed ``FOR UPDATE SKIP
    LOCKED``, so two relays never fan out the same one), the events its
    organisation receives after the subscription's cursor, in feed order (tx,
    seq), become one delivery each when the type matches (one bulk insert a page);
    the cursor moves on. Only final events are read: on PostgreSQL those of
-   transactions older than every one still running, whose events could
-   otherwise appear later with a lower sequence.
-2. **Claim.** Due deliveries of enabled subscriptions, oldest event first, are
-   leased in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite
-   has one writer), skipping any delivery while an earlier one of the same
-   subscription and the same filing is still pending, so each consignment's
-   events arrive in order. The next batch is claimed while the previous one is
+   transactions older than every one still running in the database, whose
+   events could otherwise appear later with a lower sequence.
+2. **Claim** (in the fan-out's transaction). Due deliveries of enabled
+   subscriptions, oldest event first, are leased together (``FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL; SQLite has one writer), skipping any delivery while
+   an earlier one of the same subscription and the same filing is still
+   pending, so each consignment's events arrive in order. The next batch is claimed while the previous one is
    being sent (at most :data:`BATCHES_IN_FLIGHT` at once).
 3. **Send.** With aiohttp, over keep-alive connections kept for the relay's
    life, at most :data:`PER_WEBHOOK_CONCURRENCY` requests at once to one
