@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,19 +72,26 @@ class _WriterGate:
             self._lock.release()
 
 
+def json_text(value) -> str:
+    """JSON columns as text, with orjson (several times faster than the standard library on entries)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     """An engine for ``url`` with the platform's connection settings."""
     url = normalise_url(url)
+    json_args = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if is_sqlite(url):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "isolation_level": None},
-                               pool_size=pool_size, max_overflow=pool_size)
+                               pool_size=pool_size, max_overflow=pool_size, **json_args)
         gate = _WriterGate()
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.end)
         event.listen(engine, "rollback", gate.end)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         **json_args)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
