@@ -51,6 +51,12 @@ class _WriterGate:
     one process queue far better on a Python lock. Transactions still take the
     database lock with ``BEGIN IMMEDIATE`` (other processes wait in the busy
     handler), so two writers never deadlock upgrading a read lock.
+
+    The gate opens only once the transaction has ended in SQLite: SQLAlchemy
+    announces a commit (or rollback) before the driver runs it, so the gate
+    runs ``COMMIT`` (``ROLLBACK``) itself and the driver's own call then has
+    nothing left to do. Opening it earlier lets the next transaction's
+    ``BEGIN IMMEDIATE`` find the database still locked and sleep in the busy handler.
     """
 
     def __init__(self, timeout: float = 30.0) -> None:
@@ -67,8 +73,19 @@ class _WriterGate:
             raise
         conn.info["writer_gate_held"] = True
 
-    def end(self, conn) -> None:
-        if conn.info.pop("writer_gate_held", False):
+    def commit(self, conn) -> None:
+        self._end(conn, "COMMIT")
+
+    def rollback(self, conn) -> None:
+        self._end(conn, "ROLLBACK")
+
+    def _end(self, conn, statement: str) -> None:
+        if not conn.info.pop("writer_gate_held", False):
+            return
+        try:
+            if conn.connection.driver_connection.in_transaction:
+                conn.exec_driver_sql(statement)
+        finally:
             self._lock.release()
 
 
@@ -87,8 +104,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         gate = _WriterGate()
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
-        event.listen(engine, "commit", gate.end)
-        event.listen(engine, "rollback", gate.end)
+        event.listen(engine, "commit", gate.commit)
+        event.listen(engine, "rollback", gate.rollback)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          **json_args)

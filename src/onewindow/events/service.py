@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, literal_column, text
+from sqlalchemy import event, insert, literal_column, text
+from sqlalchemy.orm import Session
 
 from onewindow.context import Context
 from onewindow.models import Event, EventRecipient, Organisation
@@ -40,12 +41,13 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
               "subject_id": subject_id, "filing_id": filing_id, "data": data, "confidential": confidential,
               "actor_organisation_id": actor.org_id if actor else None}
     statement, params = _event_insert(ctx, values)
-    seq, tx = session.execute(statement, params).one()
+    connection = session.connection()  # plain statements: no autoflush of the unit of work's changes here
+    seq, tx = connection.execute(statement, params).one()
     if statement is _INSERT_EVENT_PG_TX:
         session.info[_tx_key(session)] = tx
     orgs = list(dict.fromkeys(recipients))
     if orgs:
-        session.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
+        connection.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
     event = Event(seq=seq, tx=tx, **values)
     event.recipients = [EventRecipient(event_seq=seq, organisation_id=org, tx=tx) for org in orgs]
     return event
@@ -79,6 +81,13 @@ def transaction_id(ctx: Context) -> int:
         _forget_transactions(session)
         session.info[key] = session.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
     return session.info[key]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction) -> None:
+    """A transaction's id is never used for the next one (whose object may reuse the same ``id()``)."""
+    if transaction.parent is None and session.info:
+        _forget_transactions(session)
 
 
 def _forget_transactions(session) -> None:

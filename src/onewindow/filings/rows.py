@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 def insert(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (column → value) into ``model``'s table in one statement; nothing when empty."""
     if rows:
-        session.execute(sql_insert(model.__table__), list(rows))
+        session.connection().execute(sql_insert(model.__table__), list(rows))
 
 
 def insert_new(session: Session, objects: Sequence[Any]) -> None:

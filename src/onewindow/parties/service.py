@@ -7,7 +7,7 @@ import re
 import secrets
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
@@ -81,13 +81,17 @@ def get_organisation_by_code(ctx: Context, code: str) -> Organisation:
     return org
 
 
+_ORGS = Organisation.__table__
+_ORGS_BY_CODE = select(_ORGS.c.kind, _ORGS.c.code, _ORGS.c.id).where(
+    _ORGS.c.code.in_(bindparam("codes", expanding=True)))
+
+
 def find_offices(ctx: Context, wanted: dict[OrgKind, str]) -> dict[OrgKind, uuid.UUID]:
     """The ids of the registered offices among ``wanted`` (kind → code), in one query; missing ones are absent."""
     if not wanted:
         return {}
-    clauses = [and_(Organisation.kind == kind.value, Organisation.code == code) for kind, code in wanted.items()]
-    rows = ctx.session.execute(select(Organisation.kind, Organisation.id).where(or_(*clauses)))
-    return {OrgKind(kind): org_id for kind, org_id in rows}
+    rows = ctx.session.connection().execute(_ORGS_BY_CODE, {"codes": sorted(set(wanted.values()))})
+    return {OrgKind(kind): org_id for kind, code, org_id in rows if wanted.get(OrgKind(kind)) == code}
 
 
 def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = None) -> User:
