@@ -13,15 +13,47 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from functools import cache
+
+from sqlalchemy import bindparam
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import inspect
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+
+@cache
+def _insert_into(table):
+    return sql_insert(table)
+
+
+@cache
+def _update_by_id(table, columns: tuple[str, ...]):
+    return sql_update(table).where(table.c.id == bindparam("_id")).values(
+        {name: bindparam(name) for name in columns})
 
 
 def insert(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (column → value) into ``model``'s table in one statement; nothing when empty."""
     if rows:
-        session.connection().execute(sql_insert(model.__table__), list(rows))
+        session.connection().execute(_insert_into(model.__table__), list(rows))
+
+
+def update(session: Session, objects: Sequence[Any], **values: Any) -> None:
+    """Set the same ``values`` on stored objects of one class (with an ``id`` key): one ``UPDATE`` by id.
+
+    The objects take the values as stored, so the unit of work has nothing
+    more to write for them.
+    """
+    if not objects:
+        return
+    columns = tuple(sorted(values))
+    statement = _update_by_id(type(objects[0]).__table__, columns)
+    session.connection().execute(statement, [{"_id": obj.id, **values} for obj in objects])
+    for obj in objects:
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
 
 
 def insert_new(session: Session, objects: Sequence[Any]) -> None:

@@ -180,8 +180,13 @@ def active_declarations(filing: Filing) -> list[Declaration]:
 
 def refresh_status(filing: Filing) -> None:
     """``filed`` once no declaration is staged (draft or rejected), ``draft`` otherwise."""
+    filing.status = filing_status(filing)
+
+
+def filing_status(filing: Filing) -> str:
+    """What :func:`refresh_status` would set."""
     staged = any(d.status in STAGED_STATUSES for d in filing.declarations)
-    filing.status = (FilingStatus.draft if staged else FilingStatus.filed).value
+    return (FilingStatus.draft if staged else FilingStatus.filed).value
 
 
 def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
@@ -263,28 +268,28 @@ def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = Non
     filing = repository.get_filing(ctx, filing_id, for_update=True)
     actor.require(Permission.filing_submit)
     now = ctx.now()
-    versions, covered = [], []
-    for declaration in _to_file(filing, agencies):
-        first_filing = declaration.status == DeclarationStatus.draft.value
-        if declaration.status == DeclarationStatus.rejected.value:
-            declaration.version += 1
-            declaration.decided_at = declaration.reject_reason = None
-        declaration.status = DeclarationStatus.submitted.value
-        declaration.submitted_at = declaration.updated_at = now
-        versions.append(dict(declaration_id=declaration.id, version=declaration.version, data=declaration.data,
-                             changes={}, reason=None, author_organisation_id=actor.org_id,
-                             author_user_id=actor.user_id, created_at=now))
-        if first_filing:  # a draft has never covered a container: nothing to replace
-            covered += [dict(declaration_id=declaration.id, number=n) for n in declaration_numbers(declaration)]
-        else:
+    to_file = _to_file(filing, agencies)
+    if any(d.status == DeclarationStatus.rejected.value for d in to_file):
+        for declaration in to_file:  # filed again: the next version, the earlier answer cleared
+            if declaration.status == DeclarationStatus.rejected.value:
+                declaration.version += 1
+                declaration.decided_at = declaration.reject_reason = None
+        ctx.session.flush()
+    drafts = [d for d in to_file if d.status == DeclarationStatus.draft.value]
+    rows.update(ctx.session, to_file, status=DeclarationStatus.submitted.value, submitted_at=now, updated_at=now)
+    rows.insert(ctx.session, DeclarationVersion, [
+        dict(declaration_id=d.id, version=d.version, data=d.data, changes={}, reason=None,
+             author_organisation_id=actor.org_id, author_user_id=actor.user_id, created_at=now) for d in to_file])
+    # A draft has never covered a container (nothing to replace); one filed before replaces what it covered.
+    rows.insert(ctx.session, DeclarationContainer, [dict(declaration_id=d.id, number=n)
+                                                    for d in drafts for n in declaration_numbers(d)])
+    for declaration in to_file:
+        if declaration not in drafts:
             sync_declaration_containers(ctx, declaration)
         record_event(ctx, "declaration.submitted", subject_type="declaration", subject_id=declaration.id,
                      filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
                      data=declaration_event_data(declaration))
-    rows.insert(ctx.session, DeclarationVersion, versions)
-    rows.insert(ctx.session, DeclarationContainer, covered)
-    refresh_status(filing)
-    filing.updated_at = now
+    rows.update(ctx.session, [filing], status=filing_status(filing), updated_at=now)
     return filing
 
 
