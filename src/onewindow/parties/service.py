@@ -142,14 +142,16 @@ def authenticate(ctx: Context, token: str) -> Actor:
     :mod:`onewindow.parties.tokens`): a token revoked, or a role changed, by
     another process is honoured within that window; by this process, at once.
     """
-    cache = tokens.cache_for(ctx.session.get_bind())
+    seconds = ctx.settings.auth_cache_seconds
+    cache = tokens.cache_for(ctx.session.get_bind()) if seconds > 0 else None
     key = digest(token)
-    found = cache.get(key)
+    found = cache.get(key) if cache else None
     if found is None:
         found = _token_holder(ctx, key)
         if found is None:
             raise Unauthenticated("the token is not valid")
-        cache.put(key, found, ctx.settings.auth_cache_seconds)
+        if cache:
+            cache.put(key, found, seconds)
     return tokens.actor_of(found)
 
 
