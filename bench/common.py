@@ -38,14 +38,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerURL(str):
+    """The base URL of a server started by :func:`server`, with the process id of its main process."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and all its children (the server's workers)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 @contextmanager
 def server(database_url: str, workers: int = 1):
-    """``onewindow serve`` on a free loopback port; yields its base URL."""
+    """``onewindow serve`` on a free loopback port; yields its base URL (a :class:`ServerURL`)."""
     port = free_port()
     env = {**os.environ, "ONEWINDOW_DATABASE_URL": database_url, "ONEWINDOW_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "serve", "--port", str(port),
                              "--workers", str(workers)], env=env)
-    base = f"http://127.0.0.1:{port}"
+    base = ServerURL(f"http://127.0.0.1:{port}")
+    base.pid = proc.pid
     try:
         for _ in range(200):
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -23,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import fresh_database, machine, server, summary  # noqa: E402
+from common import cpu_seconds, fresh_database, machine, server, summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -159,13 +160,16 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     token, offices = prepare(url)
     with server(url, workers=workers) as base:
         asyncio.run(drive(base, token, bodies[:200], concurrency))  # warm-up
+        cpu = cpu_seconds(base.pid)
         seconds, latencies = asyncio.run(drive(base, token, bodies[200:], concurrency))
+        cpu = cpu_seconds(base.pid) - cpu
     base_url = fresh_database(kind, "onewindow_bench_sql")
     base_seconds = baseline(base_url, entries[200:], offices)
     http_rate, sql_rate = n / seconds, n / base_seconds
     return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,
             "http_filings_per_s": round(http_rate, 1), "sql_filings_per_s": round(sql_rate, 1),
-            "ratio": round(sql_rate / http_rate, 2), **summary(latencies)}
+            "ratio": round(sql_rate / http_rate, 2), "server_cpu_ms": round(1000 * cpu / n, 2),
+            **summary(latencies)}
 
 
 def main() -> None:
@@ -176,13 +180,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("| database | filings | workers | clients | HTTP filings/s | bare SQL filings/s | SQL ÷ HTTP "
-          "| p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| server CPU ms per filing | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in args.db:
         r = run(kind, args.filings, args.concurrency, args.workers)
         print(f"| {r['database']} | {r['filings']} | {r['workers']} | {r['concurrency']} | "
-              f"{r['http_filings_per_s']} | {r['sql_filings_per_s']} | {r['ratio']}× | {r['p50_ms']} | "
+              f"{r['http_filings_per_s']} | {r['sql_filings_per_s']} | {r['ratio']}× | {r['server_cpu_ms']} | "
+              f"{r['p50_ms']} | "
               f"{r['p99_ms']} |", flush=True)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import fresh_database, machine, server, summary  # noqa: E402
+from common import cpu_seconds, fresh_database, machine, server, summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -118,9 +119,12 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     tokens = prepare(url)
     with server(url, workers=workers) as base:
         asyncio.run(drive(base, tokens, entries[:30], concurrency))
+        cpu = cpu_seconds(base.pid)
         seconds, latencies = asyncio.run(drive(base, tokens, entries[30:], concurrency))
+        cpu = cpu_seconds(base.pid) - cpu
     return {"database": kind, "lifecycles": n, "workers": workers, "concurrency": concurrency,
-            "per_s": round(n / seconds, 1), "requests_per_s": round(n * 17 / seconds), **summary(latencies)}
+            "per_s": round(n / seconds, 1), "requests_per_s": round(n * 17 / seconds),
+            "server_cpu_ms": round(1000 * cpu / n, 1), **summary(latencies)}
 
 
 def main() -> None:
@@ -131,12 +135,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s "
+          "| server CPU ms per lifecycle | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.db:
         r = run(kind, args.lifecycles, args.concurrency, args.workers)
         print(f"| {r['database']} | {r['lifecycles']} | {r['workers']} | {r['concurrency']} | {r['per_s']} | "
-              f"{r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} |", flush=True)
+              f"{r['requests_per_s']} | {r['server_cpu_ms']} | {r['p50_ms']} | {r['p99_ms']} |", flush=True)
 
 
 if __name__ == "__main__":

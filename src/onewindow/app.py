@@ -11,7 +11,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
-from onewindow.http import Anyone, install_error_handlers
+from onewindow.http import Anyone, install_error_handlers, shutdown_threads
 from onewindow.scheduler import Scheduler
 
 API = "/api/v1"
@@ -67,6 +67,7 @@ async def _lifespan(app: FastAPI):
     yield
     for thread in threads:
         thread.stop()
+    shutdown_threads(app.state)
 
 
 def _with_components(app: FastAPI, schemas: dict) -> None:

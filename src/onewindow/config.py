@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL: ``sqlite:///path`` (embedded default) or ``postgresql+psycopg://...``."""
     database_pool_size: int = Field(default=10, ge=1)
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a process remembers who holds a valid API token (0: ask the database every request). A token
+    revoked by another process is honoured within this time; by the same process, at once."""
     match_window_seconds: int = Field(default=7200, ge=0)
     """How long an inspection decision waits for the other agencies."""
     checkin_grace_seconds: int = Field(default=1800, ge=0)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeVar
 
@@ -12,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError, OperationalError
-from starlette.concurrency import run_in_threadpool
+import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onewindow.context import Context
@@ -40,10 +43,10 @@ class Caller:
     token: str | None
 
     async def run(self, fn: Callable[[Context], T]) -> T:
-        return await run_in_threadpool(self._run, fn, True)
+        return await _in_thread(self.state, self._run, fn, True)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
-        return await run_in_threadpool(self._run, fn, False)
+        return await _in_thread(self.state, self._run, fn, False)
 
     def _run(self, fn: Callable[[Context], T], authenticated: bool) -> T:
         with unit_of_work(self.state.session_factory) as session:
@@ -53,22 +56,59 @@ class Caller:
             return fn(ctx)
 
 
+WORKER_THREADS = 40
+"""Threads running units of work per application (as many as Starlette's default thread pool)."""
+
+
+def _in_thread(state: Any, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run ``fn(*args)`` on the application's worker threads (with the caller's context variables).
+
+    A plain executor costs a third of what the general-purpose thread pool
+    hop costs per request; the executor is made on first use and shut down with the application.
+    """
+    executor = getattr(state, "executor", None)
+    if executor is None:
+        executor = state.executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="onewindow-request")
+    return asyncio.get_running_loop().run_in_executor(executor, contextvars.copy_context().run, fn, *args)
+
+
+def shutdown_threads(state: Any) -> None:
+    """Let the worker threads end once their work is done (the application stops)."""
+    executor = getattr(state, "executor", None)
+    if executor is not None:
+        state.executor = None
+        executor.shutdown(wait=False)
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    token = credentials.credentials.strip() if credentials else ""
+    return token or None
+
+
 async def _caller(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
-    token = credentials.credentials.strip() if credentials else ""
-    return Caller(state=request.app.state, token=token or None)
+    return Caller(state=request.app.state, token=_bearer_token(credentials))
 
 
-async def _authenticated_caller(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
-    if caller.token is None:
+async def _authenticated_caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                                         Depends(_bearer)]) -> Caller:
+    token = _bearer_token(credentials)
+    if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    return caller
+    return Caller(state=request.app.state, token=token)
 
 
 AsCaller = Annotated[Caller, Depends(_authenticated_caller)]
 """The authenticated caller (401 at once without a bearer token); ``await caller.run(fn)``."""
 Anyone = Annotated[Caller, Depends(_caller)]
 """Any caller, for public endpoints; ``await caller.run_public(fn)``."""
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON answer encoded with orjson (UTF-8, compact, like Starlette's but several times faster)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _error(status: int, code: str, message: str, details: list | None = None, headers=None) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Writing events in the same transaction as the state change they record, and announcing their commit."""
+"""Writing events in the same transaction as the state change they record."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
-from onewindow.models import Event, EventRecipient
+from onewindow.models import Event, EventRecipient, Organisation
+
+_EVENTS = Event.__table__
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx)
+_INSERT_RECIPIENTS = insert(EventRecipient.__table__)
+_TX_KEY = "onewindow.tx"
 
 CHANNEL = "onewindow_events"
 """The PostgreSQL ``NOTIFY`` channel announcing that a transaction with events committed (empty payload)."""
@@ -22,23 +26,41 @@ _WROTE_EVENTS = "onewindow.wrote_events"
 def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uuid.UUID,
                  recipients: Iterable[uuid.UUID], data: dict[str, Any], filing_id: uuid.UUID | None = None,
                  confidential: dict[str, Any] | None = None) -> Event:
-    """Add an event and its recipients to the current unit of work.
+    """Write an event and its recipients in the current unit of work; return the event as written.
 
     ``recipients`` are the organisations allowed to see the event, decided now
     from the same access rules as the API; ``confidential`` is only for agencies.
     Nothing is committed here: the event lands with the change or not at all.
+    The rows are written at once with two plain inserts (the event, then all
+    its recipients), not through the ORM's unit of work: events are only ever
+    appended. The returned :class:`Event` carries its ``seq`` and recipients
+    but is not attached to the session.
     Once it is committed, relays are woken (:func:`on_events_committed` in this
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
     """
+    session = ctx.session
+    if any(isinstance(obj, Organisation) for obj in session.new):
+        session.flush()  # a recipient registered in this unit of work must exist before it is referenced
     actor = ctx.actor
+    values = {"id": uuid.uuid4(), "type": type_, "occurred_at": ctx.now(), "subject_type": subject_type,
+              "subject_id": subject_id, "filing_id": filing_id, "data": data, "confidential": confidential,
+              "actor_organisation_id": actor.org_id if actor else None}
     tx = transaction_id(ctx)
-    ctx.session.info[_WROTE_EVENTS] = True
-    event = Event(id=uuid.uuid4(), type=type_, occurred_at=ctx.now(), subject_type=subject_type,
-                  subject_id=subject_id, filing_id=filing_id, data=data, confidential=confidential,
-                  actor_organisation_id=actor.org_id if actor else None, tx=tx)
-    event.recipients = [EventRecipient(organisation_id=org_id, tx=tx) for org_id in dict.fromkeys(recipients)]
-    ctx.session.add(event)
+    session.info[_WROTE_EVENTS] = True
+    connection = session.connection()  # plain statements: no autoflush of the unit of work's changes here
+    seq, tx = connection.execute(_INSERT_EVENT, {**values, "tx": tx}).one()
+    orgs = list(dict.fromkeys(recipients))
+    if orgs:
+        connection.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
+    event = Event(seq=seq, tx=tx, **values)
+    event.recipients = [EventRecipient(event_seq=seq, organisation_id=org, tx=tx) for org in orgs]
     return event
+
+
+def _tx_key(session) -> tuple[str, int]:
+    """The key of the session's current transaction (begun now if need be) in ``session.info``."""
+    session.connection()
+    return _TX_KEY, id(session.get_transaction())
 
 
 def transaction_id(ctx: Context) -> int:
@@ -50,12 +72,24 @@ def transaction_id(ctx: Context) -> int:
     session = ctx.session
     if session.get_bind().dialect.name != "postgresql":
         return 0
-    key = ("onewindow.tx", id(session.get_transaction()))
+    key = _tx_key(session)
     if key not in session.info:
-        session.info.clear()
+        _forget_transactions(session)
         session.info[key] = session.execute(text(
             f"SELECT pg_current_xact_id()::text::bigint, pg_notify('{CHANNEL}', '')")).first()[0]
     return session.info[key]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction) -> None:
+    """A transaction's id is never used for the next one (whose object may reuse the same ``id()``)."""
+    if transaction.parent is None and session.info:
+        _forget_transactions(session)
+
+
+def _forget_transactions(session) -> None:
+    for key in [k for k in session.info if isinstance(k, tuple) and k and k[0] == _TX_KEY]:
+        del session.info[key]
 
 
 # --- the in-process announcement ----------------------------------------------------------------------------
@@ -77,7 +111,7 @@ def on_events_committed(callback: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-@sa_event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
     if session.info.pop(_WROTE_EVENTS, False):
         with _listeners_lock:
@@ -86,6 +120,6 @@ def _announce(session: Session) -> None:
             callback()
 
 
-@sa_event.listens_for(Session, "after_rollback")
+@event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_WROTE_EVENTS, None)

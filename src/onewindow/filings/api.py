@@ -18,7 +18,7 @@ from onewindow.filings.schemas import (
     FilingVersionOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
-from onewindow.http import AsCaller
+from onewindow.http import AsCaller, FastJSONResponse
 from onewindow.idempotency import run_once
 from onewindow.models import DeclarationStatus, FilingStatus
 
@@ -55,7 +55,7 @@ async def create_filing(caller: AsCaller, entry: Annotated[dict[str, Any], Body(
 
 
 def _answer(status: int, body: dict[str, Any], replayed: bool) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
+    return FastJSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/filings", response_model=FilingPage)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import Select, false, select
+from sqlalchemy.orm import joinedload
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
@@ -33,14 +34,14 @@ def declarations_visible_to(actor: Actor) -> Select[tuple[Declaration]]:
     return query.where(false())
 
 
-
-
 def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = False) -> Filing:
-    """The filing if the actor may see it (locked for the transaction when ``for_update``), else 404."""
-    query = filings_visible_to(ctx.as_actor()).where(Filing.id == parse_id(filing_id, "filing"))
+    """The filing with its declarations (one query) if the actor may see it (locked for the transaction
+    when ``for_update``), else 404."""
+    query = (filings_visible_to(ctx.as_actor()).where(Filing.id == parse_id(filing_id, "filing"))
+             .options(joinedload(Filing.declarations)))
     if for_update:
         query = query.with_for_update(of=Filing)
-    filing = ctx.session.scalar(query)
+    filing = ctx.session.execute(query).unique().scalar_one_or_none()
     if filing is None:
         raise NotFound.of("filing", filing_id)
     return filing

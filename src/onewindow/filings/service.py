@@ -14,14 +14,15 @@ from sqlalchemy import func, select
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.events.service import record_event
-from onewindow.filings import repository
+from onewindow.filings import repository, rows
 from onewindow.filings.schemas import FilingEntry
 from onewindow.filings.split import CIQ, CUSTOMS, Part, owners, split
 from onewindow.filings.validation import parse_entry
 from onewindow.models import (
-    STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Filing, FilingStatus, FilingVersion, OrgKind,
+    STAGED_STATUSES, Declaration, DeclarationContainer, DeclarationStatus, DeclarationVersion, Filing, FilingStatus,
+    FilingVersion, OrgKind,
 )
-from onewindow.inspections.visits import sync_declaration_containers
+from onewindow.inspections.visits import declaration_numbers, sync_declaration_containers
 from onewindow.parties.permissions import Permission
 from onewindow.parties.service import find_offices
 from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
@@ -86,7 +87,12 @@ def validate(ctx: Context, raw: Any, *, loc_prefix: tuple[Any, ...] = ()) -> tup
 
 
 def create_filing(ctx: Context, raw: Any) -> Filing:
-    """Stage a new filing and its draft declarations from the one-time entry."""
+    """Stage a new filing and its draft declarations from the one-time entry.
+
+    The new rows (filing, its first version, the drafts) are written with
+    plain inserts, not the ORM's unit of work; the returned filing and its
+    declarations are attached to the session as stored.
+    """
     actor = ctx.as_actor()
     actor.require(Permission.filing_create)
     entry, parts, offices = validate(ctx, raw)
@@ -97,9 +103,12 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
                     bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
     ordered = sorted(parts.values(), key=lambda p: p.agency)
     filing.declarations = [_new_declaration(ctx, filing, part, offices[part.agency]) for part in ordered]
-    ctx.session.add(filing)
-    ctx.session.add(FilingVersion(filing_id=filing.id, version=1, data=data, changed_fields=sorted(data),
-                                  created_by=actor.user_id, created_at=now))
+    rows.insert_new(ctx.session, [filing])
+    rows.insert_new(ctx.session, filing.declarations)
+    rows.insert(ctx.session, FilingVersion, [dict(filing_id=filing.id, version=1, data=data,
+                                                  changed_fields=sorted(data), created_by=actor.user_id,
+                                                  created_at=now)])
+    rows.attach(ctx.session, filing)
     record_event(ctx, "filing.created", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
                  recipients=[actor.org_id], data=filing_event_data(filing))
     return filing
@@ -109,7 +118,8 @@ def _new_declaration(ctx: Context, filing: Filing, part: Part, office_id: uuid.U
     now = ctx.now()
     return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office_id,
                        office_code=part.office_code, status=DeclarationStatus.draft.value, version=1,
-                       data=part.data, created_at=now, updated_at=now)
+                       number=None, data=part.data, submitted_at=None, decided_at=None, reject_reason=None,
+                       created_at=now, updated_at=now)
 
 
 def filing_event_data(filing: Filing) -> dict[str, Any]:
@@ -170,8 +180,13 @@ def active_declarations(filing: Filing) -> list[Declaration]:
 
 def refresh_status(filing: Filing) -> None:
     """``filed`` once no declaration is staged (draft or rejected), ``draft`` otherwise."""
+    filing.status = filing_status(filing)
+
+
+def filing_status(filing: Filing) -> str:
+    """What :func:`refresh_status` would set."""
     staged = any(d.status in STAGED_STATUSES for d in filing.declarations)
-    filing.status = (FilingStatus.draft if staged else FilingStatus.filed).value
+    return (FilingStatus.draft if staged else FilingStatus.filed).value
 
 
 def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
@@ -253,22 +268,28 @@ def submit_filing(ctx: Context, filing_id: str, agencies: list[str] | None = Non
     filing = repository.get_filing(ctx, filing_id, for_update=True)
     actor.require(Permission.filing_submit)
     now = ctx.now()
-    for declaration in _to_file(filing, agencies):
-        if declaration.status == DeclarationStatus.rejected.value:
-            declaration.version += 1
-            declaration.decided_at = declaration.reject_reason = None
-        declaration.status = DeclarationStatus.submitted.value
-        declaration.submitted_at = declaration.updated_at = now
-        ctx.session.add(DeclarationVersion(declaration_id=declaration.id, version=declaration.version,
-                                           data=declaration.data, changes={}, reason=None,
-                                           author_organisation_id=actor.org_id, author_user_id=actor.user_id,
-                                           created_at=now))
-        sync_declaration_containers(ctx, declaration)
+    to_file = _to_file(filing, agencies)
+    if any(d.status == DeclarationStatus.rejected.value for d in to_file):
+        for declaration in to_file:  # filed again: the next version, the earlier answer cleared
+            if declaration.status == DeclarationStatus.rejected.value:
+                declaration.version += 1
+                declaration.decided_at = declaration.reject_reason = None
+        ctx.session.flush()
+    drafts = [d for d in to_file if d.status == DeclarationStatus.draft.value]
+    rows.update(ctx.session, to_file, status=DeclarationStatus.submitted.value, submitted_at=now, updated_at=now)
+    rows.insert(ctx.session, DeclarationVersion, [
+        dict(declaration_id=d.id, version=d.version, data=d.data, changes={}, reason=None,
+             author_organisation_id=actor.org_id, author_user_id=actor.user_id, created_at=now) for d in to_file])
+    # A draft has never covered a container (nothing to replace); one filed before replaces what it covered.
+    rows.insert(ctx.session, DeclarationContainer, [dict(declaration_id=d.id, number=n)
+                                                    for d in drafts for n in declaration_numbers(d)])
+    for declaration in to_file:
+        if declaration not in drafts:
+            sync_declaration_containers(ctx, declaration)
         record_event(ctx, "declaration.submitted", subject_type="declaration", subject_id=declaration.id,
                      filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id],
                      data=declaration_event_data(declaration))
-    refresh_status(filing)
-    filing.updated_at = now
+    rows.update(ctx.session, [filing], status=filing_status(filing), updated_at=now)
     return filing
 
 

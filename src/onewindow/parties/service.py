@@ -7,11 +7,12 @@ import re
 import secrets
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
 from onewindow.models import ApiToken, CreditLevel, Organisation, OrgKind, User
+from onewindow.parties import tokens
 from onewindow.parties.permissions import DEFAULT_ROLE, ROLE_ORG_KINDS, Role
 from onewindow.refdata import validators as v
 
@@ -80,13 +81,17 @@ def get_organisation_by_code(ctx: Context, code: str) -> Organisation:
     return org
 
 
+_ORGS = Organisation.__table__
+_ORGS_BY_CODE = select(_ORGS.c.kind, _ORGS.c.code, _ORGS.c.id).where(
+    _ORGS.c.code.in_(bindparam("codes", expanding=True)))
+
+
 def find_offices(ctx: Context, wanted: dict[OrgKind, str]) -> dict[OrgKind, uuid.UUID]:
     """The ids of the registered offices among ``wanted`` (kind → code), in one query; missing ones are absent."""
     if not wanted:
         return {}
-    clauses = [and_(Organisation.kind == kind.value, Organisation.code == code) for kind, code in wanted.items()]
-    rows = ctx.session.execute(select(Organisation.kind, Organisation.id).where(or_(*clauses)))
-    return {OrgKind(kind): org_id for kind, org_id in rows}
+    rows = ctx.session.connection().execute(_ORGS_BY_CODE, {"codes": sorted(set(wanted.values()))})
+    return {OrgKind(kind): org_id for kind, code, org_id in rows if wanted.get(OrgKind(kind)) == code}
 
 
 def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = None) -> User:
@@ -131,12 +136,38 @@ def issue_token(ctx: Context, user: User) -> str:
 
 
 def authenticate(ctx: Context, token: str) -> Actor:
-    """The actor behind a bearer token; 401 for an unknown or revoked token."""
-    row = ctx.session.scalar(select(ApiToken).where(ApiToken.digest == digest(token)))
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("the token is not valid")
-    user = row.user
-    return Actor(organisation=user.organisation, user=user, role=user.role)
+    """The actor behind a bearer token; 401 for an unknown or revoked token.
+
+    Known tokens are remembered for ``settings.auth_cache_seconds`` (see
+    :mod:`onewindow.parties.tokens`): a token revoked, or a role changed, by
+    another process is honoured within that window; by this process, at once.
+    """
+    seconds = ctx.settings.auth_cache_seconds
+    cache = tokens.cache_for(ctx.session.get_bind()) if seconds > 0 else None
+    key = digest(token)
+    found = cache.get(key) if cache else None
+    if found is None:
+        found = _token_holder(ctx, key)
+        if found is None:
+            raise Unauthenticated("the token is not valid")
+        if cache:
+            cache.put(key, found, seconds)
+    return tokens.actor_of(found)
+
+
+def _token_holder(ctx: Context, key: str) -> tokens.Holder | None:
+    """The organisation and user behind a token digest (one query); None when unknown or revoked."""
+    org, user = Organisation.__table__, User.__table__
+    row = ctx.session.execute(
+        select(ApiToken.__table__.c.revoked_at, *(c.label(f"o_{c.key}") for c in org.c),
+               *(c.label(f"u_{c.key}") for c in user.c))
+        .select_from(ApiToken.__table__.join(user, user.c.id == ApiToken.__table__.c.user_id)
+                     .join(org, org.c.id == user.c.organisation_id))
+        .where(ApiToken.__table__.c.digest == key)).mappings().first()
+    if row is None or row["revoked_at"] is not None:
+        return None
+    return tokens.Holder(organisation={c.key: row[f"o_{c.key}"] for c in org.c},
+                         user={c.key: row[f"u_{c.key}"] for c in user.c})
 
 
 def actor_for(ctx: Context, org_code: str, user_name: str | None = None) -> Actor:
