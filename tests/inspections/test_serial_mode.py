@@ -74,7 +74,7 @@ def test_two_agencies_on_one_container(client, world, joint):
 
 
 def _hold(client, world, clock, inspection):
-    """Relocate, book, both... every agency of it checks in and records a conforming result."""
+    """Relocate and book the inspection; every agency of it checks in and records a conforming result."""
     tasks = ok(client.get(f"{API}/terminal/tasks?status=open", headers=world.headers("DCT")))
     task = next(t for t in tasks if t["inspection_id"] == inspection["id"])
     ok(client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"},
@@ -108,3 +108,25 @@ def test_serial_consignment_is_released_and_gated_out(client, world, clock, join
     checked_in = [r for i in detail["inspections"] for r in i["results"] if r["checked_in_at"]]
     assert len(checked_in) == 2  # two agency visits either way; the container opened once or twice
     assert sum(len(i["containers"]) for i in detail["inspections"]) == (1 if joint else 2)
+
+
+def test_engine_in_serial_mode():
+    """The pure engine: with ``joint=False`` nothing waits and every decision that inspects gets its own."""
+    from datetime import datetime, timezone
+
+    from onewindow.inspections import matching
+
+    now = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    decisions = [matching.Decision(agency="customs", declaration_id="c", containers={"A", "B"}, decided_at=now,
+                                   inspect={"A", "B"}, kind="physical"),
+                 matching.Decision(agency="ciq", declaration_id="q", containers={"A", "B"}, decided_at=now,
+                                   inspect={"B"}, kind="sampling"),
+                 matching.Decision(agency="customs", declaration_id="x", containers={"C"}, decided_at=now)]
+    coverage = {"A": {"customs", "ciq", "border"}, "B": {"customs", "ciq"}, "C": {"customs", "ciq"}}
+    serial = matching.match(decisions, coverage, now=now, window=timedelta(hours=2), joint=False)
+    assert [(p.containers, p.agencies, p.joint, p.late) for p in serial.inspections] == [
+        (("A", "B"), ("customs",), False, False), (("B",), ("ciq",), False, False)]
+    assert serial.matched == {"c", "q", "x"} and serial.waiting == frozenset() and serial.next_deadline is None
+    assert serial.cleared == {"C"}
+    joint = matching.match(decisions, coverage, now=now, window=timedelta(hours=2))
+    assert joint.inspections == () and joint.waiting == {"c", "q", "x"}  # waits for border on A, CIQ on C
