@@ -63,3 +63,16 @@ def test_a_platform_that_does_not_answer(tmp_path):
     result = runner.invoke(app, ["simulate", "--url", "http://127.0.0.1:9", "--tokens", str(path), "--no-progress"])
     assert result.exit_code == 1
     assert "the platform at http://127.0.0.1:9 does not answer" in result.output
+
+
+def test_url_without_tokens_needs_the_platforms_database(tmp_path, monkeypatch):
+    from onewindow.config import get_settings
+
+    monkeypatch.setenv("ONEWINDOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["simulate", "--url", "http://127.0.0.1:9", "--no-progress"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "cannot register the simulated parties" in result.output and "--tokens" in result.output

@@ -57,10 +57,11 @@ def _progress(show: bool, total: int, runs: list[str]):
 
 def run_cli(*, url: str | None, compare: bool, tokens: str | None, output: str, progress: bool,
             options: dict) -> None:
+    """Check the options (exit 2 naming each bad one), run, print the figures; exit 1 when a consignment
+    failed or the platform could not be driven."""
     try:
         opts = check(url, compare, tokens, output, options)
-        if url:
-            token_map = read_tokens(tokens) if tokens else None
+        token_map = read_tokens(tokens) if tokens else None
     except OptionError as error:
         _fail(str(error), 2)
     try:
@@ -68,10 +69,7 @@ def run_cli(*, url: str | None, compare: bool, tokens: str | None, output: str, 
             with _progress(progress, opts.consignments, ["joint", "serial"]) as tick:
                 results = compare_runs(opts, tick)
         else:
-            if token_map is None:
-                from onewindow.config import get_settings
-
-                token_map = register(get_settings().database_url)
+            token_map = token_map or _registered()
             with _progress(progress, opts.consignments, ["run"]) as tick:
                 results = {"run": asyncio.run(simulate(url, token_map, opts, lambda i: tick("run", i)))}
     except PlatformError as error:
@@ -81,3 +79,18 @@ def run_cli(*, url: str | None, compare: bool, tokens: str | None, output: str, 
     typer.echo(report.as_json(results, opts) if output == "json" else report.text(results, opts))
     if any(r.outcome.failures for r in results.values()):
         sys.exit(1)
+
+
+def _registered() -> dict[str, str]:
+    """The parties registered in the platform's database (ONEWINDOW_DATABASE_URL), with fresh tokens."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from onewindow.config import get_settings
+
+    url = get_settings().database_url
+    try:
+        return register(url)
+    except SQLAlchemyError as error:
+        raise PlatformError(f"cannot register the simulated parties in {url} ({error.__class__.__name__}): "
+                            "give the platform's database in ONEWINDOW_DATABASE_URL (initialised with "
+                            "'onewindow init'), or the parties' tokens with --tokens") from None
