@@ -76,6 +76,8 @@ class Api:
                                       limits=httpx.Limits(max_connections=concurrency))
         self._slots = asyncio.Semaphore(concurrency)
         self.requests = 0
+        self.latencies: list[float] = []
+        """Real seconds each answered request took (waiting for a free slot not counted)."""
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -87,7 +89,9 @@ class Api:
             try:
                 async with self._slots:
                     self.requests += 1
+                    sent = time.monotonic()
                     answer = await self.http.request(method, API + path, json=json, headers=headers)
+                    self.latencies.append(time.monotonic() - sent)
             except httpx.TransportError as error:
                 if attempt == 5:
                     raise PlatformError(f"{method} {path} as {party}: {error.__class__.__name__}: {error}") from None

@@ -59,6 +59,9 @@ class Outcome:
     enterprises: dict[int, str] = field(default_factory=dict)
     gated_out: set[int] = field(default_factory=set)
     failures: dict[int, str] = field(default_factory=dict)
+    late_checkins: int = 0
+    """Check-ins the plan made in time that the platform refused as too late: requests took so long that the
+    grace passed (the speed is too high for this machine)."""
     started_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -269,7 +272,10 @@ class Driver:
         await self.time.until(at + timedelta(seconds=plan.checkin_offset))
         answer = await self.api.call(agency, "POST", f"/inspections/{inspection_id}/check-in",
                                      tolerate=("absent", "not_scheduled"))
-        return "error" not in answer
+        if "error" in answer:
+            self.outcome.late_checkins += 1
+            return False
+        return True
 
     async def _result(self, plan: AgencyPlan, agency: str, inspection_id: str) -> None:
         await self.time.sleep(plan.result_delay)

@@ -43,7 +43,12 @@ def text(results: dict[str, Result], options: Options) -> str:
                  f"no-show {options.no_show_rate:g}, rejected {options.reject_rate:g}, speed {options.speed:g}×")
     for n in names:
         r = results[n]
-        lines.append(f"{HEADINGS.get(n, n)}: {r.requests} requests in {r.wall_seconds:.0f} s")
+        p50, p99 = r.latency_ms(0.5), r.latency_ms(0.99)
+        lines.append(f"{HEADINGS.get(n, n)}: {r.requests} requests in {r.wall_seconds:.0f} s; request time median "
+                     f"{p50:.0f} ms, p99 {p99:.0f} ms (= {p99 / 1000 * r.speed / 60:.1f} simulated min)")
+        if r.outcome.late_checkins:
+            lines.append(f"  warning: {r.outcome.late_checkins} check-ins reached the platform after the grace; "
+                         "the speed is too high for this machine (lower --speed)")
         for index, message in sorted(r.outcome.failures.items())[:5]:
             lines.append(f"  consignment {index} failed: {message}")
     return "\n".join(lines)
@@ -53,6 +58,8 @@ def as_json(results: dict[str, Result], options: Options) -> str:
     doc = {"options": asdict(options),
            "runs": {n: {"joint_inspection": r.joint_inspection, "figures": r.figures.as_dict(),
                         "requests": r.requests, "wall_seconds": round(r.wall_seconds, 1),
+                        "request_ms": {"median": round(r.latency_ms(0.5), 1), "p99": round(r.latency_ms(0.99), 1)},
+                        "late_checkins": r.outcome.late_checkins,
                         "failures": {str(i): m for i, m in sorted(r.outcome.failures.items())}}
                     for n, r in results.items()}}
     return json.dumps(doc, ensure_ascii=False, indent=2)

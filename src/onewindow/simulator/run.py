@@ -42,6 +42,15 @@ class Result:
     joint_inspection: bool | None
     requests: int
     wall_seconds: float
+    speed: float = 1.0
+    latencies: tuple[float, ...] = ()
+
+    def latency_ms(self, share: float) -> float:
+        """The request time (real milliseconds) that ``share`` of the requests took at most."""
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def simulate(url: str, tokens: dict[str, str], options: Options,
@@ -61,7 +70,7 @@ async def simulate(url: str, tokens: dict[str, str], options: Options,
         await api.close()
     return Result(figures=figures(records, failures=len(outcome.failures)), outcome=outcome,
                   joint_inspection=health.get("joint_inspection"), requests=api.requests,
-                  wall_seconds=time.monotonic() - began)
+                  wall_seconds=time.monotonic() - began, speed=sim_time.speed, latencies=tuple(api.latencies))
 
 
 def free_port() -> int:
