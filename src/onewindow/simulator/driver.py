@@ -29,7 +29,7 @@ from onewindow.simulator.parties import Parties, enterprise_key
 from onewindow.simulator.plan import HOUR, MINUTE, AgencyPlan, ConsignmentPlan, Traffic, VesselPlan
 
 POLL = 10 * MINUTE
-GIVE_UP = 14 * 24 * HOUR
+GIVE_UP = 3 * 24 * HOUR
 """How long (simulated) any one wait may last before the consignment is recorded as failed."""
 LEAD = 5 * MINUTE
 """Simulated time between reading the platform's clock and the first vessel's planned start."""
@@ -64,6 +64,16 @@ class Outcome:
     grace passed (the speed is too high for this machine)."""
     started_at: datetime | None = None
     ended_at: datetime | None = None
+
+
+async def together(*steps) -> None:
+    """Run ``steps`` side by side; the first :class:`PlatformError` stops the others and is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for step in steps:
+                group.create_task(step)
+    except* PlatformError as errors:
+        raise errors.exceptions[0] from None
 
 
 class Driver:
@@ -104,7 +114,7 @@ class Driver:
         try:
             await self.time.sleep(plan.file_delay)
             await self._file(filed)
-            await asyncio.gather(*(self._agency(filed, a) for a in filed.declarations))
+            await together(*(self._agency(filed, a) for a in filed.declarations))
             await self.time.sleep(plan.gate_out_delay)
             for number in plan.containers:
                 await self._retry(lambda n=number: self.api.call("terminal", "POST", f"/containers/{n}/gate-out",
