@@ -59,6 +59,8 @@ class Outcome:
     enterprises: dict[int, str] = field(default_factory=dict)
     gated_out: set[int] = field(default_factory=set)
     failures: dict[int, str] = field(default_factory=dict)
+    arrivals: dict[str, datetime] = field(default_factory=dict)
+    """Discharge time of each container, as the platform recorded it (its answer to the arrival)."""
     late_checkins: int = 0
     """Check-ins the plan made in time that the platform refused as too late: requests took so long that the
     grace passed (the speed is too high for this machine)."""
@@ -96,13 +98,15 @@ class Driver:
     async def _vessel(self, vessel: VesselPlan) -> None:
         await self.time.until(self.start + timedelta(seconds=vessel.arrival))
         try:
-            await self.api.call("terminal", "POST", "/terminal/arrivals", expect=(201,),
-                                json={"containers": vessel.containers,
-                                      "conveyance": {"name": vessel.name, "voyage": vessel.voyage}})
+            answer = await self.api.call("terminal", "POST", "/terminal/arrivals", expect=(201,),
+                                         json={"containers": vessel.containers,
+                                               "conveyance": {"name": vessel.name, "voyage": vessel.voyage}})
         except PlatformError as error:
             for c in vessel.consignments:
                 self._failed(c, f"discharge: {error}")
             return
+        for visit in answer["containers"]:
+            self.outcome.arrivals[visit["number"]] = datetime.fromisoformat(visit["arrived_at"])
         await asyncio.gather(*(self._consignment(c) for c in vessel.consignments))
 
     def _failed(self, plan: ConsignmentPlan, message: str) -> None:

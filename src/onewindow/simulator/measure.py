@@ -2,8 +2,11 @@
 
 For every consignment the enterprise's ``GET /filings/{id}`` (declarations and
 receipts, inspections with check-ins, releases, gate-outs); the containers'
-discharge times from the terminal's event feed (``container.arrived``). The
-figures are computed by :func:`figures`, a pure function of those records.
+discharge times as the platform recorded them, from its answers to the
+terminal's ``POST /terminal/arrivals``. (Not from the terminal's event feed:
+on PostgreSQL the feed shows an event only once every older transaction of
+the server has ended, which on a busy server can be much later.) The figures
+are computed by :func:`figures`, a pure function of those records.
 
 Clearance times per consignment, in simulated hours:
 ``arrival → gate-out`` from the first container discharged to the last one
@@ -73,21 +76,10 @@ class Records:
 
 
 async def collect(api: Api, outcome: Outcome) -> Records:
-    """Read every filing of the run (as its enterprise) and the terminal's discharges."""
+    """Read every filing of the run (as its enterprise); the discharges as the platform answered them."""
     details = await asyncio.gather(*(api.call(outcome.enterprises[i], "GET", f"/filings/{filing_id}")
                                      for i, filing_id in sorted(outcome.filings.items())))
-    arrivals: dict[str, list[datetime]] = {}
-    cursor = None
-    while True:
-        page = await api.call("terminal", "GET", "/events?limit=1000" + (f"&after={cursor}" if cursor else ""))
-        for event in page["events"]:
-            if event["type"] == "container.arrived":
-                for number in event["data"]["containers"]:
-                    arrivals.setdefault(number, []).append(datetime.fromisoformat(event["occurred_at"]))
-        if not page["events"]:
-            break
-        cursor = page["next"]
-    return Records(details=list(details), arrivals=arrivals)
+    return Records(details=list(details), arrivals={n: [at] for n, at in outcome.arrivals.items()})
 
 
 def _at(value: str) -> datetime:
