@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -179,17 +179,11 @@ def _consignment(options: Options, index: int, vessel: VesselPlan, used: set[str
     agencies = {a: _agency(rng, options, a) for a in (AGENCIES if inspected else ("customs",))}
     holder = rng.choice(sorted(agencies)) if rng.random() < HOLD_RATE else None
     if holder:
-        agencies[holder] = _with(agencies[holder], hold=True)
+        agencies[holder] = replace(agencies[holder], hold=True)
     return ConsignmentPlan(index=index, vessel=vessel.index, enterprise=enterprise, entry=entry,
                            file_delay=rng.uniform(0.5, 4) * HOUR, agencies=agencies,
                            relocation_delay=rng.uniform(1, 3) * HOUR, appointment_lead=rng.uniform(2, 6) * HOUR,
                            gate_out_delay=rng.uniform(1, 6) * HOUR)
-
-
-def _with(plan: AgencyPlan, **changes) -> AgencyPlan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)
 
 
 def _agency(rng: random.Random, options: Options, agency: str) -> AgencyPlan:
