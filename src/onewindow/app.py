@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from onewindow import __version__
-from onewindow.clock import Clock, SystemClock
+from onewindow.clock import Clock, clock_from_settings
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
 from onewindow.http import Anyone, install_error_handlers, shutdown_threads
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app = FastAPI(title="OneWindow", version=__version__, lifespan=_lifespan,
                   description="A trade Single Window: one declaration, one inspection, one release.")
     app.state.settings = settings
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock or clock_from_settings(settings)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
@@ -45,10 +45,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     _with_components(app, ENTRY_DEFS)
 
     @app.get("/healthz", tags=["operations"])
-    async def health(caller: Anyone) -> dict[str, str]:
-        """Liveness and database reachability."""
+    async def health(caller: Anyone) -> dict[str, str | float | bool]:
+        """Liveness and database reachability, with the platform's time, its clock speed (simulated seconds
+        per real second) and whether decisions are matched into joint inspections."""
         await caller.run_public(lambda ctx: ctx.session.execute(text("SELECT 1")))
-        return {"status": "ok"}
+        return {"status": "ok", "time": app.state.clock.now().isoformat(),
+                "clock_speed": getattr(app.state.clock, "speed", 1.0),
+                "joint_inspection": app.state.settings.joint_inspection}
 
     return app
 

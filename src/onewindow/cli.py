@@ -344,6 +344,30 @@ def events_tail(org: OrgOpt, after: Annotated[str | None, typer.Option(help="Cur
             time.sleep(interval)
 
 
+@app.command()
+def simulate(
+        url: Annotated[str | None, typer.Option(help="Drive the platform running at this URL.")] = None,
+        compare: Annotated[bool, typer.Option("--compare", help="Start two platforms (matching on and off), play "
+                                              "the same traffic on both, print the figures side by side.")] = False,
+        tokens: Annotated[str | None, typer.Option(help="With --url: JSON file of the parties' tokens "
+                                                   "(default: register them in ONEWINDOW_DATABASE_URL).")] = None,
+        consignments: int = 50, containers_per_filing: int = 2, seed: int = 1,
+        speed: Annotated[float, typer.Option(help="Simulated seconds per real second (--compare; with --url "
+                                             "the platform's own clock speed is used).")] = 1800.0,
+        customs_rate: float = 0.3, ciq_rate: float = 0.5, no_show_rate: float = 0.05, reject_rate: float = 0.05,
+        concurrency: Annotated[int, typer.Option(help="Requests in flight at most.")] = 16,
+        output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+        progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True) -> None:
+    """Traffic simulator: vessels, enterprises, agencies and the terminal driving a platform over its API, on
+    simulated time; measures inspections, container openings and clearance times (docs/simulator.md)."""
+    from onewindow.simulator.main import run_cli
+
+    run_cli(url=url, compare=compare, tokens=tokens, output=output, progress=progress,
+            options=dict(consignments=consignments, containers_per_filing=containers_per_filing, seed=seed,
+                         speed=speed, customs_rate=customs_rate, ciq_rate=ciq_rate, no_show_rate=no_show_rate,
+                         reject_rate=reject_rate, concurrency=concurrency))
+
+
 def main() -> None:
     app()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,15 @@ class Settings(BaseSettings):
     """How long an inspection decision waits for the other agencies."""
     checkin_grace_seconds: int = Field(default=1800, ge=0)
     """How late an agency may check in to an inspection appointment."""
+    joint_inspection: bool = True
+    """Match the agencies' decisions into joint inspections (the container opened once). Off: the old serial
+    way, each agency's decision to inspect gets its own single inspection at once (for comparisons)."""
+    clock_speed: float = Field(default=1.0, gt=0)
+    """Simulated seconds per real second (1: real time). Above 1 the platform runs on an accelerated clock, so
+    match windows and check-in grace pass at that rate (the traffic simulator uses it)."""
+    clock_start: datetime | None = None
+    """The time the clock shows when the process starts (ISO 8601 with offset); default: the real time.
+    Setting it (even at speed 1) runs the platform on simulated time."""
     inspection_catalogue: Path | None = None
     """A CSV file replacing the shipped inspection catalogue (see docs/reference-data.md)."""
     embedded_scheduler: bool = True
@@ -56,6 +66,13 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=250, ge=1)
     """Deliveries one relay round claims and sends at once."""
     log_level: str = "INFO"
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the clock start with its offset, e.g. 2026-03-02T08:00:00+08:00")
+        return value
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

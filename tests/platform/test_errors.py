@@ -143,10 +143,11 @@ def test_an_unexpected_failure_is_500_in_the_error_shape(app):
         error_of(c.get("/api/v1/_boom"), 500)
 
 
-def test_healthz(client):
+def test_healthz(client, clock):
     answer = client.get("/healthz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok"}
+    assert answer.json() == {"status": "ok", "time": clock.now().isoformat(), "clock_speed": 1.0,
+                             "joint_inspection": True}
 
 
 def test_the_openapi_document_describes_the_entry(client):

@@ -47,6 +47,12 @@ Rules
    ``late``, issued when its group is matched (a decision is matched whole);
    its other containers are matched by rules 1-3.
 
+5. *Serial mode* (``joint=False``, the way before the reform, kept for
+   comparisons): no decision waits for another agency and none is shared.
+   Every decision is matched at once; each one asking to inspect gets its own
+   single inspection of its containers, so a container two agencies want is
+   opened twice.
+
 Kinds and reasons are carried per agency, never merged across agencies: an
 inspection's ``kinds[agency]`` are the kinds that agency asked for on its
 containers (one, unless two of its declarations in the group asked for
@@ -155,6 +161,7 @@ def match(
     window: timedelta,
     started: Collection[str] = frozenset(),
     settled: Mapping[str, Collection[str]] | None = None,
+    joint: bool = True,
 ) -> MatchResult:
     """Match the open ``decisions`` into inspections (see the module documentation for the rules).
 
@@ -162,8 +169,8 @@ def match(
     it (a container missing from it waits for nobody). ``started``:
     containers with an inspection in progress or done. ``settled``:
     container → agencies whose decision on it was matched by an earlier call.
-    Raises :class:`ValueError` on a negative window or a declaration id given
-    twice.
+    ``joint=False`` matches in serial mode (rule 5). Raises
+    :class:`ValueError` on a negative window or a declaration id given twice.
     """
     if window < timedelta(0):
         raise ValueError("the match window cannot be negative")
@@ -172,6 +179,8 @@ def match(
     if len(by_id) != len(ds):
         twice = sorted(i for i, n in Counter(d.declaration_id for d in ds).items() if n > 1)
         raise ValueError(f"decisions given twice: {', '.join(twice)}")
+    if not joint:
+        return _serial(ds)
     if not isinstance(started, (set, frozenset)):
         started = frozenset(started)
     settled = settled or {}
@@ -304,6 +313,16 @@ def match(
         cleared=frozenset(cleared),
         next_deadline=min(blocked.values()) if blocked else None,
     )
+
+
+def _serial(decisions: tuple[Decision, ...]) -> MatchResult:
+    """Rule 5: every decision matched now; one single inspection per decision that inspects."""
+    inspections = sorted((_planned(d.inspect, [d], late=False) for d in decisions if d.inspect),
+                         key=lambda p: (p.containers, p.late, p.agencies, p.decisions))
+    wanted = {c for d in decisions for c in d.inspect}
+    return MatchResult(inspections=tuple(inspections), matched=frozenset(d.declaration_id for d in decisions),
+                       waiting=frozenset(), cleared=frozenset(c for d in decisions for c in d.containers) - wanted,
+                       next_deadline=None)
 
 
 def _planned(containers: Iterable[str], members: list[Decision], *, late: bool) -> PlannedInspection:

@@ -140,7 +140,11 @@ def _locked_group(ctx: Context, numbers: Iterable[str]):
 
 
 def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
-    """Match the open decisions touching ``numbers`` (and what they connect to); persist the plan."""
+    """Match the open decisions touching ``numbers`` (and what they connect to); persist the plan.
+
+    With ``joint_inspection`` off (serial mode) each decision to inspect gets its own single inspection at
+    once, and no decision joins another's inspection: the old way, one opening per agency.
+    """
     decisions, declarations, visits = _locked_group(ctx, numbers)
     if not decisions:
         return []
@@ -150,7 +154,7 @@ def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
         [_engine_decision(d, declarations[d.id]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
-        started=_started(ctx, visits), settled=_settled(ctx, covering))
+        started=_started(ctx, visits), settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
     created = [_persist(ctx, planned, by_declaration, declarations) for planned in _merged(result.inspections)]
     for declaration_id in result.matched:
@@ -244,7 +248,8 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     def merged(table: dict, agency: str) -> list[str]:
         return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
 
-    if not planned.late and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
+    joinable = not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
+    if joinable and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
         for a in agencies:
             if a not in joined.agencies:
                 joined.participants.append(InspectionParticipant(
