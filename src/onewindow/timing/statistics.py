@@ -141,7 +141,7 @@ def _summaries_window(ctx: Context, keys, value: ColumnElement, conds, join: boo
     rows = ctx.session.execute(select(*group, *columns).group_by(*group))
     k = len(keys)
     return {tuple(row[:k]): Summary(int(row[k]), float(row[k + 1]), float(row[k + 2]), float(row[k + 3]))
-            for row in rows}
+            for row in rows if row[k]}
 
 
 def histogram(ctx: Context, query: FigureQuery, stage: str, bounds_hours: Sequence[float]) -> list[int]:
