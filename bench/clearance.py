@@ -68,8 +68,8 @@ def lognormal_seconds(rng: random.Random, median_hours: float, sigma: float) -> 
     return int(rng.lognormvariate(math.log(median_hours * 3600), sigma))
 
 
-def consignment(rng: random.Random, first_day: date, days: int) -> tuple[dict, list[dict]]:
-    """One consignment's record and agency rows, as the projection would write them."""
+def consignment(rng: random.Random, day: date) -> tuple[dict, list[dict]]:
+    """One consignment starting on ``day``: its record and agency rows, as the projection would write them."""
     port = rng.choices(list(PORTS), weights=[p[0] for p in PORTS.values()])[0]
     _, offices, ciq_office = PORTS[port]
     direction = "import" if rng.random() < 0.6 else "export"
@@ -77,7 +77,6 @@ def consignment(rng: random.Random, first_day: date, days: int) -> tuple[dict, l
     inspected = rng.random() < INSPECTION_RATE[credit]
     with_ciq = rng.random() < 0.4
     inspection = "none" if not inspected else ("joint" if with_ciq and rng.random() < 0.5 else "single")
-    day = first_day + timedelta(days=rng.randrange(days))
     arrived = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=rng.randrange(86400))
     trader = 0 if rng.random() < 0.3 else lognormal_seconds(rng, 6 if direction == "import" else 1, 1.0)
     agencies = lognormal_seconds(rng, (20 if inspected else 0.5) * (1.5 if direction == "import" else 0.6), 1.1)
@@ -97,11 +96,12 @@ def consignment(rng: random.Random, first_day: date, days: int) -> tuple[dict, l
         arrival_to_filing_seconds=trader, filing_to_release_seconds=agencies,
         release_to_gate_out_seconds=port_stage if done else None, arrival_to_release_seconds=trader + agencies,
         arrival_to_gate_out_seconds=trader + agencies + port_stage if done else None, projected_at=arrived)
+    ciq = int(agencies * rng.uniform(0.5, 1.0)) if with_ciq else None
+    record["customs_filing_to_release_seconds"], record["ciq_filing_to_release_seconds"] = agencies, ciq
     agency_rows = [dict(filing_id=record["filing_id"], agency="customs", office=record["customs_office"],
                         filed_at=filed, accepted_at=filed, decided_at=filed, released_at=released, rejections=0,
                         filing_to_release_seconds=agencies)]
     if with_ciq:
-        ciq = int(agencies * rng.uniform(0.5, 1.0))
         agency_rows.append(dict(filing_id=record["filing_id"], agency="ciq", office=ciq_office, filed_at=filed,
                                 accepted_at=filed, decided_at=filed, released_at=filed + timedelta(seconds=ciq),
                                 rejections=0, filing_to_release_seconds=ciq))
@@ -119,12 +119,14 @@ def _copy_value(value) -> str:
 
 
 def load(engine, n: int, seed: int, first_day: date, days: int) -> float:
-    """Insert ``n`` consignments in batches; returns seconds taken."""
+    """Insert ``n`` consignments in batches, in the order they start (as the projection adds them);
+    returns seconds taken."""
     rng = random.Random(seed)
     start = time.perf_counter()
+    starts = sorted(rng.randrange(days) for _ in range(n))
     batch = 50_000
     for offset in range(0, n, batch):
-        pairs = [consignment(rng, first_day, days) for _ in range(min(batch, n - offset))]
+        pairs = [consignment(rng, first_day + timedelta(days=d)) for d in starts[offset:offset + batch]]
         records = [r for r, _ in pairs]
         agencies = [a for _, rows in pairs for a in rows]
         if engine.dialect.name == "postgresql":

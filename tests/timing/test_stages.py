@@ -43,6 +43,8 @@ def test_a_consignment_without_inspection(flow):
         "0916", "210600", "CNDAG", "general")
     assert record.destination == "210200"  # the consignee's administrative division
     assert {a: r.filing_to_release_seconds / 3600 for a, r in agencies.items()} == {"customs": 4.5, "ciq": 5.5}
+    assert (record.customs_filing_to_release_seconds, record.ciq_filing_to_release_seconds) == (4.5 * 3600,
+                                                                                                5.5 * 3600)
     figures = flow.run(lambda ctx: service.figures(ctx, FigureQuery(), min_group=1))
     [group] = figures["groups"]
     assert group["consignments"] == 1 and group["complete"] == 1

@@ -50,8 +50,8 @@ from onewindow.context import Context
 from onewindow.events.feed import horizon
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import (
-    ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer, Event,
-    Filing, Inspection, InspectionDeclaration, Organisation, SinkCursor,
+    AGENCIES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer,
+    Event, Filing, Inspection, InspectionDeclaration, Organisation, SinkCursor,
 )
 from onewindow.timing.milestones import AgencyTimeline, fold_declarations, latest_if_all, seconds, stages
 
@@ -170,6 +170,10 @@ def refresh(ctx: Context, filing_id: uuid.UUID) -> ClearanceRecord | None:
     _place_in_time(ctx, record)
     for stage, value in stages(record.arrived_at, filed_at, record.released_at, record.gated_out_at).items():
         setattr(record, f"{stage}_seconds", value)
+    for agency in AGENCIES:
+        own = [t for t in active.values() if t.agency == agency]
+        setattr(record, f"{agency}_filing_to_release_seconds",
+                seconds(own[-1].filed_at, own[-1].released_at) if own else None)
     record.projected_at = ctx.now()
     ctx.session.add(record)
     ctx.session.flush()

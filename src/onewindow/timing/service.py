@@ -19,10 +19,10 @@ from datetime import date
 from typing import Any
 
 from onewindow.context import Context
-from onewindow.models import STAGES
+from onewindow.models import AGENCIES, STAGES
 from onewindow.timing import projection
 from onewindow.timing.filters import FigureQuery
-from onewindow.timing.statistics import Summary, agency_summaries, group_counts, histogram, stage_summaries
+from onewindow.timing.statistics import Summary, figure_summaries, histogram
 
 STAGE_LABELS = {
     "arrival_to_filing": "arrival → filing (trader)",
@@ -57,9 +57,7 @@ def _key(value: Any) -> Any:
 def figures(ctx: Context, query: FigureQuery, *, min_group: int | None = None) -> dict[str, Any]:
     """The published figures of ``query``: one entry per group (one group when nothing is grouped)."""
     min_group = min_group or ctx.settings.clearance_min_group
-    counts = group_counts(ctx, query)
-    stages = stage_summaries(ctx, query)
-    agencies = agency_summaries(ctx, query)
+    counts, found_by_key = figure_summaries(ctx, query)
     if not query.group_by and not counts:
         counts = {(): (0, 0)}
     groups = []
@@ -69,10 +67,11 @@ def figures(ctx: Context, query: FigureQuery, *, min_group: int | None = None) -
         if 0 < consignments < min_group or (consignments == 0 and query.group_by):
             groups.append({**group, "suppressed": True})
             continue
-        found = stages.get(key, {})
+        found = found_by_key.get(key, {})
+        agencies = {a: hours(found.get(a), min_group) for a in sorted(AGENCIES)}
         groups.append({**group, "suppressed": False, "consignments": consignments, "complete": complete,
                        "stages": {s: hours(found.get(s), min_group) for s in STAGES},
-                       "agencies": {a: hours(s, min_group) for a, s in sorted(agencies.get(key, {}).items())}})
+                       "agencies": {a: s for a, s in agencies.items() if s["count"]}})
     return {"query": query.as_params(), "unit": "hours", "min_group": min_group, "stages": list(STAGES),
             "groups": groups}
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.sql import ColumnElement
 
 from onewindow.context import Context
-from onewindow.models import STAGES, ClearanceAgencyRecord, ClearanceRecord
+from onewindow.models import AGENCIES, STAGES, ClearanceRecord
 from onewindow.timing.filters import FigureQuery
 
 R = ClearanceRecord
@@ -53,66 +53,52 @@ def _postgres(ctx: Context) -> bool:
     return ctx.session.get_bind().dialect.name == "postgresql"
 
 
+COUNTS = (func.count(), func.sum(case((R.complete.is_(True), 1), else_=0)))
+
+
 def group_counts(ctx: Context, query: FigureQuery) -> dict[tuple, tuple[int, int]]:
     """Group key → (consignments, complete ones)."""
     keys = [column(g) for g in query.group_by]
-    rows = ctx.session.execute(
-        select(*keys, func.count(), func.sum(case((R.complete.is_(True), 1), else_=0)))
-        .where(*conditions(query)).group_by(*keys))
+    rows = ctx.session.execute(select(*keys, *COUNTS).where(*conditions(query)).group_by(*keys))
     return {tuple(row[:-2]): (row[-2], int(row[-1] or 0)) for row in rows}
 
 
-def stage_summaries(ctx: Context, query: FigureQuery) -> dict[tuple, dict[str, Summary]]:
-    """Group key → stage → :class:`Summary`, for the consignments the query selects."""
+def figure_summaries(ctx: Context, query: FigureQuery) -> tuple[dict[tuple, tuple[int, int]],
+                                                                dict[tuple, dict[str, Summary]]]:
+    """(group key → (consignments, complete ones), group key → stage or agency → :class:`Summary`).
+
+    The five stages are named as in ``STAGES``; each agency's filing → release by the agency's name.
+    PostgreSQL answers both in one pass over the consignments the query selects.
+    """
     keys = [column(g) for g in query.group_by]
     values = {stage: getattr(R, f"{stage}_seconds") for stage in STAGES}
-    return summaries(ctx, keys, values, conditions(query))
-
-
-def agency_summaries(ctx: Context, query: FigureQuery) -> dict[tuple, dict[str, Summary]]:
-    """Group key → agency → :class:`Summary` of filing → that agency's release."""
-    keys = [column(g) for g in query.group_by]
-    found = summaries(ctx, [*keys, ClearanceAgencyRecord.agency],
-                      {"filing_to_release": ClearanceAgencyRecord.filing_to_release_seconds},
-                      conditions(query), join=True)
-    out: dict[tuple, dict[str, Summary]] = {}
-    for key, by_value in found.items():
-        out.setdefault(key[:-1], {})[key[-1]] = by_value["filing_to_release"]
-    return out
-
-
-def summaries(ctx: Context, keys: Sequence[ColumnElement], values: dict[str, ColumnElement],
-              conds: list[ColumnElement], *, join: bool = False) -> dict[tuple, dict[str, Summary]]:
-    """Key → value name → :class:`Summary` over the rows matching ``conds`` (``join``: the agency rows)."""
+    values |= {agency: getattr(R, f"{agency}_filing_to_release_seconds") for agency in AGENCIES}
     if _postgres(ctx):
-        return _summaries_postgres(ctx, keys, values, conds, join)
+        return _summaries_postgres(ctx, keys, values, conditions(query))
     out: dict[tuple, dict[str, Summary]] = {}
     for name, value in values.items():
-        for key, summary in _summaries_window(ctx, keys, value, conds, join).items():
+        for key, summary in _summaries_window(ctx, keys, value, conditions(query)).items():
             out.setdefault(key, {})[name] = summary
-    return out
+    return group_counts(ctx, query), out
 
 
-def _source(stmt, join: bool):
-    if join:
-        return stmt.select_from(ClearanceAgencyRecord).join(R, R.filing_id == ClearanceAgencyRecord.filing_id)
-    return stmt.select_from(R)
-
-
-def _summaries_postgres(ctx: Context, keys, values: dict[str, ColumnElement], conds, join: bool):
+def _summaries_postgres(ctx: Context, keys, values: dict[str, ColumnElement], conds):
+    """Counts and summaries in one statement (see :func:`figure_summaries`)."""
     ctx.session.execute(text("SET LOCAL work_mem = '64MB'"))  # the sorts of percentile_cont stay in memory
     columns = []
     for value in values.values():
         columns += [func.count(value), func.avg(value),
                     func.percentile_cont(array(list(PERCENTILES)), type_=ARRAY(Float)).within_group(value)]
-    stmt = _source(select(*keys, *columns), join)
-    rows = ctx.session.execute(stmt.where(*conds).group_by(*keys))
-    out = {}
+    rows = ctx.session.execute(select(*keys, *COUNTS, *columns).select_from(R).where(*conds).group_by(*keys))
+    counts, out = {}, {}
     n = len(keys)
     for row in rows:
-        out[tuple(row[:n])] = {name: _summary(row[n + 3 * i], row[n + 3 * i + 1], row[n + 3 * i + 2])
+        if not row[n]:
+            continue  # no consignment at all (an aggregate without groups still answers one row)
+        counts[tuple(row[:n])] = (row[n], int(row[n + 1] or 0))
+        out[tuple(row[:n])] = {name: _summary(row[n + 2 + 3 * i], row[n + 3 + 3 * i], row[n + 4 + 3 * i])
                                for i, name in enumerate(values)}
-    return out
+    return counts, out
 
 
 def _summary(count: Any, mean: Any, percentiles: Any) -> Summary:
@@ -122,13 +108,13 @@ def _summary(count: Any, mean: Any, percentiles: Any) -> Summary:
     return Summary(int(count), float(mean), median, p90)
 
 
-def _summaries_window(ctx: Context, keys, value: ColumnElement, conds, join: bool) -> dict[tuple, Summary]:
+def _summaries_window(ctx: Context, keys, value: ColumnElement, conds) -> dict[tuple, Summary]:
     """Percentiles by rank: value at rank ``floor(1 + p(n−1))`` plus the fraction of the step to the next."""
     parts = list(keys) or None
-    ranked = _source(select(
+    ranked = select(
         *[k.label(f"k{i}") for i, k in enumerate(keys)], value.label("v"),
         func.row_number().over(partition_by=parts, order_by=value).label("rn"),
-        func.count().over(partition_by=parts).label("n")), join).where(*conds, value.is_not(None)).subquery()
+        func.count().over(partition_by=parts).label("n")).where(*conds, value.is_not(None)).subquery()
     rn, n, v = ranked.c.rn, ranked.c.n, ranked.c.v
     group = [ranked.c[f"k{i}"] for i in range(len(keys))]
     columns = [func.count(), func.avg(v)]

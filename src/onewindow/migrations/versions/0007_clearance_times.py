@@ -12,6 +12,10 @@ from alembic import op
 import onewindow.models.base
 
 
+FIGURES = ['arrival_to_filing_seconds', 'filing_to_release_seconds', 'release_to_gate_out_seconds',
+           'arrival_to_release_seconds', 'arrival_to_gate_out_seconds', 'customs_filing_to_release_seconds',
+           'ciq_filing_to_release_seconds']
+
 revision = '0007'
 down_revision = '0005'
 branch_labels = None
@@ -55,6 +59,8 @@ def upgrade() -> None:
     sa.Column('release_to_gate_out_seconds', sa.Integer(), nullable=True),
     sa.Column('arrival_to_release_seconds', sa.Integer(), nullable=True),
     sa.Column('arrival_to_gate_out_seconds', sa.Integer(), nullable=True),
+    sa.Column('customs_filing_to_release_seconds', sa.Integer(), nullable=True),
+    sa.Column('ciq_filing_to_release_seconds', sa.Integer(), nullable=True),
     sa.Column('projected_at', onewindow.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('filing_id', name=op.f('pk_clearance_records'))
     )
@@ -65,7 +71,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_clearance_records_direction_started_on', ['direction', 'started_on'], unique=False)
         batch_op.create_index('ix_clearance_records_inspection_place_started_on', ['inspection_place', 'started_on'], unique=False)
         batch_op.create_index('ix_clearance_records_port_started_on', ['port', 'started_on'], unique=False)
-        batch_op.create_index('ix_clearance_records_started_on', ['started_on'], unique=False)
+        batch_op.create_index('ix_clearance_records_started_on', ['started_on'], unique=False,
+                              postgresql_include=['complete', *FIGURES])
 
     op.create_table('clearance_agency_records',
     sa.Column('filing_id', sa.Uuid(), nullable=False),
