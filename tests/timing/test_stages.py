@@ -239,3 +239,43 @@ def test_a_declaration_filed_before_arrival(flow):
                                       "release_to_gate_out": 1.0, "arrival_to_release": 0.0,
                                       "arrival_to_gate_out": 1.0}
     assert record.started_at == record.filed_at
+
+
+def test_the_public_figures_of_real_consignments_name_nothing_of_them(flow, client):
+    """Six real consignments (one inspected for a confidential reason): the public sees their figures and
+    nothing that identifies one of them."""
+    secrets = {"91210200MA0QK1P3AF", "大连远洋食品贸易有限公司", "risk rule R-17"}
+    for seed in range(31, 37):
+        entry, (a, b) = flow.entry(seed, inspected=False)
+        flow.arrive([a, b])
+        flow.at(60)
+        filing_id, ids = flow.file(entry)
+        secrets |= {a, b, filing_id, ids["customs"], entry["bill_of_lading"]}
+        flow.accept(ids["customs"], "0916")
+        if seed == 31:
+            flow.decide(ids["customs"], "0916", [a])
+            [inspection] = flow.inspections(filing_id)
+            flow.relocate_all()
+            flow.book(inspection["id"])
+            flow.check_in(inspection["id"], "0916")
+            flow.result(inspection["id"], "0916")
+        else:
+            flow.decide(ids["customs"], "0916")
+        flow.at(30)
+        flow.release(ids["customs"], "0916")
+        flow.gate_out(a)
+        flow.gate_out(b)
+        declaration = client.get(f"/api/v1/declarations/{ids['customs']}", headers=flow.world.headers("0916")).json()
+        secrets.add(declaration["number"])
+    flow.project()
+    answer = client.get("/api/v1/public/clearance-times", params={"group_by": "inspection"})
+    as_csv = client.get("/api/v1/public/clearance-times.csv", params={"group_by": "inspection"})
+    assert answer.status_code == as_csv.status_code == 200
+    groups = {g["key"]["inspection"]: g for g in answer.json()["groups"]}
+    assert groups["single"] == {"key": {"inspection": "single"}, "suppressed": True}  # one consignment
+    assert groups["none"]["consignments"] == 5
+    assert groups["none"]["stages"]["arrival_to_gate_out"] == {"count": 5, "mean": 1.5, "median": 1.5, "p90": 1.5}
+    for text in (answer.text, as_csv.text):
+        assert not [s for s in secrets if s in text]
+    whole = client.get("/api/v1/public/clearance-times").json()["groups"][0]
+    assert whole["consignments"] == 6 and whole["stages"]["arrival_to_filing"]["median"] == 1.0
