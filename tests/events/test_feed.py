@@ -131,7 +131,7 @@ def test_events_tail_prints_the_feed_and_the_cursor(client, world, database_url,
     monkeypatch.setenv("ONEWINDOW_DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:  # on PostgreSQL the feed waits out transactions running anywhere on the server
             result = CliRunner().invoke(app, ["events", "tail", "--org", ENT])
             if result.exit_code != 0 or result.stdout or time.monotonic() > deadline:

@@ -86,7 +86,7 @@ class Flow:
 
     def project(self) -> None:
         """Apply the whole event log to the study (on PostgreSQL, waiting out other databases' transactions)."""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a long transaction elsewhere on the server holds events back
         while True:
             self.run(projection.project)
             if self.run(projection.pending) == 0:

@@ -25,7 +25,7 @@ def test_the_scheduler_keeps_the_study_up_to_date(flow, db, clock, settings):
     flow.at(90)
     filing_id, _ = flow.file(entry)
     factory = make_session_factory(db)
-    deadline, applied = time.monotonic() + 30, 0
+    deadline, applied = time.monotonic() + 120, 0
     while flow.record(filing_id)[0] is None:  # on PostgreSQL a round may wait for other databases' transactions
         applied += tick(factory, clock, settings)["clearance_events"]
         assert time.monotonic() < deadline
