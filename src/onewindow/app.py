@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from onewindow.releases.api import router as releases_router
     from onewindow.parties.api import router as parties_router
     from onewindow.refdata.api import router as refdata_router
+    from onewindow.timing.api import router as timing_router
 
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url, pool_size=settings.database_pool_size)
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
     for router in (parties_router, filings_router, inspections_router, releases_router, events_router,
-                   webhooks_router, refdata_router):
+                   webhooks_router, refdata_router, timing_router):
         app.include_router(router, prefix=API)
 
     _with_components(app, ENTRY_DEFS)

@@ -34,6 +34,8 @@ app.add_typer(filing_app, name="filing")
 app.add_typer(declaration_app, name="declaration")
 events_app = typer.Typer(help="The event feed.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+report_app = typer.Typer(help="Reports of the port office.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 OrgOpt = Annotated[str, typer.Option("--org", help="Code of the organisation acting (USCC, office code...).")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="User acting (default: the organisation's first).")]
@@ -366,6 +368,44 @@ def simulate(
             options=dict(consignments=consignments, containers_per_filing=containers_per_filing, seed=seed,
                          speed=speed, customs_rate=customs_rate, ciq_rate=ciq_rate, no_show_rate=no_show_rate,
                          reject_rate=reject_rate, concurrency=concurrency))
+Filter = Annotated[str | None, typer.Option()]
+
+
+@report_app.command("clearance")
+def report_clearance(
+        date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), included.")] = None,
+        date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), included.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="csv, json or html")] = "html",
+        output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (default stdout).")] = None,
+        min_group: Annotated[int, typer.Option(help="Suppress groups of fewer consignments.", min=1)] = 1,
+        project: Annotated[bool, typer.Option("--project/--no-project",
+                                              help="Bring the study up to date first.")] = True,
+        direction: Filter = None, port: Filter = None, customs_office: Filter = None, ciq_office: Filter = None,
+        transport_mode: Filter = None, trade_mode: Filter = None, inspection: Filter = None,
+        credit_level: Filter = None, inspection_place: Filter = None, destination: Filter = None) -> None:
+    """The clearance-time report (放行时间): overall, by port, office, inspection, credit level, cross
+    statistics, weekly trend and distribution; html is one self-contained file with charts."""
+    from onewindow.timing.filters import parse_query
+    from onewindow.timing.report import FORMATS, render, report_data
+    from onewindow.timing.service import project as bring_up_to_date
+
+    if fmt not in FORMATS:
+        fail(ValidationFailed([field_error(["format"], "must be csv, json or html")]))
+    raw = {"from": date_from, "to": date_to, "direction": direction, "port": port, "customs_office": customs_office,
+           "ciq_office": ciq_office, "transport_mode": transport_mode, "trade_mode": trade_mode,
+           "inspection": inspection, "credit_level": credit_level, "inspection_place": inspection_place,
+           "destination": destination}
+    with work() as ctx:
+        query = parse_query({k: v for k, v in raw.items() if v is not None})
+        if project:
+            bring_up_to_date(ctx)
+    with work() as ctx:
+        text = render(report_data(ctx, query, min_group=min_group), fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        typer.echo(f"clearance report written to {output}", err=True)
+    else:
+        typer.echo(text)
 
 
 def main() -> None:

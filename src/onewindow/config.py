@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     """How often the webhook relay looks for new events and due retries."""
     webhook_batch_size: int = Field(default=250, ge=1)
     """Deliveries one relay round claims and sends at once."""
+    clearance_timezone: str = "Asia/Shanghai"
+    """The time zone of the clearance-time study: the day and week a consignment counts in."""
+    clearance_min_group: int = Field(default=5, ge=1)
+    """Published clearance-time figures of a group with fewer consignments than this are suppressed."""
     log_level: str = "INFO"
 
     @field_validator("clock_start")

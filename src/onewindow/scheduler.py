@@ -1,4 +1,5 @@
-"""Deadlines that pass without anyone calling: the match window and the check-in grace.
+"""Deadlines that pass without anyone calling (the match window and the check-in grace), and the
+clearance-time study kept up to date with the event log.
 
 :func:`tick` does one round in one unit of work; :class:`Scheduler` runs it
 every ``scheduler_interval_seconds`` in a background thread (inside ``onewindow
@@ -21,11 +22,15 @@ from onewindow.context import Context
 from onewindow.db import unit_of_work
 
 log = logging.getLogger("onewindow.scheduler")
+PROJECTION_ROUND = 5000
+"""Events one round applies to the clearance-time study (a backlog is caught up over several rounds)."""
 
 
 def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> dict[str, int]:
-    """Match decisions whose window has passed and record absences past the grace; returns counts."""
+    """Match decisions whose window has passed, record absences past the grace and bring the
+    clearance-time study up to date (a bounded round); returns counts."""
     from onewindow.inspections import attendance, service
+    from onewindow.timing.service import project
 
     with unit_of_work(factory) as session:
         ctx = Context(session=session, clock=clock, settings=settings)
@@ -33,7 +38,9 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
     with unit_of_work(factory) as session:
         ctx = Context(session=session, clock=clock, settings=settings)
         absences = attendance.run_due(ctx)
-    return {"match_windows_closed": matched, "appointments_past_grace": absences}
+    with unit_of_work(factory) as session:
+        projected = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_ROUND)
+    return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected}
 
 
 class Scheduler:

@@ -5,6 +5,7 @@ from onewindow.models.base import Base
 from onewindow.models.declaration import (
     STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice,
 )
+from onewindow.models.clearance import AGENCIES, FIGURES, STAGES, ClearanceAgencyRecord, ClearanceRecord
 from onewindow.models.container import ContainerVisit, DeclarationContainer
 from onewindow.models.event import Event, EventRecipient
 from onewindow.models.filing import Filing, FilingStatus, FilingVersion
@@ -21,7 +22,8 @@ from onewindow.models.user import User
 from onewindow.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "OPEN_INSPECTION", "STARTED_INSPECTION", "ContainerVisit", "DeclarationContainer", "DecisionStatus",
+    "OPEN_INSPECTION", "AGENCIES", "FIGURES", "STAGES", "ClearanceAgencyRecord", "ClearanceRecord",
+    "STARTED_INSPECTION", "ContainerVisit", "DeclarationContainer", "DecisionStatus",
     "Inspection", "InspectionContainer", "InspectionDecision", "InspectionDeclaration", "InspectionParticipant",
     "InspectionStatus",
     "RelocationTask", "Release", "SinkCursor",

@@ -29,9 +29,14 @@ AGENCY_KINDS = frozenset({OrgKind.customs, OrgKind.ciq, OrgKind.border, OrgKind.
 
 
 class CreditLevel(StrEnum):
-    """Enterprise credit levels recognised by every office (企业信用等级)."""
+    """Enterprise credit levels recognised by every office (企业信用等级), the China Customs classes.
 
-    advanced = "advanced"  # 高级认证企业 (AEO)
+    Both certified classes are Authorised Economic Operators (AEO); an enterprise registered without a
+    level is ``general``.
+    """
+
+    advanced = "advanced"  # 高级认证企业 (advanced certified, AEO)
+    certified = "certified"  # 一般认证企业 (general certified, AEO)
     general = "general"  # 一般信用企业
     discredited = "discredited"  # 失信企业
 

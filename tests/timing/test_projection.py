@@ -1,0 +1,83 @@
+"""The projection run by the scheduler, the credit level a consignment is cleared under, and the migration
+that gives every enterprise a credit level."""
+
+from __future__ import annotations
+
+import time
+
+from alembic import command
+from sqlalchemy import select, text, update
+
+from onewindow.db import make_engine, make_session_factory
+from onewindow.migrate import alembic_config, upgrade
+from onewindow.models import Organisation
+from onewindow.scheduler import tick
+from onewindow.timing import service
+from onewindow.timing.filters import parse_query
+
+ENT = "91210200MA0QK1P3AF"
+OTHER = "91210211MA0XY7L2XK"
+
+
+def test_the_scheduler_keeps_the_study_up_to_date(flow, db, clock, settings):
+    entry, numbers = flow.entry(21)
+    flow.arrive(numbers)
+    flow.at(90)
+    filing_id, _ = flow.file(entry)
+    factory = make_session_factory(db)
+    deadline, applied = time.monotonic() + 120, 0
+    while flow.record(filing_id)[0] is None:  # on PostgreSQL a round may wait for other databases' transactions
+        applied += tick(factory, clock, settings)["clearance_events"]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert applied >= 3  # the arrival, the filing's creation, its two declarations filed
+    assert flow.record(filing_id)[0].arrival_to_filing_seconds == 5400
+    assert tick(factory, clock, settings)["clearance_events"] == 0
+
+
+def test_the_credit_level_is_the_one_the_consignment_was_cleared_under(flow, run):
+    run(lambda ctx: ctx.session.execute(update(Organisation).where(Organisation.code == OTHER)
+                                        .values(credit_level="certified")))
+    entry, numbers = flow.entry(22, enterprise=OTHER)
+    filing_id, _ = flow.file(entry, enterprise=OTHER)
+    for seed in range(23, 25):
+        flow.file(flow.entry(seed)[0])
+    flow.project()
+    assert flow.record(filing_id)[0].credit_level == "certified"
+    run(lambda ctx: ctx.session.execute(update(Organisation).where(Organisation.code == OTHER)
+                                        .values(credit_level="discredited")))
+    flow.at(60)
+    flow.arrive(numbers)  # a new event of the consignment: its record is recomputed
+    flow.project()
+    assert flow.record(filing_id)[0].credit_level == "certified"
+    by_level = run(lambda ctx: service.figures(ctx, parse_query({"group_by": "credit_level"}), min_group=1))
+    assert {g["key"]["credit_level"]: g["consignments"] for g in by_level["groups"]} == {"certified": 1,
+                                                                                        "general": 2}
+
+
+def test_a_staged_filing_is_not_in_the_study(flow, client, world):
+    entry, _ = flow.entry(26)
+    filing = flow.post("/filings", ENT, entry, 201)
+    flow.project()
+    assert flow.record(filing["id"]) == (None, {})
+
+
+def test_the_migration_gives_enterprises_without_a_level_the_general_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'credit.db'}"
+    engine = make_engine(url, pool_size=1)
+    try:
+        cfg = alembic_config(url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+        with engine.begin() as conn:
+            for code, kind in ((ENT, "enterprise"), ("0916", "customs")):
+                conn.execute(text("INSERT INTO organisations (id, kind, code, name, created_at) "
+                                  "VALUES (:id, :kind, :code, 'x', '2026-03-02 00:00:00')"),
+                             {"id": code.ljust(32, "0")[:32], "kind": kind, "code": code})
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            levels = dict(session.execute(select(Organisation.code, Organisation.credit_level)).all())
+        assert levels == {ENT: "general", "0916": None}
+    finally:
+        engine.dispose()
