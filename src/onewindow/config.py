@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     """How often the webhook relay looks for new events and due retries."""
     webhook_batch_size: int = Field(default=100, ge=1)
     """Deliveries one relay round claims and sends at once."""
+    session_hours: float = Field(default=12.0, gt=0)
+    """How long a web sign-in lasts without use (each use extends it by as much)."""
+    session_cookie_secure: bool = False
+    """Send the web session cookie over HTTPS only (turn on behind TLS)."""
+    default_time_zone: str = "Asia/Shanghai"
+    """The time zone pages show dates in until a user chooses another."""
     log_level: str = "INFO"
 
     @field_validator("webhook_allowed_hosts", mode="before")
