@@ -16,8 +16,8 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
-    from onewindow.web import account, enterprise, lookup
+    from onewindow.web import account, enterprise, entry, lookup, public
 
-    for module in (account, lookup, enterprise):
+    for module in (account, lookup, public, entry, enterprise):  # fixed paths before /filings/{id}
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
