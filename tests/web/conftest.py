@@ -29,6 +29,22 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
+_HASH: list[str] = []
+
+
+def _password_hash() -> str:
+    """One Argon2id hash of :data:`PASSWORD` (made by the platform's own ``set_password``), reused by every user:
+    hashing is deliberately slow."""
+    if not _HASH:
+        from onewindow.models import User
+        from onewindow.parties.service import set_password
+
+        user = User()
+        set_password(user, PASSWORD)
+        _HASH.append(user.password_hash)
+    return _HASH[0]
+
+
 class Pages:
     """The world's organisations, each with a user ``staff`` whose password is :data:`PASSWORD`."""
 
@@ -36,13 +52,12 @@ class Pages:
         from sqlalchemy import select
 
         from onewindow.models import User
-        from onewindow.parties.service import set_password
 
         self.world, self._run = world, run
 
         def passwords(ctx):
             for user in ctx.session.scalars(select(User)):
-                set_password(user, PASSWORD)
+                user.password_hash = _password_hash()
 
         run(passwords)
 
@@ -140,3 +155,61 @@ def shots(request):
     yield take
     if folder.exists():
         print(f"screenshots: {folder}")
+
+
+API = "/api/v1"
+ENTERPRISE = "91210200MA0QK1P3AF"
+
+
+class Port:
+    """The other parties of a consignment, acting through the API with their tokens (agencies, terminal)."""
+
+    def __init__(self, client, world) -> None:
+        self.client, self.world = client, world
+
+    def _ok(self, response, status=200):
+        assert response.status_code == status, response.text
+        return response.json()
+
+    def post(self, who: str, path: str, body=None, status=200):
+        return self._ok(self.client.post(API + path, json=body, headers=self.world.headers(who)), status)
+
+    def get(self, who: str, path: str):
+        return self._ok(self.client.get(API + path, headers=self.world.headers(who)))
+
+    def declarations(self, filing_id: str) -> dict[str, str]:
+        return {d["agency"]: d["id"] for d in self.get(ENTERPRISE, f"/filings/{filing_id}")["declarations"]}
+
+    def arrive(self, entry: dict) -> None:
+        self.post("DCT", "/terminal/arrivals", {"containers": [c["number"] for c in entry["containers"]],
+                                                "conveyance": entry["conveyance"]}, 201)
+
+    def accept_all(self, filing_id: str) -> None:
+        for agency, declaration in self.declarations(filing_id).items():
+            self.post({"customs": "0916", "ciq": "210600"}[agency], f"/declarations/{declaration}/accept")
+
+    def inspect_jointly(self, filing_id: str, container: str) -> str:
+        """Both agencies decide to inspect ``container``; the terminal moves it. The inspection's id."""
+        for agency, declaration in self.declarations(filing_id).items():
+            office = {"customs": "0916", "ciq": "210600"}[agency]
+            self.post(office, f"/declarations/{declaration}/decision",
+                      {"inspect": True, "containers": [container], "kind": "physical",
+                       "reason": f"confidential {agency} risk rule"}, 201)
+        [task] = [t for t in self.get("DCT", "/terminal/tasks") if t["status"] == "open"]
+        self.post("DCT", f"/terminal/tasks/{task['id']}/complete", {"location": "查验区 B3"})
+        return task["inspection_id"]
+
+    def inspect_and_release(self, inspection_id: str, filing_id: str, container: str) -> None:
+        """Both agencies check in, find the goods conforming, release; the terminal gates the container out."""
+        for office in ("0916", "210600"):
+            self.post(office, f"/inspections/{inspection_id}/check-in")
+            self.post(office, f"/inspections/{inspection_id}/results", {"outcome": "conforming",
+                                                                       "findings": "符合 conforming"})
+        for agency, declaration in self.declarations(filing_id).items():
+            self.post({"customs": "0916", "ciq": "210600"}[agency], f"/declarations/{declaration}/release")
+        self.post("DCT", f"/containers/{container}/gate-out")
+
+
+@pytest.fixture
+def port(client, world) -> Port:
+    return Port(client, world)
