@@ -44,9 +44,11 @@ class Field:
 
 
 DIRECTIONS = (("import", N_("import")), ("export", N_("export")))
-DOCUMENT_KINDS = tuple((k, k) for k in ("invoice", "packing_list", "contract", "bill_of_lading",
-                                        "certificate_of_origin", "health_certificate", "phytosanitary_certificate",
-                                        "licence", "other"))
+DOCUMENT_KINDS = (("invoice", N_("Invoice")), ("packing_list", N_("Packing list")), ("contract", N_("Contract")),
+                  ("bill_of_lading", N_("Bill of lading")), ("certificate_of_origin", N_("Certificate of origin")),
+                  ("health_certificate", N_("Health certificate")),
+                  ("phytosanitary_certificate", N_("Phytosanitary certificate")), ("licence", N_("Licence")),
+                  ("other", N_("Other document")))
 
 SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (N_("Declaration"), (
