@@ -46,7 +46,7 @@ def fill_entry(page, entry: dict) -> None:
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
-def test_an_enterprise_follows_a_consignment_from_entry_to_gate_out(browser, pages, port, shots, language):
+def test_an_enterprise_follows_a_consignment_from_entry_to_gate_out(browser, pages, port, shots, clock, language):
     text = TEXT[language]
     entry = sample_entry(seed=21, containers=1, items=2)
     number = entry["containers"][0]["number"]
@@ -77,7 +77,8 @@ def test_an_enterprise_follows_a_consignment_from_entry_to_gate_out(browser, pag
     }""")
     shots(browser, f"entry-{language}")
 
-    wrong = dict(entry, containers=[{**entry["containers"][0], "number": number[:-1] + str((int(number[-1]) + 1) % 10)}])
+    misspelt = number[:-1] + str((int(number[-1]) + 1) % 10)  # the ISO 6346 check digit no longer fits
+    wrong = dict(entry, containers=[{**entry["containers"][0], "number": misspelt}])
     fill_entry(browser, wrong)
     browser.click("#save-entry")
     error = browser.locator('[data-field="containers.0.number"]')
@@ -93,12 +94,15 @@ def test_an_enterprise_follows_a_consignment_from_entry_to_gate_out(browser, pag
     assert text["staged"] in browser.locator("#timeline").inner_text()
     shots(browser, f"staged-{language}")
 
+    clock.advance(minutes=20)
     browser.click("#file-button")
     browser.wait_for_url("**?filed=*")
     assert browser.locator("#declarations").inner_text().count(text["filed"]) == 2
     filing_id = browser.url.split("/enterprise/filings/")[1].split("?")[0]
 
+    clock.advance(minutes=35)
     port.accept_all(filing_id)
+    clock.advance(minutes=50)
     inspection_id = port.inspect_jointly(filing_id, number)
     browser.reload()
     browser.fill("form.booking input[name=at]", "2026-03-02T15:00")
@@ -108,6 +112,7 @@ def test_an_enterprise_follows_a_consignment_from_entry_to_gate_out(browser, pag
     assert text["booked"] in browser.locator("#timeline").inner_text()
     shots(browser, f"booked-{language}")
 
+    clock.advance(hours=4)
     port.inspect_and_release(inspection_id, filing_id, number)
     browser.reload()
     assert text["gated"] in browser.locator("#timeline").inner_text()
