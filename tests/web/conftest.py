@@ -113,9 +113,13 @@ def live_server(app) -> Iterator[str]:
     thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[object]:
-    """A headless Chromium (Playwright's ``Browser``), started once per test worker."""
+    """A headless Chromium (Playwright's ``Browser``) for one test.
+
+    Started and stopped with each test: the sync Playwright API runs an event loop on the test thread
+    while it is started, which would break the other tests' ``asyncio.run``.
+    """
     if not os.access(CHROMIUM, os.X_OK):
         message = f"Chromium is not installed at {CHROMIUM} (run `make browser`)"
         if REQUIRE_SERVICES:
