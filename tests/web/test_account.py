@@ -97,3 +97,21 @@ def test_the_next_target_stays_on_this_site(client, pages):
 def test_static_files_are_served(client):
     assert client.get("/static/vendor/htmx/htmx.min.js").status_code == 200
     assert "pico" in client.get("/static/vendor/pico/pico.min.css").text[:200].lower()
+
+
+def test_htmx_requests_send_the_token_in_a_header(client, pages):
+    pages.sign_in(client, CUSTOMS)
+    home = client.get("/").text
+    token = re.search(r'hx-headers=\'\{"X-CSRF-Token": "([^"]+)"\}\'', home).group(1)
+    assert token == re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
+    out = client.post("/logout", headers={"X-CSRF-Token": token, "HX-Request": "true"}, follow_redirects=False)
+    assert out.status_code == 204 and out.headers["HX-Redirect"] == "/login"
+
+
+def test_only_real_languages_and_zones_are_remembered(client, pages):
+    token = pages.csrf(client)
+    response = client.post("/preferences", data={"language": "fr", "zone": "Mars/Olympus", "back": "/status",
+                                                 "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303 and "set-cookie" not in response.headers
+    page = client.get("/status")
+    assert '<html lang="zh-CN">' in page.text and 'value="Asia/Shanghai" selected' in page.text
