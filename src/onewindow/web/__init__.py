@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja2 + htmx, Pico CSS): sign-in, the enterprise's pages, the public status query.
+"""Server-rendered pages (Jinja2 + htmx, Pico CSS): sign-in, the enterprise's pages, the agencies'
+workbench, the terminal's pages, the public status query.
 
 ``mount(app)`` adds the page routers and ``/static``. How to add a page:
 docs/user-guide/enterprise.md and :mod:`onewindow.web.page`.
@@ -16,8 +17,8 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
-    from onewindow.web import account, enterprise, entry, lookup, public
+    from onewindow.web import account, agency, enterprise, entry, lookup, public, terminal
 
-    for module in (account, lookup, public, entry, enterprise):  # fixed paths before /filings/{id}
+    for module in (account, lookup, public, entry, enterprise, agency, terminal):  # fixed paths before /filings/{id}
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -27,6 +27,9 @@ KIND = {"enterprise": N_("Enterprise"), "customs": N_("Customs"), "ciq": N_("Ins
         "admin": N_("Port office")}
 ROLE = {"declarant": N_("declarant"), "viewer": N_("viewer"), "officer": N_("officer"),
         "operator": N_("operator"), "admin": N_("administrator")}
+INSPECTION_KIND = {"physical": N_("physical examination"), "machine_scan": N_("machine scan"),
+                   "sampling": N_("sampling"), "quarantine_treatment": N_("quarantine treatment")}
+OUTCOME = {"conforming": N_("conforming"), "nonconforming": N_("nonconforming")}
 EVENT = {
     "filing.created": N_("Entered and staged"), "filing.updated": N_("Staged entry edited"),
     "declaration.staged": N_("Declaration staged"), "declaration.discarded": N_("Draft declaration discarded"),
@@ -47,7 +50,8 @@ EVENT = {
 
 
 def label_filters(language: str) -> dict[str, Callable[[Any], str]]:
-    """Jinja filters ``status``, ``agency``, ``kind``, ``role``, ``event`` in ``language``."""
+    """Jinja filters ``status``, ``agency``, ``kind``, ``role``, ``event``, ``inspection_kind``, ``outcome``
+    in ``language``."""
     from onewindow.web.i18n import translations
 
     gettext = translations(language).gettext
@@ -59,4 +63,5 @@ def label_filters(language: str) -> dict[str, Callable[[Any], str]]:
         return label
 
     return {"status": translate(STATUS), "agency": translate(AGENCY), "kind": translate(KIND),
-            "role": translate(ROLE), "event": translate(EVENT)}
+            "role": translate(ROLE), "event": translate(EVENT), "inspection_kind": translate(INSPECTION_KIND),
+            "outcome": translate(OUTCOME)}
