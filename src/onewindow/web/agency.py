@@ -18,6 +18,7 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import func, or_, select
@@ -37,6 +38,7 @@ from onewindow.models import (
 )
 from onewindow.parties.permissions import Permission
 from onewindow.releases import service as release_service
+from onewindow.web import i18n
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import PageRoute, page_router
 
@@ -223,8 +225,10 @@ def workbench(kind: OrgKind) -> APIRouter:
     async def day(page: Page, *, status: int = 200, **extra: Any) -> Response:
         data = await page.run(lambda ctx: inspections_data(ctx, page.zone), need=Permission.inspection_read,
                               kinds=kinds)
-        return page.render("agency/inspections.html", {**context, **data, "flash": dict(page.request.query_params),
-                                                        **extra}, status=status)
+        day_text = format_date(data["day"], "full", locale=i18n.babel_locale(page.language))
+        return page.render("agency/inspections.html", {**context, **data, "day_text": day_text,
+                                                        "flash": dict(page.request.query_params), **extra},
+                           status=status)
 
     @router.get("/inspections", name=f"{kind.value}_inspections")
     async def inspections(page: AsPage) -> Response:
