@@ -245,3 +245,28 @@ def test_an_absent_agency_may_ask_a_reinspection(client, pages, world, run, cloc
     assert len(tasks) == 1 and tasks[0]["inspection_id"] != inspection
     waiting = client.get("/ciq/inspections").text.split('id="waiting"')[1]
     assert tasks[0]["inspection_id"] in waiting
+
+
+def test_the_other_agency_reads_the_notice_of_an_amendment(client, pages, world):
+    case = filed(client, world)
+    api(client, world, ENTERPRISE, "POST", f"/declarations/{case['customs']}/amendments",
+        {"changes": {"packages": 41}, "reason": "多报一件 one more package"}, 201)
+    pages.sign_in(client, "210600")
+    page = client.get(f"/ciq/declarations/{case['ciq']}")
+    notices = page.text.split('id="notices"')[1].split("</section>")[0]
+    assert "多报一件 one more package" in notices and "packages" in notices and "海关" in notices
+    assert "notice-badge" in client.get("/ciq/declarations").text
+    client.cookies.clear()
+    pages.sign_in(client, "0916")  # the amended declaration itself has no notice
+    assert "多报一件" not in client.get(f"/customs/declarations/{case['customs']}").text.split('id="notices"')[1]
+
+
+@pytest.mark.parametrize("code", ["210600", "0900", "DCT", ENTERPRISE])
+def test_nobody_else_acts_on_a_customs_declaration(client, pages, world, code):
+    case = filed(client, world)
+    pages.sign_in(client, code)
+    for action, data in (("accept", {}), ("reject", {"reason": "x"}), ("decision", {"inspect": "no"}),
+                         ("release", {}), ("revoke", {"reason": "x"})):
+        answer = post(client, f"/customs/declarations/{case['customs']}/{action}", **data)
+        assert answer.status_code == 404, (code, action, answer.status_code)
+    assert api(client, world, "0916", "GET", f"/declarations/{case['customs']}")["status"] == "submitted"
