@@ -270,3 +270,22 @@ def test_nobody_else_acts_on_a_customs_declaration(client, pages, world, code):
         answer = post(client, f"/customs/declarations/{case['customs']}/{action}", **data)
         assert answer.status_code == 404, (code, action, answer.status_code)
     assert api(client, world, "0916", "GET", f"/declarations/{case['customs']}")["status"] == "submitted"
+
+
+def test_a_decision_alone_is_matched_when_the_window_passes(client, pages, world, run, clock, settings):
+    from onewindow.inspections.service import run_due
+
+    case = filed(client, world)
+    for agency in ("customs", "ciq"):
+        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/accept")
+    pages.sign_in(client, "0916")
+    url = f"/customs/declarations/{case['customs']}"
+    post(client, f"{url}/decision", inspect="yes", containers=case["container"], kind="machine_scan")
+    assert 'id="decision" data-inspect="yes"' in client.get(url).text
+    assert 'article class="inspection"' not in client.get("/customs/inspections").text  # CIQ has not decided
+    clock.advance(seconds=settings.match_window_seconds + 1)
+    assert run(run_due) == 1
+    waiting = client.get("/customs/inspections").text.split('id="waiting"')[1]
+    assert case["container"] in waiting and "awaiting_relocation" in waiting
+    [inspection] = api(client, world, "0916", "GET", f"/inspections?filing={case['filing']}")
+    assert not inspection["joint"] and inspection["agencies"] == ["customs"]
