@@ -119,8 +119,8 @@ def test_the_whole_life_of_a_consignment_through_the_pages(browser, pages, shots
     entry = sample_entry(seed=2026, containers=1, items=1)
     container = entry["containers"][0]["number"]
     b.goto("/login")
-    b.select_option("#preferences select[name=language]", language)
-    b.wait_for_load_state()
+    with b.expect_navigation():
+        b.select_option("#preferences select[name=language]", language)
     assert b.locator("html").get_attribute("lang") == ("zh-CN" if language == "zh" else "en")
 
     # The vessel is discharged: the terminal records the container.
