@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export ONEWINDOW_DATABASE_URL ?= sqlite:///./var/onewindow.db
 
-.PHONY: run test install browser bench lint clean
+.PHONY: run test install browser messages bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,25 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/onewindow demo --host 127.0.0.1 --port 8000
 
+## make browser: Debian's Chromium and CJK fonts for the page tests and screenshots (Playwright drives
+## /usr/bin/chromium; Playwright itself downloads nothing)
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y $(BROWSER_PACKAGES) || { $$SUDO apt-get update && $$SUDO apt-get install -y $(BROWSER_PACKAGES); }; \
+	fi
+
+## make messages: extract the pages' texts and update the catalogues (then translate the empty msgstr)
+WEB := src/onewindow/web
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F $(WEB)/babel.cfg -o $(WEB)/translations/messages.pot --no-location --sort-output \
+	  --omit-header .
+	$(BIN)/pybabel update -i $(WEB)/translations/messages.pot -d $(WEB)/translations -l zh --no-fuzzy-matching \
+	  --ignore-obsolete --no-wrap
+
 ## make test: the whole suite (PostgreSQL runs skip when no server answers, unless required)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src bench tests
 	$(BIN)/pytest -n 2 -q
 

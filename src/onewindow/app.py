@@ -1,4 +1,4 @@
-"""The ASGI application: API under ``/api/v1``."""
+"""The ASGI application: API under ``/api/v1``, pages at ``/`` (see ``onewindow.web``)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         app.include_router(router, prefix=API)
 
     _with_components(app, ENTRY_DEFS)
+    from onewindow.web import mount as mount_pages
+
+    mount_pages(app)
 
     @app.get("/healthz", tags=["operations"])
     async def health(caller: Anyone) -> dict[str, str | float | bool]:

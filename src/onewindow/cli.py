@@ -26,10 +26,12 @@ app = typer.Typer(help="OneWindow: a trade Single Window (one declaration, one i
                   no_args_is_help=True, add_completion=False)
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 token_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their web sign-in.", no_args_is_help=True)
 filing_app = typer.Typer(help="Filings (the enterprise's one-time entry).", no_args_is_help=True)
 declaration_app = typer.Typer(help="Declarations (the agencies' side).", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(filing_app, name="filing")
 app.add_typer(declaration_app, name="declaration")
 events_app = typer.Typer(help="The event feed.", no_args_is_help=True)
@@ -136,6 +138,20 @@ def token_add(org: OrgOpt, user: Annotated[str, typer.Option("--user")],
     typer.echo(token)
 
 
+@user_app.command("add")
+def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The user's sign-in name.")],
+             password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                                   help="Web sign-in password (prompted when omitted).")],
+             role: Annotated[str | None, typer.Option(help="declarant, officer, operator, viewer, admin")] = None):
+    """Create a user (or update an existing one's role) and set the password for the web pages."""
+    from onewindow.parties.service import ensure_user, get_organisation_by_code, set_password
+
+    with work() as ctx:
+        u = ensure_user(ctx, get_organisation_by_code(ctx, org), name, role)
+        set_password(u, password)
+    typer.echo(f"user {u.name} ({u.role}) of {org} may sign in at /login")
+
+
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
@@ -203,8 +219,11 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
     typer.echo("Demo logins (Authorization: Bearer <token>):")
     for login in logins:
         typer.echo(f"  {login}")
+    typer.echo(f"Web sign-in at http://{host}:{port}/login (organisation code, user, password):")
+    for login in logins:
+        typer.echo(f"  {login.web()}")
     if serve_after:
-        typer.echo(f"Serving on http://{host}:{port} (API docs at /docs)")
+        typer.echo(f"Serving on http://{host}:{port} (pages at /, API docs at /docs)")
         serve(host=host, port=port)
 
 

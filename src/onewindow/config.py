@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     """The time zone of the clearance-time study: the day and week a consignment counts in."""
     clearance_min_group: int = Field(default=5, ge=1)
     """Published clearance-time figures of a group with fewer consignments than this are suppressed."""
+    session_hours: float = Field(default=12.0, gt=0)
+    """How long a web sign-in lasts without use (each use extends it by as much)."""
+    session_cookie_secure: bool = False
+    """Send the web session cookie over HTTPS only (turn on behind TLS)."""
+    default_time_zone: str = "Asia/Shanghai"
+    """The time zone pages show dates in until a user chooses another."""
     log_level: str = "INFO"
 
     @field_validator("clock_start")

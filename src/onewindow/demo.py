@@ -18,10 +18,13 @@ from onewindow.parties.service import (
     add_organisation,
     ensure_user,
     issue_token,
+    set_password,
 )
 from onewindow.releases.service import gate_out, release
 from onewindow.samples import sample_entry
 
+DEMO_PASSWORD = "onewindow-demo"
+"""The web sign-in password of every demo user (a demo only: never for real data)."""
 ENTERPRISE = "91210200MA0QK1P3AF"
 AGENT = "91210211MA0XY7L2XK"
 
@@ -47,6 +50,10 @@ class Login:
 
     def __str__(self) -> str:
         return f"{self.kind:<10} {self.code:<20} {self.user:<10} {self.token}"
+
+    def web(self) -> str:
+        """The web sign-in line: organisation code, user and password."""
+        return f"{self.kind:<10} {self.code:<20} {self.user:<10} {DEMO_PASSWORD}"
 
 
 def _as(ctx: Context, code: str) -> Context:
@@ -127,6 +134,7 @@ def load_demo(ctx: Context) -> list[Login]:
         org = (add_organisation(ctx, kind=kind, code=code, name=name, port=port, credit_level=credit) if fresh
                else ctx.session.scalar(select(Organisation).where(Organisation.code == code)))
         u = ensure_user(ctx, org, user)
+        set_password(u, DEMO_PASSWORD)
         logins.append(Login(kind, code, user, issue_token(ctx, u)))
     if fresh:
         _consignments(ctx)

@@ -19,6 +19,7 @@ from onewindow.models.organisation import AGENCY_KINDS, CreditLevel, Organisatio
 from onewindow.models.release import Release
 from onewindow.models.sink_cursor import SinkCursor
 from onewindow.models.user import User
+from onewindow.models.web_session import WebSession
 from onewindow.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -29,6 +30,6 @@ __all__ = [
     "RelocationTask", "Release", "SinkCursor",
     "AGENCY_KINDS", "ApiToken", "Base", "CreditLevel", "Declaration", "DeclarationStatus", "DeclarationVersion",
     "Event", "EventRecipient", "Filing", "FilingStatus", "FilingVersion", "IdempotencyRecord", "Notice",
-    "NumberSequence", "OrgKind", "Organisation", "STAGED_STATUSES", "User",
+    "NumberSequence", "OrgKind", "Organisation", "STAGED_STATUSES", "User", "WebSession",
     "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
 ]

@@ -7,6 +7,8 @@ import re
 import secrets
 import uuid
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Actor, Context
@@ -121,6 +123,38 @@ def _check_role(org: Organisation, role: str) -> str:
     if OrgKind(org.kind) not in ROLE_ORG_KINDS[r]:
         raise ValidationFailed([field_error(["role"], f"the role '{r}' is not for a {org.kind} organisation")])
     return r.value
+
+
+_hasher = PasswordHasher()  # Argon2id with the library's (RFC 9106 low-memory) parameters
+_NO_USER_HASH = _hasher.hash("no such user")  # verified against when the user is unknown: same time either way
+MIN_PASSWORD = 8
+
+
+def set_password(user: User, password: str) -> None:
+    """Store an Argon2id hash of ``password`` (at least 8 characters; 422 naming ``password`` otherwise)."""
+    if len(password) < MIN_PASSWORD or len(password) > 200:
+        raise ValidationFailed([field_error(["password"], f"must be {MIN_PASSWORD} to 200 characters")])
+    user.password_hash = _hasher.hash(password)
+
+
+def check_password(ctx: Context, org_code: str, user_name: str, password: str) -> User | None:
+    """The user ``user_name`` of the organisation ``org_code`` if ``password`` is theirs, else None.
+
+    An unknown organisation or user costs one hash verification too, so timing does not tell which
+    part was wrong. A hash made with older parameters is upgraded on success.
+    """
+    user = ctx.session.scalar(select(User).join(Organisation, User.organisation_id == Organisation.id).where(
+        Organisation.code == org_code.strip().upper(), User.name == user_name.strip()))
+    stored = user.password_hash if user is not None and user.password_hash else _NO_USER_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.password_hash:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+    return user
 
 
 def digest(token: str) -> str:

@@ -1,7 +1,7 @@
 """clearance times: the study's projection tables; enterprises without a credit level become general
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 05:58:23.418090
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ FIGURES = ['arrival_to_filing_seconds', 'filing_to_release_seconds', 'release_to
            'ciq_filing_to_release_seconds']
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

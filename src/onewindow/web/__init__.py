@@ -1,0 +1,24 @@
+"""Server-rendered pages (Jinja2 + htmx, Pico CSS): sign-in, the enterprise's pages, the agencies'
+workbench, the terminal's pages, the public status query.
+
+``mount(app)`` adds the page routers and ``/static``. How to add a page:
+docs/user-guide/enterprise.md and :mod:`onewindow.web.page`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(app: FastAPI) -> None:
+    """Add every page router and the static files to ``app``."""
+    from onewindow.web import account, agency, enterprise, entry, lookup, public, terminal
+
+    for module in (account, lookup, public, entry, enterprise, agency, terminal):  # fixed paths before /filings/{id}
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

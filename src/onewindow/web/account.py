@@ -1,0 +1,88 @@
+"""Signing in and out, the home page, and the reader's language and time zone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Form
+from fastapi.responses import Response
+
+from onewindow.context import Context
+from onewindow.models import OrgKind
+from onewindow.parties.service import check_password
+from onewindow.web import i18n
+from onewindow.web.page import SESSION_COOKIE, AsPage
+from onewindow.web.routing import page_router
+from onewindow.web.sessions import end_session, start_session
+
+router = page_router()
+YEAR = 365 * 24 * 3600
+
+HOME_BY_KIND = {OrgKind.enterprise.value: "/enterprise/filings"}
+"""Where each kind of organisation lands after signing in (others: the home page)."""
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after signing in (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/", name="home")
+async def home(page: AsPage) -> Response:
+    """The signed-in user's start: their area's first page, or an overview of what they may do."""
+    await page.run(lambda ctx: None)
+    assert page.viewer is not None
+    if target := HOME_BY_KIND.get(page.viewer.org_kind):
+        return page.redirect(target)
+    return page.render("home/index.html")
+
+
+@router.get("/login", name="login")
+async def login_form(page: AsPage, next: str = "/") -> Response:
+    return page.render("account/login.html", {"next": safe_next(next), "form": {}, "failed": False})
+
+
+@router.post("/login")
+async def login(page: AsPage, organisation: Annotated[str, Form()] = "", user: Annotated[str, Form()] = "",
+                password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+    """Check the password; on success a new session cookie (HttpOnly, SameSite=Lax) and a redirect."""
+
+    def sign_in(ctx: Context) -> str | None:
+        found = check_password(ctx, organisation, user, password)
+        return start_session(ctx, found)[0] if found else None
+
+    token = await page.run_public(sign_in)
+    if token is None:
+        return page.render("account/login.html", {"next": safe_next(next), "failed": True,
+                                                  "form": {"organisation": organisation, "user": user}},
+                           status=400)
+    response = page.redirect(safe_next(next))
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
+                        secure=page.state.settings.session_cookie_secure)
+    return response
+
+
+@router.post("/logout", name="logout")
+async def logout(page: AsPage) -> Response:
+    """Revoke the session and forget the cookie."""
+    await page.run(lambda ctx: end_session(ctx, page.token))
+    response = page.redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/preferences", name="preferences")
+async def preferences(page: AsPage, language: Annotated[str | None, Form()] = None,
+                      zone: Annotated[str | None, Form()] = None,
+                      back: Annotated[str, Form()] = "/") -> Response:
+    """Remember the reader's language and time zone (cookies, a year); back to the page they were on."""
+    await page.run_optional(lambda ctx: None)
+    response = page.redirect(safe_next(back))
+    secure = page.state.settings.session_cookie_secure
+    if language in i18n.LANGUAGES:
+        response.set_cookie(i18n.LANG_COOKIE, language, max_age=YEAR, samesite="lax", path="/", secure=secure)
+    if zone and zone == i18n.zone_of(zone, "UTC").key:
+        response.set_cookie(i18n.ZONE_COOKIE, zone, max_age=YEAR, samesite="lax", path="/", secure=secure)
+    return response

@@ -1,0 +1,117 @@
+"""Signing in and out, sessions and form tokens, language and time zone (both databases)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from onewindow.models import WebSession
+from onewindow.parties.service import digest
+
+CUSTOMS = "0916"
+
+
+def test_anonymous_pages_redirect_to_sign_in_with_the_way_back(client):
+    response = client.get("/enterprise/filings?status=draft", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/enterprise/filings%3Fstatus%3Ddraft"
+    htmx = client.post("/logout", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"].startswith("/login")
+
+
+def test_sign_in_page_is_chinese_by_default_and_english_by_choice(client, pages):
+    page = client.get("/login")
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text and "登录" in page.text
+    token = pages.csrf(client)
+    switched = client.post("/preferences", data={"language": "en", "zone": "Europe/London", "back": "/login",
+                                                 "csrf_token": token}, follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/login"
+    english = client.get("/login")
+    assert '<html lang="en">' in english.text and "Sign in" in english.text and "登录" not in english.text
+    assert 'value="Europe/London" selected' in english.text
+
+
+def test_a_wrong_password_signs_nobody_in(client, pages, run):
+    token = pages.csrf(client)
+    response = client.post("/login", data={"organisation": CUSTOMS, "user": "staff", "password": "wrong-password",
+                                           "csrf_token": token})
+    assert response.status_code == 400 and 'id="login-error"' in response.text
+    assert 'value="0916"' in response.text  # what was typed is kept, except the password
+    unknown = client.post("/login", data={"organisation": "9999", "user": "staff", "password": "wrong-password",
+                                          "csrf_token": token})
+    assert unknown.status_code == 400
+    assert "ow_session" not in client.cookies
+    assert run(lambda ctx: ctx.session.scalars(select(WebSession)).all()) == []
+
+
+def test_signing_in_keeps_a_session_row_and_an_httponly_lax_cookie(client, pages, run):
+    response = pages.sign_in(client, CUSTOMS)
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("ow_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    token = client.cookies["ow_session"]
+    rows = run(lambda ctx: ctx.session.scalars(select(WebSession)).all())
+    assert [r.digest for r in rows] == [digest(token)]  # only the digest is stored
+    home = client.get("/")
+    assert home.status_code == 200 and "大窑湾海关" in home.text and "staff" in home.text
+
+
+def test_a_form_without_its_token_is_refused(client, pages):
+    refused = client.post("/login", data={"organisation": CUSTOMS, "user": "staff", "password": "x" * 10})
+    assert refused.status_code == 403
+    pages.sign_in(client, CUSTOMS)
+    assert client.post("/logout", follow_redirects=False).status_code == 403
+    assert client.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False).status_code == 403
+    assert client.get("/").status_code == 200  # still signed in
+
+
+def test_sign_out_revokes_the_session(client, pages, run):
+    pages.sign_in(client, CUSTOMS)
+    stolen = client.cookies["ow_session"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert run(lambda ctx: ctx.session.scalars(select(WebSession)).one().revoked_at) is not None
+    client.cookies.set("ow_session", stolen)
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_session_expires_after_its_hours_unused(client, pages, clock, settings):
+    pages.sign_in(client, CUSTOMS)
+    clock.advance(hours=settings.session_hours / 2)
+    assert client.get("/").status_code == 200  # use extends it
+    clock.advance(hours=settings.session_hours - 0.1)
+    assert client.get("/").status_code == 200
+    clock.advance(hours=settings.session_hours + 0.1)
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
+
+
+def test_the_next_target_stays_on_this_site(client, pages):
+    token = pages.csrf(client)
+    response = client.post("/login", data={"organisation": CUSTOMS, "user": "staff", "password":
+                                           "correct horse battery", "csrf_token": token,
+                                           "next": "//evil.example/x"}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_static_files_are_served(client):
+    assert client.get("/static/vendor/htmx/htmx.min.js").status_code == 200
+    assert "pico" in client.get("/static/vendor/pico/pico.min.css").text[:200].lower()
+
+
+def test_htmx_requests_send_the_token_in_a_header(client, pages):
+    pages.sign_in(client, CUSTOMS)
+    home = client.get("/").text
+    token = re.search(r'hx-headers=\'\{"X-CSRF-Token": "([^"]+)"\}\'', home).group(1)
+    assert token == re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
+    out = client.post("/logout", headers={"X-CSRF-Token": token, "HX-Request": "true"}, follow_redirects=False)
+    assert out.status_code == 204 and out.headers["HX-Redirect"] == "/login"
+
+
+def test_only_real_languages_and_zones_are_remembered(client, pages):
+    token = pages.csrf(client)
+    response = client.post("/preferences", data={"language": "fr", "zone": "Mars/Olympus", "back": "/status",
+                                                 "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303 and "set-cookie" not in response.headers
+    page = client.get("/status")
+    assert '<html lang="zh-CN">' in page.text and 'value="Asia/Shanghai" selected' in page.text
