@@ -48,10 +48,10 @@ def service_unavailable(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
-def _postgres_database() -> str:
-    """Create a fresh database for this worker and return its URL."""
+def _postgres_database(prefix: str = "onewindow_test") -> str:
+    """Create a fresh database for this worker (named from ``prefix``) and return its URL."""
     admin_url = make_url(PG_URL)
-    name = f"onewindow_test_{_worker()}_{os.getpid()}"
+    name = f"{prefix}_{_worker()}_{os.getpid()}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as conn:
@@ -71,6 +71,14 @@ def _drop_postgres_database(url: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of its own (no schema), dropped after the test: for servers the test starts."""
+    url = _postgres_database("onewindow_own")
+    yield url
+    _drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

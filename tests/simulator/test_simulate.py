@@ -4,12 +4,9 @@ off on SQLite, and matching on PostgreSQL; the outcomes checked against what the
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from onewindow.db import make_engine
 from onewindow.models import ContainerVisit, Declaration, Filing, Inspection, InspectionContainer, \
@@ -19,7 +16,6 @@ from onewindow.simulator.run import Platform, simulate
 
 OPTIONS = Options(consignments=12, containers_per_filing=2, seed=3, speed=7200, customs_rate=0.7, ciq_rate=0.8,
                   no_show_rate=0.15, reject_rate=0.15, concurrency=8)
-PG_URL = os.environ.get("ONEWINDOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def held(database_url: str) -> dict[str, int]:
@@ -103,29 +99,8 @@ def test_matching_off_opens_containers_more_often(sqlite_runs):
     assert serial.figures.inspections > joint.figures.inspections
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    admin_url = make_url(PG_URL)
-    name = f"onewindow_simulate_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any connection failure means "not reachable"
-        admin.dispose()
-        message = f"PostgreSQL is not reachable ({error.__class__.__name__})"
-        if os.environ.get("ONEWINDOW_REQUIRE_SERVICES") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.mark.postgres
-def test_on_postgresql(postgres_url):
+def test_on_postgresql(fresh_postgres_url):
     options = Options(**{**OPTIONS.__dict__, "consignments": 8})
-    result, db = play(postgres_url, True, options)
+    result, db = play(fresh_postgres_url, True, options)
     check_consistent(result, db, options)
