@@ -16,6 +16,7 @@ from onewindow.models import STAGES, ClearanceRecord
 from onewindow.timing import service
 from onewindow.timing.filters import FigureQuery, parse_query
 from onewindow.timing.projection import week_of
+from onewindow.timing.statistics import figure_summaries
 
 URL = "/api/v1/public/clearance-times"
 PORTS = ("CNDAG", "CNDLC")
@@ -197,3 +198,33 @@ def test_the_report_command(rows, database_url, monkeypatch, tmp_path, fmt):
         assert bad.exit_code == 1 and '"from"' in bad.stderr
     finally:
         get_settings.cache_clear()
+
+
+def test_percentiles_are_exact_over_many_buckets_ties_and_groups_without_a_key(run):
+    """Values spread over many of the buckets that narrow ranks down (and ties, and a stage with one value
+    or two, and groups whose key is NULL) give exactly the reference percentiles, unrounded."""
+    rng = random.Random(11)
+    rows = make_rows(1500, seed=3)
+    for i, row in enumerate(rows):
+        row["arrival_to_filing_seconds"] = rng.choice((0, 0, 1, 59, 60, 3600, 3600, 86400))
+        row["filing_to_release_seconds"] = int(rng.lognormvariate(9, 2.5))
+        row["inspection_place"] = None if i % 3 == 0 else row["inspection_place"]
+        row["ciq_filing_to_release_seconds"] = 500 if i in (7, 8) else (900 if i == 10 else None)
+    run(lambda ctx: ctx.session.execute(ClearanceRecord.__table__.insert(), rows))
+    query = parse_query({"group_by": "inspection_place"})
+    counts, found = run(lambda ctx: figure_summaries(ctx, query))
+    assert set(counts) == {(None,), *((p,) for p in PORTS)}
+    for (place,), (consignments, _) in counts.items():
+        chosen = [r for r in rows if r["inspection_place"] == place]
+        assert consignments == len(chosen)
+        for name in ("arrival_to_filing", "filing_to_release", "ciq"):
+            column = f"{name}_seconds" if name != "ciq" else "ciq_filing_to_release_seconds"
+            values = [float(r[column]) for r in chosen if r[column] is not None]
+            summary = found[(place,)].get(name)
+            if not values:
+                assert summary is None or summary.count == 0
+                continue
+            assert summary.count == len(values)
+            assert summary.mean == pytest.approx(sum(values) / len(values), rel=1e-12)
+            assert summary.median == pytest.approx(percentile_cont(values, 0.5), rel=1e-12, abs=1e-9), name
+            assert summary.p90 == pytest.approx(percentile_cont(values, 0.9), rel=1e-12, abs=1e-9), name
