@@ -43,10 +43,10 @@ class Caller:
     token: str | None
 
     async def run(self, fn: Callable[[Context], T]) -> T:
-        return await _in_thread(self.state, self._run, fn, True)
+        return await in_worker_thread(self.state, self._run, fn, True)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
-        return await _in_thread(self.state, self._run, fn, False)
+        return await in_worker_thread(self.state, self._run, fn, False)
 
     def _run(self, fn: Callable[[Context], T], authenticated: bool) -> T:
         with unit_of_work(self.state.session_factory) as session:
@@ -60,7 +60,7 @@ WORKER_THREADS = 40
 """Threads running units of work per application (as many as Starlette's default thread pool)."""
 
 
-def _in_thread(state: Any, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+def in_worker_thread(state: Any, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     """Run ``fn(*args)`` on the application's worker threads (with the caller's context variables).
 
     A plain executor costs a third of what the general-purpose thread pool

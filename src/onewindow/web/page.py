@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from onewindow.context import Actor, Context
 from onewindow.db import unit_of_work
 from onewindow.errors import AppError, NotFound
+from onewindow.http import in_worker_thread
 from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
 from onewindow.web import i18n
@@ -91,20 +91,20 @@ class Page:
     async def run(self, fn: Callable[[Context], T], *, need: Permission | None = None,
                   kinds: Iterable[OrgKind] | None = None) -> T:
         """Run ``fn(ctx)`` as the signed-in user in one unit of work (see the module docstring)."""
-        return await run_in_threadpool(self._run, fn, need, frozenset(kinds) if kinds else None)
+        return await in_worker_thread(self.request.app.state, self._run, fn, need, frozenset(kinds) if kinds else None)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
         """Run ``fn(ctx)`` without an actor (public pages, sign-in); unsafe requests need the cookie's token."""
         if self.unsafe:
             self._check_csrf(self.request.cookies.get(CSRF_COOKIE))
-        return await run_in_threadpool(self._run_public, fn)
+        return await in_worker_thread(self.request.app.state, self._run_public, fn)
 
     async def run_optional(self, fn: Callable[[Context], T]) -> T:
         """Run ``fn(ctx)`` as the signed-in user when there is one (``ctx.actor`` None otherwise).
 
         Unsafe requests need the session's form token when signed in, the cookie's token otherwise.
         """
-        return await run_in_threadpool(self._run_optional, fn)
+        return await in_worker_thread(self.request.app.state, self._run_optional, fn)
 
     def _run_optional(self, fn: Callable[[Context], T]) -> T:
         try:
