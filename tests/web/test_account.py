@@ -115,3 +115,21 @@ def test_only_real_languages_and_zones_are_remembered(client, pages):
     assert response.status_code == 303 and "set-cookie" not in response.headers
     page = client.get("/status")
     assert '<html lang="zh-CN">' in page.text and 'value="Asia/Shanghai" selected' in page.text
+
+
+def test_each_kind_of_user_lands_on_its_daily_work(app, pages):
+    from fastapi.testclient import TestClient
+
+    pages.add_user("DCT", "watcher", "viewer")
+    landing = {("91210200MA0QK1P3AF", "staff"): "/enterprise/filings", (CUSTOMS, "staff"): "/customs/declarations",
+               ("210600", "staff"): "/ciq/declarations", ("DCT", "staff"): "/terminal/tasks",
+               ("DCT", "watcher"): None, ("PORTOFFICE", "staff"): None}
+    for (code, user), target in landing.items():
+        with TestClient(app) as caller:
+            pages.sign_in(caller, code, user)
+            home = caller.get("/", follow_redirects=False)
+            if target is None:  # no work page this role may open: the home page itself
+                assert home.status_code == 200, (code, user)
+            else:
+                assert home.status_code == 303 and home.headers["location"] == target, (code, user)
+                assert caller.get(target).status_code == 200, (code, user)

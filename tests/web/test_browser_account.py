@@ -17,8 +17,8 @@ def test_sign_in_switch_language_and_sign_out(browser, pages, shots):
     assert browser.locator("#login-error").is_visible()
     browser.fill("input[name=password]", "correct horse battery")
     browser.click("#login-form button[type=submit]")
-    browser.wait_for_url("**/")
-    assert "大窑湾海关" in browser.locator("main").inner_text()
+    browser.wait_for_url("**/customs/declarations")  # an officer lands on the office's queue
+    assert "大窑湾海关" in browser.locator("header").inner_text()
     browser.select_option("#preferences select[name=language]", "en")
     browser.wait_for_load_state()
     browser.locator("#logout", has_text="Sign out").wait_for()

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from onewindow.context import Context
 from onewindow.models import OrgKind
+from onewindow.parties.permissions import Permission
 from onewindow.parties.service import check_password
 from onewindow.web import i18n
 from onewindow.web.page import SESSION_COOKIE, AsPage
@@ -18,8 +19,14 @@ from onewindow.web.sessions import end_session, start_session
 router = page_router()
 YEAR = 365 * 24 * 3600
 
-HOME_BY_KIND = {OrgKind.enterprise.value: "/enterprise/filings"}
-"""Where each kind of organisation lands after signing in (others: the home page)."""
+HOME_BY_KIND = {
+    OrgKind.enterprise.value: ("/enterprise/filings", Permission.filing_read),
+    OrgKind.customs.value: ("/customs/declarations", Permission.declaration_read),
+    OrgKind.ciq.value: ("/ciq/declarations", Permission.declaration_read),
+    OrgKind.terminal.value: ("/terminal/tasks", Permission.terminal_operate),
+}
+"""Where each kind of organisation lands after signing in (its daily work), when the user's role may see that
+page; everyone else sees the home page."""
 
 
 def safe_next(target: str | None) -> str:
@@ -34,7 +41,8 @@ async def home(page: AsPage) -> Response:
     """The signed-in user's start: their area's first page, or an overview of what they may do."""
     await page.run(lambda ctx: None)
     assert page.viewer is not None
-    if target := HOME_BY_KIND.get(page.viewer.org_kind):
+    target, needed = HOME_BY_KIND.get(page.viewer.org_kind, (None, None))
+    if target and page.viewer.can(needed):
         return page.redirect(target)
     return page.render("home/index.html")
 
