@@ -169,9 +169,8 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
     import time
 
     from onewindow.events.relay import Relay, run_relay_once
-    from onewindow.scheduler import tick
-
     from onewindow.migrate import current_revision
+    from onewindow.scheduler import HOUSEKEEPING_SECONDS, Every, housekeeping, tick
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=4)
@@ -184,9 +183,12 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
         if not once:
             relay = Relay(factory, clock, settings)
             relay.start()
+        chores = Every(HOUSEKEEPING_SECONDS)
         while True:
             try:
                 done = tick(factory, clock, settings)
+                if chores.due():
+                    done |= housekeeping(factory, clock, settings)
                 typer.echo(json.dumps((done | run_relay_once(factory, clock, settings)) if once else done))
             except SQLAlchemyError as error:  # a failed round is reported and tried again
                 typer.echo(f"round failed: {error.__class__.__name__}: {str(error).splitlines()[0]}", err=True)

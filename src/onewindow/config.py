@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     """Published clearance-time figures of a group with fewer consignments than this are suppressed."""
     session_hours: float = Field(default=12.0, gt=0)
     """How long a web sign-in lasts without use (each use extends it by as much)."""
+    session_retention_days: float = Field(default=30.0, gt=0)
+    """Expired or revoked web sessions are deleted this long after they ended."""
+    sign_in_attempts: int = Field(default=5, ge=1)
+    """Wrong passwords in a row after which a user's web sign-in is paused."""
+    sign_in_pause_minutes: float = Field(default=15.0, gt=0)
+    """How long a user's web sign-in is paused after too many wrong passwords."""
     session_cookie_secure: bool = False
     """Send the web session cookie over HTTPS only (turn on behind TLS)."""
     default_time_zone: str = "Asia/Shanghai"

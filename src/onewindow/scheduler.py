@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,32 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
     return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected}
 
 
+HOUSEKEEPING_SECONDS = 3600.0
+"""How often a scheduler does the housekeeping (old web sessions)."""
+
+
+class Every:
+    """Says when something done every ``seconds`` (monotonic time) is due: at once, then each period."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds, self._next = seconds, 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._seconds
+        return True
+
+
+def housekeeping(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> dict[str, int]:
+    """Delete what is kept only for a while (web sessions ended ``session_retention_days`` ago)."""
+    from onewindow.web.sessions import purge_sessions
+
+    with unit_of_work(factory) as session:
+        return {"web_sessions_deleted": purge_sessions(Context(session=session, clock=clock, settings=settings))}
+
+
 class Scheduler:
     """Runs :func:`tick` periodically in a daemon thread until :meth:`stop`."""
 
@@ -59,9 +86,12 @@ class Scheduler:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
+        chores = Every(HOUSEKEEPING_SECONDS)
         while not self._stopping.wait(self._settings.scheduler_interval_seconds):
             try:
                 done = tick(self._factory, self._clock, self._settings)
+                if chores.due():
+                    done |= housekeeping(self._factory, self._clock, self._settings)
                 if any(done.values()):
                     log.info("deadlines handled: %s", done)
             except Exception:  # noqa: BLE001 - a failed round is logged and tried again next time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from onewindow.models import WebSession
@@ -118,8 +119,6 @@ def test_only_real_languages_and_zones_are_remembered(client, pages):
 
 
 def test_each_kind_of_user_lands_on_its_daily_work(app, pages):
-    from fastapi.testclient import TestClient
-
     pages.add_user("DCT", "watcher", "viewer")
     landing = {("91210200MA0QK1P3AF", "staff"): "/enterprise/filings", (CUSTOMS, "staff"): "/customs/declarations",
                ("210600", "staff"): "/ciq/declarations", ("DCT", "staff"): "/terminal/tasks",
@@ -133,3 +132,62 @@ def test_each_kind_of_user_lands_on_its_daily_work(app, pages):
             else:
                 assert home.status_code == 303 and home.headers["location"] == target, (code, user)
                 assert caller.get(target).status_code == 200, (code, user)
+
+
+def _try(client, pages, password: str, user: str = "staff"):
+    return client.post("/login", data={"organisation": CUSTOMS, "user": user, "password": password,
+                                       "csrf_token": pages.csrf(client)}, follow_redirects=False)
+
+
+def test_too_many_wrong_passwords_pause_that_users_sign_in(client, pages, clock, settings, run):
+    pages.add_user(CUSTOMS, "colleague", "officer")
+    for _ in range(settings.sign_in_attempts - 1):
+        assert _try(client, pages, "wrong-password").status_code == 400
+    paused = _try(client, pages, "wrong-password")
+    assert paused.status_code == 429 and 'id="login-error"' in paused.text and "已暂停" in paused.text
+    assert int(paused.headers["Retry-After"]) == settings.sign_in_pause_minutes * 60
+    refused = _try(client, pages, "correct horse battery")  # even the right password waits out the pause
+    assert refused.status_code == 429 and "ow_session" not in client.cookies
+    assert _try(client, pages, "correct horse battery", user="colleague").status_code == 303  # others unaffected
+    client.cookies.clear()
+    clock.advance(minutes=settings.sign_in_pause_minutes + 1)
+    assert _try(client, pages, "correct horse battery").status_code == 303
+
+
+def test_a_right_password_starts_the_count_again(client, pages, settings, run):
+    from onewindow.models import User
+
+    for _ in range(settings.sign_in_attempts - 1):
+        _try(client, pages, "wrong-password")
+    assert _try(client, pages, "correct horse battery").status_code == 303
+    counts = run(lambda ctx: ctx.session.scalars(select(User.failed_sign_ins).where(User.name == "staff")).all())
+    assert set(counts) == {0}
+    client.cookies.clear()
+    assert _try(client, pages, "wrong-password").status_code == 400  # one wrong again: no pause
+
+
+def test_a_new_password_lifts_a_pause(client, pages, settings):
+    for _ in range(settings.sign_in_attempts):
+        _try(client, pages, "wrong-password")
+    assert _try(client, pages, "correct horse battery").status_code == 429
+    pages.add_user(CUSTOMS, "staff", "officer")  # the operator sets the password again
+    assert _try(client, pages, "correct horse battery").status_code == 303
+
+
+def test_housekeeping_deletes_sessions_ended_long_ago(client, pages, clock, settings, db, run):
+    from onewindow.db import make_session_factory
+    from onewindow.scheduler import housekeeping
+
+    pages.sign_in(client, CUSTOMS)  # ended by signing out below
+    token = pages.csrf(client)
+    client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    clock.advance(hours=1)
+    with TestClient(client.app) as other:
+        pages.sign_in(other, CUSTOMS)  # left to expire
+    factory = make_session_factory(db)
+    assert housekeeping(factory, clock, settings) == {"web_sessions_deleted": 0}  # both kept for a while
+    clock.advance(days=settings.session_retention_days, hours=settings.session_hours - 0.5)
+    assert housekeeping(factory, clock, settings) == {"web_sessions_deleted": 1}  # the revoked one
+    clock.advance(hours=1)
+    assert housekeeping(factory, clock, settings) == {"web_sessions_deleted": 1}  # the expired one
+    assert run(lambda ctx: ctx.session.scalars(select(WebSession)).all()) == []

@@ -21,5 +21,9 @@ class User(IdMixin, Base):
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    failed_sign_ins: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Wrong passwords typed since the last successful sign-in or pause."""
+    sign_in_paused_until: Mapped[datetime | None]
+    """Until when sign-in is refused after too many wrong passwords (None: not paused)."""
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")

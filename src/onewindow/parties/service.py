@@ -6,10 +6,12 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
@@ -135,6 +137,7 @@ def set_password(user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD or len(password) > 200:
         raise ValidationFailed([field_error(["password"], f"must be {MIN_PASSWORD} to 200 characters")])
     user.password_hash = _hasher.hash(password)
+    user.failed_sign_ins, user.sign_in_paused_until = 0, None
 
 
 def check_password(ctx: Context, org_code: str, user_name: str, password: str) -> User | None:
@@ -143,8 +146,7 @@ def check_password(ctx: Context, org_code: str, user_name: str, password: str) -
     An unknown organisation or user costs one hash verification too, so timing does not tell which
     part was wrong. A hash made with older parameters is upgraded on success.
     """
-    user = ctx.session.scalar(select(User).join(Organisation, User.organisation_id == Organisation.id).where(
-        Organisation.code == org_code.strip().upper(), User.name == user_name.strip()))
+    user = _user_by_name(ctx, org_code, user_name)
     stored = user.password_hash if user is not None and user.password_hash else _NO_USER_HASH
     try:
         _hasher.verify(stored, password)
@@ -155,6 +157,48 @@ def check_password(ctx: Context, org_code: str, user_name: str, password: str) -
     if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt: the user, or nobody; ``paused_until`` when the user's sign-in is
+    paused after too many wrong passwords (no password is checked then)."""
+
+    user: User | None
+    paused_until: datetime | None = None
+
+
+def sign_in(ctx: Context, org_code: str, user_name: str, password: str) -> SignIn:
+    """:func:`check_password` with a pause against password guessing.
+
+    ``sign_in_attempts`` wrong passwords in a row for one user pause that user's sign-in for
+    ``sign_in_pause_minutes`` (the count starts again after the pause); a right password resets the count.
+    The count is kept in the same transaction, which the caller commits whatever the outcome (failures are
+    returned, not raised). Setting a new password (``onewindow user add``) lifts a pause.
+    """
+    now = ctx.now()
+    user = _user_by_name(ctx, org_code, user_name)
+    if user is not None and user.sign_in_paused_until is not None and user.sign_in_paused_until > now:
+        return SignIn(None, user.sign_in_paused_until)
+    found = check_password(ctx, org_code, user_name, password)
+    if found is not None:
+        found.failed_sign_ins, found.sign_in_paused_until = 0, None
+        return SignIn(found)
+    if user is None:
+        return SignIn(None)
+    failed = ctx.session.execute(update(User).where(User.id == user.id)
+                                 .values(failed_sign_ins=User.failed_sign_ins + 1)
+                                 .returning(User.failed_sign_ins)).scalar_one()
+    if failed < ctx.settings.sign_in_attempts:
+        return SignIn(None)
+    until = now + timedelta(minutes=ctx.settings.sign_in_pause_minutes)
+    ctx.session.execute(update(User).where(User.id == user.id).values(failed_sign_ins=0, sign_in_paused_until=until))
+    return SignIn(None, until)
+
+
+def _user_by_name(ctx: Context, org_code: str, user_name: str) -> User | None:
+    return ctx.session.scalar(select(User).join(Organisation, User.organisation_id == Organisation.id).where(
+        Organisation.code == org_code.strip().upper(), User.name == user_name.strip()))
 
 
 def digest(token: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Form
@@ -10,7 +12,7 @@ from fastapi.responses import Response
 from onewindow.context import Context
 from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
-from onewindow.parties.service import check_password
+from onewindow.parties.service import sign_in
 from onewindow.web import i18n
 from onewindow.web.page import SESSION_COOKIE, AsPage
 from onewindow.web.routing import page_router
@@ -55,17 +57,24 @@ async def login_form(page: AsPage, next: str = "/") -> Response:
 @router.post("/login")
 async def login(page: AsPage, organisation: Annotated[str, Form()] = "", user: Annotated[str, Form()] = "",
                 password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
-    """Check the password; on success a new session cookie (HttpOnly, SameSite=Lax) and a redirect."""
+    """Check the password; on success a new session cookie (HttpOnly, SameSite=Lax) and a redirect; 400 with
+    the form again when wrong, 429 (with ``Retry-After``) while the user's sign-in is paused after too many
+    wrong passwords."""
 
-    def sign_in(ctx: Context) -> str | None:
-        found = check_password(ctx, organisation, user, password)
-        return start_session(ctx, found)[0] if found else None
+    def attempt(ctx: Context) -> tuple[str | None, datetime | None]:
+        outcome = sign_in(ctx, organisation, user, password)
+        return (start_session(ctx, outcome.user)[0] if outcome.user else None), outcome.paused_until
 
-    token = await page.run_public(sign_in)
+    token, paused_until = await page.run_public(attempt)
     if token is None:
-        return page.render("account/login.html", {"next": safe_next(next), "failed": True,
-                                                  "form": {"organisation": organisation, "user": user}},
-                           status=400)
+        form = {"next": safe_next(next), "failed": True, "paused_until": paused_until,
+                "form": {"organisation": organisation, "user": user}}
+        if paused_until is None:
+            return page.render("account/login.html", form, status=400)
+        wait = max(1, math.ceil((paused_until - page.state.clock.now()).total_seconds()))
+        response = page.render("account/login.html", form, status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     response = page.redirect(safe_next(next))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                         secure=page.state.settings.session_cookie_secure)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from onewindow.context import Context
 from onewindow.models import User, WebSession
@@ -50,6 +50,15 @@ def end_session(ctx: Context, token: str | None) -> None:
     if token and (row := ctx.session.scalar(select(WebSession).where(WebSession.digest == digest(token)))):
         if row.revoked_at is None:
             row.revoked_at = ctx.now()
+
+
+def purge_sessions(ctx: Context) -> int:
+    """Delete the sessions that expired or were revoked more than ``session_retention_days`` ago (until then
+    they say who signed in when); returns how many. Run by the scheduler's housekeeping."""
+    before = ctx.now() - timedelta(days=ctx.settings.session_retention_days)
+    gone = ctx.session.execute(delete(WebSession).where(or_(WebSession.expires_at < before,
+                                                            WebSession.revoked_at < before)))
+    return gone.rowcount or 0
 
 
 def _lifetime(ctx: Context) -> timedelta:
