@@ -32,7 +32,7 @@ browser:
 ## make messages: extract the pages' texts and update the catalogues (then translate the empty msgstr)
 WEB := src/onewindow/web
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F $(WEB)/babel.cfg -o $(WEB)/translations/messages.pot --no-location --sort-output \
+	$(BIN)/pybabel extract -F $(WEB)/babel.cfg -k Text -o $(WEB)/translations/messages.pot --no-location --sort-output \
 	  --omit-header .
 	$(BIN)/pybabel update -i $(WEB)/translations/messages.pot -d $(WEB)/translations -l zh --no-fuzzy-matching \
 	  --ignore-obsolete --no-wrap

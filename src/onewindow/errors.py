@@ -11,6 +11,56 @@ import uuid
 from typing import Any
 
 
+class Text(str):
+    """A message for people: the English text, which remembers its template and parameters so that
+    a page can show it in the reader's language.
+
+    ``Text("unknown {what} '{code}'", what=Text("port code"), code="CNXXX")`` is the string
+    ``unknown port code 'CNXXX'`` everywhere a ``str`` is expected (JSON answers, logs, the CLI);
+    :func:`onewindow.web.i18n.message_text` translates the template (and any parameter that is a
+    ``Text`` itself) through the page catalogue. Parameters are inserted as they are (user input with
+    braces stays untouched).
+    """
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Text:
+        text = super().__new__(cls, fill(template, params))
+        text.template, text.params = template, params
+        return text
+
+    def __reduce__(self):  # pickled (e.g. across processes) as the same message
+        return (_text, (self.template, self.params))
+
+
+def _text(template: str, params: dict[str, Any]) -> Text:
+    return Text(template, **params)
+
+
+TEXT_KEY = "onewindow_text"
+"""Key of a Pydantic error's context holding the :class:`Text` of the error (see ``refdata.types``)."""
+
+
+def fill(template: str, params: dict[str, Any]) -> str:
+    """``template`` with each ``{name}`` replaced by ``str(params[name])``, in one pass (values are not
+    templates: braces in them stay as they are)."""
+    if not params:
+        return template
+    out, position = [], 0
+    while (start := template.find("{", position)) >= 0:
+        end = template.find("}", start)
+        name = template[start + 1:end] if end > 0 else ""
+        if name not in params:
+            out.append(template[position:start + 1])
+            position = start + 1
+            continue
+        out += [template[position:start], str(params[name])]
+        position = end + 1
+    out.append(template[position:])
+    return "".join(out)
+
+
 class AppError(Exception):
     """A domain error with a stable ``code``, a human ``message`` and an HTTP ``status``."""
 
@@ -71,7 +121,7 @@ class ValidationFailed(AppError):
 
     def __init__(self, details: list[dict[str, Any]], message: str | None = None) -> None:
         n = len(details)
-        super().__init__(message or ("1 field is invalid" if n == 1 else f"{n} fields are invalid"),
+        super().__init__(message or (Text("1 field is invalid") if n == 1 else Text("{n} fields are invalid", n=n)),
                          details=details)
 
 
@@ -87,5 +137,6 @@ def pydantic_details(errors: list[dict[str, Any]], strip: tuple[str, ...] = ("bo
         loc = list(err.get("loc", ()))
         while loc and loc[0] in strip:
             loc.pop(0)
-        out.append({"loc": loc, "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")})
+        message = (err.get("ctx") or {}).get(TEXT_KEY) or err.get("msg", "invalid")
+        out.append({"loc": loc, "msg": message, "type": err.get("type", "value_error")})
     return out

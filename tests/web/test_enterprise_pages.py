@@ -91,7 +91,14 @@ def test_errors_are_shown_on_the_fields_that_caused_them_and_nothing_typed_is_lo
     assert response.status_code == 422
     errors = dict(re.findall(r'data-field="([^"]+)">([^<]+)<', response.text))
     assert set(errors) == {"containers.2.number", "items.1.hs_code", "gross_weight_kg", "bill_of_lading"}
-    assert "check digit" in errors["containers.2.number"]
+    assert errors["containers.2.number"] == "集装箱号校验码（ISO 6346）错误"  # the reader's language
+    assert "2023 年中国海关进出口税则中没有税则号列 99999999" in errors["items.1.hs_code"] \
+        or "HS 2022 中没有子目 999999" in errors["items.1.hs_code"]
+    declarant.cookies.set("ow_lang", "en")
+    english = dict(re.findall(r'data-field="([^"]+)">([^<]+)<',
+                              declarant.post("/enterprise/filings/new", data=renumbered).text))
+    assert english["containers.2.number"] == "ISO 6346 check digit is wrong"
+    declarant.cookies.delete("ow_lang")
     assert 'value="CSQU3054384"' in response.text and 'value="heavy"' in response.text
     assert f'value="{entry["items"][0]["name"]}"' in response.text
     assert run(lambda ctx: ctx.session.scalars(select(Filing)).all()) == []

@@ -34,7 +34,7 @@ def test_an_arrival_names_each_bad_number_and_keeps_what_was_typed(client, pages
     pages.sign_in(client, "DCT")
     refused = post(client, "/terminal/arrivals", containers=f"{good}\n{bad}", vessel="COSCO AFRICA", voyage="123E")
     assert refused.status_code == 422
-    assert f"{bad}: ISO 6346 check digit is wrong" in refused.text
+    assert f"{bad}: 集装箱号校验码（ISO 6346）错误" in refused.text
     assert f"{good}\n{bad}</textarea>" in refused.text and 'value="COSCO AFRICA"' in refused.text
     recorded = post(client, "/terminal/arrivals", containers=f"{good.lower()}", vessel="COSCO AFRICA", voyage="123E")
     assert recorded.status_code == 303

@@ -94,7 +94,7 @@ def parse_entry(raw: Any) -> tuple[FilingEntry | None, list[dict[str, Any]]]:
     try:
         entry = FilingEntry.model_validate(raw)
     except ValidationError as exc:
-        errors.extend(pydantic_details(exc.errors(include_url=False, include_context=False)))
+        errors.extend(pydantic_details(exc.errors(include_url=False)))
     bad = {tuple(e["loc"]) for e in errors}
     for check in CROSS_CHECKS:
         errors.extend(e for e in check(raw) if tuple(e["loc"]) not in bad)

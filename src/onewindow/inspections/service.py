@@ -49,7 +49,7 @@ def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
     try:
         request = DecisionRequest.model_validate(body)
     except PydanticValidationError as exc:
-        raise ValidationFailed(pydantic_details(exc.errors(include_url=False, include_context=False))) from None
+        raise ValidationFailed(pydantic_details(exc.errors(include_url=False))) from None
     if not request.inspect:
         return request
     covered = set(declaration_numbers(declaration))

@@ -45,7 +45,7 @@ def _parse_arrival(body: Any) -> ArrivalRequest:
     try:
         request = ArrivalRequest.model_validate(body)
     except PydanticValidationError as exc:
-        errors = pydantic_details(exc.errors(include_url=False, include_context=False))
+        errors = pydantic_details(exc.errors(include_url=False))
     numbers = body.get("containers") if isinstance(body, dict) else None
     errors += [field_error(["containers", i], msg) for i, n in enumerate(numbers if isinstance(numbers, list) else [])
                if isinstance(n, str) and (msg := check_container_number(n))]

@@ -21,6 +21,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from onewindow.errors import TEXT_KEY
+
 from . import validators as v
 
 __all__ = [
@@ -51,9 +53,9 @@ def checked(kind: str, check: Callable[[str], str | None]) -> AfterValidator:
         value = value.strip()
         message = check(value)
         if message is not None:
-            # Without a context the message is not treated as a template,
-            # so braces from the user's input are kept as they are.
-            raise PydanticCustomError(kind, message)
+            # The context carries the message itself (a Text, which pages translate); the message has
+            # no placeholder of its own, so the user's input in it is kept as it is.
+            raise PydanticCustomError(kind, message, {TEXT_KEY: message})
         return value
 
     validate.__name__ = f"check_{kind}"

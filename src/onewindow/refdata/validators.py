@@ -1,9 +1,10 @@
 """Validators for the codes found on customs and inspection declarations.
 
 Every ``check_*`` function is pure: it returns ``None`` when the value is
-valid, or a short English message saying what is wrong. The messages are
-shown to users (as the ``msg`` of a field error), so they name the field's
-meaning and, where useful, give an example of a valid value.
+valid, or a short English message saying what is wrong, as an
+:class:`onewindow.errors.Text` (a ``str`` that pages translate). The messages
+are shown to users (as the ``msg`` of a field error), so they name the
+field's meaning and, where useful, give an example of a valid value.
 
 Values are checked exactly as given: callers strip surrounding whitespace
 first (the Pydantic types in :mod:`onewindow.refdata.types` do).
@@ -17,6 +18,8 @@ import pycountry
 from stdnum import iso6346
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, ValidationError
+
+from onewindow.errors import Text
 
 from .tables import get_refdata
 
@@ -78,16 +81,16 @@ TYPE_GROUPS: dict[str, str] = {
 }
 
 # Labels of the customs parameter tables accepted by check_param.
-PARAM_LABELS: dict[str, str] = {
-    "unit": "unit (计量单位)",
-    "trade_mode": "trade mode (监管方式)",
-    "transport_mode": "transport mode (运输方式)",
-    "transaction_mode": "transaction mode (成交方式)",
-    "package_type": "package type (包装种类)",
-    "levy_kind": "levy kind (征免性质)",
-    "container_kind": "container kind (集装箱规格)",
-    "country": "country (国别地区)",
-    "currency": "currency (币制)",
+PARAM_LABELS: dict[str, Text] = {
+    "unit": Text("unit (计量单位)"),
+    "trade_mode": Text("trade mode (监管方式)"),
+    "transport_mode": Text("transport mode (运输方式)"),
+    "transaction_mode": Text("transaction mode (成交方式)"),
+    "package_type": Text("package type (包装种类)"),
+    "levy_kind": Text("levy kind (征免性质)"),
+    "container_kind": Text("container kind (集装箱规格)"),
+    "country": Text("country (国别地区)"),
+    "currency": Text("currency (币制)"),
 }
 
 _CONTAINER = re.compile(r"[A-Z]{4}[0-9]{7}")
@@ -103,100 +106,100 @@ def check_hs_code(code: str) -> str | None:
     the message says whether its 6-digit subheading exists in HS 2022.
     """
     if not code.isascii() or not code.isdigit():
-        return "HS code must contain digits only"
+        return Text("HS code must contain digits only")
     if len(code) not in (8, 10):
-        return "HS code must have 10 digits (8-digit tariff code and 2-digit supplement) or 8 digits"
+        return Text("HS code must have 10 digits (8-digit tariff code and 2-digit supplement) or 8 digits")
     data = get_refdata()
     if code[:8] in data.cn8:
         return None
     if code[:6] not in data.hs6:
-        return f"HS subheading {code[:6]} does not exist in HS 2022"
-    return f"tariff code {code[:8]} does not exist in China's 2023 customs tariff"
+        return Text("HS subheading {subheading} does not exist in HS 2022", subheading=code[:6])
+    return Text("tariff code {tariff} does not exist in China's 2023 customs tariff", tariff=code[:8])
 
 
 def check_container_number(number: str) -> str | None:
     """An ISO 6346 container number in compact capital form, e.g. ``CSQU3054383``."""
     if not _CONTAINER.fullmatch(number):
         if _CONTAINER.fullmatch(re.sub(r"[\s-]", "", number).upper()):
-            return "container number must be written in capitals without spaces or hyphens, e.g. CSQU3054383"
-        return "container number must be 4 letters and 7 digits, e.g. CSQU3054383"
+            return Text("container number must be written in capitals without spaces or hyphens, e.g. CSQU3054383")
+        return Text("container number must be 4 letters and 7 digits, e.g. CSQU3054383")
     if number[3] not in "UJZ":
-        return "the fourth letter of a container number (equipment category) must be U, J or Z"
+        return Text("the fourth letter of a container number (equipment category) must be U, J or Z")
     try:
         iso6346.validate(number)
     except InvalidChecksum:
-        return "ISO 6346 check digit is wrong"
+        return Text("ISO 6346 check digit is wrong")
     except ValidationError:  # pragma: no cover - the format was checked above
-        return "container number must be 4 letters and 7 digits, e.g. CSQU3054383"
+        return Text("container number must be 4 letters and 7 digits, e.g. CSQU3054383")
     return None
 
 
 def check_size_type(code: str) -> str | None:
     """An ISO 6346 size-and-type code of 4 characters, e.g. ``22G1``, ``45R1``, ``L5G1``."""
     if len(code) != 4:
-        return "size-type code must have 4 characters, e.g. 22G1 or 45G1"
+        return Text("size-type code must have 4 characters, e.g. 22G1 or 45G1")
     if code != code.upper():
-        return "size-type code must be written in capitals, e.g. 22G1"
+        return Text("size-type code must be written in capitals, e.g. 22G1")
     length, height, group, detail = code
     if length not in LENGTH_CODES:
-        return f"unknown ISO 6346 length code '{length}' in size-type code"
+        return Text("unknown ISO 6346 length code '{code}' in size-type code", code=length)
     if height not in HEIGHT_WIDTH_CODES:
-        return f"unknown ISO 6346 height/width code '{height}' in size-type code"
+        return Text("unknown ISO 6346 height/width code '{code}' in size-type code", code=height)
     if group not in TYPE_GROUPS:
-        return f"unknown ISO 6346 container type group '{group}' in size-type code"
+        return Text("unknown ISO 6346 container type group '{code}' in size-type code", code=group)
     if not detail.isdigit() or not detail.isascii():
-        return f"container type '{group}{detail}' must be a type group letter and a digit, e.g. G1"
+        return Text("container type '{code}' must be a type group letter and a digit, e.g. G1", code=group + detail)
     return None
 
 
 def check_uscc(code: str) -> str | None:
     """A Unified Social Credit Code (统一社会信用代码) of 18 characters with its check character."""
     if len(code) != 18:
-        return "unified social credit code must have 18 characters"
+        return Text("unified social credit code must have 18 characters")
     if not _USCC.fullmatch(code):
-        return ("unified social credit code must be 8 digits then 10 digits or capital letters "
-                "(no I, O, S, V or Z)")
+        return Text("unified social credit code must be 8 digits then 10 digits or capital letters "
+                    "(no I, O, S, V or Z)")
     if not uscc.is_valid(code):
-        return "unified social credit code check character is wrong"
+        return Text("unified social credit code check character is wrong")
     return None
 
 
 def check_country(alpha3: str) -> str | None:
     """An ISO 3166 alpha-3 country code that is also in the customs country table."""
     if not _ALPHA3.fullmatch(alpha3):
-        return "country code must be 3 capital letters (ISO 3166 alpha-3), e.g. CHN"
+        return Text("country code must be 3 capital letters (ISO 3166 alpha-3), e.g. CHN")
     if pycountry.countries.get(alpha_3=alpha3) is None:
-        return f"'{alpha3}' is not an ISO 3166 alpha-3 country code"
+        return Text("'{code}' is not an ISO 3166 alpha-3 country code", code=alpha3)
     if alpha3 not in get_refdata().params["country"]:
-        return f"country '{alpha3}' is not in the customs country table (国别地区)"
+        return Text("country '{code}' is not in the customs country table (国别地区)", code=alpha3)
     return None
 
 
 def check_currency(code: str) -> str | None:
     """An ISO 4217 currency code that customs accepts (the 币制 table)."""
     if not _ALPHA3.fullmatch(code):
-        return "currency code must be 3 capital letters (ISO 4217), e.g. CNY"
+        return Text("currency code must be 3 capital letters (ISO 4217), e.g. CNY")
     if pycountry.currencies.get(alpha_3=code) is None:
-        return f"'{code}' is not an ISO 4217 currency code"
+        return Text("'{code}' is not an ISO 4217 currency code", code=code)
     if code not in get_refdata().params["currency"]:
-        return f"currency '{code}' is an ISO 4217 code but is not accepted by customs (币制)"
+        return Text("currency '{code}' is an ISO 4217 code but is not accepted by customs (币制)", code=code)
     return None
 
 
-def _check_locode(locode: str, what: str) -> str | None:
+def _check_locode(locode: str, what: Text) -> str | None:
     """Shared rule of check_location and check_port; ``what`` names the field."""
     if not _LOCODE.fullmatch(locode):
-        return f"{what} must be a 5-character UN/LOCODE in capitals, e.g. CNSHG"
+        return Text("{what} must be a 5-character UN/LOCODE in capitals, e.g. CNSHG", what=what)
     if not locode.startswith("CN"):
-        return f"{what} '{locode}' is not in China; only Chinese UN/LOCODEs are known"
+        return Text("{what} '{code}' is not in China; only Chinese UN/LOCODEs are known", what=what, code=locode)
     if locode not in get_refdata().locations:
-        return f"unknown {what} '{locode}' (not in UN/LOCODE)"
+        return Text("unknown {what} '{code}' (not in UN/LOCODE)", what=what, code=locode)
     return None
 
 
 def check_location(locode: str) -> str | None:
     """A UN/LOCODE of a location in China, e.g. ``CNSHG`` (any function)."""
-    return _check_locode(locode, "location code")
+    return _check_locode(locode, Text("location code"))
 
 
 def check_port(locode: str) -> str | None:
@@ -206,7 +209,7 @@ def check_port(locode: str) -> str | None:
     declarants still write airport codes such as ``CNSHA`` or ``CNTAO`` for
     the seaports of those cities (whose own codes are ``CNSHG``, ``CNQDG``).
     """
-    return _check_locode(locode, "port code")
+    return _check_locode(locode, Text("port code"))
 
 
 def check_param(table: str, code: str) -> str | None:
@@ -217,19 +220,19 @@ def check_param(table: str, code: str) -> str | None:
     """
     label = PARAM_LABELS[table]
     if code not in get_refdata().params[table]:
-        return f"unknown {label} code '{code}'"
+        return Text("unknown {label} code '{code}'", label=label, code=code)
     return None
 
 
 def check_customs_office(code: str) -> str | None:
     """A customs office code (关区代码): exactly 4 digits, e.g. ``2200``."""
     if not re.fullmatch(r"[0-9]{4}", code):
-        return "customs office code (关区代码) must be exactly 4 digits, e.g. 2200"
+        return Text("customs office code (关区代码) must be exactly 4 digits, e.g. 2200")
     return None
 
 
 def check_ciq_office(code: str) -> str | None:
     """An inspection and quarantine office code (检验检疫机关代码): exactly 6 digits."""
     if not re.fullmatch(r"[0-9]{6}", code):
-        return "inspection office code (检验检疫机关代码) must be exactly 6 digits, e.g. 310000"
+        return Text("inspection office code (检验检疫机关代码) must be exactly 6 digits, e.g. 310000")
     return None

@@ -78,7 +78,7 @@ async def clearance_times(page: AsPage) -> Response:
         query = parse_query(page_params(page.request.query_params.multi_items()))
     except ValidationFailed as error:
         await page.run_optional(lambda ctx: None)
-        errors = errors_by_field(error)
+        errors = errors_by_field(page.localise(error))
         return page.render("public/clearance_times.html", _context(raw, errors, None, None), status=422)
     charts = await page.run_optional(lambda ctx: service.chart_series(ctx, query))
     csv_url = "/api/v1/public/clearance-times?" + urlencode({**query.as_params(), "format": "csv"})

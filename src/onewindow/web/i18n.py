@@ -16,11 +16,15 @@ from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from typing import Any
+
 from babel import Locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+
+from onewindow.errors import AppError, Text, fill
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -44,6 +48,26 @@ def translations(language: str) -> gettext.NullTranslations:
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+def message_text(value: Any, language: str) -> str:
+    """A message in ``language``: a :class:`~onewindow.errors.Text` through the catalogue (its template, and
+    every parameter that is a ``Text`` too); any other value as it is."""
+    if not isinstance(value, Text):
+        return "" if value is None else str(value)
+    if language == "en":
+        return str(value)
+    params = {name: message_text(p, language) if isinstance(p, Text) else p for name, p in value.params.items()}
+    return fill(translations(language).gettext(value.template), params)
+
+
+def localise(error: AppError, language: str) -> AppError:
+    """``error`` with its message and each detail's ``msg`` in ``language`` (changed in place; returned)."""
+    error.message = message_text(error.message, language)
+    for detail in error.details:
+        if isinstance(detail, dict) and "msg" in detail:
+            detail["msg"] = message_text(detail["msg"], language)
+    return error
 
 
 def language_of(value: str | None) -> str:

@@ -34,6 +34,7 @@ from onewindow.web import i18n
 from onewindow.web.sessions import find_session
 
 T = TypeVar("T")
+E = TypeVar("E", bound=AppError)
 SESSION_COOKIE = "ow_session"
 CSRF_COOKIE = "ow_csrf"
 CSRF_FIELD = "csrf_token"
@@ -91,20 +92,32 @@ class Page:
     async def run(self, fn: Callable[[Context], T], *, need: Permission | None = None,
                   kinds: Iterable[OrgKind] | None = None) -> T:
         """Run ``fn(ctx)`` as the signed-in user in one unit of work (see the module docstring)."""
-        return await in_worker_thread(self.request.app.state, self._run, fn, need, frozenset(kinds) if kinds else None)
+        return await self._in_thread(self._run, fn, need, frozenset(kinds) if kinds else None)
+
+    async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` on the application's worker threads; a domain error comes back in the reader's
+        language (its message and field messages, see :func:`onewindow.web.i18n.localise`)."""
+        try:
+            return await in_worker_thread(self.request.app.state, work, *args)
+        except AppError as error:
+            raise self.localise(error) from None
+
+    def localise(self, error: E) -> E:
+        """``error``'s messages in this page's language."""
+        return i18n.localise(error, self.language)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
         """Run ``fn(ctx)`` without an actor (public pages, sign-in); unsafe requests need the cookie's token."""
         if self.unsafe:
             self._check_csrf(self.request.cookies.get(CSRF_COOKIE))
-        return await in_worker_thread(self.request.app.state, self._run_public, fn)
+        return await self._in_thread(self._run_public, fn)
 
     async def run_optional(self, fn: Callable[[Context], T]) -> T:
         """Run ``fn(ctx)`` as the signed-in user when there is one (``ctx.actor`` None otherwise).
 
         Unsafe requests need the session's form token when signed in, the cookie's token otherwise.
         """
-        return await in_worker_thread(self.request.app.state, self._run_optional, fn)
+        return await self._in_thread(self._run_optional, fn)
 
     def _run_optional(self, fn: Callable[[Context], T]) -> T:
         try:

@@ -1,0 +1,54 @@
+"""Messages for people in the reader's language: validators' messages are Text, pages translate them."""
+
+from __future__ import annotations
+
+import pickle
+
+import orjson
+
+from onewindow.errors import Text, ValidationFailed, field_error
+from onewindow.refdata import validators as v
+from onewindow.web.i18n import localise, message_text
+
+
+def test_a_text_is_its_english_string_everywhere_a_string_goes():
+    text = v.check_port("CNXXX")
+    assert isinstance(text, Text) and text == "unknown port code 'CNXXX' (not in UN/LOCODE)"
+    assert orjson.loads(orjson.dumps({"msg": text})) == {"msg": "unknown port code 'CNXXX' (not in UN/LOCODE)"}
+    again = pickle.loads(pickle.dumps(text))
+    assert again == text and again.template == text.template and again.params == text.params
+
+
+def test_braces_typed_by_a_user_stay_as_typed():
+    text = v.check_param("unit", "{label}{code}")
+    assert text == "unknown unit (计量单位) code '{label}{code}'"
+    assert message_text(text, "zh") == "计量单位代码“{label}{code}”不存在"
+
+
+def test_pages_translate_the_template_and_the_parameters_that_are_texts():
+    text = v.check_port("CNXXX")
+    assert message_text(text, "zh") == "口岸代码“CNXXX”不存在（不在 UN/LOCODE 中）"
+    assert message_text(text, "en") == str(text)
+    assert message_text("a plain message", "zh") == "a plain message"  # not a Text: shown as it is
+
+
+def test_a_validation_error_is_localised_in_place():
+    error = ValidationFailed([field_error(["containers", 0, "number"], v.check_container_number("CSQU3054384")),
+                              field_error(["remarks"], "too long")])
+    assert error.message == "2 fields are invalid"
+    localise(error, "zh")
+    assert error.message == "2 项填写有误"
+    assert [d["msg"] for d in error.details] == ["集装箱号校验码（ISO 6346）错误", "too long"]
+
+
+def test_every_validator_message_has_a_chinese_translation():
+    from onewindow.web.i18n import translations
+
+    catalogue = translations("zh")
+    samples = [v.check_hs_code("12"), v.check_hs_code("9999999999"), v.check_container_number("csqu3054383"),
+               v.check_size_type("22g1"), v.check_uscc("1234"), v.check_country("XXX"), v.check_currency("XXX"),
+               v.check_location("USNYC"), v.check_customs_office("22"), v.check_ciq_office("31"),
+               *(v.check_param(table, "?") for table in v.PARAM_LABELS)]
+    for text in samples:
+        assert isinstance(text, Text)
+        assert catalogue.gettext(text.template) != text.template, text.template
