@@ -17,9 +17,9 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
-    from onewindow.web import account, agency, clearance, enterprise, entry, lookup, public, terminal
+    from onewindow.web import account, agency, amendments, clearance, enterprise, entry, lookup, public, terminal
 
     # fixed paths before /filings/{id}
-    for module in (account, lookup, public, clearance, entry, enterprise, agency, terminal):
+    for module in (account, lookup, public, clearance, entry, amendments, enterprise, agency, terminal):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

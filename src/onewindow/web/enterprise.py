@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.filings import service
+from onewindow.filings.declarations import AMENDABLE
 from onewindow.filings.presenters import filing_detail, filing_out, filing_version_out
 from onewindow.inspections.attendance import book
 from onewindow.models import STAGED_STATUSES, FilingStatus, OrgKind
@@ -57,7 +58,7 @@ def _consignment(ctx: Context, filing_id: str) -> dict[str, Any]:
 async def _show(page: Page, filing_id: str, *, status: int = 200, **extra: Any) -> Response:
     data = await page.run(lambda ctx: _consignment(ctx, filing_id), need=Permission.filing_read, kinds=ENTERPRISE)
     staged = [d.agency for d in data["filing"].declarations if d.status in STAGED]
-    return page.render("enterprise/consignment.html", {**data, "staged": staged,
+    return page.render("enterprise/consignment.html", {**data, "staged": staged, "amendable": AMENDABLE,
                                                        "flash": dict(page.request.query_params), **extra},
                        status=status)
 

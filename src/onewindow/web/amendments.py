@@ -1,0 +1,115 @@
+"""Amending a filed declaration (修改申报) on the enterprise's pages.
+
+The entry form again, limited to the fields the declaration carries and filled
+with what its agency received; the enterprise changes what is wrong and gives
+the reason. Only the fields that differ are sent to
+``filings.declarations.amend`` (the same service as
+``POST /api/v1/declarations/{id}/amendments``), so the agency sees a new
+version with exactly those changes and the other agencies a notice when a field
+they carry changed. A 422 lands on the fields, as on the entry form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import Response
+
+from onewindow.context import Context
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error
+from onewindow.filings import declarations as decl_service
+from onewindow.filings.declarations import AMENDABLE
+from onewindow.filings.split import PARTS, as_entry_fields
+from onewindow.parties.permissions import Permission
+from onewindow.web.entry import ENTERPRISE, HEADER_PATHS, LOOKUPS, ROWS, SECTIONS, EntryForm, entry_from_form, \
+    form_from_data, place_errors
+from onewindow.web.page import AsPage, Page
+from onewindow.web.routing import page_router
+
+router = page_router(prefix="/enterprise")
+FORM_FIELDS = frozenset({path.split(".")[0] for path in HEADER_PATHS} | set(ROWS))
+"""The entry's top-level fields the form shows (only these can be changed here)."""
+
+
+def amendable(ctx: Context, declaration_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the page says about the declaration, its data as entry fields the form shows).
+
+    404 for a declaration the caller may not see; 409 when its status allows no amendment.
+    """
+    declaration = decl_service.get_declaration(ctx, declaration_id)
+    if declaration.status not in AMENDABLE:
+        raise Conflict(Text("only a filed declaration (submitted or accepted) can be amended"),
+                       code="not_amendable")
+    filing = declaration.filing
+    fields = PARTS[declaration.agency] & FORM_FIELDS
+    view = {**filing.data, **as_entry_fields(declaration.agency, declaration.data)}
+    about = {"id": str(declaration.id), "agency": declaration.agency, "number": declaration.number,
+             "status": declaration.status, "version": declaration.version, "filing_id": str(filing.id),
+             "bill_of_lading": filing.data.get("bill_of_lading")}
+    return about, {k: v for k, v in view.items() if k in fields}
+
+
+def changes_between(current: dict[str, Any], typed: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """The fields whose typed value differs from the current one (an emptied field: ``None``)."""
+    return {k: typed.get(k) for k in sorted(fields) if _normal(typed.get(k)) != _normal(current.get(k))}
+
+
+def _normal(value: Any) -> Any:
+    """Empty lists and missing values are the same; so are 3 and 3.0."""
+    if value in (None, [], {}):
+        return None
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items() if _normal(v) is not None}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
+
+
+def _sections(agency: str):
+    return [(title, [f for f in fields if f.path.split(".")[0] in PARTS[agency]]) for title, fields in SECTIONS]
+
+
+def _render(page: Page, state: EntryForm, about: dict[str, Any], *, status: int = 200) -> Response:
+    return page.render("enterprise/amend.html", {"form": state, "about": about, "sections": _sections(about["agency"]),
+                                                 "row_groups": ROWS, "lookups": LOOKUPS}, status=status)
+
+
+@router.get("/declarations/{declaration_id}/amend", name="amend_declaration")
+async def amend_form(page: AsPage, declaration_id: str) -> Response:
+    """The declaration's data in the entry form, with a field for the reason."""
+    about, view = await page.run(lambda ctx: amendable(ctx, declaration_id), need=Permission.declaration_amend,
+                                 kinds=ENTERPRISE)
+    return _render(page, form_from_data(view), about)
+
+
+@router.post("/declarations/{declaration_id}/amend")
+async def amend(page: AsPage, declaration_id: str) -> Response:
+    """Send the changed fields with the reason; 422 (fields marked) or 409 (the form again) when refused."""
+    form = dict(await page.request.form())
+    reason = str(form.pop("reason", "")).strip()
+    typed, state = entry_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"})
+    state.values["reason"] = reason
+
+    def work(ctx: Context) -> dict[str, Any]:
+        about, view = amendable(ctx, declaration_id)
+        if not reason:
+            raise ValidationFailed([field_error(["reason"], Text("give the reason for the amendment"))])
+        changes = changes_between(view, typed, PARTS[about["agency"]] & FORM_FIELDS)
+        decl_service.amend(ctx, declaration_id, changes, reason)
+        return about
+
+    try:
+        about = await page.run(work, need=Permission.declaration_amend, kinds=ENTERPRISE)
+    except (ValidationFailed, Conflict) as error:
+        about, _view = await page.run(lambda ctx: amendable(ctx, declaration_id),
+                                      need=Permission.declaration_amend, kinds=ENTERPRISE)
+        if isinstance(error, ValidationFailed):
+            place_errors(state, [{**d, "loc": _without_changes(d.get("loc") or [])} for d in error.details])
+        else:
+            state.general.append(error.message)
+        return _render(page, state, about, status=error.status)
+    return page.redirect(f"/enterprise/filings/{about['filing_id']}?amended={about['agency']}")
+
+
+def _without_changes(loc: list[Any]) -> list[Any]:
+    return loc[1:] if loc[:1] == ["changes"] else loc

@@ -1,0 +1,98 @@
+"""Amending a filed declaration on the enterprise's pages (both databases): the form holds what the agency
+received, only changed fields go out with the reason, errors land on the fields, the other agency is told."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from onewindow.models import Declaration, DeclarationVersion, Notice
+from onewindow.samples import sample_entry
+from tests.web.test_enterprise_pages import ENT, OTHER, stage, token_of
+
+
+@pytest.fixture
+def declarant(client, pages):
+    pages.sign_in(client, ENT)
+    return client
+
+
+def filed(client) -> tuple[str, dict[str, str]]:
+    """A consignment staged and filed on the pages: its id and its declarations' ids by agency."""
+    filing_id = stage(client, sample_entry(seed=21))
+    client.post(f"/enterprise/filings/{filing_id}/submit", data={"csrf_token": token_of(client)})
+    page = client.get(f"/enterprise/filings/{filing_id}").text
+    links = dict((agency, ident) for agency, ident in re.findall(
+        r'<tr data-agency="(\w+)">.*?/enterprise/declarations/([0-9a-f-]{36})/amend', page, re.S))
+    return filing_id, links
+
+
+def form_values(page: str) -> dict[str, str]:
+    """The fields the amendment form shows, as it would post them."""
+    values = dict(re.findall(r'<input name="([^"]+)" id="f-[^"]+" value="([^"]*)"', page))
+    values |= {name: value for name, value in re.findall(
+        r'<select name="([^"]+)"[^>]*>.*?<option value="([^"]+)" selected', page, re.S)}
+    return values | {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
+
+
+def test_a_filed_declaration_is_amended_with_its_reason_and_the_other_agency_is_told(declarant, run):
+    filing_id, links = filed(declarant)
+    assert set(links) == {"customs", "ciq"}
+    page = declarant.get(f"/enterprise/declarations/{links['customs']}/amend")
+    assert page.status_code == 200 and 'name="reason"' in page.text
+    assert 'name="transaction_mode"' in page.text and 'name="ciq_office"' not in page.text  # customs' fields only
+    values = form_values(page.text)
+    response = declarant.post(f"/enterprise/declarations/{links['customs']}/amend",
+                              data=values | {"remarks": "冷藏 -18°C，更正", "reason": "备注填写错误"},
+                              follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/enterprise/filings/{filing_id}?amended=customs"
+    assert 'id="flash"' in declarant.get(response.headers["location"]).text
+
+    def stored(ctx):
+        customs = ctx.session.get(Declaration, uuid.UUID(links["customs"]))
+        [version] = ctx.session.scalars(select(DeclarationVersion).where(
+            DeclarationVersion.declaration_id == customs.id, DeclarationVersion.version == 2)).all()
+        notices = ctx.session.scalars(select(Notice)).all()
+        return customs.data["remarks"], version.changes, version.reason, [(n.changed_fields, n.reason) for n in notices]
+
+    remarks, changes, reason, notices = run(stored)
+    assert remarks == "冷藏 -18°C，更正" and changes == {"remarks": "冷藏 -18°C，更正"}  # only what differs went out
+    assert reason == "备注填写错误"
+    assert notices == [(["remarks"], "备注填写错误")]  # CIQ carries the remarks too
+
+
+def test_a_refused_amendment_marks_its_fields_and_keeps_what_was_typed(declarant, run):
+    _filing_id, links = filed(declarant)
+    url = f"/enterprise/declarations/{links['customs']}/amend"
+    values = form_values(declarant.get(url).text)
+    no_reason = declarant.post(url, data=values | {"remarks": "x", "reason": " "})
+    assert no_reason.status_code == 422
+    assert re.search(r'data-field="reason">请填写修改原因<', no_reason.text)
+    bad = declarant.post(url, data=values | {"containers.0.number": "CSQU3054384", "reason": "箱号"})
+    assert bad.status_code == 422 and 'value="CSQU3054384"' in bad.text and "箱号</textarea>" in bad.text
+    assert re.search(r'data-field="containers.0.number">集装箱号校验码（ISO 6346）错误<', bad.text)
+    unchanged = declarant.post(url, data=values | {"reason": "nothing"})
+    assert unchanged.status_code == 409 and 'id="entry-errors"' in unchanged.text
+    versions = run(lambda ctx: ctx.session.scalars(select(DeclarationVersion.version)).all())
+    assert max(versions) == 1  # nothing was amended
+
+
+def test_only_the_enterprise_of_a_filed_declaration_may_amend_it(app, declarant, pages):
+    filing_id = stage(declarant, sample_entry(seed=22))
+    page = declarant.get(f"/enterprise/filings/{filing_id}").text
+    assert "/amend" not in page  # staged: edit the entry instead
+    _filing_id, links = filed(declarant)
+    for code in (OTHER, "0916"):
+        with TestClient(app) as other:
+            pages.sign_in(other, code)
+            assert other.get(f"/enterprise/declarations/{links['customs']}/amend").status_code == 404
+    pages.add_user(ENT, "reader", "viewer")
+    with TestClient(app) as reader:
+        pages.sign_in(reader, ENT, "reader")
+        assert reader.get(f"/enterprise/declarations/{links['customs']}/amend").status_code == 404
+        assert "/amend" not in reader.get(f"/enterprise/filings/{_filing_id}").text
