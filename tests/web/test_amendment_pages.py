@@ -96,3 +96,24 @@ def test_only_the_enterprise_of_a_filed_declaration_may_amend_it(app, declarant,
         pages.sign_in(reader, ENT, "reader")
         assert reader.get(f"/enterprise/declarations/{links['customs']}/amend").status_code == 404
         assert "/amend" not in reader.get(f"/enterprise/filings/{_filing_id}").text
+
+
+def test_an_officer_amends_the_declaration_of_the_office_from_the_workbench(app, declarant, pages, run):
+    _filing_id, links = filed(declarant)
+    with TestClient(app) as officer:
+        pages.sign_in(officer, "210600")  # the CIQ office of the sample entry
+        page = officer.get(f"/ciq/declarations/{links['ciq']}")
+        assert f'href="/ciq/declarations/{links["ciq"]}/amend"' in page.text
+        form = officer.get(f"/ciq/declarations/{links['ciq']}/amend")
+        assert form.status_code == 200 and 'name="ciq_office"' in form.text
+        assert 'name="transaction_mode"' not in form.text  # a customs field
+        assert 'hx-get="/ciq/amend/rows/items?' in form.text
+        assert officer.get("/ciq/amend/rows/items?index=7").status_code == 200
+        done = officer.post(f"/ciq/declarations/{links['ciq']}/amend",
+                            data=form_values(form.text) | {"remarks": "查验前补充说明", "reason": "依企业来函更正"},
+                            follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == f"/ciq/declarations/{links['ciq']}?done=amended"
+        assert officer.get(f"/ciq/declarations/{links['customs']}/amend").status_code == 404  # not its office's
+        assert officer.get(f"/customs/declarations/{links['ciq']}/amend").status_code == 404
+    notices = run(lambda ctx: [(n.source_agency, n.reason) for n in ctx.session.scalars(select(Notice))])
+    assert notices == [("ciq", "依企业来函更正")]  # customs carries the remarks too: told

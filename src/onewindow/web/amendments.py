@@ -1,8 +1,9 @@
-"""Amending a filed declaration (修改申报) on the enterprise's pages.
+"""Amending a filed declaration (修改申报) on the pages, by its enterprise or its office.
 
 The entry form again, limited to the fields the declaration carries and filled
 with what its agency received; the enterprise changes what is wrong and gives
-the reason. Only the fields that differ are sent to
+the reason (an officer of the declaration's office does the same from the
+workbench). Only the fields that differ are sent to
 ``filings.declarations.amend`` (the same service as
 ``POST /api/v1/declarations/{id}/amendments``), so the agency sees a new
 version with exactly those changes and the other agencies a notice when a field
@@ -11,8 +12,10 @@ they carry changed. A 422 lands on the fields, as on the entry form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from onewindow.context import Context
@@ -20,13 +23,13 @@ from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.filings import declarations as decl_service
 from onewindow.filings.declarations import AMENDABLE
 from onewindow.filings.split import PARTS, as_entry_fields
+from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
-from onewindow.web.entry import ENTERPRISE, HEADER_PATHS, LOOKUPS, ROWS, SECTIONS, EntryForm, entry_from_form, \
+from onewindow.web.entry import HEADER_PATHS, LOOKUPS, ROWS, SECTIONS, EntryForm, empty_row, entry_from_form, \
     form_from_data, place_errors
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import page_router
 
-router = page_router(prefix="/enterprise")
 FORM_FIELDS = frozenset({path.split(".")[0] for path in HEADER_PATHS} | set(ROWS))
 """The entry's top-level fields the form shows (only these can be changed here)."""
 
@@ -69,47 +72,68 @@ def _sections(agency: str):
     return [(title, [f for f in fields if f.path.split(".")[0] in PARTS[agency]]) for title, fields in SECTIONS]
 
 
-def _render(page: Page, state: EntryForm, about: dict[str, Any], *, status: int = 200) -> Response:
-    return page.render("enterprise/amend.html", {"form": state, "about": about, "sections": _sections(about["agency"]),
-                                                 "row_groups": ROWS, "lookups": LOOKUPS}, status=status)
+def amendment_routes(kind: OrgKind, done: Callable[[dict[str, Any]], str]) -> APIRouter:
+    """The amendment form of ``kind``'s users under ``/<kind>/declarations/{id}/amend`` (and the rows it adds
+    under ``/<kind>/amend/rows``); after filing, a redirect to ``done(about)``."""
+    router = page_router(prefix=f"/{kind.value}")
+    kinds, rows_url = {kind}, f"/{kind.value}/amend/rows"
 
+    def render(page: Page, state: EntryForm, about: dict[str, Any], *, status: int = 200) -> Response:
+        return page.render("enterprise/amend.html", {
+            "form": state, "about": about, "sections": _sections(about["agency"]), "row_groups": ROWS,
+            "lookups": LOOKUPS, "rows_url": rows_url, "action": f"/{kind.value}/declarations/{about['id']}/amend",
+            "back": done(about) if kind is not OrgKind.enterprise else None}, status=status)
 
-@router.get("/declarations/{declaration_id}/amend", name="amend_declaration")
-async def amend_form(page: AsPage, declaration_id: str) -> Response:
-    """The declaration's data in the entry form, with a field for the reason."""
-    about, view = await page.run(lambda ctx: amendable(ctx, declaration_id), need=Permission.declaration_amend,
-                                 kinds=ENTERPRISE)
-    return _render(page, form_from_data(view), about)
+    @router.get("/declarations/{declaration_id}/amend", name=f"{kind.value}_amend_declaration")
+    async def amend_form(page: AsPage, declaration_id: str) -> Response:
+        """The declaration's data in the entry form, with a field for the reason."""
+        about, view = await page.run(lambda ctx: amendable(ctx, declaration_id), need=Permission.declaration_amend,
+                                     kinds=kinds)
+        return render(page, form_from_data(view), about)
 
+    @router.post("/declarations/{declaration_id}/amend")
+    async def amend(page: AsPage, declaration_id: str) -> Response:
+        """Send the changed fields with the reason; 422 (fields marked) or 409 (the form again) when refused."""
+        form = dict(await page.request.form())
+        reason = str(form.pop("reason", "")).strip()
+        typed, state = entry_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"})
+        state.values["reason"] = reason
 
-@router.post("/declarations/{declaration_id}/amend")
-async def amend(page: AsPage, declaration_id: str) -> Response:
-    """Send the changed fields with the reason; 422 (fields marked) or 409 (the form again) when refused."""
-    form = dict(await page.request.form())
-    reason = str(form.pop("reason", "")).strip()
-    typed, state = entry_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"})
-    state.values["reason"] = reason
+        def work(ctx: Context) -> dict[str, Any]:
+            about, view = amendable(ctx, declaration_id)
+            if not reason:
+                raise ValidationFailed([field_error(["reason"], Text("give the reason for the amendment"))])
+            changes = changes_between(view, typed, PARTS[about["agency"]] & FORM_FIELDS)
+            decl_service.amend(ctx, declaration_id, changes, reason)
+            return about
 
-    def work(ctx: Context) -> dict[str, Any]:
-        about, view = amendable(ctx, declaration_id)
-        if not reason:
-            raise ValidationFailed([field_error(["reason"], Text("give the reason for the amendment"))])
-        changes = changes_between(view, typed, PARTS[about["agency"]] & FORM_FIELDS)
-        decl_service.amend(ctx, declaration_id, changes, reason)
-        return about
+        try:
+            about = await page.run(work, need=Permission.declaration_amend, kinds=kinds)
+        except (ValidationFailed, Conflict) as error:
+            about, _view = await page.run(lambda ctx: amendable(ctx, declaration_id),
+                                          need=Permission.declaration_amend, kinds=kinds)
+            if isinstance(error, ValidationFailed):
+                place_errors(state, [{**d, "loc": _without_changes(d.get("loc") or [])} for d in error.details])
+            else:
+                state.general.append(error.message)
+            return render(page, state, about, status=error.status)
+        return page.redirect(done(about))
 
-    try:
-        about = await page.run(work, need=Permission.declaration_amend, kinds=ENTERPRISE)
-    except (ValidationFailed, Conflict) as error:
-        about, _view = await page.run(lambda ctx: amendable(ctx, declaration_id),
-                                      need=Permission.declaration_amend, kinds=ENTERPRISE)
-        if isinstance(error, ValidationFailed):
-            place_errors(state, [{**d, "loc": _without_changes(d.get("loc") or [])} for d in error.details])
-        else:
-            state.general.append(error.message)
-        return _render(page, state, about, status=error.status)
-    return page.redirect(f"/enterprise/filings/{about['filing_id']}?amended={about['agency']}")
+    @router.get("/amend/rows/{group}", name=f"{kind.value}_amend_row")
+    async def amend_row(page: AsPage, group: str, index: int = Query(ge=0, le=9999)) -> Response:
+        await page.run(lambda ctx: None, need=Permission.declaration_amend, kinds=kinds)
+        return empty_row(page, group, index, rows_url)
+
+    return router
 
 
 def _without_changes(loc: list[Any]) -> list[Any]:
     return loc[1:] if loc[:1] == ["changes"] else loc
+
+
+router = page_router()
+router.include_router(amendment_routes(
+    OrgKind.enterprise, lambda about: f"/enterprise/filings/{about['filing_id']}?amended={about['agency']}"))
+for _kind in (OrgKind.customs, OrgKind.ciq):
+    router.include_router(amendment_routes(
+        _kind, lambda about, k=_kind: f"/{k.value}/declarations/{about['id']}?done=amended"))

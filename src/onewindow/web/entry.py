@@ -263,9 +263,14 @@ async def update(page: AsPage, filing_id: str) -> Response:
 async def entry_row(page: AsPage, group: str, index: int = Query(ge=0, le=9999)) -> Response:
     """One empty row of ``group`` (containers, items, documents) and the button that adds the next one."""
     await page.run(lambda ctx: None, need=Permission.filing_create, kinds=ENTERPRISE)
+    return empty_row(page, group, index)
+
+
+def empty_row(page: Page, group: str, index: int, rows_url: str = "/enterprise/entry/rows") -> Response:
+    """One empty row of ``group`` at ``index`` and the button adding the next (from ``rows_url``)."""
     if group not in ROWS:
         from onewindow.errors import NotFound
 
         raise NotFound(f"no rows named {group}")
     return page.render("enterprise/_row.html", {"group": group, "index": index, "row_groups": ROWS,
-                                                "form": EntryForm(), "with_adder": True})
+                                                "form": EntryForm(), "with_adder": True, "rows_url": rows_url})
