@@ -268,6 +268,26 @@ def test_token_add_for_an_unknown_organisation_is_not_found(cli):
     assert "0999" in error["message"]
 
 
+def test_token_list_and_revoke(cli, client):
+    cli.ok("org", "add", "--kind", "customs", "--code", "0916", "--name", "大窑湾海关")
+    first = cli.ok("token", "add", "--org", "0916", "--user", "wang.li").stdout.splitlines()[-1]
+    second = cli.ok("token", "add", "--org", "0916", "--user", "li.na").stdout.splitlines()[-1]
+    listed = cli.ok("token", "list", "--org", "0916").stdout.splitlines()
+    assert listed[0] == "prefix\tuser\tcreated\trevoked"
+    assert {tuple(line.split("\t")[:2]) for line in listed[1:]} == {(first[:10], "wang.li"), (second[:10], "li.na")}
+    assert [line.split("\t")[3] for line in listed[1:]] == ["-", "-"]
+    assert cli.ok("token", "revoke", "--org", "0916", first[:10]).stdout.startswith(f"revoked {first[:10]}… of wang.li")
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    [mine] = cli.ok("token", "list", "--org", "0916", "--user", "wang.li").stdout.splitlines()[1:]
+    assert mine.split("\t")[3] != "-"
+    assert cli.error("token", "revoke", "--org", "0916", first)["code"] == "already_revoked"  # the whole token
+    assert cli.error("token", "revoke", "--org", "0916", "ow_nothing")["code"] == "not_found"
+    assert cli.error("token", "list", "--org", "0916", "--user", "nobody")["code"] == "not_found"
+    cli.ok("org", "add", "--kind", "ciq", "--code", "210600", "--name", "大窑湾检验检疫")
+    assert cli.error("token", "revoke", "--org", "210600", second[:10])["code"] == "not_found"  # not its token
+
+
 def test_token_add_refuses_an_invalid_user_name(cli):
     cli.ok("org", "add", "--kind", "customs", "--code", "0916", "--name", "大窑湾海关")
     error = cli.error("token", "add", "--org", "0916", "--user", "two words")

@@ -138,6 +138,32 @@ def token_add(org: OrgOpt, user: Annotated[str, typer.Option("--user")],
     typer.echo(token)
 
 
+@token_app.command("list")
+def token_list(org: OrgOpt, user: Annotated[str | None, typer.Option("--user")] = None):
+    """The organisation's API tokens (of one user with --user): prefix, user, created, revoked."""
+    from onewindow.parties.service import list_tokens
+
+    with work() as ctx:
+        rows = [(t.prefix, t.user.name, t.created_at.isoformat(timespec="seconds"),
+                 t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "-")
+                for t in list_tokens(ctx, org, user)]
+    typer.echo("prefix\tuser\tcreated\trevoked")
+    for row in rows:
+        typer.echo("\t".join(row))
+
+
+@token_app.command("revoke")
+def token_revoke(org: OrgOpt,
+                 token: Annotated[str, typer.Argument(help="The token, or its prefix from 'token list'.")]):
+    """Revoke an API token: it answers 401 from then on."""
+    from onewindow.parties.service import revoke_token
+
+    with work() as ctx:
+        revoked = revoke_token(ctx, org, token)
+        line = f"revoked {revoked.prefix}… of {revoked.user.name} ({org})"
+    typer.echo(line)
+
+
 @user_app.command("add")
 def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The user's sign-in name.")],
              password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,

@@ -213,6 +213,43 @@ def issue_token(ctx: Context, user: User) -> str:
     return token
 
 
+def list_tokens(ctx: Context, org_code: str, user_name: str | None = None) -> list[ApiToken]:
+    """The API tokens of an organisation's users (of one user when named), oldest first; 404 for an unknown
+    organisation or user."""
+    org = get_organisation_by_code(ctx, org_code)
+    query = select(ApiToken).join(User, ApiToken.user_id == User.id).where(User.organisation_id == org.id)
+    if user_name is not None:
+        if _user_by_name(ctx, org.code, user_name) is None:
+            raise NotFound.of("user", f"{user_name} of {org.code}")
+        query = query.where(User.name == user_name.strip())
+    return list(ctx.session.scalars(query.order_by(ApiToken.created_at, ApiToken.prefix)))
+
+
+def revoke_token(ctx: Context, org_code: str, token_or_prefix: str) -> ApiToken:
+    """Revoke one API token of the organisation, named by the whole token or by the prefix ``token list``
+    shows; the token answers 401 from then on (within ``auth_cache_seconds`` in other processes).
+
+    404 when no token of the organisation matches; 409 when a prefix matches several (give the whole token)
+    or the token is already revoked.
+    """
+    org = get_organisation_by_code(ctx, org_code)
+    value = token_or_prefix.strip()
+    match = ApiToken.digest == digest(value) if len(value) > 10 else ApiToken.prefix == value
+    found = list(ctx.session.scalars(select(ApiToken).join(User, ApiToken.user_id == User.id)
+                                     .where(User.organisation_id == org.id, match)))
+    if not found:
+        raise NotFound(f"no API token of {org.code} matches {value[:10]}")
+    if len(found) > 1:
+        raise Conflict(f"{len(found)} tokens of {org.code} start with {value}; give the whole token",
+                       code="ambiguous_token")
+    [token] = found
+    if token.revoked_at is not None:
+        raise Conflict(f"the token {token.prefix}… was already revoked at {token.revoked_at.isoformat()}",
+                       code="already_revoked")
+    token.revoked_at = ctx.now()
+    return token
+
+
 def authenticate(ctx: Context, token: str) -> Actor:
     """The actor behind a bearer token; 401 for an unknown or revoked token.
 
