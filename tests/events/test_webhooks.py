@@ -83,6 +83,34 @@ def test_deleting_a_webhook(client, world):
     assert client.delete(f"{API}/webhooks/{webhook}", headers=world.headers(ENT)).status_code == 404
 
 
+def test_changing_a_webhook_s_url_and_types_keeps_the_rest(client, world):
+    webhook = create(client, world, types=["container.released"]).json()
+    url, headers = f"{API}/webhooks/{webhook['id']}", world.headers(ENT)
+    moved = client.patch(url, json={"url": " https://93.184.216.35/hook "}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["url"] == "https://93.184.216.35/hook" and moved.json()["types"] == ["container.released"]
+    widened = client.patch(url, json={"types": ["inspection.*", "container.released"]}, headers=headers).json()
+    assert widened["types"] == ["inspection.*", "container.released"] and widened["url"].endswith(".35/hook")
+    assert client.patch(url, json={"types": None}, headers=headers).json()["types"] is None  # every type
+    kept = {k: v for k, v in webhook.items() if k not in ("secret", "url", "types")}
+    shown = client.get(url, headers=headers).json()
+    assert {k: shown[k] for k in kept} == kept
+
+
+def test_a_bad_change_is_422_and_changes_nothing(client, world):
+    webhook = create(client, world).json()
+    url, headers = f"{API}/webhooks/{webhook['id']}", world.headers(ENT)
+    refused = client.patch(url, json={"url": "http://10.1.2.3/hook", "types": ["nope.*"]}, headers=headers)
+    assert refused.status_code == 422
+    assert [d["loc"] for d in refused.json()["error"]["details"]] == [["url"], ["types", 0]]
+    assert client.patch(url, json={"url": None}, headers=headers).json()["error"]["details"][0]["loc"] == ["url"]
+    for body in ({"secret": "mine"}, {"types": "filing.created"}, {"url": ""}):
+        assert client.patch(url, json=body, headers=headers).status_code == 422, body
+    assert client.get(url, headers=headers).json()["url"] == PUBLIC
+    for code in (OTHER, "0916"):
+        assert client.patch(url, json={"types": None}, headers=world.headers(code)).status_code == 404
+
+
 def test_enabling_an_enabled_webhook_changes_nothing(client, world):
     webhook = create(client, world).json()
     answer = client.post(f"{API}/webhooks/{webhook['id']}/enable", headers=world.headers(ENT))
@@ -97,10 +125,11 @@ def test_every_kind_of_organisation_may_subscribe(client, world, code):
 def test_without_a_token_401(client):
     some = str(uuid.uuid4())
     for method, path in (("post", "/webhooks"), ("get", "/webhooks"), ("get", f"/webhooks/{some}"),
-                         ("delete", f"/webhooks/{some}"), ("post", f"/webhooks/{some}/enable"),
+                         ("delete", f"/webhooks/{some}"), ("patch", f"/webhooks/{some}"),
+                         ("post", f"/webhooks/{some}/enable"),
                          ("get", f"/webhooks/{some}/deliveries"),
                          ("post", f"/webhooks/{some}/deliveries/{some}/redeliver")):
-        answer = client.request(method, f"{API}{path}", json={"url": PUBLIC} if method == "post" else None)
+        answer = client.request(method, f"{API}{path}", json={"url": PUBLIC} if method in ("post", "patch") else None)
         assert answer.status_code == 401, (method, path)
         assert answer.headers["www-authenticate"] == "Bearer"
     bad = client.get(f"{API}/webhooks", headers={"Authorization": "Bearer ow_nope"})
@@ -115,6 +144,7 @@ def test_a_viewer_may_not_manage_webhooks(client, world):
     answer = client.get(f"{API}/webhooks/{webhook}", headers=viewer)
     assert answer.status_code == 403 and "webhook:manage" in answer.json()["error"]["message"]
     assert client.delete(f"{API}/webhooks/{webhook}", headers=viewer).status_code == 403
+    assert client.patch(f"{API}/webhooks/{webhook}", json={"types": None}, headers=viewer).status_code == 403
     assert client.get(f"{API}/webhooks/{webhook}/deliveries", headers=viewer).status_code == 403
     other_viewer = world.token_with_role(OTHER, "auditor", "viewer")
     assert client.get(f"{API}/webhooks/{webhook}", headers=other_viewer).status_code == 404  # 404 before 403

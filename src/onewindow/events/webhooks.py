@@ -177,19 +177,26 @@ def committed_before(tx: int, snapshot: str) -> bool:
     return tx < int(xmin) or (tx < int(xmax) and str(tx) not in running.split(","))
 
 
+def _checked(ctx: Context, url: str | None, types: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """``url`` (when given) vetted and stripped, ``types`` normalised; one 422 naming every bad field."""
+    errors = []
+    if url is not None:
+        url = url.strip()
+        try:
+            vet_url(url, ctx.settings)
+        except UrlRefused as refused:
+            errors.append(field_error(["url"], str(refused)))
+    types, type_errors = _check_types(types)
+    if errors or type_errors:
+        raise ValidationFailed(errors + type_errors)
+    return url, types
+
+
 def create_subscription(ctx: Context, url: str, types: list[str] | None) -> WebhookSubscription:
     """Subscribe the actor's organisation; its secret is on the returned row (show it once)."""
     actor = ctx.as_actor()
     actor.require(Permission.webhook_manage)
-    url = url.strip()
-    errors = []
-    try:
-        vet_url(url, ctx.settings)
-    except UrlRefused as refused:
-        errors.append(field_error(["url"], str(refused)))
-    types, type_errors = _check_types(types)
-    if errors or type_errors:
-        raise ValidationFailed(errors + type_errors)
+    url, types = _checked(ctx, url, types)
     tx, seq, snapshot = _start_position(ctx)
     sub = WebhookSubscription(organisation_id=actor.org_id, url=url, types=types, secret=new_secret(), enabled=True,
                               failure_streak=0, cursor_tx=tx, cursor_seq=seq, start_snapshot=snapshot,
@@ -216,6 +223,22 @@ def get_subscription(ctx: Context, subscription_id: str | uuid.UUID, *,
     if sub is None:
         raise NotFound.of("webhook", subscription_id)
     actor.require(Permission.webhook_manage)
+    return sub
+
+
+def update_subscription(ctx: Context, subscription_id: str, changes: dict[str, Any]) -> WebhookSubscription:
+    """Change the subscription's ``url`` and/or ``types`` (``None``: every type), with the rules of
+    :func:`create_subscription`. Pending deliveries go to the new URL; a new type filter applies to events
+    the relay has not yet turned into deliveries. The secret, the position and the history stay."""
+    sub = get_subscription(ctx, subscription_id, for_update=True)
+    if "url" in changes and changes["url"] is None:
+        raise ValidationFailed([field_error(["url"], "a webhook needs a URL; delete the webhook instead")])
+    url, types = _checked(ctx, changes.get("url"), changes.get("types"))
+    if url is not None:
+        sub.url = url
+    if "types" in changes:
+        sub.types = types
+    ctx.session.flush()
     return sub
 
 

@@ -25,6 +25,15 @@ class WebhookCreate(BaseModel):
                                                               "(`inspection.*`); leave out for every type.")
 
 
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    url: str | None = Field(default=None, min_length=1, max_length=2000,
+                            description="A new http or https URL on a public host.")
+    types: list[str] | None = Field(default=None, description="New event types or groups; `null` for every type. "
+                                                              "Leave out to keep them.")
+
+
 class WebhookOut(BaseModel):
     id: uuid.UUID
     url: str
@@ -101,6 +110,13 @@ async def list_webhooks(caller: AsCaller) -> list[WebhookOut]:
 @router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
 async def get_webhook(caller: AsCaller, webhook_id: str) -> WebhookOut:
     return await caller.run(lambda ctx: webhook_out(service.get_subscription(ctx, webhook_id)))
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def update_webhook(caller: AsCaller, webhook_id: str, body: WebhookUpdate) -> WebhookOut:
+    """Change the URL and/or the event types; what is left out stays (the secret and the history too)."""
+    changes = body.model_dump(include=body.model_fields_set)
+    return await caller.run(lambda ctx: webhook_out(service.update_subscription(ctx, webhook_id, changes)))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response)
