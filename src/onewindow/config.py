@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_disable_after_failures: int = Field(default=50, ge=1)
     """Consecutive failed attempts after which a subscription is disabled (its owner re-enables it)."""
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=720)
+    """After a webhook's secret is rotated, how long requests are signed with the old secret too."""
     webhook_relay_interval_seconds: float = Field(default=1.0, gt=0)
     """How often the webhook relay looks for new events and due retries."""
     webhook_batch_size: int = Field(default=250, ge=1)

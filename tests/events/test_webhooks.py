@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from onewindow.config import Settings
-from onewindow.events.webhooks import EVENT_TYPES, UrlRefused, committed_before, matches, vet_url
+from onewindow.events.webhooks import EVENT_TYPES, UrlRefused, committed_before, matches, signing_secrets, vet_url
 
 ENT, OTHER = "91210200MA0QK1P3AF", "91210211MA0XY7L2XK"
 API = "/api/v1"
@@ -109,6 +109,38 @@ def test_a_bad_change_is_422_and_changes_nothing(client, world):
     assert client.get(url, headers=headers).json()["url"] == PUBLIC
     for code in (OTHER, "0916"):
         assert client.patch(url, json={"types": None}, headers=world.headers(code)).status_code == 404
+
+
+def test_rotating_the_secret_shows_the_new_one_once_and_keeps_the_old_one_for_the_overlap(client, world, clock, run):
+    from onewindow.models import WebhookSubscription
+
+    webhook = create(client, world).json()
+    url, headers = f"{API}/webhooks/{webhook['id']}/rotate-secret", world.headers(ENT)
+    rotated = client.post(url, headers=headers)
+    assert rotated.status_code == 200, rotated.text
+    first = rotated.json()
+    assert first["secret"].startswith("whsec_") and first["secret"] != webhook["secret"]
+    assert datetime.fromisoformat(first["previous_secret_until"]) == clock.now() + timedelta(hours=24)
+    assert "secret" not in client.get(f"{API}/webhooks/{webhook['id']}", headers=headers).json()
+    row = run(lambda ctx: ctx.session.get(WebhookSubscription, uuid.UUID(webhook["id"])))
+    assert (row.secret, row.previous_secret) == (first["secret"], webhook["secret"])
+    second = client.post(url, json={"overlap_hours": 0}, headers=headers).json()  # no overlap at all
+    assert second["previous_secret_until"] is None
+    row = run(lambda ctx: ctx.session.get(WebhookSubscription, uuid.UUID(webhook["id"])))
+    assert (row.secret, row.previous_secret) == (second["secret"], None)
+    for bad in ({"overlap_hours": -1}, {"overlap_hours": 721}, {"secret": "mine"}):
+        assert client.post(url, json=bad, headers=headers).status_code == 422, bad
+    for code in (OTHER, "0916"):
+        assert client.post(url, headers=world.headers(code)).status_code == 404
+    viewer = world.token_with_role(ENT, "auditor", "viewer")
+    assert client.post(url, headers=viewer).status_code == 403
+
+
+def test_the_signing_secrets_during_and_after_the_overlap():
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    assert signing_secrets("new", "old", now + timedelta(seconds=1), now) == ("new", "old")
+    assert signing_secrets("new", "old", now, now) == ("new",)
+    assert signing_secrets("new", None, None, now) == ("new",)
 
 
 def test_enabling_an_enabled_webhook_changes_nothing(client, world):

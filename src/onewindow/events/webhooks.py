@@ -19,6 +19,7 @@ import ipaddress
 import secrets
 import socket
 import uuid
+from datetime import datetime, timedelta
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ from onewindow.models import (
 from onewindow.parties.permissions import Permission
 
 SECRET_PREFIX = "whsec_"
+MAX_OVERLAP_HOURS = 720
+"""The longest a replaced secret may keep signing (30 days)."""
 
 EVENT_TYPES: frozenset[str] = frozenset({
     "filing.created", "filing.updated",
@@ -240,6 +243,28 @@ def update_subscription(ctx: Context, subscription_id: str, changes: dict[str, A
         sub.types = types
     ctx.session.flush()
     return sub
+
+
+def rotate_secret(ctx: Context, subscription_id: str, overlap_hours: float | None = None) -> WebhookSubscription:
+    """A new signing secret (on the returned row: show it once). For ``overlap_hours`` (the setting
+    ``webhook_secret_overlap_hours`` by default; 0: none) every request carries a signature with the old secret
+    as well, so the receiver can switch to the new one without refusing anything meanwhile. A rotation during
+    an overlap ends the older overlap: only the secret just replaced keeps signing."""
+    if overlap_hours is not None and not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+        raise ValidationFailed([field_error(["overlap_hours"], f"must be from 0 to {MAX_OVERLAP_HOURS} hours")])
+    sub = get_subscription(ctx, subscription_id, for_update=True)
+    hours = ctx.settings.webhook_secret_overlap_hours if overlap_hours is None else overlap_hours
+    sub.previous_secret, sub.previous_secret_until = (sub.secret, ctx.now() + timedelta(hours=hours)) if hours \
+        else (None, None)
+    sub.secret = new_secret()
+    ctx.session.flush()
+    return sub
+
+
+def signing_secrets(secret: str, previous: str | None, previous_until: datetime | None,
+                    now: datetime) -> tuple[str, ...]:
+    """The secrets a request is signed with at ``now``: the current one, and the previous while it overlaps."""
+    return (secret, previous) if previous and previous_until and previous_until > now else (secret,)
 
 
 def delete_subscription(ctx: Context, subscription_id: str) -> None:

@@ -119,6 +119,32 @@ async def update_webhook(caller: AsCaller, webhook_id: str, body: WebhookUpdate)
     return await caller.run(lambda ctx: webhook_out(service.update_subscription(ctx, webhook_id, changes)))
 
 
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: float | None = Field(default=None, description="How long requests carry a signature with the "
+                                        "old secret too (0 to 720; the platform's setting, 24 by default, when "
+                                        "left out).")
+
+
+class SecretRotated(WebhookOut):
+    secret: str = Field(description="The new `whsec_...`; shown only now.")
+    previous_secret_until: datetime | None = Field(description="Until when the old secret still signs.")
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret", response_model=SecretRotated)
+async def rotate_secret(caller: AsCaller, webhook_id: str, body: SecretRotation | None = None) -> SecretRotated:
+    """A new signing secret, shown once; the old one keeps signing for the overlap, so nothing is refused
+    while the receiver switches."""
+
+    def work(ctx: Context) -> SecretRotated:
+        sub = service.rotate_secret(ctx, webhook_id, body.overlap_hours if body else None)
+        return SecretRotated(**webhook_out(sub).model_dump(), secret=sub.secret,
+                             previous_secret_until=sub.previous_secret_until)
+
+    return await caller.run(work)
+
+
 @router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response)
 async def delete_webhook(caller: AsCaller, webhook_id: str) -> Response:
     """Remove the webhook with its deliveries; nothing more is sent to it."""

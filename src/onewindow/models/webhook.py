@@ -28,6 +28,9 @@ class WebhookSubscription(IdMixin, Base):
     url: Mapped[str] = mapped_column(String(2000))
     types: Mapped[list[str] | None]
     secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    """The secret before the last rotation: requests carry its signature too until ``previous_secret_until``."""
+    previous_secret_until: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     failure_streak: Mapped[int] = mapped_column(default=0)
     """Consecutive failed attempts; the subscription is disabled when it reaches the limit."""
