@@ -54,16 +54,19 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp.payload import BytesPayload
-from sqlalchemy import Engine, any_, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Engine, Integer, any_, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from yarl import URL
 
@@ -450,31 +453,23 @@ def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings,
 def fan_out_page(session: Session, clock: Clock, after: uuid.UUID | None) -> tuple[int, uuid.UUID | None]:
     """Fan out for up to ``SUBSCRIPTIONS_PER_TRANSACTION`` enabled subscriptions after ``after`` that no other
     relay holds; how many deliveries were made, and where the next page starts (None: no more)."""
-    query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
-                   WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
-                   WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
-    if after is not None:
-        query = query.where(WebhookSubscription.id > after)
-    subs = session.execute(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
-                           .with_for_update(skip_locked=True)).all()
+    sql, connection = _sql(session), session.connection()
+    subs = connection.execute(sql.subscriptions, {}).all() if after is None else \
+        connection.execute(sql.subscriptions_after, {"after": after}).all()
     if not subs:
         return 0, None
     xmin, now = session_horizon(session), clock.now()
-    made = sum(_fan_out_one(session, sub, xmin, now) for sub in subs)
+    made = sum(_fan_out_one(session, sql, sub, xmin, now) for sub in subs)
     return made, subs[-1].id if len(subs) == SUBSCRIPTIONS_PER_TRANSACTION else None
 
 
-def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
+def _fan_out_one(session: Session, sql: _Statements, sub, xmin: int | None, now: datetime) -> int:
     made, cursor, snapshot = 0, (sub.cursor_tx, sub.cursor_seq), sub.start_snapshot
+    connection = session.connection()
     for _ in range(EVENTS_PER_SUBSCRIPTION_ROUND // FAN_OUT_PAGE):
-        query = (select(EventRecipient.tx, EventRecipient.event_seq, Event.type, Event.filing_id)
-                 .join(Event, Event.seq == EventRecipient.event_seq)
-                 .where(EventRecipient.organisation_id == sub.organisation_id,
-                        tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(*cursor)))
-        if xmin is not None:
-            query = query.where(EventRecipient.tx < xmin)
-        rows = session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq)
-                               .limit(FAN_OUT_PAGE)).all()
+        page = {"org": sub.organisation_id, "after_tx": cursor[0], "after_seq": cursor[1]}
+        rows = connection.execute(sql.events, page).all() if xmin is None else \
+            connection.execute(sql.final_events, page | {"xmin": xmin}).all()
         if not rows:
             break
         new = [{"subscription_id": sub.id, "event_seq": row.event_seq, "event_tx": row.tx,
@@ -490,25 +485,109 @@ def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
         if len(rows) < FAN_OUT_PAGE:
             break
     if cursor != (sub.cursor_tx, sub.cursor_seq):
-        session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
-                        .values(cursor_tx=cursor[0], cursor_seq=cursor[1], start_snapshot=snapshot)
-                        .execution_options(synchronize_session=False))
+        connection.execute(sql.move_cursor, {"subscription": sub.id, "to_tx": cursor[0], "to_seq": cursor[1],
+                                             "snapshot": snapshot})
     return made
 
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert deliveries in one statement, skipping any already there (redelivered ahead of the cursor); how many
     were new. On PostgreSQL the rows travel as a few arrays (one statement text whatever their number)."""
-    table = WebhookDelivery.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         first = rows[0]
-        return len(session.execute(_PG_INSERT_DELIVERIES, {
+        return len(connection.execute(_PG_INSERT_DELIVERIES, {
             "ids": [new_id() for _ in rows], "subscription_id": first["subscription_id"],
             "seqs": [r["event_seq"] for r in rows], "txs": [r["event_tx"] for r in rows],
             "filings": [r["filing_id"] for r in rows], "now": first["created_at"]}).all())
-    statement = (sqlite_insert(table).on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"])
-                 .returning(table.c.id))
-    return len(session.execute(statement, rows).all())
+    return len(connection.execute(_sql(session).insert_deliveries, rows).all())
+
+
+_DELIVERIES, _SUBSCRIPTIONS = WebhookDelivery.__table__, WebhookSubscription.__table__
+_EVENTS, _RECIPIENTS, _ORGANISATIONS = Event.__table__, EventRecipient.__table__, Organisation.__table__
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of every relay pass, built once per dialect: Core statements run on the session's
+    connection, so a pass pays neither for building them nor for the ORM's execution path."""
+
+    subscriptions: Any
+    subscriptions_after: Any
+    events: Any
+    final_events: Any
+    move_cursor: Any
+    insert_deliveries: Any
+    claim: Any
+    lease: Any
+    reset_streaks: Any
+    deliver: Any
+    insert_attempts: Any
+
+
+def _sql(session: Session) -> _Statements:
+    return _statements(session.get_bind().dialect.name)
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    d, s, e, r, o = _DELIVERIES.c, _SUBSCRIPTIONS.c, _EVENTS.c, _RECIPIENTS.c, _ORGANISATIONS.c
+    postgres = dialect == "postgresql"
+
+    def among(column, name: str):
+        if postgres:
+            return column == any_(bindparam(name, type_=PG_ARRAY(column.type)))
+        return column.in_(bindparam(name, expanding=True, type_=column.type))
+
+    def param(name: str, column):
+        return bindparam(name, type_=column.type)
+
+    subscriptions = (select(s.id, s.organisation_id, s.types, s.cursor_tx, s.cursor_seq, s.start_snapshot)
+                     .where(s.enabled.is_(True)).order_by(s.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
+                     .with_for_update(skip_locked=True))
+    events = (select(r.tx, r.event_seq, e.type, e.filing_id).join_from(_RECIPIENTS, _EVENTS, e.seq == r.event_seq)
+              .where(r.organisation_id == param("org", r.organisation_id),
+                     tuple_(r.tx, r.event_seq) > tuple_(param("after_tx", r.tx), param("after_seq", r.event_seq)))
+              .order_by(r.tx, r.event_seq).limit(FAN_OUT_PAGE))
+    earlier = _DELIVERIES.alias("earlier")
+    held_back = exists().where(earlier.c.subscription_id == d.subscription_id, earlier.c.filing_id == d.filing_id,
+                               earlier.c.status == _PENDING,
+                               tuple_(earlier.c.event_tx, earlier.c.event_seq) < tuple_(d.event_tx, d.event_seq))
+    now = param("now", d.next_attempt_at)
+    claim = (select(d.id, d.subscription_id, s.url, s.secret, o.kind, e.id.label("event_id"), e.type, e.occurred_at,
+                    e.subject_type, e.subject_id, e.filing_id, e.data, e.confidential)
+             .select_from(_DELIVERIES.join(_SUBSCRIPTIONS, s.id == d.subscription_id)
+                          .join(_ORGANISATIONS, o.id == s.organisation_id).join(_EVENTS, e.seq == d.event_seq))
+             .where(d.status == _PENDING, d.next_attempt_at <= now,
+                    or_(d.locked_until.is_(None), d.locked_until <= now), s.enabled.is_(True), ~held_back)
+             .order_by(d.next_attempt_at, d.event_tx, d.event_seq)
+             .limit(bindparam("limit", type_=Integer))
+             .with_for_update(of=_DELIVERIES, skip_locked=True))
+    insert_deliveries = None
+    if not postgres:
+        insert_deliveries = (sqlite_insert(_DELIVERIES)
+                             .on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"]).returning(d.id))
+    return _Statements(
+        subscriptions=subscriptions,
+        subscriptions_after=subscriptions.where(s.id > param("after", s.id)),
+        events=events,
+        final_events=events.where(r.tx < param("xmin", r.tx)),
+        move_cursor=(update(_SUBSCRIPTIONS).where(s.id == param("subscription", s.id))
+                     .values(cursor_tx=param("to_tx", s.cursor_tx), cursor_seq=param("to_seq", s.cursor_seq),
+                             start_snapshot=param("snapshot", s.start_snapshot))),
+        insert_deliveries=insert_deliveries,
+        claim=claim,
+        lease=(update(_DELIVERIES).where(among(d.id, "ids"))
+               .values(claim=param("claim_id", d.claim), locked_until=param("until", d.locked_until))),
+        reset_streaks=(update(_SUBSCRIPTIONS).where(among(s.id, "ids"), s.failure_streak != 0)
+                       .values(failure_streak=0)),
+        deliver=(update(_DELIVERIES).where(among(d.id, "ids"), d.claim == param("claim_id", d.claim),
+                                           d.status == _PENDING)
+                 .values(attempt_count=d.attempt_count + 1, status=DeliveryStatus.delivered.value,
+                         delivered_at=param("now", d.delivered_at), claim=None, locked_until=None)
+                 .returning(d.id, d.attempt_count)),
+        insert_attempts=insert(WebhookAttempt.__table__),
+    )
 
 
 _PG_INSERT_DELIVERIES = text("""
@@ -539,31 +618,12 @@ def claim_due(factory: sessionmaker[Session], clock: Clock, settings: Settings) 
 
 def claim_in(session: Session, clock: Clock, settings: Settings, *, limit: int | None = None) -> list[Outgoing]:
     """:func:`claim_due` in the caller's transaction; at most ``limit`` (default ``webhook_batch_size``)."""
-    now = clock.now()
-    earlier = aliased(WebhookDelivery)
-    held_back = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
-                               earlier.filing_id == WebhookDelivery.filing_id, earlier.status == _PENDING,
-                               tuple_(earlier.event_tx, earlier.event_seq)
-                               < tuple_(WebhookDelivery.event_tx, WebhookDelivery.event_seq))
-    query = (select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookSubscription.url,
-                    WebhookSubscription.secret, Organisation.kind, Event.id.label("event_id"), Event.type,
-                    Event.occurred_at, Event.subject_type, Event.subject_id, Event.filing_id, Event.data,
-                    Event.confidential)
-             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-             .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
-             .join(Event, Event.seq == WebhookDelivery.event_seq)
-             .where(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
-                    WebhookSubscription.enabled.is_(True), ~held_back)
-             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_tx, WebhookDelivery.event_seq)
-             .limit(limit or settings.webhook_batch_size)
-             .with_for_update(of=WebhookDelivery, skip_locked=True))
-    rows = session.execute(query).all()
+    now, sql, connection = clock.now(), _sql(session), session.connection()
+    rows = connection.execute(sql.claim, {"now": now, "limit": limit or settings.webhook_batch_size}).all()
     if not rows:
         return []
     claim = uuid.uuid4()
-    session.execute(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, [r.id for r in rows]))
-                    .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
+    connection.execute(sql.lease, {"ids": [r.id for r in rows], "claim_id": claim, "until": now + LEASE})
     return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
 
 
@@ -610,21 +670,14 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             select(WebhookSubscription.id, WebhookSubscription.enabled, WebhookSubscription.failure_streak)
             .where(WebhookSubscription.id.in_(failing)).order_by(WebhookSubscription.id).with_for_update())
         } if failing else {}
+        sql, connection = _sql(session), session.connection()
         if healthy:
-            session.execute(_quiet(update(WebhookSubscription)
-                                   .where(WebhookSubscription.id.in_(healthy), WebhookSubscription.failure_streak != 0)
-                                   .values(failure_streak=0)))
+            connection.execute(sql.reset_streaks, {"ids": list(healthy)})
         numbers: dict[uuid.UUID, int] = {}  # delivery → this attempt's number
         delivered: set[uuid.UUID] = set()
         for claim in {o.claim for o in outcomes if o.ok}:
             ok = [o.delivery_id for o in outcomes if o.ok and o.claim == claim]
-            for row in session.execute(_quiet(
-                    update(WebhookDelivery)
-                    .where(_among(session, WebhookDelivery.id, ok), WebhookDelivery.claim == claim,
-                           WebhookDelivery.status == _PENDING)
-                    .values(attempt_count=WebhookDelivery.attempt_count + 1, status=DeliveryStatus.delivered.value,
-                            delivered_at=now, claim=None, locked_until=None)
-                    .returning(WebhookDelivery.id, WebhookDelivery.attempt_count))):
+            for row in connection.execute(sql.deliver, {"ids": ok, "claim_id": claim, "now": now}):
                 numbers[row.id] = row.attempt_count
                 delivered.add(row.id)
         rest = [o.delivery_id for o in outcomes if o.delivery_id not in delivered]
@@ -661,7 +714,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             else:
                 retries.append({"key": outcome.delivery_id, "retry_at": retry_at})
         if attempts:
-            session.execute(insert(WebhookAttempt.__table__), attempts)
+            connection.execute(sql.insert_attempts, attempts)
         if given_up:
             session.execute(_quiet(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, given_up))
                                    .values(status=DeliveryStatus.failed.value, claim=None, locked_until=None)))
