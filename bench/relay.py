@@ -4,20 +4,29 @@ A fresh database with the parties of bench/filings.py, one webhook
 subscription of the enterprise (every event type) to a receiver on 127.0.0.1
 (bench/receiver.py in a process of its own, answering 200 and noting when each
 webhook-id first arrived). The relay is the production one: a ``Relay``
-thread with the default settings (batches of 100, 16 requests in flight per
-webhook, relay interval 1 s).
+thread with the default settings (batches of 250 growing to 1,000 while a
+backlog drains, 16 requests in flight per webhook, relay interval 1 s), in
+this process.
 
 1. Throughput: N events for the enterprise are committed (``record_event``,
    100 per transaction, not timed), then a ``Relay`` starts; delivered
-   events/s = N / time until the receiver has every one.
+   events/s = N / time until the receiver has every one, and the CPU time of
+   this process (the relay; the receiver has its own) per event meanwhile.
 2. Latency: while that relay runs, ``--writers`` threads commit events at a
    steady offered rate, ``--per-tx`` to a transaction: on SQLite in the
    relay's process (as requests of ``onewindow serve`` beside its embedded
    relay: SQLite is the one-process deployment), on PostgreSQL in another
-   process (as other API processes); latency = first arrival at the receiver
-   minus the event's ``occurred_at`` (taken just before its commit).
+   process (API processes beside a relay of its own, as ``onewindow
+   worker``); latency = first arrival at the receiver minus the moment the
+   event's commit returned (and, as a second figure, minus its
+   ``occurred_at``, taken before the commit).
 3. Broker: every event of the database published to RabbitMQ (a fresh topic
-   exchange) with ``publish_all``: events/s, broker confirms included.
+   exchange with a durable queue bound to it, as a consumer's) with
+   ``publish_all``: events/s, broker confirms included; exchange and queue
+   are deleted afterwards.
+
+The load average at the start and end of each database's run is printed;
+the database is dropped at the end.
 
     python bench/relay.py [--db sqlite postgresql] [--events 5000] [--rate 2000] [--per-tx 10] [--seconds 10]
                           [--writers 4] [--no-broker]
@@ -26,6 +35,7 @@ webhook, relay interval 1 s).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import shutil
@@ -54,6 +64,23 @@ from onewindow.parties.service import actor_for  # noqa: E402
 
 ENTERPRISE = "91210200MA0QK1P3AF"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+async def consumer_queue(exchange: str, delete: bool = False) -> None:
+    """A durable queue bound to every routing key of ``exchange`` (as a consumer's would be: the broker stores
+    each message, and none comes back unroutable); with ``delete``, remove both."""
+    import aio_pika
+
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    channel = await connection.channel()
+    if delete:
+        await channel.queue_delete(exchange)
+        await channel.exchange_delete(exchange)
+    else:
+        declared = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exchange, durable=True)
+        await queue.bind(declared, "#")
+    await connection.close()
 
 
 def drop_database(url: str) -> None:
@@ -181,12 +208,15 @@ def run(kind: str, n: int, rate: float, per_tx: int, seconds: float, writers: in
     if broker:
         from onewindow.events.broker import RabbitMQSink, publish_all
 
-        sink = RabbitMQSink(RABBITMQ_URL, exchange=f"onewindow.bench.{uuid.uuid4().hex[:8]}")
+        exchange = f"onewindow.bench.{uuid.uuid4().hex[:8]}"
+        asyncio.run(consumer_queue(exchange))
+        sink = RabbitMQSink(RABBITMQ_URL, exchange=exchange)
         total = len(ids) + len(steady)
         t0 = time.perf_counter()
         published = publish_all(factory, SystemClock(), settings, sink, rounds=total // 100 + 2)
         took = time.perf_counter() - t0
         sink.close()
+        asyncio.run(consumer_queue(exchange, delete=True))
         assert published == total, (published, total)
         result |= {"broker_events": published, "broker_events_per_s": round(published / took, 1)}
     result["requests"] = receiver.close()

@@ -408,12 +408,13 @@ _ASYNC_COMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def bookkeeping_factory(factory: sessionmaker[Session]) -> tuple[sessionmaker[Session], Callable[[], None]]:
     """Sessions for the relay's own records, and what closes them: on PostgreSQL a small engine of its own
-    whose connections commit without waiting for the WAL flush (see :func:`bookkeeping`); on SQLite the same
-    factory (one writer gate per process)."""
+    whose connections commit without waiting for the WAL flush (see :func:`bookkeeping`) and are not pinged
+    before each transaction (a round trip a transaction; after a database restart the first pass fails, is
+    logged, and the next one reconnects); on SQLite the same factory (one writer gate per process)."""
     engine = factory.kw["bind"]
     if engine.dialect.name != "postgresql":
         return factory, lambda: None
-    own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True,
+    own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=False,
                         connect_args={"options": "-c synchronous_commit=off"})
     _ASYNC_COMMIT.add(own)
     return make_session_factory(own), own.dispose
