@@ -2,8 +2,9 @@
 
 A relay (:meth:`Dispatcher.run` in the :class:`Relay` thread, or one
 :meth:`Dispatcher.drain` for :func:`run_relay_once`) does, in short
-transactions on a database thread of its own while the requests go out on
-its event loop:
+transactions on two database threads of its own (one fans out, claims and
+renews leases; the other records attempts, so a claim never waits for a
+record) while the requests go out on its event loop (uvloop's):
 
 1. **Fan-out.** For every enabled subscription (claimed ``FOR UPDATE SKIP
    LOCKED``, so two relays never fan out the same one), the events its
@@ -192,6 +193,7 @@ class Dispatcher:
         self.clock, self.settings = clock, settings
         self.signing_clock = signing_clock or SystemClock()
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-db")
+        self._record_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-record")
         self._gates: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._signers: dict[str, Webhook] = {}
         self._batch_size = settings.webhook_batch_size
@@ -213,10 +215,17 @@ class Dispatcher:
         await asyncio.gather(self._renewer, return_exceptions=True)
         await self._http.close()
         self._db_thread.shutdown(wait=True)
+        self._record_thread.shutdown(wait=True)
         self._close_factory()
 
     async def _db(self, fn: Callable[..., Any], *args) -> Any:
+        """Run ``fn`` on the thread that fans out, claims and renews."""
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def _record(self, outcomes: list[Outcome], counts: Counts) -> None:
+        """Record a batch's attempts on a thread of their own, so that the next claim need not wait for them."""
+        await asyncio.get_running_loop().run_in_executor(self._record_thread, record, self.factory, self.clock,
+                                                         self.settings, outcomes, counts)
 
     async def drain(self) -> Counts:
         """Fan out, then claim, send and record batches until nothing is due (at most ``MAX_SEND_ROUNDS``)."""
@@ -300,7 +309,7 @@ class Dispatcher:
     async def _deliver(self, batch: list[Outgoing], counts: Counts) -> None:
         try:
             outcomes = await self.send_all(batch)
-            await self._db(record, self.factory, self.clock, self.settings, outcomes, counts)
+            await self._record(outcomes, counts)
         finally:
             self._claims.pop(batch[0].claim, None)
 
