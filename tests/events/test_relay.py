@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -9,7 +10,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -388,6 +389,33 @@ def test_an_idle_relay_is_woken_by_a_commit_not_a_poll(client, world, receiver, 
     assert hook.ids[0] == written[0]
 
 
+def test_a_commit_during_a_look_that_found_work_makes_the_next_look_fan_out(db, clock, settings):
+    looks: list[bool] = []
+
+    async def scenario() -> None:
+        wake, stopping, loop = asyncio.Event(), threading.Event(), asyncio.get_running_loop()
+
+        async def commit() -> None:
+            wake.set()  # as Relay.poke does when events are committed
+
+        def look(fresh: bool, _counts) -> list:
+            looks.append(fresh)
+            if len(looks) == 1:
+                asyncio.run_coroutine_threadsafe(commit(), loop).result()
+                return ["a batch"]
+            if len(looks) == 3:
+                stopping.set()
+            return []
+
+        async with relay_module.Dispatcher(make_session_factory(db), clock, settings) as dispatcher:
+            dispatcher._look = look
+            dispatcher._start = lambda _batch, _counts: asyncio.create_task(asyncio.sleep(0))
+            await dispatcher.run(wake, stopping)
+
+    asyncio.run(scenario())
+    assert looks[:2] == [True, True]
+
+
 # --- several relays, several organisations ------------------------------------------------------------------
 
 def test_two_relays_deliver_every_event_to_every_subscriber_once(client, world, receiver, db, clock, settings, run):
@@ -514,6 +542,28 @@ def test_an_event_of_a_running_transaction_is_not_skipped(client, world, receive
         slow.close()
     until(relay, lambda: len(hook.requests) == 3)
     assert hook.ids == [slow_event] + later
+
+
+def test_a_relay_s_own_transaction_does_not_hold_events_back(client, world, receiver, relay, db, clock, settings,
+                                                            run):
+    """A relay's bookkeeping (deliveries, attempts, cursors) never writes events: while one of its
+    transactions runs, events committed after it began are final all the same."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    hook = receiver()
+    subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    bookkeeping_sessions, close = relay_module.bookkeeping_factory(make_session_factory(db))
+    busy = bookkeeping_sessions()
+    try:
+        busy.execute(text("SELECT pg_current_xact_id()"))  # a transaction id, taken before the event's
+        later = emit(run, [ent], None, 1)
+        relay()
+        assert hook.ids == later
+    finally:
+        busy.rollback()
+        busy.close()
+        close()
 
 
 def test_an_organisation_never_receives_another_s_events(client, world, receiver, relay, run):

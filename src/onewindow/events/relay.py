@@ -75,7 +75,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
-from onewindow.events.feed import session_horizon
+from onewindow.events.feed import BOOKKEEPING_APPLICATION, session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
 from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
 from onewindow.models.base import new_id
@@ -91,7 +91,7 @@ FAN_OUT_PAGE = 500
 EVENTS_PER_SUBSCRIPTION_ROUND = 5000
 MAX_SEND_ROUNDS = 100
 """Batches one pass claims at most (a backlog larger than that goes on in the next pass)."""
-BATCHES_IN_FLIGHT = 2
+BATCHES_IN_FLIGHT = 4
 BACKLOG_BATCH_FACTOR = 4
 """While claims come back full (a backlog), each next claim doubles, up to this many times
 ``webhook_batch_size``; the first claim that is not full goes back to ``webhook_batch_size``."""
@@ -262,6 +262,7 @@ class Dispatcher:
         try:
             while not stopping.is_set():
                 if len(in_flight) < BATCHES_IN_FLIGHT:
+                    fresh = fresh or wake.is_set()  # a commit during the last look: fan out in this one
                     wake.clear()
                     try:
                         batch = await self._db(self._look, fresh, counts)
@@ -424,7 +425,8 @@ def bookkeeping_factory(factory: sessionmaker[Session]) -> tuple[sessionmaker[Se
     if engine.dialect.name != "postgresql":
         return factory, lambda: None
     own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=False,
-                        connect_args={"options": "-c synchronous_commit=off"})
+                        connect_args={"options": "-c synchronous_commit=off",
+                                      "application_name": BOOKKEEPING_APPLICATION})
     _ASYNC_COMMIT.add(own)
     return make_session_factory(own), own.dispose
 
