@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -9,14 +10,17 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from onewindow.config import Settings
 from onewindow.context import Context
 from onewindow.db import make_session_factory
-from onewindow.events.relay import LEASE, Relay, claim_due, fan_out, renew, run_relay_once
+import onewindow.events.relay as relay_module
+from onewindow.events.relay import (
+    BACKLOG_BATCH_FACTOR, LEASE, Relay, claim_due, fan_out, next_batch_size, renew, run_relay_once,
+)
 from onewindow.events.service import record_event
 from onewindow.models import Event, EventRecipient, Organisation, WebhookDelivery
 from onewindow.parties.service import get_organisation_by_code
@@ -322,6 +326,96 @@ def test_a_lease_renewed_while_sending_keeps_other_relays_off(client, world, rec
     assert hook.ids == [claimed.message_id]
 
 
+def test_claims_take_the_longest_due_first_then_feed_order(client, world, receiver, db, clock, settings, run):
+    hook = receiver()
+    webhook = subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    first, second, third = (emit(run, [ent], None, 1)[0] for _ in range(3))
+    factory = make_session_factory(db)
+    until(lambda: fan_out(factory, clock, settings), lambda: count_deliveries(run, webhook["id"]) == 3)
+    earlier = clock.now().replace(microsecond=0) - LEASE  # a retry due before the fresh deliveries
+    run(lambda ctx: ctx.session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.event_seq == select(Event.seq).where(
+            Event.id == uuid.UUID(third)).scalar_subquery()).values(next_attempt_at=earlier)))
+    assert [o.message_id for o in claim_due(factory, clock, settings)] == [third, first, second]
+
+
+def test_claims_grow_while_they_come_back_full_and_fall_back_after():
+    base = 250
+    sizes = [base]
+    for claimed in [250, 500, 1000, 1000, 37]:
+        sizes.append(next_batch_size(sizes[-1], claimed, base))
+    assert sizes == [250, 500, 1000, 1000, 1000, 250]
+    assert BACKLOG_BATCH_FACTOR * base == 1000
+    assert next_batch_size(1, 0, 1) == 1
+
+
+def test_a_backlog_is_claimed_in_growing_batches_and_delivered_once(client, world, receiver, relay, run, monkeypatch):
+    hook = receiver()
+    subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    written = emit(run, [ent], None, 30)
+    limits, claim_in = [], relay_module.claim_in
+
+    def spy(session, clock, settings, *, limit=None):
+        limits.append(limit)
+        return claim_in(session, clock, settings, limit=limit)
+
+    monkeypatch.setattr(relay_module, "claim_in", spy)
+    until(relay, lambda: len(hook.requests) == 30, webhook_batch_size=2)
+    assert sorted(hook.ids) == sorted(written)  # each once
+    assert limits[:4] == [2, 4, 8, 8]
+
+
+def test_an_idle_relay_is_woken_by_a_commit_not_a_poll(client, world, receiver, db, clock, settings, run, monkeypatch):
+    hook = receiver()
+    subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    monkeypatch.setattr(relay_module, "QUICK_POLL", 3600.0)  # it never looks again on its own
+    relay = Relay(make_session_factory(db), clock, settings.model_copy(update={"webhook_relay_interval_seconds": 3600}))
+    relay.start()
+    try:
+        time.sleep(0.2)  # its first look found nothing: from now on it only looks when woken
+        written = emit(run, [ent], None, 1)
+        for _ in range(6):
+            deadline = time.monotonic() + 5
+            while not hook.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if hook.requests:
+                break
+            emit(run, [ent], None, 1)  # PostgreSQL's horizon may have held the first back: wake it again
+    finally:
+        relay.stop()
+    assert hook.ids[0] == written[0]
+
+
+def test_a_commit_during_a_look_that_found_work_makes_the_next_look_fan_out(db, clock, settings):
+    looks: list[bool] = []
+
+    async def scenario() -> None:
+        wake, stopping, loop = asyncio.Event(), threading.Event(), asyncio.get_running_loop()
+
+        async def commit() -> None:
+            wake.set()  # as Relay.poke does when events are committed
+
+        def look(fresh: bool, _counts) -> list:
+            looks.append(fresh)
+            if len(looks) == 1:
+                asyncio.run_coroutine_threadsafe(commit(), loop).result()
+                return ["a batch"]
+            if len(looks) == 3:
+                stopping.set()
+            return []
+
+        async with relay_module.Dispatcher(make_session_factory(db), clock, settings) as dispatcher:
+            dispatcher._look = look
+            dispatcher._start = lambda _batch, _counts: asyncio.create_task(asyncio.sleep(0))
+            await dispatcher.run(wake, stopping)
+
+    asyncio.run(scenario())
+    assert looks[:2] == [True, True]
+
+
 # --- several relays, several organisations ------------------------------------------------------------------
 
 def test_two_relays_deliver_every_event_to_every_subscriber_once(client, world, receiver, db, clock, settings, run):
@@ -448,6 +542,28 @@ def test_an_event_of_a_running_transaction_is_not_skipped(client, world, receive
         slow.close()
     until(relay, lambda: len(hook.requests) == 3)
     assert hook.ids == [slow_event] + later
+
+
+def test_a_relay_s_own_transaction_does_not_hold_events_back(client, world, receiver, relay, db, clock, settings,
+                                                            run):
+    """A relay's bookkeeping (deliveries, attempts, cursors) never writes events: while one of its
+    transactions runs, events committed after it began are final all the same."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    hook = receiver()
+    subscribe(client, world, ENT, hook.url)
+    [ent] = org_ids(run, ENT)
+    bookkeeping_sessions, close = relay_module.bookkeeping_factory(make_session_factory(db))
+    busy = bookkeeping_sessions()
+    try:
+        busy.execute(text("SELECT pg_current_xact_id()"))  # a transaction id, taken before the event's
+        later = emit(run, [ent], None, 1)
+        relay()
+        assert hook.ids == later
+    finally:
+        busy.rollback()
+        busy.close()
+        close()
 
 
 def test_an_organisation_never_receives_another_s_events(client, world, receiver, relay, run):

@@ -16,9 +16,10 @@ further implementations of the same ``publish`` method (see docs/operations.md).
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aio_pika
+import orjson
+from pamqp.commands import Basic
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,29 +30,36 @@ from onewindow.models import Event, SinkCursor
 
 
 class RabbitMQSink:
-    """A publisher with its own event loop and a robust connection, usable from a plain thread."""
+    """A publisher with its own event loop (uvloop's where installed) and a robust connection, usable from a
+    plain thread."""
 
     name = "rabbitmq"
 
     def __init__(self, url: str, exchange: str = "onewindow.events") -> None:
+        from onewindow.events.relay import event_loop_factory
+
         self.url, self.exchange_name = url, exchange
-        self._loop = asyncio.new_event_loop()
+        self._loop = (event_loop_factory() or asyncio.new_event_loop)()
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
-        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
 
     def publish(self, messages: list[tuple[str, str, bytes]]) -> None:
-        """Publish (message id, routing key, body) triples; returns once the broker confirmed them all."""
+        """Publish (message id, routing key, body) triples; returns once the broker confirmed them all (raises
+        when it refused one)."""
         self._loop.run_until_complete(self._publish(messages))
 
     async def _publish(self, messages: list[tuple[str, str, bytes]]) -> None:
-        if self._exchange is None:
+        if self._channel is None:
             self._connection = await aio_pika.connect_robust(self.url, timeout=10)
-            channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC,
-                                                            durable=True)
-        await asyncio.gather(*(self._exchange.publish(
-            aio_pika.Message(body, message_id=message_id, content_type="application/json",
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=key)
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            await self._channel.declare_exchange(self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        # The channel aio-pika keeps under the robust one (re-opened after a reconnection): its basic_publish
+        # takes the AMQP properties as they are, without a Message object a message.
+        channel = await self._channel.get_underlay_channel()
+        await asyncio.gather(*(channel.basic_publish(
+            body, exchange=self.exchange_name, routing_key=key, mandatory=True,
+            properties=Basic.Properties(message_id=message_id, content_type="application/json",
+                                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT.value))
             for message_id, key, body in messages))
 
     def close(self) -> None:
@@ -69,7 +77,7 @@ def routing_key(event) -> str:
 def message(event) -> tuple[str, str, bytes]:
     """(message id, routing key, body) of an event (an :class:`Event` or a row with its columns)."""
     body = event_document(event, confidential=False)  # the exchange is shared: never confidential fields
-    return str(event.id), routing_key(event), json.dumps(body, ensure_ascii=False).encode()
+    return str(event.id), routing_key(event), orjson.dumps(body, default=str)
 
 
 def _claim(ctx: Context, name: str) -> SinkCursor | None:

@@ -41,12 +41,16 @@ def horizon(ctx: Context) -> int | None:
     return session_horizon(ctx.session)
 
 
-_HORIZON = text("""
+BOOKKEEPING_APPLICATION = "onewindow-relay"
+"""The ``application_name`` of the relays' own PostgreSQL connections, which never write events."""
+
+_HORIZON = text(f"""
 WITH now AS (SELECT pg_current_snapshot() AS snapshot),
-elsewhere AS (  -- transactions of other databases on the server: they never write our events
+elsewhere AS (  -- transactions that never write our events: other databases' on the server, the relays' own
     SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
-    WHERE backend_xid IS NOT NULL AND datid IS NOT NULL
-      AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))
+    WHERE backend_xid IS NOT NULL
+      AND (datid IS NOT NULL AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+           OR application_name = '{BOOKKEEPING_APPLICATION}'))
 SELECT coalesce(
     (SELECT min(running::text::bigint) FROM now, pg_snapshot_xip(now.snapshot) AS running
      WHERE running::text::bigint % 4294967296 NOT IN (SELECT xid FROM elsewhere)),
@@ -59,8 +63,10 @@ def session_horizon(session: Session) -> int | None:
 
     The oldest transaction running in the snapshot, leaving out those that
     ``pg_stat_activity`` shows running in another database of the server (a
-    long transaction there does not delay this database's events); a
-    transaction it cannot place counts as ours. With none running: the
+    long transaction there does not delay this database's events) or on a
+    relay's own connections (:data:`BOOKKEEPING_APPLICATION`: deliveries,
+    attempts and cursors, never events); a transaction it cannot place counts
+    as ours. With none running: the
     snapshot's ``xmax``, the next transaction to start.
     """
     if session.get_bind().dialect.name != "postgresql":

@@ -2,8 +2,9 @@
 
 A relay (:meth:`Dispatcher.run` in the :class:`Relay` thread, or one
 :meth:`Dispatcher.drain` for :func:`run_relay_once`) does, in short
-transactions on a database thread of its own while the requests go out on
-its event loop:
+transactions on two database threads of its own (one fans out, claims and
+renews leases; the other records attempts, so a claim never waits for a
+record) while the requests go out on its event loop (uvloop's):
 
 1. **Fan-out.** For every enabled subscription (claimed ``FOR UPDATE SKIP
    LOCKED``, so two relays never fan out the same one), the events its
@@ -13,11 +14,14 @@ its event loop:
    transactions older than every one still running in the database, whose
    events could otherwise appear later with a lower sequence.
 2. **Claim** (in the fan-out's transaction). Due deliveries of enabled
-   subscriptions, oldest event first, are leased together (``FOR UPDATE SKIP
-   LOCKED`` on PostgreSQL; SQLite has one writer), skipping any delivery while
-   an earlier one of the same subscription and the same filing is still
-   pending, so each consignment's events arrive in order. The next batch is claimed while the previous one is
-   being sent (at most :data:`BATCHES_IN_FLIGHT` at once).
+   subscriptions, longest due first and then in feed order (the order of the
+   due index, so a claim reads no more rows than it takes), are leased
+   together (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
+   writer), skipping any delivery while an earlier one of the same
+   subscription and the same filing is still pending, so each consignment's
+   events arrive in order. The next batch is claimed while the previous one is
+   being sent (at most :data:`BATCHES_IN_FLIGHT` at once); while claims come
+   back full, they grow (:func:`next_batch_size`).
 3. **Send.** With aiohttp, over keep-alive connections kept for the relay's
    life, at most :data:`PER_WEBHOOK_CONCURRENCY` requests at once to one
    webhook, signed per Standard Webhooks; nothing is held open in the database
@@ -39,26 +43,31 @@ process through ``LISTEN``), otherwise every ``webhook_relay_interval_seconds``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import Engine, any_, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update
+import orjson
+from aiohttp.payload import BytesPayload
+from sqlalchemy import (
+    Engine, Integer, any_, bindparam, create_engine, exists, insert, or_, select, text, tuple_, update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from yarl import URL
 
@@ -66,7 +75,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, SystemClock
 from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
-from onewindow.events.feed import session_horizon
+from onewindow.events.feed import BOOKKEEPING_APPLICATION, session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
 from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
 from onewindow.models.base import new_id
@@ -82,7 +91,10 @@ FAN_OUT_PAGE = 500
 EVENTS_PER_SUBSCRIPTION_ROUND = 5000
 MAX_SEND_ROUNDS = 100
 """Batches one pass claims at most (a backlog larger than that goes on in the next pass)."""
-BATCHES_IN_FLIGHT = 2
+BATCHES_IN_FLIGHT = 4
+BACKLOG_BATCH_FACTOR = 4
+"""While claims come back full (a backlog), each next claim doubles, up to this many times
+``webhook_batch_size``; the first claim that is not full goes back to ``webhook_batch_size``."""
 PER_WEBHOOK_CONCURRENCY = 16
 """Requests in flight at once to one webhook (a relay sends to many webhooks side by side)."""
 LEASE = timedelta(seconds=15)
@@ -151,7 +163,24 @@ def run_relay_once(factory: sessionmaker[Session], clock: Clock, settings: Setti
         async with Dispatcher(factory, clock, settings, signing_clock=signing_clock) as dispatcher:
             return await dispatcher.drain()
 
-    return asyncio.run(once()).as_dict()
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(once()).as_dict()
+
+
+def next_batch_size(size: int, claimed: int, base: int) -> int:
+    """The size of the next claim after one of ``size`` that got ``claimed`` deliveries: twice as many while
+    claims come back full (up to ``BACKLOG_BATCH_FACTOR`` × ``base``), else ``base`` again. Fewer, bigger
+    batches spread each batch's fixed cost (statements, commit, its coroutines) while a backlog drains."""
+    return min(size * 2, base * BACKLOG_BATCH_FACTOR) if claimed >= size else base
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it halves the loop's own cost per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency wherever it builds
+        return None
+    return uvloop.new_event_loop
 
 
 class Dispatcher:
@@ -164,11 +193,14 @@ class Dispatcher:
         self.clock, self.settings = clock, settings
         self.signing_clock = signing_clock or SystemClock()
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-db")
+        self._record_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onewindow-relay-record")
         self._gates: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._signers: dict[str, Webhook] = {}
+        self._batch_size = settings.webhook_batch_size
         self._claims: dict[uuid.UUID, int] = {}  # claims being sent → their deliveries not yet recorded
         self._http: aiohttp.ClientSession | None = None
         self._renewer: asyncio.Task | None = None
+        self._timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
 
     async def __aenter__(self) -> Dispatcher:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_WEBHOOK_CONCURRENCY, use_dns_cache=False,
@@ -183,10 +215,17 @@ class Dispatcher:
         await asyncio.gather(self._renewer, return_exceptions=True)
         await self._http.close()
         self._db_thread.shutdown(wait=True)
+        self._record_thread.shutdown(wait=True)
         self._close_factory()
 
     async def _db(self, fn: Callable[..., Any], *args) -> Any:
+        """Run ``fn`` on the thread that fans out, claims and renews."""
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def _record(self, outcomes: list[Outcome], counts: Counts) -> None:
+        """Record a batch's attempts on a thread of their own, so that the next claim need not wait for them."""
+        await asyncio.get_running_loop().run_in_executor(self._record_thread, record, self.factory, self.clock,
+                                                         self.settings, outcomes, counts)
 
     async def drain(self) -> Counts:
         """Fan out, then claim, send and record batches until nothing is due (at most ``MAX_SEND_ROUNDS``)."""
@@ -223,6 +262,7 @@ class Dispatcher:
         try:
             while not stopping.is_set():
                 if len(in_flight) < BATCHES_IN_FLIGHT:
+                    fresh = fresh or wake.is_set()  # a commit during the last look: fan out in this one
                     wake.clear()
                     try:
                         batch = await self._db(self._look, fresh, counts)
@@ -257,9 +297,10 @@ class Dispatcher:
             if fresh:
                 made, more = fan_out_page(session, self.clock, None)
                 counts.fanned_out += made
-            batch = claim_in(session, self.clock, self.settings)
+            batch = claim_in(session, self.clock, self.settings, limit=self._batch_size)
         if more is not None:
             counts.fanned_out += fan_out(self.factory, self.clock, self.settings, after=more)
+        self._batch_size = next_batch_size(self._batch_size, len(batch), self.settings.webhook_batch_size)
         return batch
 
     def _start(self, batch: list[Outgoing], counts: Counts) -> asyncio.Task:
@@ -269,56 +310,73 @@ class Dispatcher:
     async def _deliver(self, batch: list[Outgoing], counts: Counts) -> None:
         try:
             outcomes = await self.send_all(batch)
-            await self._db(record, self.factory, self.clock, self.settings, outcomes, counts)
+            await self._record(outcomes, counts)
         finally:
             self._claims.pop(batch[0].claim, None)
 
     async def send_all(self, outgoing: list[Outgoing]) -> list[Outcome]:
         """POST every claimed delivery, up to ``PER_WEBHOOK_CONCURRENCY`` at once per webhook; one
-        :class:`Outcome` each, in the same order. Each URL is vetted once for the batch."""
-        vetted: dict[str, list[str] | UrlRefused] = {}
+        :class:`Outcome` each, in the same order. Each URL is vetted once for the batch.
+
+        Each webhook's deliveries are sent by at most ``PER_WEBHOOK_CONCURRENCY`` coroutines taking them in
+        turn (not a task per delivery), each request under the webhook's gate, which the batches in flight
+        share."""
+        targets: dict[str, _Target | UrlRefused] = {}
         for url in {o.url for o in outgoing}:
             try:
-                vetted[url] = await asyncio.to_thread(vet_url, url, self.settings)
+                targets[url] = _Target.of(url, await asyncio.to_thread(vet_url, url, self.settings))
             except UrlRefused as refused:
-                vetted[url] = refused
-        return list(await asyncio.gather(*(self._send(o, vetted[o.url]) for o in outgoing)))
+                targets[url] = refused
+        outcomes: list[Outcome | None] = [None] * len(outgoing)
+        queues: dict[uuid.UUID, deque[int]] = {}
+        for index, out in enumerate(outgoing):
+            queues.setdefault(out.subscription_id, deque()).append(index)
 
-    async def _send(self, out: Outgoing, addresses: list[str] | UrlRefused) -> Outcome:
-        gate = self._gates.get(out.subscription_id)
+        async def sender(gate: asyncio.Semaphore, queue: deque[int]) -> None:
+            while queue:
+                index = queue.popleft()
+                out = outgoing[index]
+                async with gate:
+                    outcomes[index] = await self._send(out, targets[out.url])
+
+        await asyncio.gather(*(sender(self._gate(subscription_id), queue) for subscription_id, queue in queues.items()
+                               for _ in range(min(PER_WEBHOOK_CONCURRENCY, len(queue)))))
+        return outcomes  # type: ignore[return-value] - every index was sent
+
+    def _gate(self, subscription_id: uuid.UUID) -> asyncio.Semaphore:
+        gate = self._gates.get(subscription_id)
         if gate is None:
-            gate = self._gates[out.subscription_id] = asyncio.Semaphore(PER_WEBHOOK_CONCURRENCY)
-        async with gate:
-            attempted_at, started = self.clock.now(), time.perf_counter()
-            status_code, error = None, None
-            try:
-                if isinstance(addresses, UrlRefused):
-                    raise addresses
-                status_code, error = await self._post(out, addresses)
-            except UrlRefused as refused:
-                error = f"refused: {refused}"
-            except TimeoutError:
-                error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
-            except aiohttp.ClientConnectorError as exc:
-                error = f"ConnectError: {exc.os_error.strerror or exc.os_error}"
-            except (aiohttp.ClientError, ValueError) as exc:
-                error = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
-            latency = round((time.perf_counter() - started) * 1000)
+            gate = self._gates[subscription_id] = asyncio.Semaphore(PER_WEBHOOK_CONCURRENCY)
+        return gate
+
+    async def _send(self, out: Outgoing, target: _Target | UrlRefused) -> Outcome:
+        attempted_at, started = self.clock.now(), time.perf_counter()
+        status_code, error = None, None
+        try:
+            if isinstance(target, UrlRefused):
+                raise target
+            status_code, error = await self._post(out, target)
+        except UrlRefused as refused:
+            error = f"refused: {refused}"
+        except TimeoutError:
+            error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
+        except aiohttp.ClientConnectorError as exc:
+            error = f"ConnectError: {exc.os_error.strerror or exc.os_error}"
+        except (aiohttp.ClientError, ValueError) as exc:
+            error = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+        latency = round((time.perf_counter() - started) * 1000)
         return Outcome(out.delivery_id, out.claim, out.subscription_id, attempted_at, status_code, latency,
                        error[:500] if error else None)
 
-    async def _post(self, out: Outgoing, addresses: list[str]) -> tuple[int, str | None]:
-        url, headers = _pinned(out.url, addresses)
+    async def _post(self, out: Outgoing, target: _Target) -> tuple[int, str | None]:
         signer = self._signers.get(out.secret)
         if signer is None:
             signer = self._signers[out.secret] = Webhook(out.secret)
         stamp = self.signing_clock.now().astimezone(UTC)
-        headers |= {"content-type": "application/json", "user-agent": f"OneWindow-Webhooks/{__version__}",
-                    "webhook-id": out.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
-                    "webhook-signature": signer.sign(out.message_id, stamp, out.body)}
-        timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
-        async with self._http.post(url, data=out.body.encode(), headers=headers, allow_redirects=False,
-                                   timeout=timeout) as response:
+        headers = {**target.headers, "webhook-id": out.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
+                   "webhook-signature": signer.sign(out.message_id, stamp, out.body)}
+        async with self._http.post(target.url, data=BytesPayload(out.body.encode()), headers=headers,
+                                   allow_redirects=False, timeout=self._timeout) as response:
             start = await response.content.read(4096)  # read to the end when small: the connection is kept
             if 200 <= response.status < 300:
                 return response.status, None
@@ -336,14 +394,23 @@ class Dispatcher:
                     log.exception("renewing webhook leases failed")
 
 
-def _pinned(url: str, addresses: list[str]) -> tuple[URL, dict[str, str]]:
-    """For plain http, connect to the address just vetted (no second look-up to rebind); https keeps the
-    name, where the certificate check refuses a host that is not the one named."""
-    parsed = URL(url)
-    if parsed.scheme != "http" or not addresses or parsed.host == addresses[0]:
-        return parsed, {}
-    host = parsed.host if parsed.explicit_port is None else f"{parsed.host}:{parsed.explicit_port}"
-    return parsed.with_host(addresses[0].split("%")[0]), {"host": host}
+@dataclass(frozen=True)
+class _Target:
+    """Where a batch's requests to one webhook URL go, and the headers they all carry."""
+
+    url: URL
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, url: str, addresses: list[str]) -> _Target:
+        """For plain http, connect to the address just vetted (no second look-up to rebind); https keeps the
+        name, where the certificate check refuses a host that is not the one named."""
+        parsed = URL(url)
+        headers = {"content-type": "application/json", "user-agent": f"OneWindow-Webhooks/{__version__}"}
+        if parsed.scheme != "http" or not addresses or parsed.host == addresses[0]:
+            return cls(parsed, headers)
+        host = parsed.host if parsed.explicit_port is None else f"{parsed.host}:{parsed.explicit_port}"
+        return cls(parsed.with_host(addresses[0].split("%")[0]), {"host": host, **headers})
 
 
 _ASYNC_COMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -351,13 +418,15 @@ _ASYNC_COMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def bookkeeping_factory(factory: sessionmaker[Session]) -> tuple[sessionmaker[Session], Callable[[], None]]:
     """Sessions for the relay's own records, and what closes them: on PostgreSQL a small engine of its own
-    whose connections commit without waiting for the WAL flush (see :func:`bookkeeping`); on SQLite the same
-    factory (one writer gate per process)."""
+    whose connections commit without waiting for the WAL flush (see :func:`bookkeeping`) and are not pinged
+    before each transaction (a round trip a transaction; after a database restart the first pass fails, is
+    logged, and the next one reconnects); on SQLite the same factory (one writer gate per process)."""
     engine = factory.kw["bind"]
     if engine.dialect.name != "postgresql":
         return factory, lambda: None
-    own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True,
-                        connect_args={"options": "-c synchronous_commit=off"})
+    own = create_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=False,
+                        connect_args={"options": "-c synchronous_commit=off",
+                                      "application_name": BOOKKEEPING_APPLICATION})
     _ASYNC_COMMIT.add(own)
     return make_session_factory(own), own.dispose
 
@@ -396,31 +465,23 @@ def fan_out(factory: sessionmaker[Session], clock: Clock, settings: Settings,
 def fan_out_page(session: Session, clock: Clock, after: uuid.UUID | None) -> tuple[int, uuid.UUID | None]:
     """Fan out for up to ``SUBSCRIPTIONS_PER_TRANSACTION`` enabled subscriptions after ``after`` that no other
     relay holds; how many deliveries were made, and where the next page starts (None: no more)."""
-    query = select(WebhookSubscription.id, WebhookSubscription.organisation_id, WebhookSubscription.types,
-                   WebhookSubscription.cursor_tx, WebhookSubscription.cursor_seq,
-                   WebhookSubscription.start_snapshot).where(WebhookSubscription.enabled.is_(True))
-    if after is not None:
-        query = query.where(WebhookSubscription.id > after)
-    subs = session.execute(query.order_by(WebhookSubscription.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
-                           .with_for_update(skip_locked=True)).all()
+    sql, connection = _sql(session), session.connection()
+    subs = connection.execute(sql.subscriptions, {}).all() if after is None else \
+        connection.execute(sql.subscriptions_after, {"after": after}).all()
     if not subs:
         return 0, None
     xmin, now = session_horizon(session), clock.now()
-    made = sum(_fan_out_one(session, sub, xmin, now) for sub in subs)
+    made = sum(_fan_out_one(session, sql, sub, xmin, now) for sub in subs)
     return made, subs[-1].id if len(subs) == SUBSCRIPTIONS_PER_TRANSACTION else None
 
 
-def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
+def _fan_out_one(session: Session, sql: _Statements, sub, xmin: int | None, now: datetime) -> int:
     made, cursor, snapshot = 0, (sub.cursor_tx, sub.cursor_seq), sub.start_snapshot
+    connection = session.connection()
     for _ in range(EVENTS_PER_SUBSCRIPTION_ROUND // FAN_OUT_PAGE):
-        query = (select(EventRecipient.tx, EventRecipient.event_seq, Event.type, Event.filing_id)
-                 .join(Event, Event.seq == EventRecipient.event_seq)
-                 .where(EventRecipient.organisation_id == sub.organisation_id,
-                        tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(*cursor)))
-        if xmin is not None:
-            query = query.where(EventRecipient.tx < xmin)
-        rows = session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq)
-                               .limit(FAN_OUT_PAGE)).all()
+        page = {"org": sub.organisation_id, "after_tx": cursor[0], "after_seq": cursor[1]}
+        rows = connection.execute(sql.events, page).all() if xmin is None else \
+            connection.execute(sql.final_events, page | {"xmin": xmin}).all()
         if not rows:
             break
         new = [{"subscription_id": sub.id, "event_seq": row.event_seq, "event_tx": row.tx,
@@ -436,25 +497,109 @@ def _fan_out_one(session: Session, sub, xmin: int | None, now: datetime) -> int:
         if len(rows) < FAN_OUT_PAGE:
             break
     if cursor != (sub.cursor_tx, sub.cursor_seq):
-        session.execute(update(WebhookSubscription).where(WebhookSubscription.id == sub.id)
-                        .values(cursor_tx=cursor[0], cursor_seq=cursor[1], start_snapshot=snapshot)
-                        .execution_options(synchronize_session=False))
+        connection.execute(sql.move_cursor, {"subscription": sub.id, "to_tx": cursor[0], "to_seq": cursor[1],
+                                             "snapshot": snapshot})
     return made
 
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert deliveries in one statement, skipping any already there (redelivered ahead of the cursor); how many
     were new. On PostgreSQL the rows travel as a few arrays (one statement text whatever their number)."""
-    table = WebhookDelivery.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         first = rows[0]
-        return len(session.execute(_PG_INSERT_DELIVERIES, {
+        return len(connection.execute(_PG_INSERT_DELIVERIES, {
             "ids": [new_id() for _ in rows], "subscription_id": first["subscription_id"],
             "seqs": [r["event_seq"] for r in rows], "txs": [r["event_tx"] for r in rows],
             "filings": [r["filing_id"] for r in rows], "now": first["created_at"]}).all())
-    statement = (sqlite_insert(table).on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"])
-                 .returning(table.c.id))
-    return len(session.execute(statement, rows).all())
+    return len(connection.execute(_sql(session).insert_deliveries, rows).all())
+
+
+_DELIVERIES, _SUBSCRIPTIONS = WebhookDelivery.__table__, WebhookSubscription.__table__
+_EVENTS, _RECIPIENTS, _ORGANISATIONS = Event.__table__, EventRecipient.__table__, Organisation.__table__
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of every relay pass, built once per dialect: Core statements run on the session's
+    connection, so a pass pays neither for building them nor for the ORM's execution path."""
+
+    subscriptions: Any
+    subscriptions_after: Any
+    events: Any
+    final_events: Any
+    move_cursor: Any
+    insert_deliveries: Any
+    claim: Any
+    lease: Any
+    reset_streaks: Any
+    deliver: Any
+    insert_attempts: Any
+
+
+def _sql(session: Session) -> _Statements:
+    return _statements(session.get_bind().dialect.name)
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    d, s, e, r, o = _DELIVERIES.c, _SUBSCRIPTIONS.c, _EVENTS.c, _RECIPIENTS.c, _ORGANISATIONS.c
+    postgres = dialect == "postgresql"
+
+    def among(column, name: str):
+        if postgres:
+            return column == any_(bindparam(name, type_=PG_ARRAY(column.type)))
+        return column.in_(bindparam(name, expanding=True, type_=column.type))
+
+    def param(name: str, column):
+        return bindparam(name, type_=column.type)
+
+    subscriptions = (select(s.id, s.organisation_id, s.types, s.cursor_tx, s.cursor_seq, s.start_snapshot)
+                     .where(s.enabled.is_(True)).order_by(s.id).limit(SUBSCRIPTIONS_PER_TRANSACTION)
+                     .with_for_update(skip_locked=True))
+    events = (select(r.tx, r.event_seq, e.type, e.filing_id).join_from(_RECIPIENTS, _EVENTS, e.seq == r.event_seq)
+              .where(r.organisation_id == param("org", r.organisation_id),
+                     tuple_(r.tx, r.event_seq) > tuple_(param("after_tx", r.tx), param("after_seq", r.event_seq)))
+              .order_by(r.tx, r.event_seq).limit(FAN_OUT_PAGE))
+    earlier = _DELIVERIES.alias("earlier")
+    held_back = exists().where(earlier.c.subscription_id == d.subscription_id, earlier.c.filing_id == d.filing_id,
+                               earlier.c.status == _PENDING,
+                               tuple_(earlier.c.event_tx, earlier.c.event_seq) < tuple_(d.event_tx, d.event_seq))
+    now = param("now", d.next_attempt_at)
+    claim = (select(d.id, d.subscription_id, s.url, s.secret, o.kind, e.id.label("event_id"), e.type, e.occurred_at,
+                    e.subject_type, e.subject_id, e.filing_id, e.data, e.confidential)
+             .select_from(_DELIVERIES.join(_SUBSCRIPTIONS, s.id == d.subscription_id)
+                          .join(_ORGANISATIONS, o.id == s.organisation_id).join(_EVENTS, e.seq == d.event_seq))
+             .where(d.status == _PENDING, d.next_attempt_at <= now,
+                    or_(d.locked_until.is_(None), d.locked_until <= now), s.enabled.is_(True), ~held_back)
+             .order_by(d.next_attempt_at, d.event_tx, d.event_seq)
+             .limit(bindparam("limit", type_=Integer))
+             .with_for_update(of=_DELIVERIES, skip_locked=True))
+    insert_deliveries = None
+    if not postgres:
+        insert_deliveries = (sqlite_insert(_DELIVERIES)
+                             .on_conflict_do_nothing(index_elements=["subscription_id", "event_seq"]).returning(d.id))
+    return _Statements(
+        subscriptions=subscriptions,
+        subscriptions_after=subscriptions.where(s.id > param("after", s.id)),
+        events=events,
+        final_events=events.where(r.tx < param("xmin", r.tx)),
+        move_cursor=(update(_SUBSCRIPTIONS).where(s.id == param("subscription", s.id))
+                     .values(cursor_tx=param("to_tx", s.cursor_tx), cursor_seq=param("to_seq", s.cursor_seq),
+                             start_snapshot=param("snapshot", s.start_snapshot))),
+        insert_deliveries=insert_deliveries,
+        claim=claim,
+        lease=(update(_DELIVERIES).where(among(d.id, "ids"))
+               .values(claim=param("claim_id", d.claim), locked_until=param("until", d.locked_until))),
+        reset_streaks=(update(_SUBSCRIPTIONS).where(among(s.id, "ids"), s.failure_streak != 0)
+                       .values(failure_streak=0)),
+        deliver=(update(_DELIVERIES).where(among(d.id, "ids"), d.claim == param("claim_id", d.claim),
+                                           d.status == _PENDING)
+                 .values(attempt_count=d.attempt_count + 1, status=DeliveryStatus.delivered.value,
+                         delivered_at=param("now", d.delivered_at), claim=None, locked_until=None)
+                 .returning(d.id, d.attempt_count)),
+        insert_attempts=insert(WebhookAttempt.__table__),
+    )
 
 
 _PG_INSERT_DELIVERIES = text("""
@@ -477,38 +622,20 @@ def _among(session: Session, column, values):
 # --- 2. claim -----------------------------------------------------------------------------------------------
 
 def claim_due(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> list[Outgoing]:
-    """Lease up to ``webhook_batch_size`` due deliveries, each the oldest pending of its consignment."""
+    """Lease up to ``webhook_batch_size`` due deliveries, longest due first, each the oldest pending of its
+    consignment."""
     with bookkeeping(factory) as session:
         return claim_in(session, clock, settings)
 
 
-def claim_in(session: Session, clock: Clock, settings: Settings) -> list[Outgoing]:
-    """:func:`claim_due` in the caller's transaction."""
-    now = clock.now()
-    earlier = aliased(WebhookDelivery)
-    held_back = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
-                               earlier.filing_id == WebhookDelivery.filing_id, earlier.status == _PENDING,
-                               tuple_(earlier.event_tx, earlier.event_seq)
-                               < tuple_(WebhookDelivery.event_tx, WebhookDelivery.event_seq))
-    query = (select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookSubscription.url,
-                    WebhookSubscription.secret, Organisation.kind, Event.id.label("event_id"), Event.type,
-                    Event.occurred_at, Event.subject_type, Event.subject_id, Event.filing_id, Event.data,
-                    Event.confidential)
-             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-             .join(Organisation, Organisation.id == WebhookSubscription.organisation_id)
-             .join(Event, Event.seq == WebhookDelivery.event_seq)
-             .where(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
-                    WebhookSubscription.enabled.is_(True), ~held_back)
-             .order_by(WebhookDelivery.event_tx, WebhookDelivery.event_seq)
-             .limit(settings.webhook_batch_size)
-             .with_for_update(of=WebhookDelivery, skip_locked=True))
-    rows = session.execute(query).all()
+def claim_in(session: Session, clock: Clock, settings: Settings, *, limit: int | None = None) -> list[Outgoing]:
+    """:func:`claim_due` in the caller's transaction; at most ``limit`` (default ``webhook_batch_size``)."""
+    now, sql, connection = clock.now(), _sql(session), session.connection()
+    rows = connection.execute(sql.claim, {"now": now, "limit": limit or settings.webhook_batch_size}).all()
     if not rows:
         return []
     claim = uuid.uuid4()
-    session.execute(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, [r.id for r in rows]))
-                    .values(claim=claim, locked_until=now + LEASE).execution_options(synchronize_session=False))
+    connection.execute(sql.lease, {"ids": [r.id for r in rows], "claim_id": claim, "until": now + LEASE})
     return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
 
 
@@ -525,7 +652,7 @@ class _EventRow:
 
 def _body(row) -> str:
     document = payload(_EventRow(row), row.kind)  # type: ignore[arg-type]
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+    return orjson.dumps(document, default=str).decode()
 
 
 def renew(factory: sessionmaker[Session], clock: Clock, claims: list[uuid.UUID]) -> None:
@@ -555,21 +682,14 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             select(WebhookSubscription.id, WebhookSubscription.enabled, WebhookSubscription.failure_streak)
             .where(WebhookSubscription.id.in_(failing)).order_by(WebhookSubscription.id).with_for_update())
         } if failing else {}
+        sql, connection = _sql(session), session.connection()
         if healthy:
-            session.execute(_quiet(update(WebhookSubscription)
-                                   .where(WebhookSubscription.id.in_(healthy), WebhookSubscription.failure_streak != 0)
-                                   .values(failure_streak=0)))
+            connection.execute(sql.reset_streaks, {"ids": list(healthy)})
         numbers: dict[uuid.UUID, int] = {}  # delivery → this attempt's number
         delivered: set[uuid.UUID] = set()
         for claim in {o.claim for o in outcomes if o.ok}:
             ok = [o.delivery_id for o in outcomes if o.ok and o.claim == claim]
-            for row in session.execute(_quiet(
-                    update(WebhookDelivery)
-                    .where(_among(session, WebhookDelivery.id, ok), WebhookDelivery.claim == claim,
-                           WebhookDelivery.status == _PENDING)
-                    .values(attempt_count=WebhookDelivery.attempt_count + 1, status=DeliveryStatus.delivered.value,
-                            delivered_at=now, claim=None, locked_until=None)
-                    .returning(WebhookDelivery.id, WebhookDelivery.attempt_count))):
+            for row in connection.execute(sql.deliver, {"ids": ok, "claim_id": claim, "now": now}):
                 numbers[row.id] = row.attempt_count
                 delivered.add(row.id)
         rest = [o.delivery_id for o in outcomes if o.delivery_id not in delivered]
@@ -606,7 +726,7 @@ def record(factory: sessionmaker[Session], clock: Clock, settings: Settings, out
             else:
                 retries.append({"key": outcome.delivery_id, "retry_at": retry_at})
         if attempts:
-            session.execute(insert(WebhookAttempt.__table__), attempts)
+            connection.execute(sql.insert_attempts, attempts)
         if given_up:
             session.execute(_quiet(update(WebhookDelivery).where(_among(session, WebhookDelivery.id, given_up))
                                    .values(status=DeliveryStatus.failed.value, claim=None, locked_until=None)))
@@ -698,7 +818,8 @@ class Relay:
                 pass
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(self._main())
 
     async def _main(self) -> None:
         self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()

@@ -61,7 +61,7 @@ class WebhookDelivery(IdMixin, Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_seq"),
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "event_tx", "event_seq"),
         Index("ix_webhook_deliveries_consignment", "subscription_id", "filing_id", "status", "event_tx", "event_seq"),
     )
 
