@@ -113,6 +113,27 @@ def visible_events(run, code) -> list[str]:
 
 # --- signed deliveries --------------------------------------------------------------------------------------
 
+def test_after_a_rotation_requests_verify_with_the_new_and_the_old_secret_until_the_overlap_ends(
+        client, world, receiver, relay, clock):
+    hook = receiver()
+    webhook = subscribe(client, world, ENT, hook.url)
+    url, headers = f"{API}/webhooks/{webhook['id']}/rotate-secret", world.headers(ENT)
+    rotated = client.post(url, json={"overlap_hours": 1}, headers=headers).json()
+    filed(client, world, 11)
+    until(relay, lambda: len(hook.requests) == 3)
+    for request in hook.requests:  # both receivers' secrets verify during the overlap
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        Webhook(rotated["secret"]).verify(request.body, request.headers)
+        Webhook(webhook["secret"]).verify(request.body, request.headers)
+    clock.advance(hours=1, seconds=1)
+    filed(client, world, 12)
+    until(relay, lambda: len(hook.requests) == 6)
+    for request in hook.requests[3:]:  # the overlap is over: only the new secret signs
+        Webhook(rotated["secret"]).verify(request.body, request.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(webhook["secret"]).verify(request.body, request.headers)
+
+
 def test_deliveries_are_signed_per_standard_webhooks(client, world, receiver, relay, run):
     hook = receiver()
     webhook = subscribe(client, world, ENT, hook.url)

@@ -77,7 +77,7 @@ from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events.feed import BOOKKEEPING_APPLICATION, session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
-from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, vet_url
+from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, signing_secrets, vet_url
 from onewindow.models.base import new_id
 from onewindow.models import (
     DeliveryStatus, Event, EventRecipient, Organisation, WebhookAttempt, WebhookDelivery, WebhookSubscription,
@@ -115,7 +115,8 @@ class Outgoing:
     claim: uuid.UUID
     subscription_id: uuid.UUID
     url: str
-    secret: str
+    secrets: tuple[str, ...]
+    """The secrets to sign with: the webhook's, and the one it replaced while their overlap lasts."""
     message_id: str
     body: str
 
@@ -368,13 +369,17 @@ class Dispatcher:
         return Outcome(out.delivery_id, out.claim, out.subscription_id, attempted_at, status_code, latency,
                        error[:500] if error else None)
 
-    async def _post(self, out: Outgoing, target: _Target) -> tuple[int, str | None]:
-        signer = self._signers.get(out.secret)
+    def _signer(self, secret: str) -> Webhook:
+        signer = self._signers.get(secret)
         if signer is None:
-            signer = self._signers[out.secret] = Webhook(out.secret)
+            signer = self._signers[secret] = Webhook(secret)
+        return signer
+
+    async def _post(self, out: Outgoing, target: _Target) -> tuple[int, str | None]:
         stamp = self.signing_clock.now().astimezone(UTC)
+        signatures = " ".join(self._signer(secret).sign(out.message_id, stamp, out.body) for secret in out.secrets)
         headers = {**target.headers, "webhook-id": out.message_id, "webhook-timestamp": str(int(stamp.timestamp())),
-                   "webhook-signature": signer.sign(out.message_id, stamp, out.body)}
+                   "webhook-signature": signatures}
         async with self._http.post(target.url, data=BytesPayload(out.body.encode()), headers=headers,
                                    allow_redirects=False, timeout=self._timeout) as response:
             start = await response.content.read(4096)  # read to the end when small: the connection is kept
@@ -566,8 +571,9 @@ def _statements(dialect: str) -> _Statements:
                                earlier.c.status == _PENDING,
                                tuple_(earlier.c.event_tx, earlier.c.event_seq) < tuple_(d.event_tx, d.event_seq))
     now = param("now", d.next_attempt_at)
-    claim = (select(d.id, d.subscription_id, s.url, s.secret, o.kind, e.id.label("event_id"), e.type, e.occurred_at,
-                    e.subject_type, e.subject_id, e.filing_id, e.data, e.confidential)
+    claim = (select(d.id, d.subscription_id, s.url, s.secret, s.previous_secret, s.previous_secret_until, o.kind,
+                    e.id.label("event_id"), e.type, e.occurred_at, e.subject_type, e.subject_id, e.filing_id, e.data,
+                    e.confidential)
              .select_from(_DELIVERIES.join(_SUBSCRIPTIONS, s.id == d.subscription_id)
                           .join(_ORGANISATIONS, o.id == s.organisation_id).join(_EVENTS, e.seq == d.event_seq))
              .where(d.status == _PENDING, d.next_attempt_at <= now,
@@ -636,7 +642,9 @@ def claim_in(session: Session, clock: Clock, settings: Settings, *, limit: int |
         return []
     claim = uuid.uuid4()
     connection.execute(sql.lease, {"ids": [r.id for r in rows], "claim_id": claim, "until": now + LEASE})
-    return [Outgoing(r.id, claim, r.subscription_id, r.url, r.secret, str(r.event_id), _body(r)) for r in rows]
+    return [Outgoing(r.id, claim, r.subscription_id, r.url,
+                     signing_secrets(r.secret, r.previous_secret, r.previous_secret_until, now), str(r.event_id),
+                     _body(r)) for r in rows]
 
 
 class _EventRow:

@@ -1,7 +1,7 @@
 """sign-in pause: wrong passwords counted per user, sign-in paused after too many
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-01 09:45:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import onewindow.models.base
 
 revision = '0012'
-down_revision = '0007'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
