@@ -99,6 +99,10 @@ def test_a_published_answer_equals_the_live_answer_when_it_was_computed(run, ref
     march = [r for r in stored.values() if r.params == {"from": "2026-03-01", "to": "2026-03-31"}]
     assert {r.kind for r in march} == {"figures", "distribution"}
     assert [r.answer["groups"][0]["consignments"] for r in march if r.kind == "figures"] == [40]
+    for params in ({}, {"from": "2026-03-01", "to": "2026-03-31"}):
+        query = parse_query(params)
+        assert run(lambda ctx, q=query: service.chart_series(ctx, q, answer=publication.served)) \
+            == run(lambda ctx, q=query: service.chart_series(ctx, q))
     # served as published: rows loaded without moving the study's position are not seen until a refresh
     add_rows(run, 10, seed=2)
     query = parse_query({"from": "2026-03-01", "to": "2026-03-31"})

@@ -22,7 +22,8 @@ class ClearancePublication(Base):
 
     key: Mapped[str] = mapped_column(String(500), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    """``figures`` (a :func:`onewindow.timing.service.figures` answer) or ``distribution`` (the histogram)."""
+    """``figures`` (a :func:`onewindow.timing.service.figures` answer), ``series`` (the same with the stages
+    a chart draws) or ``distribution`` (the histogram): ``onewindow.timing.service.KINDS``."""
     params: Mapped[dict[str, Any]]
     """The query as parameters (:meth:`onewindow.timing.filters.FigureQuery.as_params`)."""
     min_group: Mapped[int]

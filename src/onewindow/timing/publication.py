@@ -52,7 +52,7 @@ from onewindow.timing.filters import FigureQuery, parse_query
 from onewindow.timing.projection import CURSOR, local_day
 
 P = ClearancePublication
-VIEWS = (("figures", ()), ("figures", ("week",)), ("figures", ("port",)), ("distribution", ()))
+VIEWS = (("figures", ()), ("series", ("week",)), ("series", ("port",)), ("distribution", ()))
 """What the public page shows of a period (:func:`onewindow.timing.service.chart_series`)."""
 TOUCH = timedelta(hours=1)
 """``asked_at`` is written at most this often per key (a served answer costs no write otherwise)."""
