@@ -3,9 +3,19 @@
 Builds a dedicated database (PostgreSQL ``onewindow_bench_clearance`` by default, or a
 SQLite file), migrates it, loads N consignments' projected rows directly (COPY on
 PostgreSQL, batched INSERTs on SQLite) with realistic distributions over ports,
-offices, modes, credit levels and inspections, then times the figures the public
-endpoint serves (``timing.service.figures``, one unit of work each) for several
-filter combinations, each repeated. Prints seconds per query, p50 and p99.
+offices, modes, credit levels and inspections, then, on a clock set to 2025-12-15:
+
+(c) times the scheduler's refresh round of the standard set from nothing (what the
+    public page shows of the whole study and of the current and previous month, quarter
+    and year);
+(a) asks every query once as the public endpoint and page would (so they are published, as
+    the scheduler keeps them), then times them served (``timing.publication.served``: the
+    endpoint's figures, and the page's ``chart_series``), one unit of work each;
+(b) times the same computed live (``timing.service.live``): what a refresh or a query
+    nobody has asked before costs.
+
+Prints seconds per request (mean, p50, p99) and CPU milliseconds per request (this
+process plus, on PostgreSQL, the database backend serving it).
 
     .venv/bin/python bench/clearance.py --db postgresql --consignments 1000000
     .venv/bin/python bench/clearance.py --db sqlite --consignments 100000

@@ -235,3 +235,33 @@ def test_the_scheduler_round_refreshes_the_publications(db, clock, settings, run
     rounds = [tick(factory, clock, settings)["clearance_published"] for _ in range(STANDARD + 1)]
     assert sum(rounds) == STANDARD and rounds[0] > 0 and rounds[-1] == 0  # a round may stop at its budget
     assert run(lambda ctx: ctx.session.scalar(select(func.count()).select_from(ClearancePublication))) == STANDARD
+
+
+def test_the_report_computes_live_unless_asked_for_the_published_figures(run, refresh, database_url,
+                                                                         monkeypatch, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from onewindow.cli import app
+    from onewindow.config import get_settings
+
+    add_rows(run, 10, seed=12)
+    refresh()
+    add_rows(run, 5, seed=13)  # not yet published
+    monkeypatch.setenv("ONEWINDOW_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        overall = {}
+        for mode in ("--published", "--live"):
+            out = tmp_path / f"report{mode}.json"
+            result = CliRunner().invoke(app, ["report", "clearance", "--from", "2026-03-01", "--to", "2026-03-31",
+                                              "--min-group", "5", "--no-project", "--format", "json", mode,
+                                              "--output", str(out)])
+            assert result.exit_code == 0, result.output
+            data = json.loads(out.read_text(encoding="utf-8"))
+            overall[mode] = data["sections"]["overall"]["groups"][0]["consignments"]
+            assert data["charts"]["overall"]["groups"][0]["consignments"] == overall[mode]
+    finally:
+        get_settings.cache_clear()
+    assert overall == {"--published": 10, "--live": 15}
