@@ -265,3 +265,32 @@ def test_the_report_computes_live_unless_asked_for_the_published_figures(run, re
     finally:
         get_settings.cache_clear()
     assert overall == {"--published": 10, "--live": 15}
+
+
+def test_a_request_waits_for_whoever_computes_the_same_new_question(db, run, database_url):
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one transaction at a time: nobody else computes meanwhile")
+    add_rows(run, 6, seed=14)
+    query = parse_query({"port": "CNDAG"})
+    key = publication.key_of("figures", query, 5)
+    other = create_engine(database_url)
+    result: dict = {}
+    try:
+        with other.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                         {"space": publication.LOCK_SPACE, "key": key})
+            asking = threading.Thread(target=lambda: result.update(
+                answer=run(lambda ctx: publication.served(ctx, "figures", query, 5))))
+            asking.start()
+            asking.join(1)
+            assert asking.is_alive()  # waiting for the other computation
+            theirs = run(lambda ctx: service.figures(ctx, query, min_group=5))
+            conn.execute(ClearancePublication.__table__.insert().values(
+                key=key, kind="figures", params=query.as_params(), min_group=5, answer=theirs,
+                as_of=datetime.fromisoformat(theirs["as_of"]), study_tx=0, study_seq=0, compute_seconds=0.5))
+            conn.commit()
+            asking.join(30)
+    finally:
+        other.dispose()
+    assert result["answer"] == theirs
+    assert publications(run)[key].compute_seconds == 0.5  # taken, not computed again

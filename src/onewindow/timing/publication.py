@@ -12,8 +12,10 @@ Contracts:
 * :func:`served` answers from the publication when it is fresh enough — it
   reflects the study as it stands (nothing projected since) or it is younger than
   ``clearance_max_age_seconds`` — and otherwise computes the answer now and keeps
-  it as the publication, so the query is refreshed from then on. Every answer
-  carries ``as_of``.
+  it as the publication, so the query is refreshed from then on. On PostgreSQL it
+  first waits for whoever is computing the same key (the key's advisory lock) and
+  serves that answer, so a burst of the same new question is computed once.
+  Every answer carries ``as_of``.
 * :func:`refresh` is one scheduler round: the **standard set** (what the public
   page shows — overall, by week, by port, the distribution — for the whole study
   and for the current and previous calendar month, quarter and year, in the
@@ -85,6 +87,9 @@ def served(ctx: Context, kind: str, query: FigureQuery, min_group: int) -> dict[
     key, now = key_of(kind, query, min_group), ctx.now()
     current = position(ctx)
     row = ctx.session.get(P, key)
+    if row is None or not servable(row, now, current, ctx.settings):
+        _wait_for_other(ctx, key)  # a refresher or another request computing the same: take its answer
+        row = ctx.session.get(P, key, populate_existing=True)
     if row is not None and servable(row, now, current, ctx.settings):
         if row.asked_at is None or row.asked_at <= now - TOUCH:
             ctx.session.execute(update(P).where(P.key == key).values(asked_at=now))
@@ -224,6 +229,12 @@ def refresh_one(ctx: Context, key: str, spec: Spec) -> bool:
     answer, seconds = _compute(ctx, kind, query, min_group)
     _store(ctx, key, spec, answer, current, seconds, asked_at=None)
     return True
+
+
+def _wait_for_other(ctx: Context, key: str) -> None:
+    """PostgreSQL: take the key's advisory lock for this transaction, waiting while another holds it."""
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        ctx.session.execute(select(func.pg_advisory_xact_lock(LOCK_SPACE, func.hashtext(key))))
 
 
 def _claim(ctx: Context, key: str) -> bool:
