@@ -3,9 +3,19 @@
 Builds a dedicated database (PostgreSQL ``onewindow_bench_clearance`` by default, or a
 SQLite file), migrates it, loads N consignments' projected rows directly (COPY on
 PostgreSQL, batched INSERTs on SQLite) with realistic distributions over ports,
-offices, modes, credit levels and inspections, then times the figures the public
-endpoint serves (``timing.service.figures``, one unit of work each) for several
-filter combinations, each repeated. Prints seconds per query, p50 and p99.
+offices, modes, credit levels and inspections, then, on a clock set to 2025-12-15:
+
+(c) times the scheduler's refresh round of the standard set from nothing (what the
+    public page shows of the whole study and of the current and previous month, quarter
+    and year);
+(a) asks every query once as the public endpoint and page would (so they are published, as
+    the scheduler keeps them), then times them served (``timing.publication.served``: the
+    endpoint's figures, and the page's ``chart_series``), one unit of work each;
+(b) times the same computed live (``timing.service.live``): what a refresh or a query
+    nobody has asked before costs.
+
+Prints seconds per request (mean, p50, p99) and CPU milliseconds per request (this
+process plus, on PostgreSQL, the database backend serving it).
 
     .venv/bin/python bench/clearance.py --db postgresql --consignments 1000000
     .venv/bin/python bench/clearance.py --db sqlite --consignments 100000
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import random
 import statistics
 import sys
@@ -30,16 +41,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PG_ADMIN, fresh_database, machine, percentile  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from onewindow.clock import SystemClock  # noqa: E402
+from onewindow.clock import FrozenClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
 from onewindow.context import Context  # noqa: E402
 from onewindow.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from onewindow.migrate import upgrade  # noqa: E402
-from onewindow.models import ClearanceAgencyRecord, ClearanceRecord  # noqa: E402
-from onewindow.timing import service  # noqa: E402
+from onewindow.models import ClearanceAgencyRecord, ClearancePublication, ClearanceRecord  # noqa: E402
+from onewindow.timing import publication, service  # noqa: E402
 from onewindow.timing.filters import parse_query  # noqa: E402
 from onewindow.timing.projection import week_of  # noqa: E402
 
@@ -172,24 +183,95 @@ QUERIES = {
 }
 
 
-def time_queries(engine, repeat: int) -> dict[str, list[float]]:
-    factory, clock, settings = make_session_factory(engine), SystemClock(), Settings(database_url="sqlite://")
-    timings: dict[str, list[float]] = {name: [] for name in QUERIES}
+PAGES = {
+    "page, month": {"from": "2025-06-01", "to": "2025-06-30"},
+    "page, year": {"from": "2025-01-01", "to": "2025-12-31"},
+    "page, whole study": {},
+}
+"""Queries of the public page (``/clearance-times``): overall, by week, by port and the distribution."""
+TODAY = datetime(2025, 12, 15, 4, tzinfo=UTC)
+"""The clock of the run: the standard set is then December and November, Q4 and Q3, 2025 and 2024, all."""
+
+
+def backend_cpu(session) -> float:
+    """CPU seconds used so far by the PostgreSQL backend serving ``session`` (0 on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0.0
+    import psutil
+
+    times = psutil.Process(session.execute(text("SELECT pg_backend_pid()")).scalar_one()).cpu_times()
+    return times.user + times.system
+
+
+def timed(factory, settings, fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and of the database backend) of ``fn(ctx)`` in one unit of
+    work, as a request runs it."""
+    start, cpu = time.perf_counter(), time.process_time()
+    with unit_of_work(factory) as session:
+        before = backend_cpu(session)
+        fn(Context(session=session, clock=FrozenClock(TODAY), settings=settings))
+        used = backend_cpu(session) - before
+    return time.perf_counter() - start, time.process_time() - cpu + used
+
+
+def operations(source) -> dict:
+    """Name → fn(ctx): each of ``QUERIES`` (the endpoint's figures) and ``PAGES`` (the page's chart series),
+    answered by ``source`` (``service.live`` or ``publication.served``)."""
+    ops = {}
+    for name, params in QUERIES.items():
+        query = parse_query(params)
+        ops[name] = lambda ctx, query=query: source(ctx, "figures", query, ctx.settings.clearance_min_group)
+    for name, params in PAGES.items():
+        query = parse_query(params)
+        ops[name] = lambda ctx, query=query: service.chart_series(ctx, query, answer=source)
+    return ops
+
+
+def time_operations(engine, source, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    factory, settings = make_session_factory(engine), Settings(database_url="sqlite://")
+    ops = operations(source)
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in ops}
     for _ in range(repeat):
-        for name, params in QUERIES.items():
-            query = parse_query(params)
-            start = time.perf_counter()
-            with unit_of_work(factory) as session:
-                service.figures(Context(session=session, clock=clock, settings=settings), query)
-            timings[name].append(time.perf_counter() - start)
+        for name, fn in ops.items():
+            timings[name].append(timed(factory, settings, fn))
     return timings
+
+
+def refresh_round(engine) -> tuple[int, float, float]:
+    """(publications, wall seconds, seconds spent computing them) of the scheduler's refresh of the standard
+    set from nothing (no time budget: the scheduler spreads the same work over its rounds)."""
+    factory, settings = make_session_factory(engine), Settings(database_url="sqlite://")
+    with engine.begin() as conn:
+        conn.execute(ClearancePublication.__table__.delete())
+    start = time.perf_counter()
+    done = publication.refresh(factory, FrozenClock(TODAY), settings)
+    wall = time.perf_counter() - start
+    with unit_of_work(factory) as session:
+        computing = session.execute(select(func.sum(ClearancePublication.compute_seconds))).scalar_one()
+    return len(done), wall, computing or 0.0
+
+
+def table(title: str, timings: dict[str, list[tuple[float, float]]]) -> None:
+    everything = [w for ts in timings.values() for w, _ in ts]
+    print(f"\n{title}\n\n| query | runs | mean s | p50 s | p99 s | CPU ms/op |\n|---|---|---|---|---|---|")
+    for name, ts in timings.items():
+        walls = [w for w, _ in ts]
+        print(f"| {name} | {len(ts)} | {statistics.mean(walls):.3f} | {percentile(walls, 50):.3f} | "
+              f"{percentile(walls, 99):.3f} | {1000 * statistics.mean(c for _, c in ts):.1f} |")
+    print(f"| **all** | {len(everything)} | {statistics.mean(everything):.3f} | {percentile(everything, 50):.3f} | "
+          f"{percentile(everything, 99):.3f} | |")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--consignments", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=10, help="Runs of each live computation.")
+    parser.add_argument("--served-repeat", type=int, default=100, help="Runs of each published answer served.")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--keep", action="store_true", help="Keep the PostgreSQL database afterwards.")
     parser.add_argument("--reuse", action="store_true",
@@ -209,15 +291,16 @@ def main() -> None:
         print(f"{machine()}; {args.db}; {args.consignments:,} consignments", file=sys.stderr)
         loaded = load(engine, args.consignments, args.seed, date(2025, 1, 1), 365)
         print(f"load: {loaded:.1f} s", file=sys.stderr)
-    time_queries(engine, 1)  # warm the caches
-    timings = time_queries(engine, args.repeat)
-    everything = [t for ts in timings.values() for t in ts]
-    print("| query | runs | mean s | p50 s | p99 s |\n|---|---|---|---|---|")
-    for name, ts in timings.items():
-        print(f"| {name} | {len(ts)} | {statistics.mean(ts):.3f} | {percentile(ts, 50):.3f} | "
-              f"{percentile(ts, 99):.3f} |")
-    print(f"| **all** | {len(everything)} | {statistics.mean(everything):.3f} | {percentile(everything, 50):.3f} | "
-          f"{percentile(everything, 99):.3f} |")
+    print(f"load average before: {load_average()}", file=sys.stderr)
+    keys, wall, computing = refresh_round(engine)
+    print(f"\n(c) refresh round of the standard set: {keys} publications in {wall:.1f} s ({computing:.1f} s "
+          f"computing; load average {load_average()})")
+    time_operations(engine, publication.served, 1)  # the queries asked once: published as the scheduler keeps them
+    table(f"(a) served as published, seconds per request (load average {load_average()})",
+          time_operations(engine, publication.served, args.served_repeat))
+    time_operations(engine, service.live, 1)  # warm the caches
+    table(f"(b) computed live, seconds per request (load average {load_average()})",
+          time_operations(engine, service.live, args.repeat))
     engine.dispose()
     if args.db == "postgresql" and not args.keep:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")

@@ -427,14 +427,17 @@ def report_clearance(
         min_group: Annotated[int, typer.Option(help="Suppress groups of fewer consignments.", min=1)] = 1,
         project: Annotated[bool, typer.Option("--project/--no-project",
                                               help="Bring the study up to date first.")] = True,
+        published: Annotated[bool, typer.Option(
+            "--published/--live", help="Take the figures as published (each with its as_of) instead of "
+                                       "computing them now (exact and current).")] = False,
         direction: Filter = None, port: Filter = None, customs_office: Filter = None, ciq_office: Filter = None,
         transport_mode: Filter = None, trade_mode: Filter = None, inspection: Filter = None,
         credit_level: Filter = None, inspection_place: Filter = None, destination: Filter = None) -> None:
     """The clearance-time report (放行时间): overall, by port, office, inspection, credit level, cross
     statistics, weekly trend and distribution; html is one self-contained file with charts."""
+    from onewindow.timing import publication, service
     from onewindow.timing.filters import parse_query
     from onewindow.timing.report import FORMATS, render, report_data
-    from onewindow.timing.service import project as bring_up_to_date
 
     if fmt not in FORMATS:
         fail(ValidationFailed([field_error(["format"], "must be csv, json or html")]))
@@ -445,9 +448,10 @@ def report_clearance(
     with work() as ctx:
         query = parse_query({k: v for k, v in raw.items() if v is not None})
         if project:
-            bring_up_to_date(ctx)
+            service.project(ctx)
     with work() as ctx:
-        text = render(report_data(ctx, query, min_group=min_group), fmt)
+        answer = publication.served if published else service.live
+        text = render(report_data(ctx, query, min_group=min_group, answer=answer), fmt)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         typer.echo(f"clearance report written to {output}", err=True)

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/onewindow.db"
@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     """The time zone of the clearance-time study: the day and week a consignment counts in."""
     clearance_min_group: int = Field(default=5, ge=1)
     """Published clearance-time figures of a group with fewer consignments than this are suppressed."""
+    clearance_refresh_seconds: float = Field(default=600.0, gt=0)
+    """The scheduler recomputes a published clearance-time answer older than this once the study has changed
+    (docs/clearance-times.md, "How fresh")."""
+    clearance_max_age_seconds: float = Field(default=3600.0, gt=0)
+    """A published answer older than this, of a study that has changed since, is not served: the request
+    computes the figures itself (and publishes them). At least ``clearance_refresh_seconds``."""
+    clearance_asked_days: float = Field(default=7.0, gt=0)
+    """A query asked through the public endpoint or page is kept published this many days after it was last
+    asked (the standard set is always kept)."""
+    clearance_asked_limit: int = Field(default=200, ge=0)
+    """At most this many asked queries are kept published (the most recently asked)."""
     session_hours: float = Field(default=12.0, gt=0)
     """How long a web sign-in lasts without use (each use extends it by as much)."""
     session_retention_days: float = Field(default=30.0, gt=0)
@@ -99,6 +110,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = json.loads(value) if value.strip().startswith("[") else value.split(",")
         return [str(v).strip() for v in value if str(v).strip()]
+
+    @model_validator(mode="after")
+    def _publication_ages(self) -> Settings:
+        if self.clearance_max_age_seconds < self.clearance_refresh_seconds:
+            raise ValueError("clearance_max_age_seconds must be at least clearance_refresh_seconds (a publication "
+                             "would stop being served before the scheduler refreshes it)")
+        return self
 
 
 @cache

@@ -1,5 +1,5 @@
-"""Deadlines that pass without anyone calling (the match window and the check-in grace), and the
-clearance-time study kept up to date with the event log.
+"""Deadlines that pass without anyone calling (the match window and the check-in grace), the
+clearance-time study kept up to date with the event log, and its published figures refreshed.
 
 :func:`tick` does one round in one unit of work; :class:`Scheduler` runs it
 every ``scheduler_interval_seconds`` in a background thread (inside ``onewindow
@@ -25,12 +25,16 @@ from onewindow.db import unit_of_work
 log = logging.getLogger("onewindow.scheduler")
 PROJECTION_ROUND = 5000
 """Events one round applies to the clearance-time study (a backlog is caught up over several rounds)."""
+PUBLICATION_ROUND_SECONDS = 2.0
+"""No further published clearance-time answer is recomputed in a round once the round's refreshing has
+taken this long (the rest wait for the next round, so deadlines are not held up)."""
 
 
 def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> dict[str, int]:
-    """Match decisions whose window has passed, record absences past the grace and bring the
-    clearance-time study up to date (a bounded round); returns counts."""
+    """Match decisions whose window has passed, record absences past the grace, bring the
+    clearance-time study up to date and refresh its published figures (bounded rounds); returns counts."""
     from onewindow.inspections import attendance, service
+    from onewindow.timing import publication
     from onewindow.timing.service import project
 
     with unit_of_work(factory) as session:
@@ -41,7 +45,9 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
         absences = attendance.run_due(ctx)
     with unit_of_work(factory) as session:
         projected = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_ROUND)
-    return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected}
+    published = publication.refresh(factory, clock, settings, budget_seconds=PUBLICATION_ROUND_SECONDS)
+    return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected,
+            "clearance_published": len(published)}
 
 
 HOUSEKEEPING_SECONDS = 3600.0

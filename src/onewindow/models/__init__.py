@@ -6,6 +6,7 @@ from onewindow.models.declaration import (
     STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice,
 )
 from onewindow.models.clearance import AGENCIES, FIGURES, STAGES, ClearanceAgencyRecord, ClearanceRecord
+from onewindow.models.clearance_publication import ClearancePublication
 from onewindow.models.container import ContainerVisit, DeclarationContainer
 from onewindow.models.event import Event, EventRecipient
 from onewindow.models.filing import Filing, FilingStatus, FilingVersion
@@ -23,7 +24,8 @@ from onewindow.models.web_session import WebSession
 from onewindow.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "OPEN_INSPECTION", "AGENCIES", "FIGURES", "STAGES", "ClearanceAgencyRecord", "ClearanceRecord",
+    "OPEN_INSPECTION", "AGENCIES", "FIGURES", "STAGES", "ClearanceAgencyRecord", "ClearancePublication",
+    "ClearanceRecord",
     "STARTED_INSPECTION", "ContainerVisit", "DeclarationContainer", "DecisionStatus",
     "Inspection", "InspectionContainer", "InspectionDecision", "InspectionDeclaration", "InspectionParticipant",
     "InspectionStatus",

@@ -1,7 +1,10 @@
-"""Public routes of the clearance-time study: no login, aggregate figures only (see ``timing.service``)."""
+"""Public routes of the clearance-time study: no login, aggregate figures only (see ``timing.service``),
+served as published (``timing.publication``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -9,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from onewindow.errors import ValidationFailed, field_error
 from onewindow.http import Anyone
-from onewindow.timing import service
+from onewindow.timing import publication, service
 from onewindow.timing.filters import GROUPS, parse_query
 
 router = APIRouter(tags=["public"])
@@ -35,11 +38,13 @@ async def _answer(caller: Anyone, request: Request, fmt: str) -> Response:
     if fmt not in ("json", "csv"):
         raise ValidationFailed([field_error(["query", "format"], "must be json or csv")])
     query = parse_query(_params(request, ignore=("format",)))
-    answer = await caller.run_public(lambda ctx: service.figures(ctx, query))
+    answer = await caller.run_public(
+        lambda ctx: publication.served(ctx, "figures", query, ctx.settings.clearance_min_group))
+    headers = {**CACHE, "Last-Modified": format_datetime(datetime.fromisoformat(answer["as_of"]), usegmt=True)}
     if fmt == "csv":
         return Response(service.figures_csv(answer), media_type="text/csv; charset=utf-8",
-                        headers={**CACHE, "Content-Disposition": 'attachment; filename="clearance-times.csv"'})
-    return JSONResponse(answer, headers=CACHE)
+                        headers={**headers, "Content-Disposition": 'attachment; filename="clearance-times.csv"'})
+    return JSONResponse(answer, headers=headers)
 
 
 DOC = ("Published clearance times (no login): per group, the number of consignments and, for each stage "
@@ -47,7 +52,9 @@ DOC = ("Published clearance times (no login): per group, the number of consignme
        "(`from`, `to`: days of the consignments' first milestone, both included) and "
        "direction, port, customs_office, ciq_office, transport_mode, trade_mode, inspection (none, single, "
        f"joint), credit_level, inspection_place, destination; `group_by`: one or two of {', '.join(GROUPS)}. "
-       "Groups of fewer consignments than the minimum are suppressed. See docs/clearance-times.md.")
+       "Groups of fewer consignments than the minimum are suppressed. The figures are published: computed by the "
+       "scheduler and refreshed every few minutes while the study changes; `as_of` (and `Last-Modified`) says "
+       "when they were computed. See docs/clearance-times.md.")
 
 
 @router.get("/public/clearance-times", description=DOC)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.resources import files
 from typing import Any
@@ -37,14 +38,19 @@ SECTIONS = {
 }
 
 
-def report_data(ctx: Context, query: FigureQuery, *, min_group: int) -> dict[str, Any]:
-    """Every section of the report, each a :func:`service.figures` answer, and the chart series."""
-    sections = {"overall": service.figures(ctx, replace(query, group_by=()), min_group=min_group)}
+def report_data(ctx: Context, query: FigureQuery, *, min_group: int,
+                answer: Callable[[Context, str, FigureQuery, int], dict[str, Any]] = service.live) -> dict[str, Any]:
+    """Every section of the report, each a :func:`service.figures` answer, and the chart series.
+
+    ``answer``: :func:`service.live` (the default) computes every figure now, exact and current;
+    :func:`onewindow.timing.publication.served` takes them as published (each says its ``as_of``).
+    """
+    sections = {"overall": answer(ctx, "figures", replace(query, group_by=()), min_group)}
     for name, groups in SECTIONS.items():
-        sections[name] = service.figures(ctx, replace(query, group_by=groups), min_group=min_group)
+        sections[name] = answer(ctx, "figures", replace(query, group_by=groups), min_group)
     return {"title": "Clearance times 通关时间", "generated_at": ctx.now().isoformat(), "version": __version__,
             "query": query.as_params(), "min_group": min_group, "stage_labels": service.STAGE_LABELS,
-            "sections": sections, "charts": service.chart_series(ctx, query, min_group=min_group)}
+            "sections": sections, "charts": service.chart_series(ctx, query, min_group=min_group, answer=answer)}
 
 
 def render(data: dict[str, Any], fmt: str) -> str:

@@ -63,16 +63,17 @@ def group_counts(ctx: Context, query: FigureQuery) -> dict[tuple, tuple[int, int
     return {tuple(row[:-2]): (row[-2], int(row[-1] or 0)) for row in rows}
 
 
-def figure_summaries(ctx: Context, query: FigureQuery) -> tuple[dict[tuple, tuple[int, int]],
-                                                                dict[tuple, dict[str, Summary]]]:
+def figure_summaries(ctx: Context, query: FigureQuery, names: Sequence[str] = (*STAGES, *AGENCIES)) \
+        -> tuple[dict[tuple, tuple[int, int]], dict[tuple, dict[str, Summary]]]:
     """(group key → (consignments, complete ones), group key → stage or agency → :class:`Summary`).
 
-    The five stages are named as in ``STAGES``; each agency's filing → release by the agency's name.
-    PostgreSQL answers both in one pass over the consignments the query selects.
+    ``names``: the stages (as in ``STAGES``) and agencies (each agency's filing → release, by the agency's
+    name) to summarise, all by default; every one costs a sort. PostgreSQL answers both in one pass over
+    the consignments the query selects.
     """
     keys = [column(g) for g in query.group_by]
-    values = {stage: getattr(R, f"{stage}_seconds") for stage in STAGES}
-    values |= {agency: getattr(R, f"{agency}_filing_to_release_seconds") for agency in AGENCIES}
+    values = {name: getattr(R, f"{name}_seconds" if name in STAGES else f"{name}_filing_to_release_seconds")
+              for name in names}
     if _postgres(ctx):
         return _summaries_postgres(ctx, keys, values, conditions(query))
     out: dict[tuple, dict[str, Summary]] = {}

@@ -11,12 +11,15 @@ Contract: the same validation as the API (:func:`onewindow.timing.filters.parse_
 a bad value re-renders the form with the message next to the field, status 422, and no
 figures. A field left empty in the form is no filter (the form sends empty values).
 Like the public API, the page reads the study as the scheduler keeps it up to date
-(``timing.service.project`` runs in the scheduler, not in the request).
+(``timing.service.project`` runs in the scheduler, not in the request), and serves its
+figures as published (:func:`onewindow.timing.publication.served`); the page says when
+they were computed (``as_of``, the oldest of the parts shown).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +27,7 @@ from fastapi.responses import Response
 
 from onewindow.errors import ValidationFailed, field_error
 from onewindow.models import AGENCIES, STAGES
-from onewindow.timing import service
+from onewindow.timing import publication, service
 from onewindow.timing.filters import INSPECTION_CLASSES, parse_query
 from onewindow.web.labels import N_
 from onewindow.web.page import AsPage
@@ -80,7 +83,7 @@ async def clearance_times(page: AsPage) -> Response:
         await page.run_optional(lambda ctx: None)
         errors = errors_by_field(page.localise(error))
         return page.render("public/clearance_times.html", _context(raw, errors, None, None), status=422)
-    charts = await page.run_optional(lambda ctx: service.chart_series(ctx, query))
+    charts = await page.run_optional(lambda ctx: service.chart_series(ctx, query, answer=publication.served))
     csv_url = "/api/v1/public/clearance-times?" + urlencode({**query.as_params(), "format": "csv"})
     return page.render("public/clearance_times.html", _context(raw, {}, charts, csv_url))
 
@@ -88,7 +91,8 @@ async def clearance_times(page: AsPage) -> Response:
 def _context(values: dict[str, str], errors: dict[str, str], charts: dict[str, Any] | None,
              csv_url: str | None) -> dict[str, Any]:
     known = set(FIELDS)
-    return {"values": values, "errors": errors, "charts": charts, "csv_url": csv_url,
+    as_of = datetime.fromisoformat(charts["as_of"]) if charts else None
+    return {"values": values, "errors": errors, "charts": charts, "csv_url": csv_url, "as_of": as_of,
             "other_errors": {k: v for k, v in errors.items() if k not in known},
             "charts_json": json.dumps(charts, ensure_ascii=False).replace("</", "<\\/") if charts else "null",
             "stages": STAGES, "agencies": sorted(AGENCIES), "stage_text": STAGE_TEXT,

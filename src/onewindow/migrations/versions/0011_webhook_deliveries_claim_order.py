@@ -1,7 +1,7 @@
 """webhook deliveries: the due index in the order the relay claims (due time, then feed order)
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 10:00:00.000000
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0011'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
