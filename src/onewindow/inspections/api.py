@@ -13,7 +13,7 @@ from sqlalchemy import select
 from onewindow.context import Context
 from onewindow.http import AsCaller
 from onewindow.inspections import attendance, service, terminal
-from onewindow.inspections.presenters import decision_out, inspection_out, task_out
+from onewindow.inspections.presenters import decision_out, inspection_out, task_out, tasks_out
 from onewindow.inspections import repository
 from onewindow.inspections.repository import inspections_visible_to
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, TaskOut
@@ -112,7 +112,7 @@ async def arrivals(caller: AsCaller, body: Annotated[dict[str, Any], Body()]) ->
 @router.get("/terminal/tasks", response_model=list[TaskOut])
 async def tasks(caller: AsCaller, status: Literal["open", "done"] | None = None) -> list[TaskOut]:
     """Relocation tasks (移柜) of the terminal's port."""
-    return await caller.run(lambda ctx: [task_out(ctx, t) for t in terminal.list_tasks(ctx, status)])
+    return await caller.run(lambda ctx: tasks_out(ctx, terminal.list_tasks(ctx, status)))
 
 
 @router.post("/terminal/tasks/{task_id}/complete", response_model=TaskOut)
