@@ -10,7 +10,7 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
@@ -50,27 +50,57 @@ def _scope(actor: Actor) -> str:
     return "nobody"
 
 
-@cache
-def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
-    """One inspection by ``:id`` with its parts, as :func:`inspections_visible_to` scopes it (``:org``, ``:port``)."""
-    query = select(Inspection).where(Inspection.id == bindparam("id")).options(*WITH_PARTS)
+def _scoped(query: Select[tuple[Inspection]], scope: str) -> Select[tuple[Inspection]]:
+    """``query`` limited as :func:`inspections_visible_to` limits it, with the actor as ``:org`` and ``:port``."""
     if scope == "agency":
-        query = query.where(Inspection.id.in_(select(InspectionParticipant.inspection_id).where(
+        return query.where(Inspection.id.in_(select(InspectionParticipant.inspection_id).where(
             InspectionParticipant.organisation_id == bindparam("org"))))
-    elif scope == "enterprise":
-        query = query.where(Inspection.id.in_(
+    if scope == "enterprise":
+        return query.where(Inspection.id.in_(
             select(InspectionDeclaration.inspection_id)
             .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
             .join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == bindparam("org"))))
-    elif scope == "terminal":
-        query = query.where(Inspection.port == bindparam("port"))
-    elif scope == "nobody":
-        query = query.where(false())
+    if scope == "terminal":
+        return query.where(Inspection.port == bindparam("port"))
+    if scope == "nobody":
+        return query.where(false())
+    return query
+
+
+@cache
+def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
+    """One inspection by ``:id`` with its parts, scoped (:func:`_scoped`)."""
+    query = _scoped(select(Inspection).where(Inspection.id == bindparam("id")).options(*WITH_PARTS), scope)
     return query.with_for_update(of=Inspection) if for_update else query
 
 
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
     return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
+
+
+@cache
+def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
+    query = _scoped(select(Inspection), scope)
+    if of_filing:
+        query = query.where(Inspection.id.in_(
+            select(InspectionDeclaration.inspection_id)
+            .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
+            .where(Declaration.filing_id == bindparam("filing"))))
+    if in_status:
+        query = query.where(Inspection.status == bindparam("status"))
+    return (query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit"))
+            .options(selectinload(Inspection.containers), selectinload(Inspection.participants),
+                     lazyload(Inspection.declarations)))
+
+
+def list_inspections(ctx: Context, *, filing: uuid.UUID | None = None, status: str | None = None,
+                     limit: int = 100) -> list[Inspection]:
+    """The inspections the actor may see (``filing``: serving one filing; ``status``: in one status), newest
+    first, with their containers and participants."""
+    actor = ctx.as_actor()
+    query = _list_statement(_scope(actor), filing is not None, status is not None)
+    return list(ctx.session.scalars(query, {"org": actor.org_id, "port": actor.organisation.port, "filing": filing,
+                                            "status": status, "limit": limit}))
 
 
 def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: bool = False) -> Inspection:

@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -70,8 +71,13 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
 
 
 def _filing(ctx: Context, declaration: Declaration) -> Filing:
-    """The declaration's filing, without its other declarations (one query, or none when already loaded)."""
-    return ctx.session.scalars(_FILING, {"id": declaration.filing_id}).one()
+    """The declaration's filing, without its other declarations (one query, or none when already loaded);
+    kept on the declaration for the rest of the transaction."""
+    filing = declaration.__dict__.get("filing")
+    if filing is None:
+        filing = ctx.session.scalars(_FILING, {"id": declaration.filing_id}).one()
+        set_committed_value(declaration, "filing", filing)
+    return filing
 
 
 def release(ctx: Context, declaration_id: str) -> Declaration:
