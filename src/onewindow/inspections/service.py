@@ -41,17 +41,16 @@ _PENDING = (select(InspectionDecision, Declaration, Filing.port)
             .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
             .where(InspectionDecision.status == DecisionStatus.pending.value, DeclarationContainer.number.in_(_NUMBERS))
             .execution_options(populate_existing=True))
-_STARTED = (select(InspectionContainer.number, Inspection.matched_at)
-            .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
-            .where(InspectionContainer.number.in_(_NUMBERS),
-                   Inspection.status.in_(sorted(s.value for s in STARTED_INSPECTION))))
+_INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
+              .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
+              .where(InspectionContainer.number.in_(_NUMBERS)))
+_STARTED = frozenset(s.value for s in STARTED_INSPECTION)
+_JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
 _SETTLED = select(InspectionDecision.declaration_id).where(
     InspectionDecision.declaration_id.in_(bindparam("ids", expanding=True)),
     InspectionDecision.status != DecisionStatus.pending.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
-              .where(InspectionContainer.number.in_(_NUMBERS),
-                     Inspection.status.in_([InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value,
-                                            InspectionStatus.scheduled.value]))
+              .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
               .with_for_update(of=Inspection))
 
 
@@ -171,13 +170,15 @@ def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | Non
         return []
     all_numbers = set(visits)
     covering = coverage(ctx, all_numbers)
+    started, unstarted = _inspected(ctx, visits)
     result = matching.match(
         [_engine_decision(d, declarations[d.id]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
-        started=_started(ctx, visits), settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
+        started=started, settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
-    created = [_persist(ctx, planned, by_declaration, declarations, ports) for planned in _merged(result.inspections)]
+    created = [_persist(ctx, planned, by_declaration, declarations, ports, unstarted)
+               for planned in _merged(result.inspections)]
     matched = [by_declaration[i] for i in result.matched]
     rows.update(ctx.session, [d for d in matched if d.inspect], status=DecisionStatus.matched.value,
                 matched_at=ctx.now())
@@ -202,10 +203,16 @@ def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matchin
                              inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
 
 
-def _started(ctx: Context, visits) -> frozenset[str]:
-    """Containers whose inspection (during their current visit) is in progress or done."""
-    found = ctx.session.execute(_STARTED, {"numbers": list(visits)})
-    return frozenset(n for n, matched_at in found if matched_at >= visits[n].created_at)
+def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
+    """(containers whose inspection during their current visit is in progress or done, containers that
+    have an inspection not yet started) — one query."""
+    started, unstarted = set(), set()
+    for number, status, matched_at in ctx.session.execute(_INSPECTED, {"numbers": list(visits)}):
+        if status in _STARTED and matched_at >= visits[number].created_at:
+            started.add(number)
+        elif status in _JOINABLE:
+            unstarted.add(number)
+    return frozenset(started), unstarted
 
 
 def _settled(ctx: Context, covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
@@ -255,7 +262,11 @@ def _combine(group: list[matching.PlannedInspection]) -> matching.PlannedInspect
 
 
 def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: dict[str, InspectionDecision],
-             declarations: dict, ports: dict) -> Inspection:
+             declarations: dict, ports: dict, unstarted: set[str]) -> Inspection:
+    """Write a planned inspection, or add its decisions to one not yet started that holds its containers.
+
+    ``unstarted``: containers having an inspection not yet started (the new inspection's are added).
+    """
     members = [by_declaration[i] for i in planned.decisions]
     member_declarations = [declarations[d.id] for d in members]
     port = ports[member_declarations[0].id]
@@ -265,7 +276,8 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     def merged(table: dict, agency: str) -> list[str]:
         return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
 
-    joinable = not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
+    joinable = (not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
+                and set(planned.containers) <= unstarted)
     if joinable and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
         for a in agencies:
             if a not in joined.agencies:
@@ -282,6 +294,7 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
         declaration_ids=[d.id for d in member_declarations],
         participants=[(a, offices[a], merged(planned.kinds, a), merged(planned.reasons, a)) for a in agencies])
     _mark_inspecting(ctx, member_declarations)
+    unstarted.update(planned.containers)
     inspection_event(ctx, inspection, "inspection.matched")
     return inspection
 
