@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import fresh_database, machine, percentile  # noqa: E402
+from common import drop_database, fresh_database, machine, percentile  # noqa: E402
 from lifecycle import prepare  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
@@ -98,27 +97,11 @@ def run(kind: str, n: int) -> dict:
         assert joint == n + WARM_UP, joint
     finally:
         parties.engine.dispose()
-        drop(url)
+        drop_database(url)
     walls, cpus = [w for w, _ in timed], [c for _, c in timed]
     ms = lambda values, p: round(1000 * percentile(values, p), 2)  # noqa: E731
     return {"database": kind, "n": n, "p50": ms(walls, 50), "p99": ms(walls, 99), "max": ms(walls, 100),
             "cpu_p50": ms(cpus, 50), "cpu_p99": ms(cpus, 99)}
-
-
-def drop(url: str) -> None:
-    """Remove the benchmark's database (the SQLite file's directory, or the PostgreSQL database)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from common import PG_ADMIN
-
-    if url.startswith("sqlite"):
-        shutil.rmtree(Path(make_url(url).database).parent, ignore_errors=True)
-        return
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def main() -> None:
