@@ -103,3 +103,17 @@ def machine() -> str:
 def summary(latencies: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+
+
+def drop_database(url: str) -> None:
+    """Remove a database made by :func:`fresh_database` (the SQLite file's directory, or the PostgreSQL database)."""
+    import shutil
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        shutil.rmtree(Path(parsed.database).parent, ignore_errors=True)
+        return
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_seconds, fresh_database, machine, server, summary  # noqa: E402
+from common import cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -116,12 +116,15 @@ async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurre
 def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
-    tokens = prepare(url)
-    with server(url, workers=workers) as base:
-        asyncio.run(drive(base, tokens, entries[:30], concurrency))
-        cpu = cpu_seconds(base.pid)
-        seconds, latencies = asyncio.run(drive(base, tokens, entries[30:], concurrency))
-        cpu = cpu_seconds(base.pid) - cpu
+    try:
+        tokens = prepare(url)
+        with server(url, workers=workers) as base:
+            asyncio.run(drive(base, tokens, entries[:30], concurrency))
+            cpu = cpu_seconds(base.pid)
+            seconds, latencies = asyncio.run(drive(base, tokens, entries[30:], concurrency))
+            cpu = cpu_seconds(base.pid) - cpu
+    finally:
+        drop_database(url)
     return {"database": kind, "lifecycles": n, "workers": workers, "concurrency": concurrency,
             "per_s": round(n / seconds, 1), "requests_per_s": round(n * 17 / seconds),
             "server_cpu_ms": round(1000 * cpu / n, 1), **summary(latencies)}

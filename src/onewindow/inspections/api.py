@@ -8,16 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from onewindow.context import Context
 from onewindow.http import AsCaller
 from onewindow.inspections import attendance, service, terminal
-from onewindow.inspections.presenters import decision_out, inspection_out, task_out
+from onewindow.inspections.presenters import decision_out, inspection_out, task_out, tasks_out
 from onewindow.inspections import repository
-from onewindow.inspections.repository import inspections_visible_to
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, TaskOut
-from onewindow.models import Declaration, Inspection, InspectionDeclaration, InspectionStatus
+from onewindow.models import InspectionStatus
 from onewindow.parties.permissions import Permission
 
 router = APIRouter(tags=["one inspection"])
@@ -46,16 +44,8 @@ async def list_inspections(caller: AsCaller, filing: uuid.UUID | None = None,
 
     def work(ctx: Context) -> list[InspectionOut]:
         ctx.as_actor().require(Permission.inspection_read)
-        query = inspections_visible_to(ctx.as_actor())
-        if filing:
-            query = query.where(Inspection.id.in_(
-                select(InspectionDeclaration.inspection_id)
-                .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
-                .where(Declaration.filing_id == filing)))
-        if status:
-            query = query.where(Inspection.status == status)
-        rows = ctx.session.scalars(query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(limit))
-        return [inspection_out(ctx, i) for i in rows]
+        found = repository.list_inspections(ctx, filing=filing, status=status.value if status else None, limit=limit)
+        return [inspection_out(ctx, i) for i in found]
 
     return await caller.run(work)
 
@@ -112,7 +102,7 @@ async def arrivals(caller: AsCaller, body: Annotated[dict[str, Any], Body()]) ->
 @router.get("/terminal/tasks", response_model=list[TaskOut])
 async def tasks(caller: AsCaller, status: Literal["open", "done"] | None = None) -> list[TaskOut]:
     """Relocation tasks (移柜) of the terminal's port."""
-    return await caller.run(lambda ctx: [task_out(ctx, t) for t in terminal.list_tasks(ctx, status)])
+    return await caller.run(lambda ctx: tasks_out(ctx, terminal.list_tasks(ctx, status)))
 
 
 @router.post("/terminal/tasks/{task_id}/complete", response_model=TaskOut)

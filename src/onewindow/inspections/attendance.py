@@ -12,6 +12,7 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.inspections import repository
 from onewindow.inspections.service import inspection_event
+from onewindow.inspections.stored import write
 from onewindow.models import (
     Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant, InspectionStatus,
     RelocationTask,
@@ -30,11 +31,12 @@ def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
         raise ValidationFailed([field_error(["location"], "say where the containers now are")])
     if task.status != "open":
         raise Conflict("this relocation task is already completed", code="task_done")
-    inspection = ctx.session.get(Inspection, task.inspection_id, with_for_update=True)
-    task.status, task.location, task.completed_at, task.completed_by = "done", location.strip(), ctx.now(), actor.org_id
-    inspection.location, inspection.relocated_at = task.location, ctx.now()
-    if inspection.status == InspectionStatus.awaiting_relocation.value:
-        inspection.status = InspectionStatus.ready.value
+    inspection = repository.get_inspection_unscoped(ctx, task.inspection_id, for_update=True)
+    write(ctx.session, task, status="done", location=location.strip(), completed_at=ctx.now(),
+          completed_by=actor.org_id)
+    ready = InspectionStatus.ready.value if inspection.status == InspectionStatus.awaiting_relocation.value else None
+    write(ctx.session, inspection, location=task.location, relocated_at=ctx.now(),
+          status=ready or inspection.status)
     inspection_event(ctx, inspection, "inspection.relocated", location=task.location)
     return task
 
@@ -51,8 +53,7 @@ def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
     if inspection.status not in (InspectionStatus.ready.value, InspectionStatus.scheduled.value):
         raise Conflict(f"the inspection is {inspection.status}; it can be booked once the containers are moved",
                        code="not_ready")
-    inspection.appointment_at = at
-    inspection.status = InspectionStatus.scheduled.value
+    write(ctx.session, inspection, appointment_at=at, status=InspectionStatus.scheduled.value)
     inspection_event(ctx, inspection, "inspection.scheduled", appointment_at=at.isoformat())
     return inspection
 
@@ -82,9 +83,9 @@ def check_in(ctx: Context, inspection_id: str) -> Inspection:
         raise Conflict(f"the inspection is {inspection.status}; check in once it is booked", code="not_scheduled")
     if participant.checked_in_at is not None:
         raise Conflict("your office has already checked in", code="already_checked_in")
-    participant.checked_in_at, participant.checked_in_by = ctx.now(), actor.user_id
+    write(ctx.session, participant, checked_in_at=ctx.now(), checked_in_by=actor.user_id)
     if inspection.status == InspectionStatus.scheduled.value:
-        inspection.status, inspection.started_at = InspectionStatus.in_progress.value, ctx.now()
+        write(ctx.session, inspection, status=InspectionStatus.in_progress.value, started_at=ctx.now())
         inspection_event(ctx, inspection, "inspection.started")
     inspection_event(ctx, inspection, "inspection.checked_in", agency=participant.agency)
     return inspection
@@ -136,9 +137,8 @@ def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Ins
         raise Conflict("only an agency that checked in records a result", code="not_checked_in")
     if participant.result_at is not None:
         raise Conflict("your office has already recorded its result", code="result_recorded")
-    participant.outcome, participant.result_at, participant.result_by = outcome, ctx.now(), actor.user_id
-    participant.findings = (body.get("findings") or None)
-    participant.disposal = (body.get("disposal") or None)
+    write(ctx.session, participant, outcome=outcome, result_at=ctx.now(), result_by=actor.user_id,
+          findings=body.get("findings") or None, disposal=body.get("disposal") or None)
     inspection_event(ctx, inspection, "inspection.result_recorded", agency=participant.agency, outcome=outcome)
     _complete_if_done(ctx, inspection)
     return inspection
@@ -147,7 +147,7 @@ def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Ins
 def _complete_if_done(ctx: Context, inspection: Inspection) -> None:
     present = [p for p in inspection.participants if not p.absent]
     if inspection.status == InspectionStatus.in_progress.value and all(p.result_at for p in present):
-        inspection.status, inspection.completed_at = InspectionStatus.completed.value, ctx.now()
+        write(ctx.session, inspection, status=InspectionStatus.completed.value, completed_at=ctx.now())
         inspection_event(ctx, inspection, "inspection.completed",
                          outcomes={p.agency: p.outcome for p in present})
 

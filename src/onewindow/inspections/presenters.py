@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from onewindow.context import Context
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, ParticipantOut, TaskOut
-from onewindow.models import AGENCY_KINDS, Inspection, InspectionDecision, OrgKind, RelocationTask
+from onewindow.models import (
+    AGENCY_KINDS, Inspection, InspectionContainer, InspectionDecision, OrgKind, RelocationTask,
+)
 
 
 def decision_out(d: InspectionDecision) -> DecisionOut:
@@ -28,7 +32,17 @@ def inspection_out(ctx: Context, inspection: Inspection) -> InspectionOut:
 
 
 def task_out(ctx: Context, task: RelocationTask) -> TaskOut:
-    inspection = ctx.session.get(Inspection, task.inspection_id)
-    return TaskOut(id=task.id, inspection_id=task.inspection_id, containers=inspection.container_numbers,
-                   status=task.status, location=task.location, created_at=task.created_at,
-                   completed_at=task.completed_at)
+    return tasks_out(ctx, [task])[0]
+
+
+def tasks_out(ctx: Context, tasks: list[RelocationTask]) -> list[TaskOut]:
+    """The tasks with the containers of their inspections (one query for all of them)."""
+    numbers: dict = {t.inspection_id: [] for t in tasks}
+    if numbers:
+        for inspection_id, number in ctx.session.execute(
+                select(InspectionContainer.inspection_id, InspectionContainer.number)
+                .where(InspectionContainer.inspection_id.in_(list(numbers)))
+                .order_by(InspectionContainer.inspection_id, InspectionContainer.number)):
+            numbers[inspection_id].append(number)
+    return [TaskOut(id=t.id, inspection_id=t.inspection_id, containers=numbers[t.inspection_id], status=t.status,
+                    location=t.location, created_at=t.created_at, completed_at=t.completed_at) for t in tasks]

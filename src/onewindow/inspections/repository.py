@@ -7,8 +7,10 @@ its filings' declarations; a terminal those at its port.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, bindparam, false, select
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
@@ -32,24 +34,104 @@ def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
         return query.where(Inspection.port == actor.organisation.port)
     return query.where(false())
 
+WITH_PARTS = (joinedload(Inspection.containers), joinedload(Inspection.participants),
+              lazyload(Inspection.declarations))
+"""Loader options: an inspection with its containers and participants in the same query (its declarations
+on first use; events read them with their recipients)."""
 
+
+def _scope(actor: Actor) -> str:
+    if actor.kind in AGENCY_KINDS:
+        return "agency"
+    if actor.kind is OrgKind.enterprise:
+        return "enterprise"
+    if actor.kind is OrgKind.terminal and actor.organisation.port:
+        return "terminal"
+    return "nobody"
+
+
+def _scoped(query: Select[tuple[Inspection]], scope: str) -> Select[tuple[Inspection]]:
+    """``query`` limited as :func:`inspections_visible_to` limits it, with the actor as ``:org`` and ``:port``."""
+    if scope == "agency":
+        return query.where(Inspection.id.in_(select(InspectionParticipant.inspection_id).where(
+            InspectionParticipant.organisation_id == bindparam("org"))))
+    if scope == "enterprise":
+        return query.where(Inspection.id.in_(
+            select(InspectionDeclaration.inspection_id)
+            .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
+            .join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == bindparam("org"))))
+    if scope == "terminal":
+        return query.where(Inspection.port == bindparam("port"))
+    if scope == "nobody":
+        return query.where(false())
+    return query
+
+
+@cache
+def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
+    """One inspection by ``:id`` with its parts, scoped (:func:`_scoped`)."""
+    query = _scoped(select(Inspection).where(Inspection.id == bindparam("id")).options(*WITH_PARTS), scope)
+    return query.with_for_update(of=Inspection) if for_update else query
+
+
+def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
+    return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
+
+
+@cache
+def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
+    query = _scoped(select(Inspection), scope)
+    if of_filing:
+        query = query.where(Inspection.id.in_(
+            select(InspectionDeclaration.inspection_id)
+            .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
+            .where(Declaration.filing_id == bindparam("filing"))))
+    if in_status:
+        query = query.where(Inspection.status == bindparam("status"))
+    return (query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit"))
+            .options(selectinload(Inspection.containers), selectinload(Inspection.participants),
+                     lazyload(Inspection.declarations)))
+
+
+def list_inspections(ctx: Context, *, filing: uuid.UUID | None = None, status: str | None = None,
+                     limit: int = 100) -> list[Inspection]:
+    """The inspections the actor may see (``filing``: serving one filing; ``status``: in one status), newest
+    first, with their containers and participants."""
+    actor = ctx.as_actor()
+    query = _list_statement(_scope(actor), filing is not None, status is not None)
+    return list(ctx.session.scalars(query, {"org": actor.org_id, "port": actor.organisation.port, "filing": filing,
+                                            "status": status, "limit": limit}))
 
 
 def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: bool = False) -> Inspection:
-    query = inspections_visible_to(ctx.as_actor()).where(Inspection.id == parse_id(inspection_id, "inspection"))
-    inspection = ctx.session.scalar(query.with_for_update(of=Inspection) if for_update else query)
+    """The inspection with its containers and participants (one query) if the actor may see it, else 404."""
+    actor = ctx.as_actor()
+    inspection = _one(ctx, _scope(actor), {"id": parse_id(inspection_id, "inspection"), "org": actor.org_id,
+                                           "port": actor.organisation.port}, for_update)
     if inspection is None:
         raise NotFound.of("inspection", inspection_id)
     return inspection
 
 
+def get_inspection_unscoped(ctx: Context, inspection_id: uuid.UUID, *, for_update: bool = False) -> Inspection:
+    """An inspection reached through a record the actor already may see (that record's scope is the check)."""
+    inspection = _one(ctx, "everyone", {"id": inspection_id}, for_update)
+    if inspection is None:
+        raise NotFound.of("inspection", inspection_id)
+    return inspection
+
+
+_TASK = select(RelocationTask).where(RelocationTask.id == bindparam("id"), RelocationTask.port == bindparam("port"))
+_TASK_LOCKED = _TASK.with_for_update()
+
+
 def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> RelocationTask:
+    """A relocation task of the terminal's port, else 404."""
     actor = ctx.as_actor()
-    query = select(RelocationTask).where(RelocationTask.id == parse_id(task_id, "task"))
+    task_id_ = parse_id(task_id, "task")
     if actor.kind is not OrgKind.terminal or not actor.organisation.port:
         raise NotFound.of("task", task_id)
-    query = query.where(RelocationTask.port == actor.organisation.port)
-    task = ctx.session.scalar(query.with_for_update() if for_update else query)
+    task = ctx.session.scalar(_TASK_LOCKED if for_update else _TASK, {"id": task_id_, "port": actor.organisation.port})
     if task is None:
         raise NotFound.of("task", task_id)
     return task

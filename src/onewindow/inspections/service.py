@@ -15,22 +15,43 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
-from onewindow.inspections import matching
-from onewindow.inspections.visits import coverage, declaration_numbers, open_visits
+from onewindow.filings import rows
+from onewindow.inspections import matching, recipients
+from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
-    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Inspection,
+    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
     InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
-    Organisation, OrgKind, RelocationTask,
+    RelocationTask,
 )
 from onewindow.parties.permissions import Permission
 
 DECIDABLE = frozenset({DeclarationStatus.accepted.value})
+
+_NUMBERS = bindparam("numbers", expanding=True)
+_DECIDED = select(InspectionDecision.id).where(InspectionDecision.declaration_id == bindparam("declaration_id"))
+_PENDING = (select(InspectionDecision, Declaration, Filing.port)
+            .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
+            .join(Filing, Filing.id == Declaration.filing_id)
+            .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
+            .where(InspectionDecision.status == DecisionStatus.pending.value, DeclarationContainer.number.in_(_NUMBERS))
+            .execution_options(populate_existing=True))
+_INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
+              .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
+              .where(InspectionContainer.number.in_(_NUMBERS)))
+_STARTED = frozenset(s.value for s in STARTED_INSPECTION)
+_JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
+_SETTLED = select(InspectionDecision.declaration_id).where(
+    InspectionDecision.declaration_id.in_(bindparam("ids", expanding=True)),
+    InspectionDecision.status != DecisionStatus.pending.value)
+_UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
+              .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
+              .with_for_update(of=Inspection))
 
 
 class DecisionRequest(BaseModel):
@@ -78,93 +99,95 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     if declaration.status not in DECIDABLE:
         raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
                        code="not_accepted")
-    if ctx.session.scalar(select(InspectionDecision.id).where(InspectionDecision.declaration_id == declaration.id)):
+    if ctx.session.scalar(_DECIDED, {"declaration_id": declaration.id}):
         raise Conflict("this declaration already has a decision", code="already_decided")
     request = _check_decision(declaration, body)
     inspect = request.inspect
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
-    open_visits(ctx, numbers, port=declaration.filing.port)
+    visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
     decision = InspectionDecision(id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
                                   organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
                                   reason=(request.reason or None) if inspect else None,
-                                  status=DecisionStatus.pending.value, decided_at=ctx.now())
-    ctx.session.add(decision)
-    ctx.session.flush()
+                                  status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None)
+    rows.insert_new(ctx.session, [decision])
+    rows.attach(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
                  filing_id=declaration.filing_id, recipients=[actor.org_id],
                  data={"declaration_id": str(declaration.id), "agency": declaration.agency, "inspect": inspect,
                        "containers": containers, "kind": kind},
                  confidential={"reason": decision.reason})
-    match_containers(ctx, numbers)
+    match_containers(ctx, numbers, locked=visits)
     return decision
 
 
-def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[InspectionDecision], dict]:
-    """The open decisions connected to ``numbers`` through shared containers, with their declarations."""
-    frontier, seen, decisions = set(numbers), set(), {}
+def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[InspectionDecision], dict, dict]:
+    """The open decisions connected to ``numbers`` through shared containers, with their declarations
+    (by decision id) and the ports of their filings (by declaration id)."""
+    frontier, seen, decisions, ports = set(numbers), set(), {}, {}
     while frontier - seen:
         batch = frontier - seen
         seen |= batch
-        rows = ctx.session.execute(
-            select(InspectionDecision, Declaration)
-            .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
-            .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
-            .where(InspectionDecision.status == DecisionStatus.pending.value,
-                   DeclarationContainer.number.in_(sorted(batch)))
-            .execution_options(populate_existing=True))
-        for decision, declaration in rows:
+        found = ctx.session.execute(_PENDING, {"numbers": sorted(batch)})
+        for decision, declaration, port in found:
             covered = set(declaration_numbers(declaration))
             if covered & batch and decision.id not in decisions:
                 decisions[decision.id] = (decision, declaration)
+                ports[declaration.id] = port
                 frontier |= covered
-    return [d for d, _ in decisions.values()], {d.id: decl for d, decl in decisions.values()}
+    return [d for d, _ in decisions.values()], {d.id: decl for d, decl in decisions.values()}, ports
 
 
-def _locked_group(ctx: Context, numbers: Iterable[str]):
+def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = None):
     """The open decisions connected to ``numbers``, read again after locking every container they touch.
 
     Two transactions matching the same containers (two agencies deciding at
     once, two schedulers) queue on the locks; the second then sees what the
-    first committed and never matches a decision twice.
+    first committed and never matches a decision twice. ``locked``: visits
+    this transaction has already locked.
     """
-    locked: dict = {}
+    locked = dict(locked or {})
     wanted = set(numbers)
     while True:
-        locked.update(open_visits(ctx, wanted - set(locked)))
-        decisions, declarations = _pending_group(ctx, locked)
+        if wanted - set(locked):
+            locked.update(open_visits(ctx, wanted - set(locked)))
+        decisions, declarations, ports = _pending_group(ctx, locked)
         touched = {n for decl in declarations.values() for n in declaration_numbers(decl)}
         if touched <= set(locked):
-            return decisions, declarations, {n: locked[n] for n in touched}
+            return decisions, declarations, ports, {n: locked[n] for n in touched}
         wanted = touched
 
 
-def match_containers(ctx: Context, numbers: Iterable[str]) -> list[Inspection]:
+def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | None = None) -> list[Inspection]:
     """Match the open decisions touching ``numbers`` (and what they connect to); persist the plan.
 
+    ``locked``: the visits of ``numbers`` already locked by this transaction (number → visit).
     With ``joint_inspection`` off (serial mode) each decision to inspect gets its own single inspection at
     once, and no decision joins another's inspection: the old way, one opening per agency.
     """
-    decisions, declarations, visits = _locked_group(ctx, numbers)
+    decisions, declarations, ports, visits = _locked_group(ctx, numbers, locked)
     if not decisions:
         return []
     all_numbers = set(visits)
     covering = coverage(ctx, all_numbers)
+    started, unstarted = _inspected(ctx, visits)
     result = matching.match(
         [_engine_decision(d, declarations[d.id]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
-        started=_started(ctx, visits), settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
+        started=started, settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
-    created = [_persist(ctx, planned, by_declaration, declarations) for planned in _merged(result.inspections)]
-    for declaration_id in result.matched:
-        decision = by_declaration[declaration_id]
-        decision.status = DecisionStatus.matched.value if decision.inspect else DecisionStatus.cleared.value
-        decision.matched_at = ctx.now()
+    created = [_persist(ctx, planned, by_declaration, declarations, ports, unstarted)
+               for planned in _merged(result.inspections)]
+    matched = [by_declaration[i] for i in result.matched]
+    rows.update(ctx.session, [d for d in matched if d.inspect], status=DecisionStatus.matched.value,
+                matched_at=ctx.now())
+    rows.update(ctx.session, [d for d in matched if not d.inspect], status=DecisionStatus.cleared.value,
+                matched_at=ctx.now())
     return created
 
 
-def _key(agency: str, declaration: Declaration) -> str:
+def _key(agency: str, declaration: Declaration | Cover) -> str:
     """The engine waits for each covering declaration, not just each agency: one agency with two
     declarations covering a container has decided only when both have."""
     return f"{agency}|{declaration.id}"
@@ -180,21 +203,22 @@ def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matchin
                              inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
 
 
-def _started(ctx: Context, visits) -> frozenset[str]:
-    """Containers whose inspection (during their current visit) is in progress or done."""
-    rows = ctx.session.execute(
-        select(InspectionContainer.number, Inspection.matched_at)
-        .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
-        .where(InspectionContainer.number.in_(list(visits)),
-               Inspection.status.in_([s.value for s in STARTED_INSPECTION])))
-    return frozenset(n for n, matched_at in rows if matched_at >= visits[n].created_at)
+def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
+    """(containers whose inspection during their current visit is in progress or done, containers that
+    have an inspection not yet started) — one query."""
+    started, unstarted = set(), set()
+    for number, status, matched_at in ctx.session.execute(_INSPECTED, {"numbers": list(visits)}):
+        if status in _STARTED and matched_at >= visits[number].created_at:
+            started.add(number)
+        elif status in _JOINABLE:
+            unstarted.add(number)
+    return frozenset(started), unstarted
 
 
-def _settled(ctx: Context, covering: dict[str, dict[str, list[Declaration]]]) -> dict[str, set[str]]:
+def _settled(ctx: Context, covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
     """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
     ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
-    decided = set(ctx.session.scalars(select(InspectionDecision.declaration_id).where(
-        InspectionDecision.declaration_id.in_(ids), InspectionDecision.status != DecisionStatus.pending.value)))
+    decided = set(ctx.session.scalars(_SETTLED, {"ids": list(ids)}))
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
                 if d.id in decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}
@@ -238,17 +262,22 @@ def _combine(group: list[matching.PlannedInspection]) -> matching.PlannedInspect
 
 
 def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: dict[str, InspectionDecision],
-             declarations: dict) -> Inspection:
+             declarations: dict, ports: dict, unstarted: set[str]) -> Inspection:
+    """Write a planned inspection, or add its decisions to one not yet started that holds its containers.
+
+    ``unstarted``: containers having an inspection not yet started (the new inspection's are added).
+    """
     members = [by_declaration[i] for i in planned.decisions]
     member_declarations = [declarations[d.id] for d in members]
-    port = member_declarations[0].filing.port
+    port = ports[member_declarations[0].id]
     agencies = sorted({_agency(k) for k in planned.agencies})
     offices = {d.agency: d.organisation_id for d in members}
 
     def merged(table: dict, agency: str) -> list[str]:
         return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
 
-    joinable = not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
+    joinable = (not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
+                and set(planned.containers) <= unstarted)
     if joinable and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
         for a in agencies:
             if a not in joined.agencies:
@@ -256,28 +285,44 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
                     agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
                     reasons=merged(planned.reasons, a)))
         joined.joint = len(joined.participants) > 1
-        _mark_inspecting(member_declarations)
+        _mark_inspecting(ctx, member_declarations)
         ctx.session.flush()
-        inspection_event(ctx, joined, "inspection.joined", member_declarations, agencies=agencies)
+        inspection_event(ctx, joined, "inspection.joined", agencies=agencies)
         return joined
-    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
-                            joint=len(agencies) > 1, late=planned.late, matched_at=ctx.now())
-    inspection.containers = [InspectionContainer(number=n) for n in planned.containers]
-    inspection.declarations = [InspectionDeclaration(declaration_id=d.id) for d in member_declarations]
-    inspection.participants = [
-        InspectionParticipant(agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
-                              reasons=merged(planned.reasons, a)) for a in agencies]
-    ctx.session.add(inspection)
-    ctx.session.add(RelocationTask(inspection_id=inspection.id, port=port, created_at=ctx.now()))
-    _mark_inspecting(member_declarations)
-    _matched_event(ctx, inspection, member_declarations)
+    inspection = _write_inspection(
+        ctx, port=port, late=planned.late, containers=planned.containers,
+        declaration_ids=[d.id for d in member_declarations],
+        participants=[(a, offices[a], merged(planned.kinds, a), merged(planned.reasons, a)) for a in agencies])
+    _mark_inspecting(ctx, member_declarations)
+    unstarted.update(planned.containers)
+    inspection_event(ctx, inspection, "inspection.matched")
     return inspection
 
 
-def _mark_inspecting(declarations: list[Declaration]) -> None:
-    for declaration in declarations:
-        if declaration.status == DeclarationStatus.accepted.value:
-            declaration.status = DeclarationStatus.inspecting.value
+def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers: Iterable[str],
+                      declaration_ids: Iterable[uuid.UUID], participants: Iterable[tuple]) -> Inspection:
+    """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
+    kinds, reasons) and its relocation task, written with plain inserts and attached to the session."""
+    now = ctx.now()
+    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
+                            late=late, matched_at=now)
+    inspection.containers = [InspectionContainer(inspection_id=inspection.id, number=n) for n in containers]
+    inspection.declarations = [InspectionDeclaration(inspection_id=inspection.id, declaration_id=i)
+                               for i in dict.fromkeys(declaration_ids)]
+    inspection.participants = [
+        InspectionParticipant(inspection_id=inspection.id, agency=a, organisation_id=office, kinds=kinds,
+                              reasons=reasons, absent=False) for a, office, kinds, reasons in participants]
+    inspection.joint = len(inspection.participants) > 1
+    task = RelocationTask(id=uuid.uuid4(), inspection_id=inspection.id, port=port, status="open", created_at=now)
+    for group in ([inspection], inspection.containers, inspection.declarations, inspection.participants, [task]):
+        rows.insert_new(ctx.session, group)
+    rows.attach(ctx.session, inspection, task)
+    return inspection
+
+
+def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:
+    rows.update(ctx.session, [d for d in declarations if d.status == DeclarationStatus.accepted.value],
+                status=DeclarationStatus.inspecting.value)
 
 
 def _join_unstarted(ctx: Context, planned: matching.PlannedInspection, agencies: list[str],
@@ -285,12 +330,7 @@ def _join_unstarted(ctx: Context, planned: matching.PlannedInspection, agencies:
     """An inspection not yet started, of this visit, holding every container planned: the new
     decision joins it, so the containers are still opened once (一次开箱)."""
     wanted = set(planned.containers)
-    candidates = ctx.session.scalars(
-        select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
-        .where(InspectionContainer.number.in_(sorted(wanted)),
-               Inspection.status.in_([InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value,
-                                      InspectionStatus.scheduled.value]))
-        .with_for_update(of=Inspection))
+    candidates = ctx.session.scalars(_UNSTARTED, {"numbers": sorted(wanted)})
     for inspection in dict.fromkeys(candidates):
         if wanted <= set(inspection.container_numbers) and not set(agencies) <= set(inspection.agencies):
             existing = {d.declaration_id for d in inspection.declarations}
@@ -306,32 +346,22 @@ def inspection_data(inspection: Inspection) -> dict[str, Any]:
             "status": inspection.status, "port": inspection.port}
 
 
-def inspection_parties(ctx: Context, inspection: Inspection, declarations: list[Declaration] | None = None
-                       ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+def inspection_parties(ctx: Context, inspection: Inspection) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """(agencies taking part, everyone else who may see it: enterprises of its filings, the port's terminals)."""
-    if declarations is None:
-        ids = [d.declaration_id for d in inspection.declarations]
-        declarations = list(ctx.session.scalars(select(Declaration).where(Declaration.id.in_(ids))))
-    agencies = [p.organisation_id for p in inspection.participants]
-    terminals = ctx.session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.terminal.value,
-                                                                  Organisation.port == inspection.port))
-    return agencies, [*{d.filing.enterprise_id for d in declarations}, *terminals]
+    return [p.organisation_id for p in inspection.participants], \
+        recipients.inspection_onlookers(ctx, inspection.id, inspection.port).organisations
 
 
-def inspection_event(ctx: Context, inspection: Inspection, type_: str, declarations=None, **extra: Any) -> None:
-    """An event about an inspection to its agencies, enterprises and terminals (reasons for agencies only)."""
-    if declarations is None:
-        ids = [d.declaration_id for d in inspection.declarations]
-        declarations = list(ctx.session.scalars(select(Declaration).where(Declaration.id.in_(ids))))
-    agencies, others = inspection_parties(ctx, inspection, declarations)
-    record_event(ctx, type_, subject_type="inspection", subject_id=inspection.id,
-                 filing_id=(declarations[0].filing_id if declarations else None),
-                 recipients=[*agencies, *others], data={**inspection_data(inspection), **extra},
+def inspection_event(ctx: Context, inspection: Inspection, type_: str, **extra: Any) -> None:
+    """An event about an inspection to its agencies, enterprises and terminals (reasons for agencies only).
+
+    The inspection's declarations are read as stored; who follows it is read once per transaction.
+    """
+    onlookers = recipients.inspection_onlookers(ctx, inspection.id, inspection.port)
+    record_event(ctx, type_, subject_type="inspection", subject_id=inspection.id, filing_id=onlookers.filing_id,
+                 recipients=[*(p.organisation_id for p in inspection.participants), *onlookers.organisations],
+                 data={**inspection_data(inspection), **extra},
                  confidential={"reasons": {p.agency: p.reasons for p in inspection.participants}})
-
-
-def _matched_event(ctx: Context, inspection: Inspection, declarations: list[Declaration]) -> None:
-    inspection_event(ctx, inspection, "inspection.matched", declarations)
 
 
 def run_due(ctx: Context) -> int:

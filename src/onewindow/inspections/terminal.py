@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
@@ -70,10 +70,12 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     return list(visits.values())
 
 
+_TASKS = {by_status: select(RelocationTask).where(
+    RelocationTask.port == bindparam("port"), *([RelocationTask.status == bindparam("status")] if by_status else []))
+    .order_by(RelocationTask.created_at, RelocationTask.id) for by_status in (False, True)}
+
+
 def list_tasks(ctx: Context, status: str | None = None) -> list[RelocationTask]:
     """The relocation tasks of the terminal's port, oldest first."""
     actor = _terminal(ctx)
-    query = select(RelocationTask).where(RelocationTask.port == actor.organisation.port)
-    if status:
-        query = query.where(RelocationTask.status == status)
-    return list(ctx.session.scalars(query.order_by(RelocationTask.created_at, RelocationTask.id)))
+    return list(ctx.session.scalars(_TASKS[bool(status)], {"port": actor.organisation.port, "status": status}))

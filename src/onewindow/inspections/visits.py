@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
-from onewindow.models import ContainerVisit, Declaration, DeclarationContainer, DeclarationStatus
+from onewindow.filings import rows
+from onewindow.models import ContainerVisit, Declaration, DeclarationContainer, DeclarationStatus, Filing
 
 COVERING = (DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value, DeclarationStatus.released.value)
 """Statuses in which an agency's declaration counts for a container's inspection and release."""
@@ -25,39 +28,77 @@ def sync_declaration_containers(ctx: Context, declaration: Declaration) -> None:
                         for n in declaration_numbers(declaration))
 
 
-def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None = None,
+_OPEN_VISITS = (select(ContainerVisit)
+                .where(ContainerVisit.number.in_(bindparam("numbers", expanding=True)),
+                       ContainerVisit.gated_out_at.is_(None))
+                .order_by(ContainerVisit.number, ContainerVisit.created_at, ContainerVisit.id))
+_OPEN_VISITS_LOCKED = _OPEN_VISITS.with_for_update()
+_OPEN_VISIT = (select(ContainerVisit)
+               .where(ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_(None))
+               .order_by(ContainerVisit.created_at, ContainerVisit.id).limit(1))
+_OPEN_VISIT_LOCKED = _OPEN_VISIT.with_for_update()
+_COVERAGE = (select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
+                    Declaration.organisation_id, Filing.enterprise_id)
+             .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
+             .join(Filing, Filing.id == Declaration.filing_id)
+             .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
+                    Declaration.status.in_(COVERING)))
+_FILING_PORT = select(Filing.port).where(Filing.id == bindparam("filing_id"))
+
+
+def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
                 lock: bool = True) -> dict[str, ContainerVisit]:
     """The open visit of each container (created when missing), locked in number order when ``lock``.
 
     Locking the visits serialises everything that decides a container's fate
-    (matching, releases, gate-out) without blocking other containers.
+    (matching, releases, gate-out) without blocking other containers. One
+    query reads (and locks) them all; missing visits are written with one
+    insert, at ``port`` (or what ``port()`` answers, asked only then).
     """
     wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
     visits: dict[str, ContainerVisit] = {}
-    for number in wanted:
-        query = select(ContainerVisit).where(ContainerVisit.number == number, ContainerVisit.gated_out_at.is_(None))
-        visit = ctx.session.scalar(query.with_for_update() if lock else query)
-        if visit is None:
-            visit = ContainerVisit(number=number, port=port, created_at=ctx.now())
-            ctx.session.add(visit)
-            ctx.session.flush()
-        visits[number] = visit
-    return visits
+    for visit in ctx.session.scalars(_OPEN_VISITS_LOCKED if lock else _OPEN_VISITS, {"numbers": wanted}):
+        visits.setdefault(visit.number, visit)
+    if missing := [n for n in wanted if n not in visits]:
+        at = port() if callable(port) else port
+        new = [ContainerVisit(id=uuid.uuid4(), number=n, port=at, created_at=ctx.now()) for n in missing]
+        rows.insert_new(ctx.session, new)
+        rows.attach(ctx.session, *new)
+        visits.update((v.number, v) for v in new)
+    return {n: visits[n] for n in wanted}
 
 
-def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[Declaration]]]:
-    """Container → agency → its declarations in a covering status that cover the container."""
+def open_visit(ctx: Context, number: str, *, lock: bool = True) -> ContainerVisit | None:
+    """The open visit of ``number`` (locked when ``lock``), or None when the container is not at a port."""
+    return ctx.session.scalar(_OPEN_VISIT_LOCKED if lock else _OPEN_VISIT, {"number": number})
+
+
+class Cover(NamedTuple):
+    """A declaration covering a container, with the parties that follow it."""
+
+    id: uuid.UUID
+    agency: str
+    status: str
+    organisation_id: uuid.UUID
+    enterprise_id: uuid.UUID
+
+
+def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[Cover]]]:
+    """Container → agency → its declarations in a covering status that cover the container (one query)."""
     numbers = sorted(set(numbers))
-    found: dict[str, dict[str, list[Declaration]]] = defaultdict(lambda: defaultdict(list))
     if not numbers:
         return {}
-    rows = ctx.session.execute(
-        select(DeclarationContainer.number, Declaration)
-        .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
-        .where(DeclarationContainer.number.in_(numbers), Declaration.status.in_(COVERING)))
-    for number, declaration in rows:
-        found[number][declaration.agency].append(declaration)
+    found: dict[str, dict[str, list[Cover]]] = defaultdict(lambda: defaultdict(list))
+    for number, *cover in ctx.session.execute(_COVERAGE, {"numbers": numbers}):
+        found[number][cover[1]].append(Cover(*cover))
     return {n: dict(by_agency) for n, by_agency in found.items()}
+
+
+def filing_port(ctx: Context, declaration: Declaration) -> str | None:
+    """The port of the declaration's filing (without loading the filing)."""
+    return ctx.session.scalar(_FILING_PORT, {"filing_id": declaration.filing_id})
 
 
 def reopen_released(ctx: Context, declaration: Declaration) -> None:
@@ -67,16 +108,19 @@ def reopen_released(ctx: Context, declaration: Declaration) -> None:
     agency's own release later publishes ``container.released`` again.
     """
     from onewindow.events.service import record_event
-    from onewindow.models import Organisation, OrgKind
+    from onewindow.inspections.recipients import port_terminals
 
-    filing = declaration.filing
-    terminals = list(ctx.session.scalars(select(Organisation.id).where(
-        Organisation.kind == OrgKind.terminal.value, Organisation.port == filing.port)))
-    for visit in open_visits(ctx, declaration_numbers(declaration), port=filing.port).values():
-        if visit.released_at is None:
-            continue
+    visits = open_visits(ctx, declaration_numbers(declaration), port=lambda: filing_port(ctx, declaration))
+    released = [v for v in visits.values() if v.released_at is not None]
+    if not released:
+        return
+    port, enterprise_id = ctx.session.execute(select(Filing.port, Filing.enterprise_id)
+                                              .where(Filing.id == declaration.filing_id)).one()
+    terminals = port_terminals(ctx, port)
+    for visit in released:
         visit.released_at = None
         record_event(ctx, "container.release_revoked", subject_type="container", subject_id=visit.id,
-                     filing_id=filing.id, recipients=[filing.enterprise_id, declaration.organisation_id, *terminals],
+                     filing_id=declaration.filing_id,
+                     recipients=[enterprise_id, declaration.organisation_id, *terminals],
                      data={"container": visit.number, "port": visit.port, "agencies": [declaration.agency],
                            "reason": f"a {declaration.agency} declaration now covers it", "released_at": None})

@@ -10,21 +10,41 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
+from onewindow.filings import rows
 from onewindow.filings.service import declaration_event_data
-from onewindow.inspections.visits import coverage, declaration_numbers, open_visits
+from onewindow.inspections.recipients import port_terminals
+from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
-    ContainerVisit, Declaration, DeclarationStatus, Inspection, InspectionDecision, InspectionDeclaration,
-    InspectionParticipant, InspectionStatus, Organisation, OrgKind, Release,
+    ContainerVisit, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision, InspectionDeclaration,
+    InspectionParticipant, InspectionStatus, OrgKind, Release,
 )
 from onewindow.parties.permissions import Permission
 
 RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value})
+
+_PARTS = (select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
+                 InspectionParticipant.outcome, InspectionParticipant.disposal)
+          .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
+          .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
+          .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
+                 InspectionParticipant.agency == bindparam("agency")))
+_PENDING_DECISION = select(InspectionDecision.id).where(
+    InspectionDecision.declaration_id == bindparam("declaration_id"), InspectionDecision.status == "pending",
+    InspectionDecision.inspect.is_(True))
+_FILING = select(Filing).where(Filing.id == bindparam("id")).options(lazyload(Filing.declarations))
+_KNOWN = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                         ContainerVisit.gated_out_at.is_(None))
+_GATED_OUT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                             ContainerVisit.gated_out_at.is_not(None))
+_GATED_OUT_AT_PORT = _GATED_OUT.where(ContainerVisit.port == bindparam("port"))
 
 
 def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
@@ -38,21 +58,26 @@ def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
 
 def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
     """Why this agency may not release yet: its inspections not completed, or results it must still act on."""
-    rows = ctx.session.execute(
-        select(Inspection, InspectionParticipant)
-        .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
-        .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
-        .where(InspectionDeclaration.declaration_id == declaration.id,
-               InspectionParticipant.agency == declaration.agency))
+    found = ctx.session.execute(_PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
     reasons = []
-    for inspection, p in rows:
-        if p.absent and p.adopted_at is None:
-            reasons.append(f"inspection {inspection.id}: absent; adopt the results or ask for a new inspection")
-        elif not p.absent and inspection.status != InspectionStatus.completed.value:
-            reasons.append(f"inspection {inspection.id} is {inspection.status}")
-        elif p.outcome == "nonconforming" and not p.disposal:
-            reasons.append(f"inspection {inspection.id}: nonconforming without a disposal")
+    for inspection_id, status, absent, adopted_at, outcome, disposal in found:
+        if absent and adopted_at is None:
+            reasons.append(f"inspection {inspection_id}: absent; adopt the results or ask for a new inspection")
+        elif not absent and status != InspectionStatus.completed.value:
+            reasons.append(f"inspection {inspection_id} is {status}")
+        elif outcome == "nonconforming" and not disposal:
+            reasons.append(f"inspection {inspection_id}: nonconforming without a disposal")
     return reasons
+
+
+def _filing(ctx: Context, declaration: Declaration) -> Filing:
+    """The declaration's filing, without its other declarations (one query, or none when already loaded);
+    kept on the declaration for the rest of the transaction."""
+    filing = declaration.__dict__.get("filing")
+    if filing is None:
+        filing = ctx.session.scalars(_FILING, {"id": declaration.filing_id}).one()
+        set_committed_value(declaration, "filing", filing)
+    return filing
 
 
 def release(ctx: Context, declaration_id: str) -> Declaration:
@@ -62,20 +87,20 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
         raise Conflict(f"a {declaration.status} declaration cannot be released", code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict("not yet: " + "; ".join(reasons), code="inspection_open")
-    pending = ctx.session.scalar(select(InspectionDecision.id).where(
-        InspectionDecision.declaration_id == declaration.id, InspectionDecision.status == "pending",
-        InspectionDecision.inspect.is_(True)))
+    pending = ctx.session.scalar(_PENDING_DECISION, {"declaration_id": declaration.id})
     if pending:
         raise Conflict("the inspection decision is still waiting to be matched", code="decision_pending")
-    visits = open_visits(ctx, declaration_numbers(declaration), port=declaration.filing.port)
-    ctx.session.add(Release(declaration_id=declaration.id, agency=declaration.agency,
-                            organisation_id=declaration.organisation_id, released_at=ctx.now(),
-                            released_by=ctx.as_actor().user_id))
-    declaration.status, declaration.updated_at = DeclarationStatus.released.value, ctx.now()
-    ctx.session.flush()
+    filing = _filing(ctx, declaration)
+    visits = open_visits(ctx, declaration_numbers(declaration), port=filing.port)
+    rows.insert(ctx.session, Release, [{
+        "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
+        "organisation_id": declaration.organisation_id, "released_at": ctx.now(),
+        "released_by": ctx.as_actor().user_id, "revoked_at": None, "revoke_reason": None}])
+    rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
     _event(ctx, declaration, "declaration.released")
+    covering = coverage(ctx, visits)
     for visit in visits.values():
-        _decide_container(ctx, visit)
+        _decide_container(ctx, visit, covering.get(visit.number, {}))
     return declaration
 
 
@@ -107,79 +132,82 @@ def _current_release(ctx: Context, declaration: Declaration) -> Release | None:
 
 
 def _event(ctx: Context, declaration: Declaration, type_: str, **extra) -> None:
+    filing = _filing(ctx, declaration)
     record_event(ctx, type_, subject_type="declaration", subject_id=declaration.id, filing_id=declaration.filing_id,
-                 recipients=[declaration.filing.enterprise_id, declaration.organisation_id,
-                             *_terminals(ctx, declaration.filing.port)],
+                 recipients=[filing.enterprise_id, declaration.organisation_id, *port_terminals(ctx, filing.port)],
                  data={**declaration_event_data(declaration), **extra})
-
-
-def _terminals(ctx: Context, port: str | None) -> list[uuid.UUID]:
-    return list(ctx.session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.terminal.value,
-                                                                  Organisation.port == port)))
 
 
 def container_status(ctx: Context, number: str) -> tuple[list[str], list[str]]:
     """(agencies whose covering declaration is released, agencies still pending) for ``number``."""
-    by_agency = coverage(ctx, [number]).get(number, {})
+    return _status(coverage(ctx, [number]).get(number, {}))
+
+
+def _status(by_agency: dict[str, list[Cover]]) -> tuple[list[str], list[str]]:
+    """(released agencies, pending agencies) of one container's coverage."""
     released = {a for a, ds in by_agency.items()
                 if all(d.status == DeclarationStatus.released.value for d in ds)}
     return sorted(released), sorted(set(by_agency) - released)
 
 
-def _decide_container(ctx: Context, visit) -> None:
-    """Publish ``container.released`` when the last covering agency has released (once per visit)."""
-    released, pending = container_status(ctx, visit.number)
+def _decide_container(ctx: Context, visit: ContainerVisit, by_agency: dict[str, list[Cover]]) -> None:
+    """Publish ``container.released`` when the last covering agency has released (once per visit);
+    ``by_agency``: the container's coverage as it now stands."""
+    released, pending = _status(by_agency)
     if pending or not released or visit.released_at is not None:
         return
-    visit.released_at = ctx.now()
-    _container_event(ctx, visit, "container.released", released)
+    rows.update(ctx.session, [visit], released_at=ctx.now())
+    _container_event(ctx, visit, "container.released", released, by_agency)
 
 
-def _container_event(ctx: Context, visit, type_: str, agencies: list[str]) -> None:
-    declarations = [d for ds in coverage(ctx, [visit.number]).get(visit.number, {}).values() for d in ds]
-    enterprises = {d.filing.enterprise_id for d in declarations}
+def _container_event(ctx: Context, visit: ContainerVisit, type_: str, agencies: list[str],
+                     by_agency: dict[str, list[Cover]] | None = None) -> None:
+    """An event about a container to the enterprises and offices of its covering declarations and the
+    terminals of its port (``by_agency``: its coverage when already read)."""
+    if by_agency is None:
+        by_agency = coverage(ctx, [visit.number]).get(visit.number, {})
+    declarations = [d for ds in by_agency.values() for d in ds]
+    enterprises = {d.enterprise_id for d in declarations}
     offices = {d.organisation_id for d in declarations}
     record_event(ctx, type_, subject_type="container", subject_id=visit.id,
-                 recipients=[*enterprises, *offices, *_terminals(ctx, visit.port)],
+                 recipients=[*enterprises, *offices, *port_terminals(ctx, visit.port)],
                  data={"container": visit.number, "port": visit.port, "agencies": agencies,
                        "released_at": visit.released_at.isoformat() if visit.released_at else None})
 
 
-def _visible_container(ctx: Context, number: str):
-    """The open visit of ``number`` if the caller may see it (terminal of its port, enterprise of a filing)."""
+def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
+                       ) -> tuple[ContainerVisit, dict[str, list[Cover]]]:
+    """``visit`` (the open visit of ``number``) and the container's coverage if the caller may see it
+    (terminal of its port, enterprise of a filing, office of a declaration covering it), else 404."""
     actor = ctx.as_actor()
     actor.require(Permission.container_read)
-    visits = open_visits(ctx, [number], lock=False) if _known(ctx, number) else {}
-    visit = visits.get(number)
     if visit is None:
         raise NotFound.of("container", number)
+    by_agency = coverage(ctx, [number]).get(number, {})
     if actor.kind is OrgKind.terminal and actor.organisation.port and visit.port == actor.organisation.port:
-        return visit
-    declarations = [d for ds in coverage(ctx, [number]).get(number, {}).values() for d in ds]
-    if actor.kind is OrgKind.enterprise and any(d.filing.enterprise_id == actor.org_id for d in declarations):
-        return visit
+        return visit, by_agency
+    declarations = [d for ds in by_agency.values() for d in ds]
+    if actor.kind is OrgKind.enterprise and any(d.enterprise_id == actor.org_id for d in declarations):
+        return visit, by_agency
     if any(d.organisation_id == actor.org_id for d in declarations):
-        return visit
+        return visit, by_agency
     raise NotFound.of("container", number)
 
 
 def _known(ctx: Context, number: str) -> bool:
     """Whether ``number`` has an open visit (it is at the port)."""
-    return ctx.session.scalar(select(ContainerVisit.id).where(ContainerVisit.number == number,
-                                                              ContainerVisit.gated_out_at.is_(None))) is not None
+    return ctx.session.scalar(_KNOWN, {"number": number}) is not None
 
 
 def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
     """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
-    query = select(ContainerVisit.id).where(ContainerVisit.number == number, ContainerVisit.gated_out_at.is_not(None))
-    if port is not None:
-        query = query.where(ContainerVisit.port == port)
-    return ctx.session.scalar(query.limit(1)) is not None
+    query = _GATED_OUT if port is None else _GATED_OUT_AT_PORT
+    return ctx.session.scalar(query.limit(1), {"number": number, "port": port}) is not None
 
 
 def release_status(ctx: Context, number: str) -> dict:
-    visit = _visible_container(ctx, number)
-    released, pending = container_status(ctx, number)
+    visit, by_agency = _visible_container(ctx, number, open_visit(ctx, number, lock=False))
+    released, pending = _status(by_agency)
     return {"container": number, "released": visit.released_at is not None and not pending,
             "released_at": visit.released_at, "agencies": released, "pending": pending}
 
@@ -190,16 +218,16 @@ def gate_out(ctx: Context, number: str) -> dict:
     actor.require(Permission.terminal_operate)
     if actor.kind is not OrgKind.terminal:
         raise NotFound.of("container", number)
-    if not _known(ctx, number) and _gated_out(ctx, number, port=actor.organisation.port):
+    visit = open_visit(ctx, number)
+    if visit is None and _gated_out(ctx, number, port=actor.organisation.port):
         raise Conflict(f"container {number} has already left the port", code="already_gated_out")
-    _visible_container(ctx, number)
-    visit = open_visits(ctx, [number])[number]
-    released, pending = container_status(ctx, number)
+    visit, by_agency = _visible_container(ctx, number, visit)
+    released, pending = _status(by_agency)
     if visit.released_at is None or pending:
         raise Conflict(f"container {number} is not released; pending: {', '.join(pending) or 'no declaration'}",
                        code="not_released", details=[{"pending": pending}])
-    visit.gated_out_at = ctx.now()
-    _container_event(ctx, visit, "container.gated_out", released)
+    rows.update(ctx.session, [visit], gated_out_at=ctx.now())
+    _container_event(ctx, visit, "container.gated_out", released, by_agency)
     return {"container": number, "gated_out_at": visit.gated_out_at}
 
 

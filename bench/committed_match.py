@@ -1,0 +1,123 @@
+"""From the last decision to the committed match: the matching service with its database, in process.
+
+For each consignment (2 containers, declared to customs and CIQ, both
+accepted, the terminal has discharged them) customs decides to inspect the
+first container; these steps are set up first and not timed. Then CIQ's
+decision, the last one, is timed the way a request runs it: one unit of work
+that authenticates the caller's token, records the decision, locks the
+containers, matches (the joint inspection, its relocation task, the events)
+and commits. Latency = from opening that unit of work to the return of
+``COMMIT``: the match is then committed and visible to everyone. No HTTP (the
+lifecycle benchmark measures requests over HTTP).
+
+Wall-clock and CPU time (of this thread) are both printed; on a machine shared
+with other work the CPU time is the steadier figure.
+
+    python bench/committed_match.py [--db sqlite postgresql] [--consignments 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import drop_database, fresh_database, machine, percentile  # noqa: E402
+from lifecycle import prepare  # noqa: E402
+
+from onewindow.clock import SystemClock  # noqa: E402
+from onewindow.config import Settings  # noqa: E402
+from onewindow.context import Context  # noqa: E402
+from onewindow.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from onewindow.filings import declarations, service as filings  # noqa: E402
+from onewindow.inspections import service as inspections, terminal  # noqa: E402
+from onewindow.models import Inspection  # noqa: E402
+from onewindow.parties.service import authenticate  # noqa: E402
+from onewindow.samples import sample_entry  # noqa: E402
+
+WARM_UP = 20
+
+
+class Parties:
+    """Units of work as each party's requests run them (token authenticated, commit at the end)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.factory = make_session_factory(self.engine)
+        self.settings = Settings(database_url=url)
+        self.clock = SystemClock()
+        self.tokens = prepare(url)
+
+    def run(self, party: str, fn):
+        with unit_of_work(self.factory) as session:
+            ctx = Context(session=session, clock=self.clock, settings=self.settings)
+            return fn(replace(ctx, actor=authenticate(ctx, self.tokens[party])))
+
+
+def set_up(parties: Parties, seed: int) -> tuple[str, list[str]]:
+    """One consignment up to customs' decision; returns CIQ's declaration id and the containers."""
+    entry = sample_entry(seed=seed, containers=2, items=5)
+    numbers = [c["number"] for c in entry["containers"]]
+    parties.run("terminal", lambda ctx: terminal.record_arrival(
+        ctx, {"containers": numbers, "conveyance": entry["conveyance"]}))
+    filing_id = parties.run("enterprise", lambda ctx: filings.create_filing(ctx, entry).id)
+    ids = parties.run("enterprise", lambda ctx: {d.agency: str(d.id)
+                                                 for d in filings.submit_filing(ctx, str(filing_id)).declarations})
+    for agency in ("customs", "ciq"):
+        parties.run(agency, lambda ctx, a=agency: declarations.accept(ctx, ids[a]))
+    parties.run("customs", lambda ctx: inspections.decide(
+        ctx, ids["customs"], {"inspect": True, "containers": numbers[:1], "kind": "physical", "reason": "bench"}))
+    return ids["ciq"], numbers
+
+
+def last_decision(parties: Parties, declaration_id: str, numbers: list[str]) -> tuple[float, float]:
+    """CIQ's decision through commit; (wall seconds, CPU seconds of this thread)."""
+    body = {"inspect": True, "containers": numbers[:1], "kind": "sampling"}
+    wall, cpu = time.perf_counter(), time.thread_time()
+    status = parties.run("ciq", lambda ctx: inspections.decide(ctx, declaration_id, body).status)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    assert status == "matched", status
+    return wall, cpu
+
+
+def run(kind: str, n: int) -> dict:
+    url = fresh_database(kind, "onewindow_bench_committed_match")
+    parties = Parties(url)
+    try:
+        pending = [set_up(parties, seed) for seed in range(n + WARM_UP)]
+        gc.collect()
+        timed = [last_decision(parties, declaration_id, numbers) for declaration_id, numbers in pending][WARM_UP:]
+        with unit_of_work(parties.factory) as session:
+            joint = session.query(Inspection).filter(Inspection.joint.is_(True)).count()
+        assert joint == n + WARM_UP, joint
+    finally:
+        parties.engine.dispose()
+        drop_database(url)
+    walls, cpus = [w for w, _ in timed], [c for _, c in timed]
+    ms = lambda values, p: round(1000 * percentile(values, p), 2)  # noqa: E731
+    return {"database": kind, "n": n, "p50": ms(walls, 50), "p99": ms(walls, 99), "max": ms(walls, 100),
+            "cpu_p50": ms(cpus, 50), "cpu_p99": ms(cpus, 99)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--consignments", type=int, default=500)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("| database | last decisions timed | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in args.db:
+        r = run(kind, args.consignments)
+        print(f"| {r['database']} | {r['n']} | {r['p50']} | {r['p99']} | {r['max']} | {r['cpu_p50']} | "
+              f"{r['cpu_p99']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
