@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.models import Event, EventRecipient, Organisation
@@ -53,7 +54,8 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     if orgs:
         connection.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
     event = Event(seq=seq, tx=tx, **values)
-    event.recipients = [EventRecipient(event_seq=seq, organisation_id=org, tx=tx) for org in orgs]
+    set_committed_value(event, "recipients", [EventRecipient(event_seq=seq, organisation_id=org, tx=tx)
+                                              for org in orgs])  # as stored: no change events to run
     return event
 
 
