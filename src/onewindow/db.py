@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,7 +74,7 @@ class _WriterGate:
     """
 
     def __init__(self, lock_path: Path | None, timeout: float = 30.0) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # not an RLock: commit may run on another thread than BEGIN
         self._timeout = timeout
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644) if lock_path else None
 
@@ -115,8 +116,13 @@ class _WriterGate:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
 
-_gates: dict[Path | None, _WriterGate] = {}
+
+_gates: weakref.WeakValueDictionary[tuple[Path, int], _WriterGate] = weakref.WeakValueDictionary()
+"""(database file, process id) → the gate, while an engine on that file holds it."""
 _gates_lock = threading.Lock()
 
 
@@ -126,10 +132,11 @@ def _gate_for(url: str) -> _WriterGate:
     if database in (None, "", ":memory:") or database.startswith("file:"):
         return _WriterGate(None)
     path = Path(database).expanduser().resolve()
+    key = (path, os.getpid())  # a forked child opens the file anew: an inherited descriptor shares the lock
     with _gates_lock:
-        gate = _gates.get(path)
+        gate = _gates.get(key)
         if gate is None:
-            gate = _gates[path] = _WriterGate(path.with_name(path.name + ".writer-lock"))
+            gate = _gates[key] = _WriterGate(path.with_name(path.name + ".writer-lock"))
         return gate
 
 
