@@ -7,12 +7,22 @@ writes the same rows with plain DB-API statements, one transaction per
 request, on a fresh database of the same kind, in the same run.
 
     python bench/filings.py [--db sqlite postgresql] [--filings 3000] [--concurrency 16] [--workers 1]
+    python bench/filings.py --in-process [--db sqlite] [--filings 1000] [--profile]
+
+``--in-process`` drives the application object itself (ASGI calls, no
+sockets, no server process, no scheduler or relay) from the same concurrent
+clients and prints the CPU time per filing of the whole process; with
+``--profile`` the requests run on the event loop's thread under cProfile and
+it prints the Python function calls per filing, a count that does not move
+with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import json
 import os
 import sys
@@ -24,7 +34,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_seconds, fresh_database, machine, server, summary  # noqa: E402
+from common import cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -153,6 +163,89 @@ def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
     raw.commit()
 
 
+async def _asgi(app, method: str, path: str, headers: list, body: bytes = b"") -> tuple[int, bytes]:
+    """One request through the application object; (status, body)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [*headers, (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    answer: dict = {"body": []}
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client never disconnects
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        else:
+            answer["body"].append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return answer["status"], b"".join(answer["body"])
+
+
+def run_in_process(kind: str, n: int, concurrency: int, profile: bool) -> dict:
+    """Create and submit ``n`` filings through the application object in this process; CPU per filing."""
+    from onewindow.app import create_app
+    from onewindow import http
+
+    bodies = [json.dumps(sample_entry(containers=2, items=5, seed=i), ensure_ascii=False).encode()
+              for i in range(n + 200)]
+    url = fresh_database(kind, "onewindow_bench_http")
+    token, _ = prepare(url)
+    app = create_app(Settings(database_url=url, embedded_scheduler=False))
+    if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
+        def inline(_state, fn, *args):
+            future = asyncio.get_running_loop().create_future()
+            try:
+                future.set_result(fn(*args))
+            except Exception as error:  # noqa: BLE001 - handed to the awaiting request
+                future.set_exception(error)
+            return future
+
+        http.in_worker_thread = inline
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
+               (b"host", b"bench")]
+
+    async def drive_app(batch: list[bytes]) -> None:
+        queue = list(reversed(batch))
+
+        async def client() -> None:
+            while queue:
+                status, answer = await _asgi(app, "POST", "/api/v1/filings", headers, queue.pop())
+                assert status == 201, answer
+                status, answer = await _asgi(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit",
+                                             headers)
+                assert status == 200, answer
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    async def main() -> dict:
+        await drive_app(bodies[:200])
+        profiler = cProfile.Profile() if profile else None
+        cpu, start = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        await drive_app(bodies[200:])
+        if profiler:
+            profiler.disable()
+        cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        calls = pstats.Stats(profiler).total_calls / n if profiler else None
+        return {"database": kind, "filings": n, "concurrency": concurrency, "filings_per_s": round(n / seconds, 1),
+                "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None}
+
+    try:
+        import uvloop
+
+        return uvloop.run(main())
+    finally:
+        app.state.engine.dispose()
+        drop_database(kind, url)
+
+
 def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     entries = [sample_entry(containers=2, items=5, seed=i) for i in range(n + 200)]
     bodies = [json.dumps(e, ensure_ascii=False).encode() for e in entries]
@@ -165,6 +258,8 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
         cpu = cpu_seconds(base.pid) - cpu
     base_url = fresh_database(kind, "onewindow_bench_sql")
     base_seconds = baseline(base_url, entries[200:], offices)
+    drop_database(kind, url)
+    drop_database(kind, base_url)
     http_rate, sql_rate = n / seconds, n / base_seconds
     return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,
             "http_filings_per_s": round(http_rate, 1), "sql_filings_per_s": round(sql_rate, 1),
@@ -178,9 +273,20 @@ def main() -> None:
     parser.add_argument("--filings", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--in-process", action="store_true",
+                        help="drive the application object in this process (no HTTP server): CPU per filing")
+    parser.add_argument("--profile", action="store_true", help="with --in-process: Python calls per filing")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.in_process:
+        print("| database | filings | clients | filings/s | CPU ms per filing | Python calls per filing |")
+        print("|---|---|---|---|---|---|")
+        for kind in args.db:
+            r = run_in_process(kind, args.filings, args.concurrency, args.profile)
+            print(f"| {r['database']} | {r['filings']} | {r['concurrency']} | {r['filings_per_s']} | {r['cpu_ms']} | "
+                  f"{r['calls'] or '-'} |", flush=True)
+        return
     print("| database | filings | workers | clients | HTTP filings/s | bare SQL filings/s | SQL ÷ HTTP "
           "| server CPU ms per filing | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")

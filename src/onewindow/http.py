@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.exc import IntegrityError, OperationalError
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,8 +27,6 @@ log = logging.getLogger("onewindow")
 T = TypeVar("T")
 
 
-_bearer = HTTPBearer(auto_error=False, description="An API token from `onewindow token add`.")
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -37,23 +35,27 @@ class Caller:
     ``run(fn)`` takes one hop to the thread pool and there opens a session,
     authenticates the token (401 when missing or unknown), calls ``fn(ctx)``
     and commits before anything is answered; any error rolls everything back.
+    ``then``, when given, turns ``fn``'s result into the answer on the same
+    thread once the transaction has ended (work that needs no database, done
+    outside it so that SQLite's write lock is held no longer than needed).
     """
 
     state: Any
     token: str | None
 
-    async def run(self, fn: Callable[[Context], T]) -> T:
-        return await in_worker_thread(self.state, self._run, fn, True)
+    async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None) -> Any:
+        return await in_worker_thread(self.state, self._run, fn, True, then)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
-        return await in_worker_thread(self.state, self._run, fn, False)
+        return await in_worker_thread(self.state, self._run, fn, False, None)
 
-    def _run(self, fn: Callable[[Context], T], authenticated: bool) -> T:
+    def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None) -> Any:
         with unit_of_work(self.state.session_factory) as session:
             ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
             if authenticated:
                 ctx = replace(ctx, actor=authenticate(ctx, self.token or ""))
-            return fn(ctx)
+            result = fn(ctx)
+        return result if then is None else then(result)
 
 
 WORKER_THREADS = 40
@@ -80,27 +82,37 @@ def shutdown_threads(state: Any) -> None:
         executor.shutdown(wait=False)
 
 
-def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    token = credentials.credentials.strip() if credentials else ""
+class _CallerScheme(HTTPBearer):
+    """The caller of a route, read from ``Authorization: Bearer <token>`` in one dependency.
+
+    It is the bearer security scheme itself (the OpenAPI document names it as
+    before), so FastAPI solves one dependency per request instead of a
+    caller depending on a separate scheme. With ``required`` a request
+    without a bearer token answers 401 at once.
+    """
+
+    def __init__(self, *, required: bool) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="An API token from `onewindow token add`.")
+        self.required = required
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        token = _bearer_token(request.headers.get("authorization"))
+        if token is None and self.required:
+            raise Unauthenticated("send 'Authorization: Bearer <token>'")
+        return Caller(state=request.app.state, token=token)
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when absent, empty or another scheme."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
     return token or None
 
 
-async def _caller(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
-    return Caller(state=request.app.state, token=_bearer_token(credentials))
-
-
-async def _authenticated_caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                                                         Depends(_bearer)]) -> Caller:
-    token = _bearer_token(credentials)
-    if token is None:
-        raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    return Caller(state=request.app.state, token=token)
-
-
-AsCaller = Annotated[Caller, Depends(_authenticated_caller)]
+AsCaller = Annotated[Caller, Depends(_CallerScheme(required=True))]
 """The authenticated caller (401 at once without a bearer token); ``await caller.run(fn)``."""
-Anyone = Annotated[Caller, Depends(_caller)]
+Anyone = Annotated[Caller, Depends(_CallerScheme(required=False))]
 """Any caller, for public endpoints; ``await caller.run_public(fn)``."""
 
 

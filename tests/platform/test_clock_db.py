@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from onewindow.clock import FrozenClock, SystemClock
 from onewindow.db import is_sqlite, make_engine, make_session_factory, normalise_url, unit_of_work
@@ -214,3 +214,39 @@ def test_urls_are_normalised(tmp_path):
     assert folder.is_dir()
     assert normalise_url("sqlite://") == "sqlite://"
     assert is_sqlite("sqlite:///x.db") and not is_sqlite("postgresql://h/d")
+
+
+def _file_lock_is_free(path) -> bool:
+    """Whether another process could take the exclusive lock on ``path`` now."""
+    import subprocess
+    import sys
+
+    code = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n")
+    return subprocess.run([sys.executable, "-c", code, str(path)], timeout=30).returncode == 0
+
+
+def test_a_sqlite_writer_holds_the_file_lock_other_processes_queue_on(tmp_path):
+    database = tmp_path / "x.db"
+    first = make_engine(f"sqlite:///{database}", pool_size=1)
+    second = make_engine(f"sqlite:///{tmp_path}/./x.db", pool_size=1)  # the same file: the same gate
+    lock = tmp_path / "x.db.writer-lock"
+    try:
+        with first.connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+            conn.commit()
+        assert lock.exists() and _file_lock_is_free(lock)
+        for engine in (first, second):
+            with engine.connect() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+                assert not _file_lock_is_free(lock)  # held from BEGIN IMMEDIATE ...
+                conn.commit()
+                assert _file_lock_is_free(lock)  # ... to COMMIT
+            with pytest.raises(OperationalError), engine.connect() as conn:
+                conn.exec_driver_sql("INSERT INTO missing VALUES (1)")
+            assert _file_lock_is_free(lock)  # and let go on a failed transaction's rollback
+        with first.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    finally:
+        first.dispose()
+        second.dispose()

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, insert, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.models import Event, EventRecipient, Organisation
@@ -52,9 +54,18 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     orgs = list(dict.fromkeys(recipients))
     if orgs:
         connection.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
-    event = Event(seq=seq, tx=tx, **values)
-    event.recipients = [EventRecipient(event_seq=seq, organisation_id=org, tx=tx) for org in orgs]
+    event = _as_written(Event, {**values, "seq": seq, "tx": tx})
+    set_committed_value(event, "recipients", [_as_written(EventRecipient, {"event_seq": seq, "organisation_id": org,
+                                                                            "tx": tx}) for org in orgs])
     return event
+
+
+def _as_written(model: type, values: dict[str, Any]) -> Any:
+    """A new, unattached ``model`` holding ``values`` (placed as the ORM loads rows: no change events, a
+    fifth of what the constructor costs)."""
+    obj = sa_inspect(model).class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
 
 
 def _tx_key(session) -> tuple[str, int]:

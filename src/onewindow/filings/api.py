@@ -44,17 +44,21 @@ async def create_filing(caller: AsCaller, entry: Annotated[dict[str, Any], Body(
 
     With ``Idempotency-Key`` a retry returns the first answer instead of a second filing.
     """
+    if idempotency_key is None:
+        return _answer(201, await caller.run(lambda ctx: service.create_filing(ctx, entry), then=_filing_json))
 
     def work(ctx: Context):
-        def action() -> tuple[int, dict[str, Any]]:
-            return 201, filing_out(service.create_filing(ctx, entry)).model_dump(mode="json")
-
-        return run_once(ctx, idempotency_key, {"op": "create", "entry": entry}, action)
+        return run_once(ctx, idempotency_key, {"op": "create", "entry": entry},
+                        lambda: (201, _filing_json(service.create_filing(ctx, entry))))
 
     return _answer(*await caller.run(work))
 
 
-def _answer(status: int, body: dict[str, Any], replayed: bool) -> JSONResponse:
+def _filing_json(filing) -> dict[str, Any]:
+    return filing_out(filing).model_dump(mode="json")
+
+
+def _answer(status: int, body: dict[str, Any], replayed: bool = False) -> JSONResponse:
     return FastJSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
@@ -94,12 +98,13 @@ async def submit_filing(caller: AsCaller, filing_id: str, body: SubmitRequest | 
                         idempotency_key: Annotated[str | None, Header()] = None):
     """File staged declarations; with ``Idempotency-Key`` a retry returns the first answer."""
     agencies = body.agencies if body else None
+    if idempotency_key is None:
+        return _answer(200, await caller.run(lambda ctx: service.submit_filing(ctx, filing_id, agencies),
+                                             then=_filing_json))
 
     def work(ctx: Context):
-        def action() -> tuple[int, dict[str, Any]]:
-            return 200, filing_out(service.submit_filing(ctx, filing_id, agencies)).model_dump(mode="json")
-
-        return run_once(ctx, idempotency_key, {"op": "submit", "filing": filing_id, "agencies": agencies}, action)
+        return run_once(ctx, idempotency_key, {"op": "submit", "filing": filing_id, "agencies": agencies},
+                        lambda: (200, _filing_json(service.submit_filing(ctx, filing_id, agencies))))
 
     return _answer(*await caller.run(work))
 

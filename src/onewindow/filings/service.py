@@ -77,44 +77,67 @@ def _routing_errors(ctx: Context, raw: dict[str, Any], bad: set[tuple], offices:
 def validate(ctx: Context, raw: Any, *, loc_prefix: tuple[Any, ...] = ()) -> tuple[FilingEntry, dict[str, Part],
                                                                                    dict[str, Any]]:
     """The entry, its parts and their offices; one 422 naming every bad field otherwise."""
+    entry, parts, errors = _parse(ctx, raw)
+    return entry, parts, _route(ctx, raw, entry, errors, loc_prefix)
+
+
+def _parse(ctx: Context, raw: Any) -> tuple[FilingEntry | None, dict[str, Part], list[dict]]:
+    """The entry and its parts (none while it has errors), and its errors; no database work."""
     entry, errors = parse_entry(raw)
+    parts = split(entry, catalogue(ctx)) if entry is not None and not errors else {}
+    return entry, parts, errors
+
+
+def _route(ctx: Context, raw: Any, entry: FilingEntry | None, errors: list[dict],
+           loc_prefix: tuple[Any, ...]) -> dict[str, Any]:
+    """The parts' offices (agency → office id), looked up; one 422 with ``errors`` and any office's otherwise."""
     offices: dict[str, Any] = {}
     if isinstance(raw, dict):
-        errors += _routing_errors(ctx, raw, {tuple(e["loc"]) for e in errors}, offices)
+        errors = errors + _routing_errors(ctx, raw, {tuple(e["loc"]) for e in errors}, offices)
     if errors or entry is None:
         raise ValidationFailed([{**e, "loc": [*loc_prefix, *e["loc"]]} for e in errors])
-    return entry, split(entry, catalogue(ctx)), offices
+    return offices
 
 
 def create_filing(ctx: Context, raw: Any) -> Filing:
     """Stage a new filing and its draft declarations from the one-time entry.
 
-    The new rows (filing, its first version, the drafts) are written with
-    plain inserts, not the ORM's unit of work; the returned filing and its
-    declarations are attached to the session as stored.
+    The rows are built from the entry before the offices are looked up (the
+    unit of work's first read, which on SQLite takes the write lock), then
+    written with plain inserts, not the ORM's unit of work; the returned
+    filing and its declarations are attached to the session as stored.
     """
     actor = ctx.as_actor()
     actor.require(Permission.filing_create)
-    entry, parts, offices = validate(ctx, raw)
-    now = ctx.now()
-    data = entry.model_dump(mode="json", exclude_none=True)
-    filing = Filing(id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
-                    status=FilingStatus.draft.value, version=1, direction=entry.direction, port=entry.port,
-                    bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
-    ordered = sorted(parts.values(), key=lambda p: p.agency)
-    filing.declarations = [_new_declaration(ctx, filing, part, offices[part.agency]) for part in ordered]
+    entry, parts, errors = _parse(ctx, raw)
+    filing = _new_filing(ctx, entry, parts) if entry is not None and not errors else None
+    offices = _route(ctx, raw, entry, errors, ())  # 422 when the entry has errors: ``filing`` is set past here
+    for declaration in filing.declarations:
+        declaration.organisation_id = offices[declaration.agency]
     rows.insert_new(ctx.session, [filing])
     rows.insert_new(ctx.session, filing.declarations)
-    rows.insert(ctx.session, FilingVersion, [dict(filing_id=filing.id, version=1, data=data,
-                                                  changed_fields=sorted(data), created_by=actor.user_id,
-                                                  created_at=now)])
+    rows.insert(ctx.session, FilingVersion, [dict(filing_id=filing.id, version=1, data=filing.data,
+                                                  changed_fields=sorted(filing.data), created_by=actor.user_id,
+                                                  created_at=filing.created_at)])
     rows.attach(ctx.session, filing)
     record_event(ctx, "filing.created", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
                  recipients=[actor.org_id], data=filing_event_data(filing))
     return filing
 
 
-def _new_declaration(ctx: Context, filing: Filing, part: Part, office_id: uuid.UUID) -> Declaration:
+def _new_filing(ctx: Context, entry: FilingEntry, parts: dict[str, Part]) -> Filing:
+    """A new draft filing of the caller with a draft declaration per part (offices not yet set), unwritten."""
+    actor, now = ctx.as_actor(), ctx.now()
+    data = entry.model_dump(mode="json", exclude_none=True)
+    filing = Filing(id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
+                    status=FilingStatus.draft.value, version=1, direction=entry.direction, port=entry.port,
+                    bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
+    ordered = sorted(parts.values(), key=lambda p: p.agency)
+    filing.declarations = [_new_declaration(ctx, filing, part, None) for part in ordered]
+    return filing
+
+
+def _new_declaration(ctx: Context, filing: Filing, part: Part, office_id: uuid.UUID | None) -> Declaration:
     now = ctx.now()
     return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office_id,
                        office_code=part.office_code, status=DeclarationStatus.draft.value, version=1,
