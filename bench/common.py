@@ -32,19 +32,6 @@ def fresh_database(kind: str, name: str) -> str:
     return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(kind: str, url: str) -> None:
-    """Remove a database made by :func:`fresh_database` (SQLite: its whole temporary folder)."""
-    if kind == "sqlite":
-        import shutil
-
-        shutil.rmtree(Path(make_url(url).database).parent, ignore_errors=True)
-        return
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

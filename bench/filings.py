@@ -243,7 +243,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool) -> dict:
         return uvloop.run(main())
     finally:
         app.state.engine.dispose()
-        drop_database(kind, url)
+        drop_database(url)
 
 
 def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
@@ -258,8 +258,8 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
         cpu = cpu_seconds(base.pid) - cpu
     base_url = fresh_database(kind, "onewindow_bench_sql")
     base_seconds = baseline(base_url, entries[200:], offices)
-    drop_database(kind, url)
-    drop_database(kind, base_url)
+    drop_database(url)
+    drop_database(base_url)
     http_rate, sql_rate = n / seconds, n / base_seconds
     return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,
             "http_filings_per_s": round(http_rate, 1), "sql_filings_per_s": round(sql_rate, 1),

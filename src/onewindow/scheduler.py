@@ -24,7 +24,28 @@ from onewindow.db import unit_of_work
 
 log = logging.getLogger("onewindow.scheduler")
 PROJECTION_ROUND = 5000
-"""Events one round applies to the clearance-time study (a backlog is caught up over several rounds)."""
+"""Events one round applies to the clearance-time study at most (a backlog is caught up over several rounds)."""
+PROJECTION_STEP = 100
+"""Events applied to the study in one transaction: short ones, so that requests are not held up (on SQLite
+every transaction writes in turn)."""
+PROJECTION_ROUND_SECONDS = 1.0
+"""No further step of the study is started once a round's steps have taken this long."""
+
+
+def project_in_steps(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
+    """Bring the clearance-time study up to date in steps of :data:`PROJECTION_STEP` events, each in its own
+    transaction, within :data:`PROJECTION_ROUND` events and :data:`PROJECTION_ROUND_SECONDS`; returns how many
+    events were applied."""
+    from onewindow.timing.service import project
+
+    done, started = 0, time.monotonic()
+    while done < PROJECTION_ROUND and time.monotonic() - started < PROJECTION_ROUND_SECONDS:
+        with unit_of_work(factory) as session:
+            step = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_STEP)
+        done += step
+        if step < PROJECTION_STEP:
+            break
+    return done
 PUBLICATION_ROUND_SECONDS = 2.0
 """No further published clearance-time answer is recomputed in a round once the round's refreshing has
 taken this long (the rest wait for the next round, so deadlines are not held up)."""
@@ -35,7 +56,6 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
     clearance-time study up to date and refresh its published figures (bounded rounds); returns counts."""
     from onewindow.inspections import attendance, service
     from onewindow.timing import publication
-    from onewindow.timing.service import project
 
     with unit_of_work(factory) as session:
         ctx = Context(session=session, clock=clock, settings=settings)
@@ -43,8 +63,7 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
     with unit_of_work(factory) as session:
         ctx = Context(session=session, clock=clock, settings=settings)
         absences = attendance.run_due(ctx)
-    with unit_of_work(factory) as session:
-        projected = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_ROUND)
+    projected = project_in_steps(factory, clock, settings)
     published = publication.refresh(factory, clock, settings, budget_seconds=PUBLICATION_ROUND_SECONDS)
     return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected,
             "clearance_published": len(published)}

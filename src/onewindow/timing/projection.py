@@ -79,7 +79,8 @@ def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int
         query = select(Event).where(tuple_(Event.tx, Event.seq) > tuple_(cursor.tx, cursor.seq))
         if xmin is not None:
             query = query.where(Event.tx < xmin)
-        events = list(ctx.session.scalars(query.order_by(Event.tx, Event.seq).limit(batch)))
+        size = batch if limit is None else min(batch, limit - done)
+        events = list(ctx.session.scalars(query.order_by(Event.tx, Event.seq).limit(size)))
         if not events:
             break
         for filing_id in sorted(affected_filings(ctx, events)):
@@ -87,7 +88,7 @@ def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int
         cursor.tx, cursor.seq, cursor.updated_at = events[-1].tx, events[-1].seq, ctx.now()
         cursor.published += len(events)
         done += len(events)
-        if len(events) < batch:
+        if len(events) < size:
             break
     return done
 
@@ -104,7 +105,7 @@ def affected_filings(ctx: Context, events: Iterable[Event]) -> set[uuid.UUID]:
     """The consignments an event batch may change: its filings, those of its inspections and containers."""
     filings, inspections, containers = set(), set(), set()
     for e in events:
-        if e.filing_id:
+        if e.filing_id and e.type != "filing.created":  # a new filing is staged: not in the study yet
             filings.add(e.filing_id)
         if e.subject_type == "inspection":
             inspections.add(e.subject_id)
