@@ -55,8 +55,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import aiohttp
@@ -176,7 +176,7 @@ def next_batch_size(size: int, claimed: int, base: int) -> int:
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (it halves the loop's own cost per request), else asyncio's."""
+    """uvloop's event loop where it is installed (cheaper per request than asyncio's), else asyncio's."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency wherever it builds
