@@ -184,7 +184,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Serve the API and pages."""
     import uvicorn
 
-    uvicorn.run("onewindow.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("onewindow.app:served_app", factory=True, host=host, port=port, workers=workers,
                 log_level=get_settings().log_level.lower(), access_log=False)
 
 
