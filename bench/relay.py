@@ -38,18 +38,15 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import shutil
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import PG_ADMIN, fresh_database, machine, summary  # noqa: E402
+from common import drop_database, fresh_database, machine, summary  # noqa: E402
 from filings import prepare  # noqa: E402
 from receiver import RemoteReceiver  # noqa: E402
 
@@ -81,18 +78,6 @@ async def consumer_queue(exchange: str, delete: bool = False) -> None:
         queue = await channel.declare_queue(exchange, durable=True)
         await queue.bind(declared, "#")
     await connection.close()
-
-
-def drop_database(url: str) -> None:
-    """Remove the benchmark's database (the SQLite file's folder, or the PostgreSQL database)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        shutil.rmtree(Path(parsed.database).parent, ignore_errors=True)
-        return
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def emit(factory, settings: Settings, recipient: uuid.UUID, n: int) -> dict[str, tuple[float, float]]:
