@@ -410,6 +410,41 @@ def test_an_idle_relay_is_woken_by_a_commit_not_a_poll(client, world, receiver, 
     assert hook.ids[0] == written[0]
 
 
+def test_without_subscriptions_commits_cost_no_look_until_one_is_made(client, world, receiver, db, clock, settings,
+                                                                      run, monkeypatch):
+    looked: list[int] = []
+    original = relay_module.fan_out_page
+
+    def counting(session, clock_, after):
+        looked.append(1)
+        return original(session, clock_, after)
+
+    monkeypatch.setattr(relay_module, "fan_out_page", counting)
+    monkeypatch.setattr(relay_module, "QUICK_POLL", 3600.0)
+    relay = Relay(make_session_factory(db), clock, settings.model_copy(update={"webhook_relay_interval_seconds": 3600}))
+    relay.start()
+    try:
+        time.sleep(0.2)  # its first look: no subscription anywhere
+        [ent] = org_ids(run, ENT)
+        for _ in range(5):
+            emit(run, [ent], None, 1)  # each commit wakes the relay
+        time.sleep(0.3)
+        assert looked == []  # no subscription: the commits cost no fan-out at all
+        hook = receiver()
+        subscribe(client, world, ENT, hook.url)  # made in this process: the relay looks again at once
+        written = emit(run, [ent], None, 1)
+        for _ in range(6):
+            deadline = time.monotonic() + 5
+            while not hook.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if hook.requests:
+                break
+            written = emit(run, [ent], None, 1)  # PostgreSQL's horizon may have held the first back
+    finally:
+        relay.stop()
+    assert looked and written[0] in hook.ids
+
+
 def test_a_commit_during_a_look_that_found_work_makes_the_next_look_fan_out(db, clock, settings):
     looks: list[bool] = []
 

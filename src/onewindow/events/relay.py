@@ -77,7 +77,9 @@ from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events.feed import BOOKKEEPING_APPLICATION, session_horizon
 from onewindow.events.service import CHANNEL, on_events_committed
-from onewindow.events.webhooks import UrlRefused, committed_before, matches, payload, signing_secrets, vet_url
+from onewindow.events.webhooks import (
+    UrlRefused, committed_before, matches, payload, signing_secrets, subscriptions_generation, vet_url,
+)
 from onewindow.models.base import new_id
 from onewindow.models import (
     DeliveryStatus, Event, EventRecipient, Organisation, WebhookAttempt, WebhookDelivery, WebhookSubscription,
@@ -202,6 +204,7 @@ class Dispatcher:
         self._http: aiohttp.ClientSession | None = None
         self._renewer: asyncio.Task | None = None
         self._timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
+        self._none_enabled, self._known_until, self._known_generation = False, 0.0, -1
 
     async def __aenter__(self) -> Dispatcher:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_WEBHOOK_CONCURRENCY, use_dns_cache=False,
@@ -293,6 +296,8 @@ class Dispatcher:
     def _look(self, fresh: bool, counts: Counts) -> list[Outgoing]:
         """(On the database thread) fan out when ``fresh``, then claim a batch: the first page of subscriptions
         and the claim in one transaction, any further pages after it."""
+        if self._no_subscriptions():
+            return []  # nothing to fan out to, nothing to claim
         more = None
         with bookkeeping(self.factory) as session:
             if fresh:
@@ -303,6 +308,19 @@ class Dispatcher:
             counts.fanned_out += fan_out(self.factory, self.clock, self.settings, after=more)
         self._batch_size = next_batch_size(self._batch_size, len(batch), self.settings.webhook_batch_size)
         return batch
+
+    def _no_subscriptions(self) -> bool:
+        """(On the database thread) whether no subscription is enabled, asked of the database at most once per
+        ``webhook_relay_interval_seconds`` and again at once after a subscription of this process was created,
+        changed or enabled: without one, a commit needs no look (on SQLite a look is a write transaction)."""
+        now, generation = time.monotonic(), subscriptions_generation()
+        if now < self._known_until and generation == self._known_generation:
+            return self._none_enabled
+        with bookkeeping(self.factory) as session:
+            self._none_enabled = session.connection().execute(_sql(session).any_subscription).first() is None
+        self._known_until = now + self.settings.webhook_relay_interval_seconds
+        self._known_generation = generation
+        return self._none_enabled
 
     def _start(self, batch: list[Outgoing], counts: Counts) -> asyncio.Task:
         self._claims[batch[0].claim] = len(batch)
@@ -531,6 +549,7 @@ class _Statements:
 
     subscriptions: Any
     subscriptions_after: Any
+    any_subscription: Any
     events: Any
     final_events: Any
     move_cursor: Any
@@ -588,6 +607,7 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(
         subscriptions=subscriptions,
         subscriptions_after=subscriptions.where(s.id > param("after", s.id)),
+        any_subscription=select(s.id).where(s.enabled.is_(True)).limit(1),
         events=events,
         final_events=events.where(r.tx < param("xmin", r.tx)),
         move_cursor=(update(_SUBSCRIPTIONS).where(s.id == param("subscription", s.id))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import selectinload
 
 from onewindow.config import Settings
@@ -195,6 +195,24 @@ def _checked(ctx: Context, url: str | None, types: list[str] | None) -> tuple[st
     return url, types
 
 
+_generation = [0]
+
+
+def subscriptions_generation() -> int:
+    """A number that changes whenever a subscription of this process is created, changed or enabled (the
+    relays of this process then look at once instead of trusting what they knew)."""
+    return _generation[0]
+
+
+def _changed_on_commit(ctx: Context) -> None:
+    """Count a change of subscriptions once the caller's transaction has committed."""
+
+    def changed(_session) -> None:
+        _generation[0] += 1
+
+    event.listen(ctx.session, "after_commit", changed, once=True)
+
+
 def create_subscription(ctx: Context, url: str, types: list[str] | None) -> WebhookSubscription:
     """Subscribe the actor's organisation; its secret is on the returned row (show it once)."""
     actor = ctx.as_actor()
@@ -206,6 +224,7 @@ def create_subscription(ctx: Context, url: str, types: list[str] | None) -> Webh
                               created_at=ctx.now())
     ctx.session.add(sub)
     ctx.session.flush()
+    _changed_on_commit(ctx)
     return sub
 
 
@@ -242,6 +261,7 @@ def update_subscription(ctx: Context, subscription_id: str, changes: dict[str, A
     if "types" in changes:
         sub.types = types
     ctx.session.flush()
+    _changed_on_commit(ctx)
     return sub
 
 
@@ -282,6 +302,7 @@ def enable_subscription(ctx: Context, subscription_id: str) -> WebhookSubscripti
                                WebhookDelivery.status == DeliveryStatus.pending.value)
                         .values(next_attempt_at=ctx.now()))
     ctx.session.flush()
+    _changed_on_commit(ctx)
     return sub
 
 
