@@ -187,7 +187,7 @@ async def _asgi(app, method: str, path: str, headers: list, body: bytes = b"") -
     return answer["status"], b"".join(answer["body"])
 
 
-def run_in_process(kind: str, n: int, concurrency: int, profile: bool) -> dict:
+def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None) -> dict:
     """Create and submit ``n`` filings through the application object in this process; CPU per filing."""
     from onewindow.app import create_app
     from onewindow import http
@@ -234,6 +234,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool) -> dict:
             profiler.disable()
         cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
+        if profiler and profile_out:
+            profiler.dump_stats(profile_out)
         return {"database": kind, "filings": n, "concurrency": concurrency, "filings_per_s": round(n / seconds, 1),
                 "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None}
 
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="drive the application object in this process (no HTTP server): CPU per filing")
     parser.add_argument("--profile", action="store_true", help="with --in-process: Python calls per filing")
+    parser.add_argument("--profile-out", metavar="PATH",
+                        help="with --profile: also write the cProfile statistics there")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -283,7 +287,7 @@ def main() -> None:
         print("| database | filings | clients | filings/s | CPU ms per filing | Python calls per filing |")
         print("|---|---|---|---|---|---|")
         for kind in args.db:
-            r = run_in_process(kind, args.filings, args.concurrency, args.profile)
+            r = run_in_process(kind, args.filings, args.concurrency, args.profile, args.profile_out)
             print(f"| {r['database']} | {r['filings']} | {r['concurrency']} | {r['filings_per_s']} | {r['cpu_ms']} | "
                   f"{r['calls'] or '-'} |", flush=True)
         return

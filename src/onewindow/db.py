@@ -61,6 +61,9 @@ class _WriterGate:
       sleeping while the first hands the database from one of its threads to
       the next. A process that dies lets go of it with its file descriptors.
 
+    ``BEGIN IMMEDIATE``, ``COMMIT`` and ``ROLLBACK`` go to the driver directly (SQLAlchemy sends nothing
+    itself for these connections, which are in the driver's autocommit mode).
+
     Transactions still take the database lock with ``BEGIN IMMEDIATE`` (a
     writer that does not use the gate waits in the busy handler), so two
     writers never deadlock upgrading a read lock. One gate serves every engine
@@ -85,7 +88,7 @@ class _WriterGate:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
             except BaseException:
                 self._release_file()
                 raise
@@ -104,8 +107,9 @@ class _WriterGate:
         if not conn.info.pop("writer_gate_held", False):
             return
         try:
-            if conn.connection.driver_connection.in_transaction:
-                conn.exec_driver_sql(statement)
+            driver = conn.connection.driver_connection
+            if driver.in_transaction:
+                driver.execute(statement)
         finally:
             try:
                 self._release_file()
@@ -150,8 +154,11 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     url = normalise_url(url)
     json_args = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if is_sqlite(url):
+        # The driver is in autocommit mode and every transaction is begun and ended through the writer gate,
+        # so a connection returned to the pool has nothing to roll back: no reset on return.
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "isolation_level": None},
-                               pool_size=pool_size, max_overflow=pool_size, **json_args)
+                               pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None,
+                               **json_args)
         gate = _gate_for(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)

@@ -14,10 +14,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.models import Event, EventRecipient, Organisation
+from onewindow.sql import Prepared
 
 _EVENTS = Event.__table__
-_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx)
-_INSERT_RECIPIENTS = insert(EventRecipient.__table__)
+_INSERT_EVENT = Prepared(insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx),
+                         keys=["id", "type", "occurred_at", "subject_type", "subject_id", "filing_id", "data",
+                               "confidential", "actor_organisation_id", "tx"])
+_INSERT_RECIPIENTS = Prepared(insert(EventRecipient.__table__), keys=["event_seq", "organisation_id", "tx"])
 _TX_KEY = "onewindow.tx"
 
 CHANNEL = "onewindow_events"
@@ -49,11 +52,10 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
               "actor_organisation_id": actor.org_id if actor else None}
     tx = transaction_id(ctx)
     session.info[_WROTE_EVENTS] = True
-    connection = session.connection()  # plain statements: no autoflush of the unit of work's changes here
-    seq, tx = connection.execute(_INSERT_EVENT, {**values, "tx": tx}).one()
+    # prepared statements on the session's connection: no autoflush of the unit of work's changes here
+    seq, tx = _INSERT_EVENT.first(session, {**values, "tx": tx})
     orgs = list(dict.fromkeys(recipients))
-    if orgs:
-        connection.execute(_INSERT_RECIPIENTS, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
+    _INSERT_RECIPIENTS.executemany(session, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
     event = _as_written(Event, {**values, "seq": seq, "tx": tx})
     set_committed_value(event, "recipients", [_as_written(EventRecipient, {"event_seq": seq, "organisation_id": org,
                                                                             "tx": tx}) for org in orgs])

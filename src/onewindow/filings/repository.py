@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, bindparam, false, inspect, outerjoin, select
+from sqlalchemy.orm import joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
+from onewindow.sql import Prepared
 
 
 def filings_visible_to(actor: Actor) -> Select[tuple[Filing]]:
@@ -34,10 +36,18 @@ def declarations_visible_to(actor: Actor) -> Select[tuple[Declaration]]:
     return query.where(false())
 
 
-_ENTERPRISE_FILING = (select(Filing).where(Filing.enterprise_id == bindparam("enterprise_id"),
-                                           Filing.id == bindparam("filing_id"))
-                      .options(joinedload(Filing.declarations)))
-_ENTERPRISE_FILING_FOR_UPDATE = _ENTERPRISE_FILING.with_for_update(of=Filing)
+_FILING_ATTRS = [(a.key, a.columns[0]) for a in inspect(Filing).column_attrs]
+_DECLARATION_ATTRS = [(a.key, a.columns[0]) for a in inspect(Declaration).column_attrs]
+_ENTERPRISE_FILING = (
+    select(*(c for _, c in _FILING_ATTRS), *(c for _, c in _DECLARATION_ATTRS))
+    .select_from(outerjoin(Filing.__table__, Declaration.__table__,
+                           Declaration.__table__.c.filing_id == Filing.__table__.c.id))
+    .where(Filing.__table__.c.enterprise_id == bindparam("enterprise_id"),
+           Filing.__table__.c.id == bindparam("filing_id"))
+    .order_by(Declaration.__table__.c.agency))
+_ENTERPRISE_FILING_ROWS = {False: Prepared(_ENTERPRISE_FILING),
+                           True: Prepared(_ENTERPRISE_FILING.with_for_update(of=Filing.__table__))}
+"""An enterprise's filing and its declarations, one row per declaration (locked with ``True``)."""
 
 
 def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = False) -> Filing:
@@ -45,16 +55,47 @@ def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = F
     when ``for_update``), else 404."""
     actor = ctx.as_actor()
     parsed = parse_id(filing_id, "filing")
-    if actor.kind is OrgKind.enterprise:  # the hot path: one statement built once, parameters bound per call
-        query = _ENTERPRISE_FILING_FOR_UPDATE if for_update else _ENTERPRISE_FILING
-        params = {"enterprise_id": actor.org_id, "filing_id": parsed}
+    if actor.kind is OrgKind.enterprise and not _holds_filings(ctx.session):
+        filing = _enterprise_filing(ctx, actor, parsed, for_update)  # the hot path: a prepared statement
     else:
         query = filings_visible_to(actor).where(Filing.id == parsed).options(joinedload(Filing.declarations))
-        query, params = (query.with_for_update(of=Filing) if for_update else query), {}
-    filing = ctx.session.execute(query, params).unique().scalar_one_or_none()
+        query = query.with_for_update(of=Filing) if for_update else query
+        filing = ctx.session.execute(query).unique().scalar_one_or_none()
     if filing is None:
         raise NotFound.of("filing", filing_id)
     return filing
+
+
+def _holds_filings(session) -> bool:
+    """Whether the session already holds a filing or a declaration (then the ORM's query is used, which
+    returns the objects the session holds instead of new copies)."""
+    return any(isinstance(obj, Filing | Declaration) for obj in session.identity_map.values())
+
+
+def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_update: bool) -> Filing | None:
+    """The enterprise's filing and its declarations from one prepared query, placed in the session as the
+    ORM would have loaded them."""
+    rows = _ENTERPRISE_FILING_ROWS[for_update].all(ctx.session, {"enterprise_id": actor.org_id,
+                                                                  "filing_id": filing_id})
+    if not rows:
+        return None
+    width = len(_FILING_ATTRS)
+    filing = loaded(Filing, zip((k for k, _ in _FILING_ATTRS), rows[0][:width], strict=True))
+    declarations = [loaded(Declaration, zip((k for k, _ in _DECLARATION_ATTRS), row[width:], strict=True),
+                           filing=filing) for row in rows if row[width] is not None]
+    set_committed_value(filing, "declarations", declarations)
+    for obj in (filing, *declarations):
+        make_transient_to_detached(obj)
+    ctx.session.add(filing)
+    return filing
+
+
+def loaded(model: type, values, **related) -> object:
+    """A ``model`` instance holding stored ``values`` (attribute key, value) as if the ORM had loaded it
+    (no change events); not yet in a session."""
+    obj = inspect(model).class_manager.new_instance()
+    obj.__dict__.update(values, **related)
+    return obj
 
 
 def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False) -> Declaration:

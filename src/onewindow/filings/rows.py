@@ -4,8 +4,10 @@ A filing's new rows (the filing, its declarations, their versions, the
 containers they cover) are written once and mostly never changed again.
 Handing them to the unit of work costs several times what the inserts
 themselves cost (change tracking, dependency sorting, one statement per
-object); an ``INSERT`` with many rows at once (``executemany``, batched by
-SQLAlchemy's insertmanyvalues on PostgreSQL) writes them directly.
+object); one ``INSERT`` run for all the rows (``executemany``) writes them
+directly, as a statement prepared once per table and set of columns
+(:class:`onewindow.sql.Prepared`). Columns left out take their model defaults,
+as the ORM would give them.
 """
 
 from __future__ import annotations
@@ -22,22 +24,39 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-
-@cache
-def _insert_into(table):
-    return sql_insert(table)
+from onewindow.sql import Prepared
 
 
 @cache
-def _update_by_id(table, columns: tuple[str, ...]):
-    return sql_update(table).where(table.c.id == bindparam("_id")).values(
-        {name: bindparam(name) for name in columns})
+def _insert_into(table, keys: frozenset[str]) -> tuple[Prepared, dict[str, Any], dict[str, Any]]:
+    """The insert of ``keys`` into ``table``, and the defaults of the other columns: fixed values, and
+    functions called per row."""
+    fixed, per_row = {}, {}
+    for column in table.columns:
+        if column.key in keys or column.default is None:
+            continue
+        if column.default.is_scalar:
+            fixed[column.key] = column.default.arg
+        elif column.default.is_callable:
+            per_row[column.key] = column.default.arg
+    return Prepared(sql_insert(table), keys=[*keys, *fixed, *per_row]), fixed, per_row
+
+
+@cache
+def _update_by_id(table, columns: tuple[str, ...]) -> Prepared:
+    return Prepared(sql_update(table).where(table.c.id == bindparam("_id")).values(
+        {name: bindparam(name) for name in columns}))
 
 
 def insert(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (column → value) into ``model``'s table in one statement; nothing when empty."""
-    if rows:
-        session.connection().execute(_insert_into(model.__table__), list(rows))
+    """Insert ``rows`` (column → value, the same columns in every row) into ``model``'s table in one
+    statement; nothing when empty. Columns left out get their defaults."""
+    if not rows:
+        return
+    statement, fixed, per_row = _insert_into(model.__table__, frozenset(rows[0]))
+    if fixed or per_row:
+        rows = [{**fixed, **{key: make(None) for key, make in per_row.items()}, **row} for row in rows]
+    statement.executemany(session, rows)
 
 
 def update(session: Session, objects: Sequence[Any], **values: Any) -> None:
@@ -50,7 +69,7 @@ def update(session: Session, objects: Sequence[Any], **values: Any) -> None:
         return
     columns = tuple(sorted(values))
     statement = _update_by_id(type(objects[0]).__table__, columns)
-    session.connection().execute(statement, [{"_id": obj.id, **values} for obj in objects])
+    statement.executemany(session, [{"_id": obj.id, **values} for obj in objects])
     for obj in objects:
         for name, value in values.items():
             set_committed_value(obj, name, value)

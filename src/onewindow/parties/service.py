@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select, update
 
+from onewindow.sql import Prepared
 from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
 from onewindow.models import ApiToken, CreditLevel, Organisation, OrgKind, User
@@ -86,16 +87,22 @@ def get_organisation_by_code(ctx: Context, code: str) -> Organisation:
 
 
 _ORGS = Organisation.__table__
-_ORGS_BY_CODE = select(_ORGS.c.kind, _ORGS.c.code, _ORGS.c.id).where(
-    _ORGS.c.code.in_(bindparam("codes", expanding=True)))
+_ORGS_BY_CODE = Prepared(select(_ORGS.c.kind, _ORGS.c.code, _ORGS.c.id).where(
+    _ORGS.c.code.in_([bindparam("first"), bindparam("second")])))
+"""Organisations with either of two codes (a filing names at most two offices: one query per filing)."""
 
 
 def find_offices(ctx: Context, wanted: dict[OrgKind, str]) -> dict[OrgKind, uuid.UUID]:
-    """The ids of the registered offices among ``wanted`` (kind → code), in one query; missing ones are absent."""
-    if not wanted:
-        return {}
-    rows = ctx.session.connection().execute(_ORGS_BY_CODE, {"codes": sorted(set(wanted.values()))})
-    return {OrgKind(kind): org_id for kind, code, org_id in rows if wanted.get(OrgKind(kind)) == code}
+    """The ids of the registered offices among ``wanted`` (kind → code), one query per two codes; missing ones
+    are absent."""
+    codes = sorted(set(wanted.values()))
+    found = {}
+    for i in range(0, len(codes), 2):
+        pair = codes[i:i + 2]
+        for kind, code, org_id in _ORGS_BY_CODE.all(ctx.session, {"first": pair[0], "second": pair[-1]}):
+            if wanted.get(OrgKind(kind)) == code:
+                found[OrgKind(kind)] = org_id
+    return found
 
 
 def ensure_user(ctx: Context, org: Organisation, name: str, role: str | None = None) -> User:

@@ -1,0 +1,162 @@
+"""Statements on the hot paths, compiled once per database and run on the driver's cursor.
+
+SQLAlchemy builds and types every statement of the platform. Running a Core
+statement through ``Connection.execute`` costs about 70 µs of Python per
+statement on top of the database's own work (execution context, cache key,
+result object), four times what the database itself takes for a one-row
+insert. The few statements every filing and inspection runs many times
+(events and their recipients, new rows, updates by id, look-ups by key) are
+compiled once per dialect into SQL text, the order of its parameters, and the
+type conversions of each parameter and result column (the same ones
+SQLAlchemy applies: UUIDs, UTC datetimes, JSON), then run directly on the
+DB-API cursor of the session's connection, inside the session's transaction.
+
+Contract of :class:`Prepared`:
+
+- the statement's parameters are bound by name (``bindparam("x")``, or the
+  column keys given for an ``INSERT``/``UPDATE``); values written literally
+  in the statement are part of it;
+- statements that need work at execution time are refused when prepared:
+  Python-side column defaults (pass every such column), ``IN`` lists that
+  expand per call, and parameters whose value is computed per call;
+- nothing here commits; the ORM does not see the rows written (exactly as
+  with a Core statement run on the session's connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """One statement compiled for one dialect."""
+
+    sql: str
+    names: tuple[str, ...]  # the parameters in the order the SQL takes them (positional styles)
+    positional: bool
+    fixed: Mapping[str, Any]  # values written in the statement itself
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
+    results: tuple[Callable[[Any], Any] | None, ...]  # per result column
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        params = {**self.fixed, **values} if self.fixed else dict(values)
+        for name, convert in self.binds:
+            params[name] = convert(params[name])  # None too: a JSON column writes it as JSON null
+        if self.positional:
+            return [params[name] for name in self.names]
+        return params
+
+    def rows(self, cursor) -> list[tuple]:
+        fetched = cursor.fetchall()
+        if not any(self.results):
+            return [tuple(row) for row in fetched]
+        results = self.results
+        return [tuple(value if convert is None or value is None else convert(value)
+                      for value, convert in zip(row, results, strict=True)) for row in fetched]
+
+
+class Prepared:
+    """A Core statement compiled once per dialect; run with :meth:`execute`, :meth:`executemany`, :meth:`all`,
+    :meth:`first`. ``keys`` names the columns an ``INSERT`` or ``UPDATE`` takes (those of its parameters)."""
+
+    def __init__(self, statement: Any, *, keys: Iterable[str] | None = None) -> None:
+        self.statement = statement
+        self.keys = list(keys) if keys is not None else None
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
+        return compiled
+
+    def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
+        driver, dialect = _driver(session)
+        return driver.cursor(), self._compiled(dialect)
+
+    def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:
+        """Run the statement once in the session's transaction; the number of rows it changed."""
+        cursor, compiled = self._cursor(session)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values or {}))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of ``rows`` (nothing when empty), in the session's transaction."""
+        if not rows:
+            return
+        cursor, compiled = self._cursor(session)
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        finally:
+            cursor.close()
+
+    def all(self, session: Session, values: Mapping[str, Any] | None = None) -> list[tuple]:
+        """The rows the statement returns (a ``SELECT``, or a statement with ``RETURNING``), converted."""
+        cursor, compiled = self._cursor(session)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values or {}))
+            return compiled.rows(cursor)
+        finally:
+            cursor.close()
+
+    def first(self, session: Session, values: Mapping[str, Any] | None = None) -> tuple | None:
+        """The first row the statement returns, or None."""
+        rows = self.all(session, values)
+        return rows[0] if rows else None
+
+
+_DRIVER = "onewindow.sql.driver"
+
+
+def _driver(session: Session) -> tuple[Any, Dialect]:
+    """The driver connection of the session's transaction (begun now if need be) and its dialect, remembered
+    in ``session.info`` for the rest of that transaction."""
+    transaction = session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1], known[2]
+    connection = session.connection()
+    known = (session.get_transaction(), connection.connection.driver_connection, connection.dialect)
+    session.info[_DRIVER] = known
+    return known[1], known[2]
+
+
+def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compiled:
+    compiled: SQLCompiler = statement.compile(dialect=dialect, column_keys=keys)
+    _refuse_work_per_call(compiled)
+    names = tuple(compiled.positiontup or ())
+    fixed = {}
+    for bind, name in compiled.bind_names.items():
+        if not bind.required:
+            fixed[name] = bind.effective_value
+    processors = compiled._bind_processors
+    binds = tuple((name, processors[name]) for name in dict.fromkeys(
+        names or compiled.bind_names.values()) if name in processors)
+    results = tuple(column.type._cached_result_processor(dialect, None)
+                    for column in compiled._result_columns)
+    return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
+                     binds=binds, results=results)
+
+
+def _refuse_work_per_call(compiled: SQLCompiler) -> None:
+    problems = []
+    if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
+        columns = [c.key for c in [*compiled.insert_prefetch, *compiled.update_prefetch]]
+        problems.append(f"Python-side defaults of {', '.join(columns)} (pass these columns)")
+    for bind in compiled.bind_names:
+        if bind.expanding:
+            problems.append(f"the expanding parameter {bind.key}")
+        if bind.callable is not None:
+            problems.append(f"the computed parameter {bind.key}")
+    if problems:
+        raise ValueError(f"cannot prepare {compiled.string!r}: " + "; ".join(problems))

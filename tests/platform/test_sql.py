@@ -1,0 +1,101 @@
+"""Prepared statements: the same values in and out as SQLAlchemy's own execution, on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import bindparam, insert, select, text, update
+
+from onewindow.db import make_session_factory, unit_of_work
+from onewindow.filings import rows
+from onewindow.models import Event, EventRecipient, Organisation
+from onewindow.sql import Prepared
+
+EVENTS = Event.__table__
+KEYS = ["id", "type", "occurred_at", "subject_type", "subject_id", "filing_id", "data", "confidential",
+        "actor_organisation_id", "tx"]
+INSERT_EVENT = Prepared(insert(EVENTS).returning(EVENTS.c.seq), keys=KEYS)
+EVENT_BY_SEQ = Prepared(select(EVENTS.c.id, EVENTS.c.occurred_at, EVENTS.c.subject_id, EVENTS.c.filing_id,
+                               EVENTS.c.data, EVENTS.c.confidential).where(EVENTS.c.seq == bindparam("seq")))
+
+
+def _event(**values):
+    return {"id": uuid.uuid4(), "type": "filing.created", "occurred_at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+            "subject_type": "filing", "subject_id": uuid.uuid4(), "filing_id": None, "data": {"a": [1, "二"]},
+            "confidential": None, "actor_organisation_id": None, "tx": 0, **values}
+
+
+def test_values_come_back_as_written_and_as_the_orm_reads_them(db):
+    factory = make_session_factory(db)
+    shanghai = timezone(timedelta(hours=8))
+    written = _event(occurred_at=datetime(2026, 3, 2, 17, 30, tzinfo=shanghai), filing_id=uuid.uuid4())
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, written)
+    with unit_of_work(factory) as session:
+        row = EVENT_BY_SEQ.first(session, {"seq": seq})
+        orm = session.get(Event, seq)
+        core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq), _event()).scalar_one()
+        is_null = text("SELECT confidential IS NULL FROM events WHERE seq = :s")
+        nulls = [bool(session.execute(is_null, {"s": s}).scalar()) for s in (seq, core_seq)]
+    assert row == (written["id"], datetime(2026, 3, 2, 9, 30, tzinfo=UTC), written["subject_id"],
+                   written["filing_id"], {"a": [1, "二"]}, None)
+    assert row[1].tzinfo is not None and row[1].utcoffset() == timedelta(0)
+    assert (orm.id, orm.occurred_at, orm.data, orm.confidential) == (row[0], row[1], row[4], None)
+    # Python None in a JSON column is written as SQLAlchemy's own execution writes it
+    assert nulls[0] == nulls[1]
+
+
+def test_executemany_rowcount_and_fixed_values(db):
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        seqs = [INSERT_EVENT.first(session, _event())[0] for _ in range(3)]
+        INSERT_RECIPIENT = Prepared(insert(EventRecipient.__table__),  # noqa: N806
+                                    keys=["event_seq", "organisation_id", "tx"])
+        org = Organisation(kind="customs", code="0916", name="Dalian", created_at=datetime.now(UTC))
+        session.add(org)
+        session.flush()
+        INSERT_RECIPIENT.executemany(session, [{"event_seq": s, "organisation_id": org.id, "tx": 0} for s in seqs])
+        INSERT_RECIPIENT.executemany(session, [])
+        retype = Prepared(update(EVENTS).where(EVENTS.c.seq == bindparam("seq"), EVENTS.c.type == "filing.created")
+                          .values(type=bindparam("new_type")))
+        assert retype.execute(session, {"seq": seqs[0], "new_type": "filing.updated"}) == 1
+        assert retype.execute(session, {"seq": seqs[0], "new_type": "filing.updated"}) == 0  # literal in the SQL
+    with unit_of_work(factory) as session:
+        types = session.execute(select(EVENTS.c.type).order_by(EVENTS.c.seq)).scalars().all()
+        recipients = session.execute(select(EventRecipient.__table__.c.event_seq)).scalars().all()
+    assert types == ["filing.updated", "filing.created", "filing.created"]
+    assert sorted(recipients) == sorted(seqs)
+
+
+def test_statements_run_in_the_sessions_transaction(db):
+    factory = make_session_factory(db)
+    with pytest.raises(RuntimeError), unit_of_work(factory) as session:
+        INSERT_EVENT.first(session, _event())
+        raise RuntimeError("the request failed")
+    with unit_of_work(factory) as session:
+        assert session.execute(select(EVENTS.c.seq)).first() is None
+
+
+def test_rows_fill_in_model_defaults_like_the_orm(db):
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        org = Organisation(kind="customs", code="0916", name="Dalian", created_at=datetime.now(UTC))
+        session.add(org)
+        session.flush()
+        seq = INSERT_EVENT.first(session, _event())[0]
+        rows.insert(session, EventRecipient, [{"event_seq": seq, "organisation_id": org.id}])  # tx left out
+    with unit_of_work(factory) as session:
+        assert session.execute(select(EventRecipient.__table__.c.tx)).scalar_one() == 0
+
+
+def test_statements_needing_work_per_call_are_refused_when_first_run(db):
+    factory = make_session_factory(db)
+    expanding = Prepared(select(EVENTS.c.seq).where(EVENTS.c.type.in_(bindparam("types", expanding=True))))
+    defaults = Prepared(insert(EventRecipient.__table__), keys=["event_seq", "organisation_id"])
+    with unit_of_work(factory) as session:
+        with pytest.raises(ValueError, match="expanding parameter types"):
+            expanding.all(session, {"types": ["a"]})
+        with pytest.raises(ValueError, match="defaults of tx"):
+            defaults.executemany(session, [{"event_seq": 1, "organisation_id": uuid.uuid4()}])
