@@ -176,6 +176,41 @@ def test_every_new_sqlite_connection_gets_the_settings(tmp_path):
         engine.dispose()
 
 
+def test_commits_do_not_checkpoint_a_background_thread_does(tmp_path):
+    """A commit leaves its pages in the write-ahead log (no checkpoint inside the write lock); the engine's
+    checkpointer copies them into the database file within moments, while the engine is still in use."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}", pool_size=1)
+
+    def rows_in_the_database_file() -> int:  # read the file alone, ignoring the log
+        with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as raw:
+            return raw.execute("SELECT count(*) FROM t").fetchone()[0]
+
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+            conn.commit()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if rows_in_the_database_file() == 0:
+                    break
+            except sqlite3.OperationalError:  # the table is still only in the log
+                time.sleep(0.05)
+        for _ in range(5):
+            with engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES ('" + "x" * 5000 + "')")
+        while rows_in_the_database_file() < 5:
+            assert time.monotonic() < deadline, "the log was never copied into the database file"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
 def test_foreign_keys_are_enforced(db, clock):
     factory = make_session_factory(db)
     with pytest.raises(IntegrityError):
