@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL: ``sqlite:///path`` (embedded default) or ``postgresql+psycopg://...``."""
     database_pool_size: int = Field(default=10, ge=1)
+    sqlite_requests_on_loop: bool = True
+    """On SQLite, run each API request's unit of work on the server's event loop instead of handing it to a
+    worker thread: SQLite runs one transaction at a time anyway, and the hand-over (and the threads' contention
+    for Python's interpreter lock while one of them holds the write lock) costs more than it gains. No effect
+    on PostgreSQL, whose transactions run side by side on worker threads."""
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     """How long a process remembers who holds a valid API token (0: ask the database every request). A token
     revoked by another process is honoured within this time; by the same process, at once."""

@@ -32,7 +32,8 @@ T = TypeVar("T")
 class Caller:
     """Who is calling, and the means to run one unit of work for them.
 
-    ``run(fn)`` takes one hop to the thread pool and there opens a session,
+    ``run(fn)`` takes one hop to the thread pool (on SQLite, by default, it runs
+    on the event loop: :func:`on_loop`) and there opens a session,
     authenticates the token (401 when missing or unknown), calls ``fn(ctx)``
     and commits before anything is answered; any error rolls everything back.
     ``then``, when given, turns ``fn``'s result into the answer on the same
@@ -44,9 +45,13 @@ class Caller:
     token: str | None
 
     async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None) -> Any:
+        if on_loop(self.state):
+            return self._run(fn, True, then)
         return await in_worker_thread(self.state, self._run, fn, True, then)
 
     async def run_public(self, fn: Callable[[Context], T]) -> T:
+        if on_loop(self.state):
+            return self._run(fn, False, None)
         return await in_worker_thread(self.state, self._run, fn, False, None)
 
     def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None) -> Any:
@@ -56,6 +61,16 @@ class Caller:
                 ctx = replace(ctx, actor=authenticate(ctx, self.token or ""))
             result = fn(ctx)
         return result if then is None else then(result)
+
+
+def on_loop(state: Any) -> bool:
+    """Whether units of work run on the event loop itself (``sqlite_requests_on_loop`` on SQLite), decided once
+    per application."""
+    decided = getattr(state, "units_on_loop", None)
+    if decided is None:
+        decided = state.units_on_loop = bool(state.settings.sqlite_requests_on_loop
+                                             and state.engine.dialect.name == "sqlite")
+    return decided
 
 
 WORKER_THREADS = 40

@@ -1,0 +1,47 @@
+"""Where a request's unit of work runs: on the event loop on SQLite (by default), on worker threads otherwise."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from onewindow.app import create_app
+from onewindow.config import Settings
+
+
+def _threads_of_transactions(app, world, path: str) -> set[str]:
+    seen: set[str] = set()
+
+    def began(_session, _transaction, _connection) -> None:
+        seen.add(threading.current_thread().name)
+
+    event.listen(Session, "after_begin", began)
+    try:
+        with TestClient(app) as client:
+            answer = client.get(path, headers=world.headers("0916"))
+            assert answer.status_code == 200, answer.text
+    finally:
+        event.remove(Session, "after_begin", began)
+    return seen
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+def test_the_unit_of_work_runs_where_the_database_wants_it(db, clock, world, on_loop):
+    settings = Settings(database_url=str(db.url), embedded_scheduler=False, sqlite_requests_on_loop=on_loop)
+    threads = _threads_of_transactions(create_app(settings, clock=clock, engine=db), world, "/api/v1/declarations")
+    in_workers = {name.startswith("onewindow-request") for name in threads}
+    assert in_workers == {not (on_loop and db.dialect.name == "sqlite")}
+
+
+def test_errors_on_the_loop_keep_the_error_shape_and_roll_back(db, clock, world):
+    settings = Settings(database_url=str(db.url), embedded_scheduler=False)
+    with TestClient(create_app(settings, clock=clock, engine=db)) as client:
+        missing = client.get("/api/v1/declarations/not-an-id", headers=world.headers("0916"))
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        unauthenticated = client.get("/api/v1/declarations", headers={"Authorization": "Bearer nope"})
+        assert unauthenticated.status_code == 401
+        assert client.get("/api/v1/declarations", headers=world.headers("0916")).status_code == 200
