@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
+from onewindow.filings.rows import loaded
 from onewindow.sql import Prepared
 
 
@@ -75,27 +76,19 @@ def _holds_filings(session) -> bool:
 def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_update: bool) -> Filing | None:
     """The enterprise's filing and its declarations from one prepared query, placed in the session as the
     ORM would have loaded them."""
-    rows = _ENTERPRISE_FILING_ROWS[for_update].all(ctx.session, {"enterprise_id": actor.org_id,
-                                                                  "filing_id": filing_id})
-    if not rows:
+    found = _ENTERPRISE_FILING_ROWS[for_update].all(ctx.session, {"enterprise_id": actor.org_id,
+                                                                   "filing_id": filing_id})
+    if not found:
         return None
     width = len(_FILING_ATTRS)
-    filing = loaded(Filing, zip((k for k, _ in _FILING_ATTRS), rows[0][:width], strict=True))
-    declarations = [loaded(Declaration, zip((k for k, _ in _DECLARATION_ATTRS), row[width:], strict=True),
-                           filing=filing) for row in rows if row[width] is not None]
+    filing = loaded(Filing, **dict(zip((k for k, _ in _FILING_ATTRS), found[0][:width], strict=True)))
+    declarations = [loaded(Declaration, **dict(zip((k for k, _ in _DECLARATION_ATTRS), row[width:], strict=True)),
+                           filing=filing) for row in found if row[width] is not None]
     set_committed_value(filing, "declarations", declarations)
     for obj in (filing, *declarations):
         make_transient_to_detached(obj)
     ctx.session.add(filing)
     return filing
-
-
-def loaded(model: type, values, **related) -> object:
-    """A ``model`` instance holding stored ``values`` (attribute key, value) as if the ORM had loaded it
-    (no change events); not yet in a session."""
-    obj = inspect(model).class_manager.new_instance()
-    obj.__dict__.update(values, **related)
-    return obj
 
 
 def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False) -> Declaration:

@@ -94,6 +94,14 @@ def insert_new(session: Session, objects: Sequence[Any]) -> None:
     insert(session, type(objects[0]), rows)
 
 
+def loaded(model: type, **values: Any) -> Any:
+    """A ``model`` instance holding ``values`` (attribute key → value) as the ORM holds a loaded row: placed
+    without change events (a fraction of what the constructor costs); in no session until :func:`attach`-ed."""
+    obj = inspect(model).class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
 def attach(session: Session, *objects: Any) -> None:
     """Attach objects already written by :func:`insert_new` to the session as stored, unchanged rows.
 

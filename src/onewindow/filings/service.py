@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
@@ -126,23 +127,31 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
 
 
 def _new_filing(ctx: Context, entry: FilingEntry, parts: dict[str, Part]) -> Filing:
-    """A new draft filing of the caller with a draft declaration per part (offices not yet set), unwritten."""
+    """A new draft filing of the caller with a draft declaration per part (offices not yet set), unwritten.
+
+    The objects hold their values as :func:`rows.attach` then stores them (built without change tracking,
+    which they do not need: they are written with plain inserts)."""
     actor, now = ctx.as_actor(), ctx.now()
     data = entry.model_dump(mode="json", exclude_none=True)
-    filing = Filing(id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
-                    status=FilingStatus.draft.value, version=1, direction=entry.direction, port=entry.port,
-                    bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
-    ordered = sorted(parts.values(), key=lambda p: p.agency)
-    filing.declarations = [_new_declaration(ctx, filing, part, None) for part in ordered]
+    filing = rows.loaded(Filing, id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
+                         status=FilingStatus.draft.value, version=1, direction=entry.direction, port=entry.port,
+                         bill_of_lading=entry.bill_of_lading, data=data, created_at=now, updated_at=now)
+    declarations = [rows.loaded(Declaration, **_declaration_values(filing, part, None, now), filing=filing)
+                    for part in sorted(parts.values(), key=lambda p: p.agency)]
+    set_committed_value(filing, "declarations", declarations)
     return filing
 
 
 def _new_declaration(ctx: Context, filing: Filing, part: Part, office_id: uuid.UUID | None) -> Declaration:
-    now = ctx.now()
-    return Declaration(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office_id,
-                       office_code=part.office_code, status=DeclarationStatus.draft.value, version=1,
-                       number=None, data=part.data, submitted_at=None, decided_at=None, reject_reason=None,
-                       created_at=now, updated_at=now)
+    return Declaration(**_declaration_values(filing, part, office_id, ctx.now()))
+
+
+def _declaration_values(filing: Filing, part: Part, office_id: uuid.UUID | None, now) -> dict[str, Any]:
+    """Every column of a new draft declaration of ``part``."""
+    return dict(id=uuid.uuid4(), filing_id=filing.id, agency=part.agency, organisation_id=office_id,
+                office_code=part.office_code, status=DeclarationStatus.draft.value, version=1, number=None,
+                data=part.data, submitted_at=None, decided_at=None, reject_reason=None, created_at=now,
+                updated_at=now)
 
 
 def filing_event_data(filing: Filing) -> dict[str, Any]:

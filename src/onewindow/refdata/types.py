@@ -15,7 +15,7 @@ validator's message as is (no ``Value error,`` prefix)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -46,8 +46,15 @@ __all__ = [
 ]
 
 
+CHECKED_VALUES = 4096
+"""Answers each field type remembers: an entry repeats a few codes (its currency, country, port, units) and the
+reference tables do not change while the process runs."""
+
+
 def checked(kind: str, check: Callable[[str], str | None]) -> AfterValidator:
-    """A Pydantic validator stripping the value and raising ``kind`` with ``check``'s message."""
+    """A Pydantic validator stripping the value and raising ``kind`` with ``check``'s message (the last
+    :data:`CHECKED_VALUES` answers remembered)."""
+    check = lru_cache(maxsize=CHECKED_VALUES)(check)
 
     def validate(value: str) -> str:
         value = value.strip()
