@@ -429,7 +429,8 @@ class Relay:
         """Wake the relay now (events were committed); safe from any thread. While the relay knows that no
         subscription is enabled (:meth:`Dispatcher.idle`) only the broker sink is woken: such a commit costs the
         relay that check alone (no wake-up, no database thread, no transaction)."""
-        self._broker_wake.set()
+        if self._sink is not None:
+            self._broker_wake.set()
         dispatcher = self._dispatcher
         if dispatcher is not None and dispatcher.idle() and not self._stopping.is_set():
             return
