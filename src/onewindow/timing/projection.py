@@ -236,6 +236,8 @@ class _Batch:
     zone: str
     filings: dict[uuid.UUID, Any]
     timelines: dict[uuid.UUID, dict[str, AgencyTimeline]]
+    active: dict[uuid.UUID, dict[str, AgencyTimeline]]
+    """Filing → its declarations taking part (filed and not withdrawn), by declaration id."""
     in_study: list[uuid.UUID]
     credit: dict[uuid.UUID, str]
     declarations: dict[uuid.UUID, list[Any]]
@@ -251,9 +253,10 @@ class _Batch:
             for fid, type_, subject, at, data in connection.execute(_TIMELINES, {"filings": list(filings)}):
                 events.setdefault(fid, []).append((type_, str(subject), at, data or {}))
         timelines = {fid: fold_declarations(found) for fid, found in events.items()}
-        in_study = [fid for fid in ids if any(t.active for t in timelines.get(fid, {}).values())]
+        active = {fid: {did: t for did, t in found.items() if t.active} for fid, found in timelines.items()}
+        in_study = [fid for fid in ids if active.get(fid)]
         batch = cls(now=ctx.now(), zone=ctx.settings.clearance_timezone, filings=filings, timelines=timelines,
-                    in_study=in_study, credit={}, declarations={}, inspections={}, visits={})
+                    active=active, in_study=in_study, credit={}, declarations={}, inspections={}, visits={})
         if in_study:
             batch._load_related(ctx)
         return batch
@@ -261,7 +264,7 @@ class _Batch:
     def _load_related(self, ctx: Context) -> None:
         connection = self.credit_levels(ctx)
         for row in connection.execute(_DECLARATIONS, {"filings": self.in_study}):
-            if str(row.id) in self.active(row.filing_id):
+            if str(row.id) in self.active[row.filing_id]:
                 self.declarations.setdefault(row.filing_id, []).append(row)
         declaration_ids = [row.id for rows in self.declarations.values() for row in rows]
         if declaration_ids:
@@ -286,9 +289,6 @@ class _Batch:
                     self.credit[fid] = levels.get(self.filings[fid].enterprise_id) or CreditLevel.general.value
         return connection
 
-    def active(self, filing_id: uuid.UUID) -> dict[str, AgencyTimeline]:
-        return {did: t for did, t in self.timelines[filing_id].items() if t.active}
-
     def filed_at(self, filing_id: uuid.UUID) -> datetime:
         return min(t.filed_at for t in self.timelines[filing_id].values() if t.filed_at)
 
@@ -297,7 +297,7 @@ class _Batch:
 
     def record(self, filing_id: uuid.UUID) -> dict[str, Any]:
         """The consignment's :class:`ClearanceRecord` row (see the module's contract)."""
-        filing, timelines, active = self.filings[filing_id], self.timelines[filing_id], self.active(filing_id)
+        filing, timelines, active = self.filings[filing_id], self.timelines[filing_id], self.active[filing_id]
         filed_at = self.filed_at(filing_id)
         offices = {d.agency: d.office_code for d in self.declarations.get(filing_id, ())}
         record = {"filing_id": filing_id, "direction": filing.direction, "port": filing.port,
@@ -372,7 +372,7 @@ class _Batch:
     def agency_rows(self, filing_id: uuid.UUID) -> list[dict[str, Any]]:
         """The consignment's :class:`ClearanceAgencyRecord` rows: each agency's declaration in force."""
         by_agency: dict[str, AgencyTimeline] = {}
-        for t in self.active(filing_id).values():
+        for t in self.active[filing_id].values():
             by_agency[t.agency] = t
         return [{"filing_id": filing_id, "agency": agency, "office": t.office, "filed_at": t.filed_at,
                  "accepted_at": t.accepted_at, "decided_at": t.decided_at, "released_at": t.released_at,
