@@ -128,8 +128,8 @@ class Platform:
 
 
 def file(p: Platform, entry: dict) -> tuple[str, dict[str, str]]:
-    filing = p.act(ENT, lambda ctx: _filed(ctx, entry))
-    return filing
+    """Create and submit a filing as the enterprise: (filing id, declaration ids by agency)."""
+    return p.act(ENT, lambda ctx: _filed(ctx, entry))
 
 
 def _filed(ctx: Context, entry: dict) -> tuple[str, dict[str, str]]:
