@@ -446,6 +446,43 @@ def test_without_subscriptions_commits_cost_no_look_until_one_is_made(client, wo
     assert looked and hook.ids[0] == written[0]
 
 
+def test_while_nothing_is_subscribed_a_commit_costs_the_relay_no_database_round_trip(
+        client, world, receiver, db, clock, settings, run, monkeypatch):
+    hops: list[str] = []
+    transactions: list[int] = []
+    original_db, original_bookkeeping = relay_module.Dispatcher._db, relay_module.bookkeeping
+
+    async def counting_db(self, fn, *args):
+        hops.append(fn.__name__)
+        return await original_db(self, fn, *args)
+
+    def counting_bookkeeping(factory):
+        transactions.append(1)
+        return original_bookkeeping(factory)
+
+    monkeypatch.setattr(relay_module.Dispatcher, "_db", counting_db)
+    monkeypatch.setattr(relay_module, "bookkeeping", counting_bookkeeping)
+    monkeypatch.setattr(relay_module, "QUICK_POLL", 3600.0)
+    relay = Relay(make_session_factory(db), clock, settings.model_copy(update={"webhook_relay_interval_seconds": 3600}))
+    relay.start()
+    try:
+        time.sleep(0.2)  # its first look asked the database once: no subscription anywhere
+        assert hops == ["_look"] and transactions == [1]
+        [ent] = org_ids(run, ENT)
+        early = emit(run, [ent], None, 3)
+        for _ in range(5):
+            emit(run, [ent], None, 1)
+        time.sleep(0.3)
+        assert hops == ["_look"] and transactions == [1]  # the commits cost neither a thread hop nor a transaction
+        hook = receiver()
+        subscribe(client, world, ENT, hook.url)
+        written = emit_until_delivered(run, ent, hook)
+    finally:
+        relay.stop()
+    assert len(hops) > 1 and hook.ids[0] == written[0]
+    assert not set(early) & set(hook.ids)  # events before the subscription are not sent, as ever
+
+
 def test_a_commit_during_a_look_that_found_work_makes_the_next_look_fan_out(db, clock, settings):
     looks: list[bool] = []
 

@@ -81,3 +81,27 @@ def test_the_migration_gives_enterprises_without_a_level_the_general_one(tmp_pat
         assert levels == {ENT: "general", "0916": None}
     finally:
         engine.dispose()
+
+
+def test_a_step_runs_the_same_statements_however_many_consignments_it_recomputes(flow, db, run):
+    from sqlalchemy import event
+
+    from onewindow.timing import projection
+
+    def statements_to_project(seeds) -> int:
+        filings = [flow.file(flow.entry(seed)[0])[0] for seed in seeds]
+        executed: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            executed.append(statement)
+
+        event.listen(db, "before_cursor_execute", count)
+        try:
+            applied = run(projection.project)
+        finally:
+            event.remove(db, "before_cursor_execute", count)
+        assert applied == 3 * len(seeds)  # each filing: created, and its two declarations filed
+        assert all(flow.record(f)[0] is not None for f in filings)
+        return len(executed)
+
+    assert statements_to_project(range(31, 33)) == statements_to_project(range(33, 41))

@@ -204,11 +204,7 @@ class Dispatcher:
                 if len(in_flight) < BATCHES_IN_FLIGHT:
                     fresh = fresh or wake.is_set()  # a commit during the last look: fan out in this one
                     wake.clear()
-                    try:
-                        batch = await self._db(self._look, fresh, counts)
-                    except Exception:  # noqa: BLE001 - logged, tried again after the pause
-                        log.exception("webhook relay round failed")
-                        batch = []
+                    batch = await self._next_batch(fresh, counts)
                     fresh = False
                     if batch:
                         in_flight.add(self._start(batch, counts))
@@ -228,6 +224,24 @@ class Dispatcher:
             if waker is not None:
                 waker.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _next_batch(self, fresh: bool, counts: Counts) -> list[Outgoing]:
+        """A look (:meth:`_look`, on the database thread), unless the relay knows that no subscription is
+        enabled (:meth:`idle`): then nothing, without leaving the event loop. A failed look is logged."""
+        if self.idle():
+            return []
+        try:
+            return await self._db(self._look, fresh, counts)
+        except Exception:  # noqa: BLE001 - logged, tried again after the pause
+            log.exception("webhook relay round failed")
+            return []
+
+    def idle(self) -> bool:
+        """Whether the relay knows, without asking the database, that no subscription is enabled: the
+        database said so within the last ``webhook_relay_interval_seconds`` and no subscription of this process
+        was created, changed or enabled since. Reads only; safe from any thread."""
+        return (self._none_enabled and time.monotonic() < self._known_until
+                and subscriptions_generation() == self._known_generation)
 
     def _look(self, fresh: bool, counts: Counts) -> list[Outgoing]:
         """(On the database thread) fan out when ``fresh``, then claim a batch: the first page of subscriptions
@@ -253,10 +267,12 @@ class Dispatcher:
         if now < self._known_until and generation == self._known_generation:
             return self._none_enabled
         with bookkeeping(self.factory) as session:
-            self._none_enabled = session.connection().execute(_sql(session).any_subscription).first() is None
-        self._known_until = now + self.settings.webhook_relay_interval_seconds
-        self._known_generation = generation
-        return self._none_enabled
+            none_enabled = session.connection().execute(_sql(session).any_subscription).first() is None
+        # written in this order, a reader in another thread (:meth:`idle`) never sees "none" before it is known
+        self._none_enabled = False
+        self._known_until, self._known_generation = now + self.settings.webhook_relay_interval_seconds, generation
+        self._none_enabled = none_enabled
+        return none_enabled
 
     def _start(self, batch: list[Outgoing], counts: Counts) -> asyncio.Task:
         self._claims[batch[0].claim] = len(batch)
@@ -387,6 +403,7 @@ class Relay:
 
             self._sink = RabbitMQSink(settings.broker_url, settings.broker_exchange)
         self._stopping = threading.Event()
+        self._dispatcher: Dispatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._broker_wake = threading.Event()
@@ -409,8 +426,14 @@ class Relay:
             self._sink.close()
 
     def poke(self) -> None:
-        """Wake the relay now (events were committed); safe from any thread."""
-        self._broker_wake.set()
+        """Wake the relay now (events were committed); safe from any thread. While the relay knows that no
+        subscription is enabled (:meth:`Dispatcher.idle`) only the broker sink is woken: such a commit costs the
+        relay that check alone (no wake-up, no database thread, no transaction)."""
+        if self._sink is not None:
+            self._broker_wake.set()
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.idle() and not self._stopping.is_set():
+            return
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             try:
@@ -427,8 +450,10 @@ class Relay:
         listener = asyncio.create_task(self._listen()) if self._postgres() else None
         try:
             async with Dispatcher(self._factory, self._clock, self._settings) as dispatcher:
+                self._dispatcher = dispatcher
                 await dispatcher.run(self._wake, self._stopping)
         finally:
+            self._dispatcher = None
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)

@@ -2,10 +2,13 @@
 
 :func:`project` reads the events after its cursor in feed order (``(tx, seq)``, final
 ones only, exactly as the broker sink does: see :mod:`onewindow.events.feed`), finds
-the consignments they touch and recomputes each one's :class:`ClearanceRecord` and
+the consignments they touch and recomputes their :class:`ClearanceRecord` and
 :class:`ClearanceAgencyRecord` rows from scratch, then moves the cursor, all in the
-caller's transaction. Recomputing (rather than adding up changes) makes the
-projection idempotent: running it twice, or after a crash, gives the same rows.
+caller's transaction. The consignments of a batch of events are recomputed together
+(:func:`refresh_filings`): a fixed number of set-based statements, built once, read
+what they all need and replace their rows, however many consignments the batch
+touches. Recomputing (rather than adding up changes) makes the projection
+idempotent: running it twice, or after a crash, gives the same rows.
 The cursor row (``sink_cursors`` named ``clearance``) is claimed ``FOR UPDATE SKIP
 LOCKED``, so any number of schedulers may run it; one works at a time.
 
@@ -39,19 +42,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
 from onewindow.events.feed import horizon
-from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import (
     AGENCIES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer,
-    Event, Filing, Inspection, InspectionDeclaration, Organisation, SinkCursor,
+    Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation, SinkCursor,
 )
 from onewindow.timing.milestones import AgencyTimeline, fold_declarations, latest_if_all, seconds, stages
 
@@ -61,48 +65,119 @@ DECLARATION_EVENTS = ("declaration.submitted", "declaration.rejected", "declarat
                       "declaration.withdrawn")
 
 
-def _claim(ctx: Context) -> SinkCursor | None:
-    """The projection's cursor, locked for this transaction; None while another scheduler holds it."""
-    insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    ctx.session.execute(insert(SinkCursor).values(name=CURSOR, tx=0, seq=0, published=0).on_conflict_do_nothing())
-    return ctx.session.scalar(select(SinkCursor).where(SinkCursor.name == CURSOR)
-                              .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+def _many(name: str):
+    return bindparam(name, expanding=True)
+
+
+# --- the statements, built once (Core, run on the session's connection) -------------------------------------
+
+# Columns of the tables, not of the mapped classes: a statement computes its cache key on every execution, and
+# plain columns cost a fraction of what ORM attributes do.
+_C, _E, _F, _D = SinkCursor.__table__.c, Event.__table__.c, Filing.__table__.c, Declaration.__table__.c
+_ID, _DC = InspectionDeclaration.__table__.c, DeclarationContainer.__table__.c
+_I, _IP, _V = Inspection.__table__.c, InspectionParticipant.__table__.c, ContainerVisit.__table__.c
+_CR, _ORG = ClearanceRecord.__table__.c, Organisation.__table__.c
+
+_CURSOR_SEED = {dialect: insert_(SinkCursor.__table__).values(name=CURSOR, tx=0, seq=0, published=0)
+                .on_conflict_do_nothing()
+                for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_CURSOR_CLAIM = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR).with_for_update(skip_locked=True)
+_CURSOR_MOVE = (update(SinkCursor.__table__).where(_C.name == CURSOR)
+                .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
+                        updated_at=bindparam("now")))
+_EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type, _E.subject_id,
+                      case((or_(_E.subject_type == "container", _E.type == "container.arrived"), _E.data),
+                           else_=None).label("data"))  # what affected_filings reads: containers' events' data
+               .where(tuple_(_E.tx, _E.seq) > tuple_(bindparam("after_tx"), bindparam("after_seq")))
+               .order_by(_E.tx, _E.seq).limit(bindparam("size")))
+_FINAL_EVENT_PAGE = _EVENT_PAGE.where(_E.tx < bindparam("xmin"))
+_FILINGS_OF_INSPECTIONS = (
+    select(_D.filing_id).join(InspectionDeclaration.__table__, _ID.declaration_id == _D.id)
+    .where(_ID.inspection_id.in_(_many("inspections"))).distinct())
+_FILINGS_OF_CONTAINERS = (
+    select(_D.filing_id, _DC.number, _F.port).select_from(DeclarationContainer.__table__)
+    .join(Declaration.__table__, _D.id == _DC.declaration_id)
+    .join(Filing.__table__, _F.id == _D.filing_id)
+    .outerjoin(ClearanceRecord.__table__, _CR.filing_id == _F.id)
+    .where(_DC.number.in_(_many("numbers")), or_(_CR.complete.is_(None), _CR.complete.is_(False))))
+
+_FILINGS = select(
+    _F.id, _F.direction, _F.port, _F.enterprise_id, _F.data["direction"].label("data_direction"),
+    _F.data["transport_mode"].label("transport_mode"), _F.data["trade_mode"].label("trade_mode"),
+    _F.data[("consignee", "uscc")].label("consignee_uscc"), _F.data["destination_country"].label("destination_country"),
+    _F.data["trade_country"].label("trade_country"),
+).where(_F.id.in_(_many("filings")))
+_TIMELINES = (select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
+              .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
+                     _E.type.in_(DECLARATION_EVENTS))
+              .order_by(_E.tx, _E.seq))
+_CREDIT_KEPT = select(_CR.filing_id, _CR.credit_level).where(_CR.filing_id.in_(_many("filings")))
+_CREDIT_NOW = select(_ORG.id, _ORG.credit_level).where(_ORG.id.in_(_many("organisations")))
+_DECLARATIONS = (select(_D.id, _D.filing_id, _D.agency, _D.office_code, _D.data["containers"].label("containers"))
+                 .where(_D.filing_id.in_(_many("filings"))).order_by(_D.agency))
+_NO_SHOWS = (select(func.count()).where(_IP.inspection_id == _I.id, _IP.absent.is_(True))
+             .correlate(Inspection.__table__).scalar_subquery())
+_INSPECTIONS = (select(_ID.declaration_id, _I.id, _I.port, _I.joint, _I.matched_at, _I.relocated_at, _I.started_at,
+                       _I.completed_at, _NO_SHOWS.label("no_shows"))
+                .join(Inspection.__table__, _I.id == _ID.inspection_id)
+                .where(_ID.declaration_id.in_(_many("declarations"))))
+_VISITS = (select(_V.number, _V.port, _V.arrived_at, _V.released_at, _V.gated_out_at)
+           .where(_V.number.in_(_many("numbers")), or_(_V.port.in_(_many("ports")), _V.port.is_(None)),
+                  or_(_V.gated_out_at.is_(None), _V.gated_out_at >= bindparam("since")))
+           .order_by(_V.number, _V.created_at))
+_RECORDS, _AGENCY_RECORDS = ClearanceRecord.__table__, ClearanceAgencyRecord.__table__
+_DELETE_AGENCY_ROWS = delete(_AGENCY_RECORDS).where(_AGENCY_RECORDS.c.filing_id.in_(_many("filings")))
+_DELETE_RECORDS = delete(_RECORDS).where(_RECORDS.c.filing_id.in_(_many("filings")))
+_INSERT_RECORDS, _INSERT_AGENCY_ROWS = insert(_RECORDS), insert(_AGENCY_RECORDS)
+
+
+def _claim(ctx: Context) -> tuple[int, int, int] | None:
+    """The projection's cursor ``(tx, seq, published)``, locked for this transaction; None while another
+    scheduler holds it."""
+    connection = ctx.session.connection()
+    connection.execute(_CURSOR_SEED.get(connection.dialect.name, _CURSOR_SEED["sqlite"]))
+    row = connection.execute(_CURSOR_CLAIM).first()
+    return None if row is None else (row.tx, row.seq, row.published)
 
 
 def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int:
     """Apply the final events after the cursor (at most ``limit``); returns how many events were read."""
-    cursor = _claim(ctx)
-    if cursor is None:
+    ctx.session.flush()  # the statements below run on the connection: the unit of work's changes first
+    claimed = _claim(ctx)
+    if claimed is None:
         return 0
-    done, xmin = 0, horizon(ctx)
+    tx, seq, published = claimed
+    connection, done, xmin = ctx.session.connection(), 0, horizon(ctx)
+    page, params = (_EVENT_PAGE, {}) if xmin is None else (_FINAL_EVENT_PAGE, {"xmin": xmin})
     while limit is None or done < limit:
-        query = select(Event).where(tuple_(Event.tx, Event.seq) > tuple_(cursor.tx, cursor.seq))
-        if xmin is not None:
-            query = query.where(Event.tx < xmin)
         size = batch if limit is None else min(batch, limit - done)
-        events = list(ctx.session.scalars(query.order_by(Event.tx, Event.seq).limit(size)))
+        events = connection.execute(page, {**params, "after_tx": tx, "after_seq": seq, "size": size}).all()
         if not events:
             break
-        for filing_id in sorted(affected_filings(ctx, events)):
-            refresh(ctx, filing_id)
-        cursor.tx, cursor.seq, cursor.updated_at = events[-1].tx, events[-1].seq, ctx.now()
-        cursor.published += len(events)
+        refresh_filings(ctx, affected_filings(ctx, events))
+        tx, seq = events[-1].tx, events[-1].seq
+        published += len(events)
         done += len(events)
         if len(events) < size:
             break
+    if done:
+        connection.execute(_CURSOR_MOVE, {"tx": tx, "seq": seq, "published": published, "now": ctx.now()})
     return done
 
 
 def pending(ctx: Context) -> int:
     """Events written after the cursor (final or not): 0 when the study is up to date."""
-    cursor = ctx.session.scalar(select(SinkCursor).where(SinkCursor.name == CURSOR))
+    cursor = ctx.session.execute(select(SinkCursor.tx, SinkCursor.seq).where(SinkCursor.name == CURSOR)).first()
     tx, seq = (cursor.tx, cursor.seq) if cursor else (0, 0)
     return ctx.session.scalar(select(func.count()).select_from(Event).where(
         tuple_(Event.tx, Event.seq) > tuple_(tx, seq))) or 0
 
 
-def affected_filings(ctx: Context, events: Iterable[Event]) -> set[uuid.UUID]:
-    """The consignments an event batch may change: its filings, those of its inspections and containers."""
+def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
+    """The consignments an event batch may change: its filings, those of its inspections and containers.
+
+    ``events`` are :class:`Event` rows or anything with their ``type``, ``filing_id``, ``subject_type``,
+    ``subject_id`` and ``data``."""
     filings, inspections, containers = set(), set(), set()
     for e in events:
         if e.filing_id and e.type != "filing.created":  # a new filing is staged: not in the study yet
@@ -114,11 +189,9 @@ def affected_filings(ctx: Context, events: Iterable[Event]) -> set[uuid.UUID]:
             containers.add((data["container"], data.get("port")))
         if e.type == "container.arrived":
             containers |= {(n, data.get("port")) for n in data.get("containers", [])}
+    connection = ctx.session.connection()
     if inspections:
-        filings |= set(ctx.session.scalars(
-            select(Declaration.filing_id).join(InspectionDeclaration,
-                                               InspectionDeclaration.declaration_id == Declaration.id)
-            .where(InspectionDeclaration.inspection_id.in_(inspections)).distinct()))
+        filings |= set(connection.execute(_FILINGS_OF_INSPECTIONS, {"inspections": sorted(inspections)}).scalars())
     if containers:
         filings |= _filings_of_containers(ctx, containers)
     return filings
@@ -126,73 +199,185 @@ def affected_filings(ctx: Context, events: Iterable[Event]) -> set[uuid.UUID]:
 
 def _filings_of_containers(ctx: Context, containers: set[tuple[str, str | None]]) -> set[uuid.UUID]:
     """Filings at the container's port covering it, whose records are not yet complete."""
-    rows = ctx.session.execute(
-        select(Declaration.filing_id, DeclarationContainer.number, Filing.port)
-        .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
-        .join(Filing, Filing.id == Declaration.filing_id)
-        .outerjoin(ClearanceRecord, ClearanceRecord.filing_id == Filing.id)
-        .where(DeclarationContainer.number.in_(sorted({n for n, _ in containers})),
-               or_(ClearanceRecord.complete.is_(None), ClearanceRecord.complete.is_(False))))
+    rows = ctx.session.connection().execute(_FILINGS_OF_CONTAINERS, {"numbers": sorted({n for n, _ in containers})})
     return {fid for fid, number, port in rows if (number, port) in containers or (number, None) in containers}
 
 
-def _timelines(ctx: Context, filing_id: uuid.UUID) -> dict[str, AgencyTimeline]:
-    rows = ctx.session.execute(
-        select(Event.type, Event.subject_id, Event.occurred_at, Event.data)
-        .where(Event.filing_id == filing_id, Event.subject_type == "declaration",
-               Event.type.in_(DECLARATION_EVENTS))
-        .order_by(Event.tx, Event.seq))
-    return fold_declarations([(t, str(s), at, data or {}) for t, s, at, data in rows])
+def refresh_filings(ctx: Context, filing_ids: Iterable[uuid.UUID]) -> int:
+    """Recompute the records and agency rows of the consignments ``filing_ids`` from their events, together;
+    a consignment no longer in the study loses its rows. Returns how many are in the study.
+
+    A fixed number of statements whatever the number of consignments: what they need is read set-based
+    (filings, declaration events, declarations, inspections, container visits), their rows are deleted and
+    the new ones inserted in bulk."""
+    ids = sorted(set(filing_ids))
+    if not ids:
+        return 0
+    batch = _Batch.load(ctx, ids)
+    records, agency_rows = [], []
+    for filing_id in batch.in_study:
+        records.append(batch.record(filing_id))
+        agency_rows += batch.agency_rows(filing_id)
+    connection = ctx.session.connection()
+    connection.execute(_DELETE_AGENCY_ROWS, {"filings": ids})
+    connection.execute(_DELETE_RECORDS, {"filings": ids})
+    if records:
+        connection.execute(_INSERT_RECORDS, records)
+    if agency_rows:
+        connection.execute(_INSERT_AGENCY_ROWS, agency_rows)
+    return len(records)
 
 
-def refresh(ctx: Context, filing_id: uuid.UUID) -> ClearanceRecord | None:
-    """Recompute one consignment's record and agency rows from its events; None when it is not in the study."""
-    filing = ctx.session.get(Filing, filing_id)
-    timelines = _timelines(ctx, filing_id) if filing else {}
-    active = {did: t for did, t in timelines.items() if t.active}
-    record = ctx.session.get(ClearanceRecord, filing_id)
-    if not active:
-        if record is not None:
-            ctx.session.execute(delete(ClearanceAgencyRecord).where(ClearanceAgencyRecord.filing_id == filing_id))
-            ctx.session.delete(record)
-        return None
-    filed_at = min(t.filed_at for t in timelines.values() if t.filed_at)
-    if record is None:
-        record = ClearanceRecord(filing_id=filing_id, credit_level=_credit_level(ctx, filing))
-    declarations = [d for d in filing.declarations if str(d.id) in active]
-    _dimensions(record, filing, declarations)
-    _inspections(ctx, record, [d.id for d in declarations])
-    _containers(ctx, record, filing, declarations, filed_at, active)
-    record.filed_at = filed_at
-    record.rejections = sum(t.rejections for t in timelines.values())
-    record.accepted_at = latest_if_all([t.accepted_at for t in active.values()])
-    record.decided_at = latest_if_all([t.decided_at for t in active.values()])
-    record.pre_arrival = record.arrived_at is not None and filed_at < record.arrived_at
-    _place_in_time(ctx, record)
-    for stage, value in stages(record.arrived_at, filed_at, record.released_at, record.gated_out_at).items():
-        setattr(record, f"{stage}_seconds", value)
-    for agency in AGENCIES:
-        own = [t for t in active.values() if t.agency == agency]
-        setattr(record, f"{agency}_filing_to_release_seconds",
-                seconds(own[-1].filed_at, own[-1].released_at) if own else None)
-    record.projected_at = ctx.now()
-    ctx.session.add(record)
-    ctx.session.flush()
-    _agency_rows(ctx, filing_id, active)
-    return record
+@dataclass
+class _Batch:
+    """What the records of a batch of consignments are computed from, read with one statement per kind."""
 
+    now: datetime
+    zone: str
+    filings: dict[uuid.UUID, Any]
+    timelines: dict[uuid.UUID, dict[str, AgencyTimeline]]
+    active: dict[uuid.UUID, dict[str, AgencyTimeline]]
+    """Filing → its declarations taking part (filed and not withdrawn), by declaration id."""
+    in_study: list[uuid.UUID]
+    credit: dict[uuid.UUID, str]
+    declarations: dict[uuid.UUID, list[Any]]
+    inspections: dict[uuid.UUID, list[Any]]
+    visits: dict[str, list[Any]]
 
-def _credit_level(ctx: Context, filing: Filing) -> str:
-    level = ctx.session.scalar(select(Organisation.credit_level).where(Organisation.id == filing.enterprise_id))
-    return level or CreditLevel.general.value
+    @classmethod
+    def load(cls, ctx: Context, ids: list[uuid.UUID]) -> _Batch:
+        connection = ctx.session.connection()
+        filings = {row.id: row for row in connection.execute(_FILINGS, {"filings": ids})}
+        events: dict[uuid.UUID, list[tuple]] = {}
+        if filings:
+            for fid, type_, subject, at, data in connection.execute(_TIMELINES, {"filings": list(filings)}):
+                events.setdefault(fid, []).append((type_, str(subject), at, data or {}))
+        timelines = {fid: fold_declarations(found) for fid, found in events.items()}
+        active = {fid: {did: t for did, t in found.items() if t.active} for fid, found in timelines.items()}
+        in_study = [fid for fid in ids if active.get(fid)]
+        batch = cls(now=ctx.now(), zone=ctx.settings.clearance_timezone, filings=filings, timelines=timelines,
+                    active=active, in_study=in_study, credit={}, declarations={}, inspections={}, visits={})
+        if in_study:
+            batch._load_related(ctx)
+        return batch
 
+    def _load_related(self, ctx: Context) -> None:
+        connection = self.credit_levels(ctx)
+        for row in connection.execute(_DECLARATIONS, {"filings": self.in_study}):
+            if str(row.id) in self.active[row.filing_id]:
+                self.declarations.setdefault(row.filing_id, []).append(row)
+        declaration_ids = [row.id for rows in self.declarations.values() for row in rows]
+        if declaration_ids:
+            for row in connection.execute(_INSPECTIONS, {"declarations": declaration_ids}):
+                self.inspections.setdefault(row.declaration_id, []).append(row)
+        numbers = sorted({n for fid in self.in_study for n in self.numbers(fid)})
+        if numbers:
+            params = {"numbers": numbers, "ports": sorted({self.filings[fid].port for fid in self.in_study}),
+                      "since": min(self.filed_at(fid) for fid in self.in_study)}
+            for row in connection.execute(_VISITS, params):
+                self.visits.setdefault(row.number, []).append(row)
 
-def _dimensions(record: ClearanceRecord, filing: Filing, declarations: list[Declaration]) -> None:
-    data, offices = filing.data, {d.agency: d.office_code for d in declarations}
-    record.direction, record.port = filing.direction, filing.port
-    record.customs_office, record.ciq_office = offices.get("customs"), offices.get("ciq")
-    record.transport_mode, record.trade_mode = data.get("transport_mode"), data.get("trade_mode")
-    record.destination = destination(data)
+    def credit_levels(self, ctx: Context):
+        """The credit level each consignment keeps (taken when it entered the study); returns the connection."""
+        connection = ctx.session.connection()
+        self.credit = dict(connection.execute(_CREDIT_KEPT, {"filings": self.in_study}).all())
+        entering = {self.filings[fid].enterprise_id for fid in self.in_study if fid not in self.credit}
+        if entering:
+            levels = dict(connection.execute(_CREDIT_NOW, {"organisations": sorted(entering)}).all())
+            for fid in self.in_study:
+                if fid not in self.credit:
+                    self.credit[fid] = levels.get(self.filings[fid].enterprise_id) or CreditLevel.general.value
+        return connection
+
+    def filed_at(self, filing_id: uuid.UUID) -> datetime:
+        return min(t.filed_at for t in self.timelines[filing_id].values() if t.filed_at)
+
+    def numbers(self, filing_id: uuid.UUID) -> list[str]:
+        return sorted({c["number"] for d in self.declarations.get(filing_id, ()) for c in d.containers or ()})
+
+    def record(self, filing_id: uuid.UUID) -> dict[str, Any]:
+        """The consignment's :class:`ClearanceRecord` row (see the module's contract)."""
+        filing, timelines, active = self.filings[filing_id], self.timelines[filing_id], self.active[filing_id]
+        filed_at = self.filed_at(filing_id)
+        offices = {d.agency: d.office_code for d in self.declarations.get(filing_id, ())}
+        record = {"filing_id": filing_id, "direction": filing.direction, "port": filing.port,
+                  "customs_office": offices.get("customs"), "ciq_office": offices.get("ciq"),
+                  "transport_mode": filing.transport_mode, "trade_mode": filing.trade_mode,
+                  "destination": destination({"direction": filing.data_direction,
+                                              "consignee": {"uscc": filing.consignee_uscc},
+                                              "destination_country": filing.destination_country,
+                                              "trade_country": filing.trade_country}),
+                  "credit_level": self.credit[filing_id], "filed_at": filed_at,
+                  "rejections": sum(t.rejections for t in timelines.values()),
+                  "accepted_at": latest_if_all([t.accepted_at for t in active.values()]),
+                  "decided_at": latest_if_all([t.decided_at for t in active.values()]),
+                  "projected_at": self.now}
+        record |= self._inspected(filing_id) | self._containers(filing_id, filed_at, active)
+        record["pre_arrival"] = record["arrived_at"] is not None and filed_at < record["arrived_at"]
+        record["started_at"] = min(t for t in (record["arrived_at"], filed_at) if t is not None)
+        record["started_on"] = local_day(record["started_at"], self.zone)
+        record["started_week"] = week_of(record["started_on"])
+        for stage, value in stages(record["arrived_at"], filed_at, record["released_at"],
+                                   record["gated_out_at"]).items():
+            record[f"{stage}_seconds"] = value
+        for agency in AGENCIES:
+            own = [t for t in active.values() if t.agency == agency]
+            record[f"{agency}_filing_to_release_seconds"] = (seconds(own[-1].filed_at, own[-1].released_at)
+                                                             if own else None)
+        return record
+
+    def _inspected(self, filing_id: uuid.UUID) -> dict[str, Any]:
+        seen: dict[uuid.UUID, Any] = {}
+        for d in self.declarations.get(filing_id, ()):
+            for row in self.inspections.get(d.id, ()):
+                seen.setdefault(row.id, row)
+        found = sorted(seen.values(), key=lambda i: (i.matched_at, str(i.id)))
+        started = [i.started_at for i in found if i.started_at]
+        return {"inspections": len(found),
+                "inspection": "joint" if any(i.joint for i in found) else ("single" if found else "none"),
+                "inspection_place": found[0].port if found else None,
+                "no_shows": sum(i.no_shows for i in found),
+                "matched_at": found[0].matched_at if found else None,
+                "relocated_at": latest_if_all([i.relocated_at for i in found]),
+                "inspection_started_at": min(started) if started else None,
+                "inspection_completed_at": latest_if_all([i.completed_at for i in found])}
+
+    def _containers(self, filing_id: uuid.UUID, filed_at: datetime,
+                    active: dict[str, AgencyTimeline]) -> dict[str, Any]:
+        numbers = self.numbers(filing_id)
+        if not numbers:
+            released = latest_if_all([t.released_at for t in active.values()])
+            return {"arrived_at": None, "gated_out_at": None, "released_at": released,
+                    "complete": released is not None}
+        visits = self._stays(numbers, self.filings[filing_id].port, filed_at)
+        arrivals = [v.arrived_at for v in visits if v.arrived_at]
+        whole = len(visits) == len(numbers)
+        gated_out = latest_if_all([v.gated_out_at for v in visits]) if whole else None
+        return {"arrived_at": min(arrivals) if arrivals else None,
+                "released_at": latest_if_all([v.released_at for v in visits]) if whole else None,
+                "gated_out_at": gated_out, "complete": gated_out is not None}
+
+    def _stays(self, numbers: list[str], port: str, filed_at: datetime) -> list[Any]:
+        """Each container's stay that carries this consignment: its first visit at the filing's port (or at no
+        port) still open when the filing was first lodged, or opened after."""
+        chosen = []
+        for number in numbers:
+            for visit in self.visits.get(number, ()):
+                if (visit.port == port or visit.port is None) and (
+                        visit.gated_out_at is None or visit.gated_out_at >= filed_at):
+                    chosen.append(visit)
+                    break
+        return chosen
+
+    def agency_rows(self, filing_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The consignment's :class:`ClearanceAgencyRecord` rows: each agency's declaration in force."""
+        by_agency: dict[str, AgencyTimeline] = {}
+        for t in self.active[filing_id].values():
+            by_agency[t.agency] = t
+        return [{"filing_id": filing_id, "agency": agency, "office": t.office, "filed_at": t.filed_at,
+                 "accepted_at": t.accepted_at, "decided_at": t.decided_at, "released_at": t.released_at,
+                 "rejections": t.rejections, "filing_to_release_seconds": seconds(t.filed_at, t.released_at)}
+                for agency, t in sorted(by_agency.items())]
 
 
 def destination(data: dict) -> str | None:
@@ -204,60 +389,6 @@ def destination(data: dict) -> str | None:
     return data.get("destination_country") or data.get("trade_country")
 
 
-def _inspections(ctx: Context, record: ClearanceRecord, declaration_ids: list[uuid.UUID]) -> None:
-    found = list(ctx.session.scalars(
-        select(Inspection).join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
-        .where(InspectionDeclaration.declaration_id.in_(declaration_ids)).distinct()))
-    found.sort(key=lambda i: (i.matched_at, str(i.id)))
-    record.inspections = len(found)
-    record.inspection = "joint" if any(i.joint for i in found) else ("single" if found else "none")
-    record.inspection_place = found[0].port if found else None
-    record.no_shows = sum(1 for i in found for p in i.participants if p.absent)
-    record.matched_at = found[0].matched_at if found else None
-    record.relocated_at = latest_if_all([i.relocated_at for i in found])
-    started = [i.started_at for i in found if i.started_at]
-    record.inspection_started_at = min(started) if started else None
-    record.inspection_completed_at = latest_if_all([i.completed_at for i in found])
-
-
-def _containers(ctx: Context, record: ClearanceRecord, filing: Filing, declarations: list[Declaration],
-                filed_at: datetime, active: dict[str, AgencyTimeline]) -> None:
-    numbers = sorted({n for d in declarations for n in declaration_numbers(d)})
-    releases = [t.released_at for t in active.values()]
-    if not numbers:
-        record.arrived_at, record.gated_out_at = None, None
-        record.released_at = latest_if_all(releases)
-        record.complete = record.released_at is not None
-        return
-    visits = _visits(ctx, numbers, filing.port, filed_at)
-    arrivals = [v.arrived_at for v in visits if v.arrived_at]
-    record.arrived_at = min(arrivals) if arrivals else None
-    whole = len(visits) == len(numbers)
-    record.released_at = latest_if_all([v.released_at for v in visits]) if whole else None
-    record.gated_out_at = latest_if_all([v.gated_out_at for v in visits]) if whole else None
-    record.complete = record.gated_out_at is not None
-
-
-def _visits(ctx: Context, numbers: list[str], port: str, filed_at: datetime) -> list[ContainerVisit]:
-    """Each container's stay that carries this consignment (see the module's contract)."""
-    v = ContainerVisit
-    rows = ctx.session.scalars(
-        select(v).where(v.number.in_(numbers), or_(v.port == port, v.port.is_(None)),
-                        or_(v.gated_out_at.is_(None), v.gated_out_at >= filed_at))
-        .order_by(v.number, v.created_at))
-    chosen: dict[str, ContainerVisit] = {}
-    for visit in rows:
-        chosen.setdefault(visit.number, visit)
-    return list(chosen.values())
-
-
-def _place_in_time(ctx: Context, record: ClearanceRecord) -> None:
-    """The consignment counts in the day (and week) of its first milestone, in the study's time zone."""
-    record.started_at = min(t for t in (record.arrived_at, record.filed_at) if t is not None)
-    record.started_on = local_day(record.started_at, ctx.settings.clearance_timezone)
-    record.started_week = week_of(record.started_on)
-
-
 def local_day(at: datetime, timezone: str) -> date:
     return at.astimezone(ZoneInfo(timezone)).date()
 
@@ -265,15 +396,3 @@ def local_day(at: datetime, timezone: str) -> date:
 def week_of(day: date) -> date:
     """The Monday of ``day``'s ISO week."""
     return day - timedelta(days=day.weekday())
-
-
-def _agency_rows(ctx: Context, filing_id: uuid.UUID, active: dict[str, AgencyTimeline]) -> None:
-    ctx.session.execute(delete(ClearanceAgencyRecord).where(ClearanceAgencyRecord.filing_id == filing_id))
-    by_agency: dict[str, AgencyTimeline] = {}
-    for t in active.values():
-        by_agency[t.agency] = t
-    ctx.session.add_all(
-        ClearanceAgencyRecord(filing_id=filing_id, agency=agency, office=t.office, filed_at=t.filed_at,
-                              accepted_at=t.accepted_at, decided_at=t.decided_at, released_at=t.released_at,
-                              rejections=t.rejections, filing_to_release_seconds=seconds(t.filed_at, t.released_at))
-        for agency, t in sorted(by_agency.items()))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -77,8 +78,11 @@ def key_of(kind: str, query: FigureQuery, min_group: int) -> str:
 
 def position(ctx: Context) -> tuple[int, int]:
     """How far the study has applied the event log: the projection cursor ``(tx, seq)``."""
-    row = ctx.session.execute(select(SinkCursor.tx, SinkCursor.seq).where(SinkCursor.name == CURSOR)).first()
+    row = ctx.session.connection().execute(_POSITION).first()
     return (row.tx, row.seq) if row else (0, 0)
+
+
+_POSITION = select(SinkCursor.tx, SinkCursor.seq).where(SinkCursor.name == CURSOR)
 
 
 def served(ctx: Context, kind: str, query: FigureQuery, min_group: int) -> dict[str, Any]:
@@ -155,7 +159,14 @@ def _end(first: date, months: int) -> date:
 
 
 def standard_set(today: date, min_group: int) -> dict[str, Spec]:
-    """Key → (kind, query, minimum group) of every view of the public page for each of :func:`periods`."""
+    """Key → (kind, query, minimum group) of every view of the public page for each of :func:`periods`
+    (a new dict each time: the caller may add to it)."""
+    return dict(_standard_set(today, min_group))
+
+
+@lru_cache(maxsize=4)
+def _standard_set(today: date, min_group: int) -> dict[str, Spec]:
+    """:func:`standard_set`, built once a day (every scheduler round asks for it)."""
     out = {}
     for first, last in periods(today):
         for kind, groups in VIEWS:
