@@ -185,7 +185,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     uvicorn.run("onewindow.app:served_app", factory=True, host=host, port=port, workers=workers,
-                log_level=get_settings().log_level.lower(), access_log=False)
+                http="onewindow.serving:HttpProtocol", log_level=get_settings().log_level.lower(),
+                access_log=False)
 
 
 @app.command()
