@@ -44,8 +44,11 @@ class Caller:
     state: Any
     token: str | None
 
-    async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None) -> Any:
-        if on_loop(self.state):
+    async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None, *,
+                  waits: bool = False) -> Any:
+        """``waits``: ``fn`` may wait on something besides the database (a host name looked up), so it runs
+        on a worker thread even where units of work otherwise run on the loop."""
+        if on_loop(self.state) and not waits:
             return self._run(fn, True, then)
         return await in_worker_thread(self.state, self._run, fn, True, then)
 

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from onewindow.app import create_app
 from onewindow.config import Settings
 
+ENTERPRISE = "91210200MA0QK1P3AF"
 
-def _threads_of_transactions(app, world, path: str) -> set[str]:
+
+def _threads_of_transactions(app, world, path: str, body: dict | None = None, org: str = "0916") -> set[str]:
     seen: set[str] = set()
 
     def began(_session, _transaction, _connection) -> None:
@@ -22,8 +24,11 @@ def _threads_of_transactions(app, world, path: str) -> set[str]:
     event.listen(Session, "after_begin", began)
     try:
         with TestClient(app) as client:
-            answer = client.get(path, headers=world.headers("0916"))
-            assert answer.status_code == 200, answer.text
+            if body is None:
+                answer = client.get(path, headers=world.headers(org))
+            else:
+                answer = client.post(path, json=body, headers=world.headers(org))
+            assert answer.status_code in (200, 201), answer.text
     finally:
         event.remove(Session, "after_begin", began)
     return seen
@@ -45,3 +50,10 @@ def test_errors_on_the_loop_keep_the_error_shape_and_roll_back(db, clock, world)
         unauthenticated = client.get("/api/v1/declarations", headers={"Authorization": "Bearer nope"})
         assert unauthenticated.status_code == 401
         assert client.get("/api/v1/declarations", headers=world.headers("0916")).status_code == 200
+
+
+def test_work_that_looks_up_a_host_name_runs_on_a_worker_thread(db, clock, world):
+    settings = Settings(database_url=str(db.url), embedded_scheduler=False, webhook_allowed_hosts=["127.0.0.1"])
+    threads = _threads_of_transactions(create_app(settings, clock=clock, engine=db), world, "/api/v1/webhooks",
+                                       body={"url": "http://127.0.0.1:9/hook"}, org=ENTERPRISE)
+    assert {name.startswith("onewindow-request") for name in threads} == {True}

@@ -98,7 +98,7 @@ async def create_webhook(caller: AsCaller, body: WebhookCreate) -> WebhookCreate
         sub = service.create_subscription(ctx, body.url, body.types)
         return WebhookCreated(**webhook_out(sub).model_dump(), secret=sub.secret)
 
-    return await caller.run(work)
+    return await caller.run(work, waits=True)  # the URL's host is looked up
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
@@ -116,7 +116,8 @@ async def get_webhook(caller: AsCaller, webhook_id: str) -> WebhookOut:
 async def update_webhook(caller: AsCaller, webhook_id: str, body: WebhookUpdate) -> WebhookOut:
     """Change the URL and/or the event types; what is left out stays (the secret and the history too)."""
     changes = body.model_dump(include=body.model_fields_set)
-    return await caller.run(lambda ctx: webhook_out(service.update_subscription(ctx, webhook_id, changes)))
+    return await caller.run(lambda ctx: webhook_out(service.update_subscription(ctx, webhook_id, changes)),
+                            waits="url" in changes)  # a new URL's host is looked up
 
 
 class SecretRotation(BaseModel):
