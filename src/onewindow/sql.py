@@ -43,7 +43,7 @@ class _Compiled:
     positional: bool
     fixed: Mapping[str, Any]  # values written in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
-    results: tuple[Callable[[Any], Any] | None, ...]  # per result column
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
@@ -55,11 +55,16 @@ class _Compiled:
 
     def rows(self, cursor) -> list[tuple]:
         fetched = cursor.fetchall()
-        if not any(self.results):
+        if not self.results:
             return [tuple(row) for row in fetched]
-        results = self.results
-        return [tuple(value if convert is None or value is None else convert(value)
-                      for value, convert in zip(row, results, strict=True)) for row in fetched]
+        converted = []
+        for row in fetched:
+            row = list(row)
+            for i, convert in self.results:
+                if row[i] is not None:
+                    row[i] = convert(row[i])
+            converted.append(tuple(row))
+        return converted
 
 
 class Prepared:
@@ -142,8 +147,8 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
     processors = compiled._bind_processors
     binds = tuple((name, processors[name]) for name in dict.fromkeys(
         names or compiled.bind_names.values()) if name in processors)
-    results = tuple(column.type._cached_result_processor(dialect, None)
-                    for column in compiled._result_columns)
+    results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
+                    if (convert := column.type._cached_result_processor(dialect, None)) is not None)
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
                      binds=binds, results=results)
 
