@@ -138,20 +138,30 @@ def _filed(ctx: Context, entry: dict) -> tuple[str, dict[str, str]]:
     return str(filing.id), {d.agency: str(d.id) for d in filing.declarations}
 
 
-def run_filings(kind: str, n: int, size: int, profile: bool) -> dict:
+def _measured(kind: str, scenario: str, n: int, size: int, profile: bool, fill) -> dict:
+    """``fill(platform)`` on a fresh database, then the projection's figures per consignment."""
     url = fresh_database(kind, "onewindow_bench_projection")
+    p = None
     try:
         p = Platform(url, profile)
+        fill(p)
+        return {"scenario": scenario, "database": kind, "consignments": n, "round": size, **p.figures(n)}
+    finally:
+        if p is not None:
+            p.engine.dispose()
+        drop_database(url)
+
+
+def run_filings(kind: str, n: int, size: int, profile: bool) -> dict:
+    def fill(p: Platform) -> None:
         entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n)]
         for start in range(0, n, size):
             for entry in entries[start:start + size]:
                 file(p, entry)
                 p.clock.advance(seconds=20)
             p.project()
-        return {"scenario": "filings", "database": kind, "consignments": n, "round": size, **p.figures(n)}
-    finally:
-        p.engine.dispose()
-        drop_database(url)
+
+    return _measured(kind, "filings", n, size, profile, fill)
 
 
 def lifecycle_steps(p: Platform, entry: dict):
@@ -190,9 +200,7 @@ def lifecycle_steps(p: Platform, entry: dict):
 
 
 def run_lifecycles(kind: str, n: int, size: int, profile: bool) -> dict:
-    url = fresh_database(kind, "onewindow_bench_projection")
-    try:
-        p = Platform(url, profile)
+    def fill(p: Platform) -> None:
         entries = [sample_entry(seed=100_000 + i, containers=2, items=5) for i in range(n)]
         for start in range(0, n, size):
             stories = [lifecycle_steps(p, entry) for entry in entries[start:start + size]]
@@ -202,10 +210,8 @@ def run_lifecycles(kind: str, n: int, size: int, profile: bool) -> dict:
                         stories.remove(story)
                 p.clock.advance(minutes=7)
                 p.project()
-        return {"scenario": "lifecycles", "database": kind, "consignments": n, "round": size, **p.figures(n)}
-    finally:
-        p.engine.dispose()
-        drop_database(url)
+
+    return _measured(kind, "lifecycles", n, size, profile, fill)
 
 
 def main() -> None:
