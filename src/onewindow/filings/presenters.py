@@ -39,9 +39,13 @@ def receipt(d: Declaration) -> Receipt | None:
     return Receipt(outcome="accepted", number=d.number, at=d.decided_at)
 
 
+def _summary_fields(d: Declaration) -> dict:
+    return {"id": d.id, "agency": d.agency, "office": d.office_code, "status": d.status, "number": d.number,
+            "version": d.version, "submitted_at": d.submitted_at, "receipt": receipt(d)}
+
+
 def declaration_summary(d: Declaration) -> DeclarationSummary:
-    return DeclarationSummary(id=d.id, agency=d.agency, office=d.office_code, status=d.status, number=d.number,
-                              version=d.version, submitted_at=d.submitted_at, receipt=receipt(d))
+    return DeclarationSummary(**_summary_fields(d))
 
 
 def filing_out(f: Filing) -> FilingOut:
@@ -76,8 +80,9 @@ def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
     notices = [NoticeOut(id=n.id, source_declaration_id=n.source_declaration_id, source_agency=n.source_agency,
                          source_version=n.source_version, changed_fields=n.changed_fields, reason=n.reason,
                          created_at=n.created_at) for n in notices_of(ctx, d)]
-    return DeclarationOut(**declaration_summary(d).model_dump(), filing_id=d.filing_id,
-                          direction=d.data.get("direction", d.filing.direction), data=d.data, notices=notices)
+    direction = d.data["direction"] if "direction" in d.data else d.filing.direction  # the filing only if need be
+    return DeclarationOut(**_summary_fields(d), filing_id=d.filing_id, direction=direction, data=d.data,
+                          notices=notices)
 
 
 def filing_version_out(v: FilingVersion) -> FilingVersionOut:
