@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, event, null, select, union_all
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
+from onewindow.inspections.stored import read
 from onewindow.models import Declaration, Filing, InspectionDeclaration, Organisation, OrgKind
 
 _KEPT = "onewindow.recipients"
@@ -52,7 +53,7 @@ def port_terminals(ctx: Context, port: str | None) -> list[uuid.UUID]:
     kept = _kept(ctx.session)
     key = ("terminals", port)
     if key not in kept:
-        kept[key] = [i for i, _ in ctx.session.execute(_TERMINALS[port is None], {"port": port})]
+        kept[key] = [i for i, _ in read(ctx.session, _TERMINALS[port is None], {"port": port})]
     return kept[key]
 
 
@@ -74,7 +75,7 @@ def inspection_onlookers(ctx: Context, inspection_id: uuid.UUID, port: str | Non
     kept = _kept(ctx.session)
     key = ("inspection", inspection_id, port)
     if key not in kept:
-        found = ctx.session.execute(_ONLOOKERS[port is None], {"inspection_id": inspection_id, "port": port}).all()
+        found = read(ctx.session, _ONLOOKERS[port is None], {"inspection_id": inspection_id, "port": port}).all()
         filings = sorted({f for _, f in found if f is not None})
         kept[key] = Onlookers(
             organisations=list(dict.fromkeys(chain((i for i, f in found if f), (i for i, f in found if not f)))),

@@ -23,6 +23,7 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.inspections import matching, recipients
+from onewindow.inspections.stored import read
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
@@ -99,7 +100,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     if declaration.status not in DECIDABLE:
         raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
                        code="not_accepted")
-    if ctx.session.scalar(_DECIDED, {"declaration_id": declaration.id}):
+    if read(ctx.session, _DECIDED, {"declaration_id": declaration.id}).first():
         raise Conflict("this declaration already has a decision", code="already_decided")
     request = _check_decision(declaration, body)
     inspect = request.inspect
@@ -207,7 +208,7 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
     """(containers whose inspection during their current visit is in progress or done, containers that
     have an inspection not yet started) — one query."""
     started, unstarted = set(), set()
-    for number, status, matched_at in ctx.session.execute(_INSPECTED, {"numbers": list(visits)}):
+    for number, status, matched_at in read(ctx.session, _INSPECTED, {"numbers": list(visits)}):
         if status in _STARTED and matched_at >= visits[number].created_at:
             started.add(number)
         elif status in _JOINABLE:
@@ -218,7 +219,7 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
 def _settled(ctx: Context, covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
     """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
     ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
-    decided = set(ctx.session.scalars(_SETTLED, {"ids": list(ids)}))
+    decided = set(read(ctx.session, _SETTLED, {"ids": list(ids)}).scalars())
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
                 if d.id in decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}

@@ -1,4 +1,11 @@
-"""Changing stored rows with one plain ``UPDATE`` by primary key instead of the unit of work.
+"""Reading and changing stored rows with plain statements instead of the ORM's machinery.
+
+:func:`read` runs a statement of columns (no ORM entities) on the session's
+connection: the rows are the same, without the ORM's per-statement work
+(compile state, loader options, execution events), about half what a small
+query costs through ``Session.execute``.
+
+Changing stored rows: one plain ``UPDATE`` by primary key instead of the unit of work.
 
 A step that changes a few columns of rows it has just read (an inspection's
 status, a participant's check-in, a task's completion) would otherwise pay
@@ -12,11 +19,21 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import Result, Select, bindparam, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 _KEY = "_key_"
+
+
+def read(session: Session, statement: Select, parameters: dict[str, Any] | None = None) -> Result:
+    """The rows of ``statement``, a select of columns, run on the session's connection.
+
+    What the unit of work holds is written first (as ``Session.execute`` would
+    autoflush it), so the rows include this transaction's changes.
+    """
+    session.flush()
+    return session.connection().execute(statement, parameters or {})
 
 
 @cache

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
 from onewindow.filings import rows
+from onewindow.inspections.stored import read
 from onewindow.models import ContainerVisit, Declaration, DeclarationContainer, DeclarationStatus, Filing
 
 COVERING = (DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value, DeclarationStatus.released.value)
@@ -91,14 +92,14 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[C
     if not numbers:
         return {}
     found: dict[str, dict[str, list[Cover]]] = defaultdict(lambda: defaultdict(list))
-    for number, *cover in ctx.session.execute(_COVERAGE, {"numbers": numbers}):
+    for number, *cover in read(ctx.session, _COVERAGE, {"numbers": numbers}):
         found[number][cover[1]].append(Cover(*cover))
     return {n: dict(by_agency) for n, by_agency in found.items()}
 
 
 def filing_port(ctx: Context, declaration: Declaration) -> str | None:
     """The port of the declaration's filing (without loading the filing)."""
-    return ctx.session.scalar(_FILING_PORT, {"filing_id": declaration.filing_id})
+    return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id}).scalar()
 
 
 def reopen_released(ctx: Context, declaration: Declaration) -> None:

@@ -19,6 +19,7 @@ from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.filings.service import declaration_event_data
 from onewindow.inspections.recipients import port_terminals
+from onewindow.inspections.stored import read
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
     ContainerVisit, Declaration, DeclarationStatus, Inspection, InspectionDecision, InspectionDeclaration,
@@ -40,7 +41,7 @@ _PENDING_DECISION = select(InspectionDecision.id).where(
 _KNOWN = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
                                          ContainerVisit.gated_out_at.is_(None))
 _GATED_OUT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                             ContainerVisit.gated_out_at.is_not(None))
+                                             ContainerVisit.gated_out_at.is_not(None)).limit(1)
 _GATED_OUT_AT_PORT = _GATED_OUT.where(ContainerVisit.port == bindparam("port"))
 
 
@@ -56,7 +57,7 @@ def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
 
 def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
     """Why this agency may not release yet: its inspections not completed, or results it must still act on."""
-    found = ctx.session.execute(_PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
+    found = read(ctx.session, _PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
     reasons = []
     for inspection_id, status, absent, adopted_at, outcome, disposal in found:
         if absent and adopted_at is None:
@@ -75,7 +76,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
         raise Conflict(f"a {declaration.status} declaration cannot be released", code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict("not yet: " + "; ".join(reasons), code="inspection_open")
-    pending = ctx.session.scalar(_PENDING_DECISION, {"declaration_id": declaration.id})
+    pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id}).first()
     if pending:
         raise Conflict("the inspection decision is still waiting to be matched", code="decision_pending")
     filing = declaration.filing  # read with it by _own_declaration
@@ -188,13 +189,13 @@ def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
 
 def _known(ctx: Context, number: str) -> bool:
     """Whether ``number`` has an open visit (it is at the port)."""
-    return ctx.session.scalar(_KNOWN, {"number": number}) is not None
+    return read(ctx.session, _KNOWN, {"number": number}).first() is not None
 
 
 def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
     """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
     query = _GATED_OUT if port is None else _GATED_OUT_AT_PORT
-    return ctx.session.scalar(query.limit(1), {"number": number, "port": port}) is not None
+    return read(ctx.session, query, {"number": number, "port": port}).first() is not None
 
 
 def release_status(ctx: Context, number: str) -> dict:
