@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
@@ -182,15 +182,6 @@ def _new_declaration_version(ctx: Context, declaration: Declaration, data: dict[
                                        data=declaration.data, changes=changes, reason=reason,
                                        author_organisation_id=actor.org_id, author_user_id=actor.user_id,
                                        created_at=ctx.now()))
-
-
-_NOTICES = (select(Notice).where(Notice.declaration_id == bindparam("declaration_id"))
-            .order_by(Notice.created_at, Notice.id))
-
-
-def notices_of(ctx: Context, declaration: Declaration) -> list[Notice]:
-    """The notices left on ``declaration`` by amendments of the filing's other declarations, oldest first."""
-    return list(ctx.session.scalars(_NOTICES, {"declaration_id": declaration.id}))
 
 
 def declaration_versions(ctx: Context, declaration_id: str) -> list[DeclarationVersion]:

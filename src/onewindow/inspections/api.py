@@ -15,7 +15,7 @@ from onewindow.inspections import attendance, service, terminal
 from onewindow.inspections.presenters import decision_out, inspection_out, task_out, tasks_out
 from onewindow.inspections import repository
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, TaskOut
-from onewindow.models import Inspection, InspectionStatus
+from onewindow.models import InspectionStatus
 from onewindow.parties.permissions import Permission
 
 router = APIRouter(tags=["one inspection"])
@@ -110,8 +110,7 @@ async def complete(caller: AsCaller, task_id: str, body: TaskCompletion) -> Task
     """The containers are at the inspection site: the inspection becomes ``ready``."""
 
     def work(ctx: Context) -> TaskOut:
-        task = attendance.complete_task(ctx, task_id, body.location)
-        inspection = ctx.session.get(Inspection, task.inspection_id)  # in hand: read, with its containers, above
+        task, inspection = attendance.relocate(ctx, task_id, body.location)
         return task_out(ctx, task, inspection.container_numbers)
 
     return await caller.run(work)

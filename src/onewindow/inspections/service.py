@@ -47,9 +47,6 @@ _INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.m
               .where(InspectionContainer.number.in_(_NUMBERS)))
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
-_SETTLED = select(InspectionDecision.declaration_id).where(
-    InspectionDecision.declaration_id.in_(bindparam("ids", expanding=True)),
-    InspectionDecision.status != DecisionStatus.pending.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
               .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
               .with_for_update(of=Inspection))
@@ -176,7 +173,7 @@ def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | Non
         [_engine_decision(d, declarations[d.id]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
-        started=started, settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
+        started=started, settled=_settled(covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
     created = [_persist(ctx, planned, by_declaration, declarations, ports, unstarted)
                for planned in _merged(result.inspections)]
@@ -216,12 +213,10 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
     return frozenset(started), unstarted
 
 
-def _settled(ctx: Context, covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
+def _settled(covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
     """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
-    ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
-    decided = set(read(ctx.session, _SETTLED, {"ids": list(ids)}).scalars())
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
-                if d.id in decided or d.status == DeclarationStatus.released.value}
+                if d.decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}
 
 
