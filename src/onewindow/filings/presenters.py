@@ -6,6 +6,7 @@ from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
 from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.filings.schemas import (
     DeclarationOut,
     DeclarationSummary,
@@ -77,15 +78,18 @@ def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
         gate_outs=[GateOutOut(container=v.number, gated_out_at=v.gated_out_at) for v in visits])
 
 
-_NOTICES = (select(Notice.id, Notice.source_declaration_id, Notice.source_agency, Notice.source_version,
+_NOTICES = Prepared(select(Notice.id, Notice.source_declaration_id, Notice.source_agency, Notice.source_version,
                    Notice.changed_fields, Notice.reason, Notice.created_at)
             .where(Notice.declaration_id == bindparam("declaration_id")).order_by(Notice.created_at, Notice.id))
+_NOTICE_FIELDS = ("id", "source_declaration_id", "source_agency", "source_version", "changed_fields", "reason",
+                  "created_at")
 
 
 def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
     """The declaration with its receipt and the notices left on it by amendments of the filing's other
     declarations (oldest first, one query of their columns)."""
-    notices = [NoticeOut(**row._mapping) for row in read(ctx.session, _NOTICES, {"declaration_id": d.id})]
+    notices = [NoticeOut(**dict(zip(_NOTICE_FIELDS, row, strict=True)))
+               for row in read(ctx.session, _NOTICES, {"declaration_id": d.id})]
     direction = d.data["direction"] if "direction" in d.data else d.filing.direction  # the filing only if need be
     return DeclarationOut(**_summary_fields(d), filing_id=d.filing_id, direction=direction, data=d.data,
                           notices=notices)

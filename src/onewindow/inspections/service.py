@@ -24,6 +24,7 @@ from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
@@ -35,7 +36,8 @@ from onewindow.parties.permissions import Permission
 DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 
 _NUMBERS = bindparam("numbers", expanding=True)
-_DECIDED = select(InspectionDecision.id).where(InspectionDecision.declaration_id == bindparam("declaration_id"))
+_DECIDED = Prepared(select(InspectionDecision.id)
+                    .where(InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
 _PENDING = (select(InspectionDecision, Declaration, Filing.port)
             .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
             .join(Filing, Filing.id == Declaration.filing_id)
@@ -97,7 +99,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     if declaration.status not in DECIDABLE:
         raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
                        code="not_accepted")
-    if read(ctx.session, _DECIDED, {"declaration_id": declaration.id}).first():
+    if read(ctx.session, _DECIDED, {"declaration_id": declaration.id}):
         raise Conflict("this declaration already has a decision", code="already_decided")
     request = _check_decision(declaration, body)
     inspect = request.inspect

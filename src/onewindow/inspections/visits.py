@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, select
 from onewindow.context import Context
 from onewindow.filings import rows
 from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationContainer, DeclarationStatus, Filing, InspectionDecision,
 )
@@ -49,7 +50,7 @@ _COVERAGE = (select(DeclarationContainer.number, Declaration.id, Declaration.age
              .join(Filing, Filing.id == Declaration.filing_id)
              .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
                     Declaration.status.in_(COVERING)))
-_FILING_PORT = select(Filing.port).where(Filing.id == bindparam("filing_id"))
+_FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing_id")))
 
 
 def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
@@ -106,7 +107,7 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[C
 
 def filing_port(ctx: Context, declaration: Declaration) -> str | None:
     """The port of the declaration's filing (without loading the filing)."""
-    return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id}).scalar()
+    return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id})[0][0]
 
 
 def reopen_released(ctx: Context, declaration: Declaration) -> None:

@@ -20,6 +20,7 @@ from onewindow.filings import rows
 from onewindow.filings.service import declaration_event_data
 from onewindow.inspections.recipients import port_terminals
 from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
     ContainerVisit, Declaration, DeclarationStatus, Inspection, InspectionDecision, InspectionDeclaration,
@@ -29,20 +30,22 @@ from onewindow.parties.permissions import Permission
 
 RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value})
 
-_PARTS = (select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
-                 InspectionParticipant.outcome, InspectionParticipant.disposal)
-          .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
-          .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
-          .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
-                 InspectionParticipant.agency == bindparam("agency")))
-_PENDING_DECISION = select(InspectionDecision.id).where(
+_PARTS = Prepared(
+    select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
+           InspectionParticipant.outcome, InspectionParticipant.disposal)
+    .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
+    .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
+    .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
+           InspectionParticipant.agency == bindparam("agency")))
+_PENDING_DECISION = Prepared(select(InspectionDecision.id).where(
     InspectionDecision.declaration_id == bindparam("declaration_id"), InspectionDecision.status == "pending",
-    InspectionDecision.inspect.is_(True))
-_KNOWN = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                         ContainerVisit.gated_out_at.is_(None))
-_GATED_OUT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                             ContainerVisit.gated_out_at.is_not(None)).limit(1)
-_GATED_OUT_AT_PORT = _GATED_OUT.where(ContainerVisit.port == bindparam("port"))
+    InspectionDecision.inspect.is_(True)).limit(1))
+_KNOWN = Prepared(select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                                  ContainerVisit.gated_out_at.is_(None)).limit(1))
+_LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                        ContainerVisit.gated_out_at.is_not(None))
+_GATED_OUT = Prepared(_LEFT.limit(1))
+_GATED_OUT_AT_PORT = Prepared(_LEFT.where(ContainerVisit.port == bindparam("port")).limit(1))
 
 
 def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
@@ -76,7 +79,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
         raise Conflict(f"a {declaration.status} declaration cannot be released", code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict("not yet: " + "; ".join(reasons), code="inspection_open")
-    pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id}).first()
+    pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id})
     if pending:
         raise Conflict("the inspection decision is still waiting to be matched", code="decision_pending")
     filing = declaration.filing  # read with it by _own_declaration
@@ -189,13 +192,13 @@ def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
 
 def _known(ctx: Context, number: str) -> bool:
     """Whether ``number`` has an open visit (it is at the port)."""
-    return read(ctx.session, _KNOWN, {"number": number}).first() is not None
+    return bool(read(ctx.session, _KNOWN, {"number": number}))
 
 
 def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
     """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
     query = _GATED_OUT if port is None else _GATED_OUT_AT_PORT
-    return read(ctx.session, query, {"number": number, "port": port}).first() is not None
+    return bool(read(ctx.session, query, {"number": number, "port": port}))
 
 
 def release_status(ctx: Context, number: str) -> dict:
