@@ -16,12 +16,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
+from onewindow.filings.repository import loaded
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
@@ -106,10 +109,10 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
-    decision = InspectionDecision(id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
-                                  organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
-                                  reason=(request.reason or None) if inspect else None,
-                                  status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None)
+    decision = _new(InspectionDecision, id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
+                    organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
+                    reason=(request.reason or None) if inspect else None, status=DecisionStatus.pending.value,
+                    decided_at=ctx.now(), matched_at=None)
     rows.insert_new(ctx.session, [decision])
     rows.attach(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
@@ -301,21 +304,39 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
                       declaration_ids: Iterable[uuid.UUID], participants: Iterable[tuple]) -> Inspection:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
     kinds, reasons) and its relocation task, written with plain inserts and attached to the session."""
-    now = ctx.now()
-    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
-                            late=late, matched_at=now)
-    inspection.containers = [InspectionContainer(inspection_id=inspection.id, number=n) for n in containers]
-    inspection.declarations = [InspectionDeclaration(inspection_id=inspection.id, declaration_id=i)
-                               for i in dict.fromkeys(declaration_ids)]
-    inspection.participants = [
-        InspectionParticipant(inspection_id=inspection.id, agency=a, organisation_id=office, kinds=kinds,
-                              reasons=reasons, absent=False) for a, office, kinds, reasons in participants]
-    inspection.joint = len(inspection.participants) > 1
-    task = RelocationTask(id=uuid.uuid4(), inspection_id=inspection.id, port=port, status="open", created_at=now)
-    for group in ([inspection], inspection.containers, inspection.declarations, inspection.participants, [task]):
+    now, inspection_id = ctx.now(), uuid.uuid4()
+    parts = {
+        "containers": [_new(InspectionContainer, inspection_id=inspection_id, number=n) for n in containers],
+        "declarations": [_new(InspectionDeclaration, inspection_id=inspection_id, declaration_id=i)
+                         for i in dict.fromkeys(declaration_ids)],
+        "participants": [_new(InspectionParticipant, inspection_id=inspection_id, agency=a, organisation_id=office,
+                              kinds=kinds, reasons=reasons, absent=False)
+                         for a, office, kinds, reasons in participants]}
+    inspection = _new(Inspection, id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value,
+                      late=late, matched_at=now, joint=len(parts["participants"]) > 1)
+    task = _new(RelocationTask, id=uuid.uuid4(), inspection_id=inspection_id, port=port, status="open",
+                created_at=now)
+    rows.insert_new(ctx.session, [inspection])
+    for key, group in parts.items():
+        set_committed_value(inspection, key, group)
         rows.insert_new(ctx.session, group)
+    rows.insert_new(ctx.session, [task])
     rows.attach(ctx.session, inspection, task)
     return inspection
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _new(model: type, **values: Any) -> Any:
+    """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
+    change events: it is written with :func:`rows.insert_new` and attached as stored."""
+    keys = _COLUMNS.get(model)
+    if keys is None:
+        keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
+    if not values.keys() <= set(keys):
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - set(keys)))}")
+    return loaded(model, ((key, values.get(key)) for key in keys))
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:
