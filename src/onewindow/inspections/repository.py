@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.filings.repository import loaded
+from onewindow.filings.rows import loaded
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -114,14 +114,14 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
     if not rows:
         return None
     width = len(_INSPECTION_ATTRS)
-    inspection = loaded(Inspection, zip(_INSPECTION_ATTRS, rows[0][:width], strict=True))
+    inspection = loaded(Inspection, **dict(zip(_INSPECTION_ATTRS, rows[0][:width], strict=True)))
     numbers = dict.fromkeys(row[width] for row in rows if row[width] is not None)
     by_agency: dict[str, InspectionParticipant] = {}
     for row in rows:
         values = dict(zip(_PARTICIPANT_ATTRS, row[width + 1:], strict=True))
         if values["agency"] is not None and values["agency"] not in by_agency:
-            by_agency[values["agency"]] = loaded(InspectionParticipant, values.items())
-    containers = [loaded(InspectionContainer, (("inspection_id", inspection.id), ("number", n))) for n in numbers]
+            by_agency[values["agency"]] = loaded(InspectionParticipant, **values)
+    containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))
     for obj in (inspection, *containers, *by_agency.values()):

@@ -24,7 +24,6 @@ from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_d
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
-from onewindow.filings.repository import loaded
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
@@ -336,7 +335,7 @@ def _new(model: type, **values: Any) -> Any:
         keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
     if not values.keys() <= set(keys):
         raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - set(keys)))}")
-    return loaded(model, ((key, values.get(key)) for key in keys))
+    return rows.loaded(model, **{key: values.get(key) for key in keys})
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:
