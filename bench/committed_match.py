@@ -13,13 +13,19 @@ lifecycle benchmark measures requests over HTTP).
 Wall-clock and CPU time (of this thread) are both printed; on a machine shared
 with other work the CPU time is the steadier figure.
 
-    python bench/committed_match.py [--db sqlite postgresql] [--consignments 500]
+    python bench/committed_match.py [--db sqlite postgresql] [--consignments 500] [--profile]
+
+``--profile`` also counts the Python function calls of each last decision
+(under cProfile, in a further pass after the timed one), a figure that does
+not move with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import pstats
 import os
 import sys
 import time
@@ -85,38 +91,53 @@ def last_decision(parties: Parties, declaration_id: str, numbers: list[str]) -> 
     return wall, cpu
 
 
-def run(kind: str, n: int) -> dict:
+def profiled(parties: Parties, pending: list[tuple[str, list[str]]]) -> float:
+    """Python function calls per last decision, over ``pending``."""
+    profiler = cProfile.Profile()
+    for declaration_id, numbers in pending:
+        profiler.enable()
+        last_decision(parties, declaration_id, numbers)
+        profiler.disable()
+    return pstats.Stats(profiler).total_calls / len(pending)
+
+
+def run(kind: str, n: int, profile: bool = False) -> dict:
     url = fresh_database(kind, "onewindow_bench_committed_match")
     parties = Parties(url)
+    counted = n // 5 if profile else 0
     try:
-        pending = [set_up(parties, seed) for seed in range(n + WARM_UP)]
+        pending = [set_up(parties, seed) for seed in range(n + WARM_UP + counted)]
         gc.collect()
-        timed = [last_decision(parties, declaration_id, numbers) for declaration_id, numbers in pending][WARM_UP:]
+        timed = [last_decision(parties, declaration_id, numbers)
+                 for declaration_id, numbers in pending[:n + WARM_UP]][WARM_UP:]
+        calls = profiled(parties, pending[n + WARM_UP:]) if profile else None
         with unit_of_work(parties.factory) as session:
             joint = session.query(Inspection).filter(Inspection.joint.is_(True)).count()
-        assert joint == n + WARM_UP, joint
+        assert joint == n + WARM_UP + counted, joint
     finally:
         parties.engine.dispose()
         drop_database(url)
     walls, cpus = [w for w, _ in timed], [c for _, c in timed]
     ms = lambda values, p: round(1000 * percentile(values, p), 2)  # noqa: E731
     return {"database": kind, "n": n, "p50": ms(walls, 50), "p99": ms(walls, 99), "max": ms(walls, 100),
-            "cpu_p50": ms(cpus, 50), "cpu_p99": ms(cpus, 99)}
+            "cpu_p50": ms(cpus, 50), "cpu_p99": ms(cpus, 99), "calls": round(calls) if calls else None}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--consignments", type=int, default=500)
+    parser.add_argument("--profile", action="store_true", help="also count Python calls per last decision")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print("| database | last decisions timed | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| database | last decisions timed | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms "
+          "| Python calls per decision |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind in args.db:
-        r = run(kind, args.consignments)
+        r = run(kind, args.consignments, args.profile)
         print(f"| {r['database']} | {r['n']} | {r['p50']} | {r['p99']} | {r['max']} | {r['cpu_p50']} | "
-              f"{r['cpu_p99']} |", flush=True)
+              f"{r['cpu_p99']} | {r['calls'] or '-'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,23 +8,38 @@ containers gate out: 17 requests by 4 parties. Concurrent clients each run
 whole lifecycles against ``onewindow serve`` on a fresh database.
 
     python bench/lifecycle.py [--db sqlite postgresql] [--lifecycles 300] [--concurrency 8] [--workers 1]
+    python bench/lifecycle.py --in-process [--db sqlite] [--lifecycles 300] [--concurrency 8] [--profile]
+
+``--in-process`` drives the application object itself (ASGI calls, no
+sockets, no server process, no scheduler or relay) from the same concurrent
+clients and prints the CPU time per lifecycle of the whole process; then it
+runs a further set of lifecycles one request at a time and prints the CPU
+time of each kind of request (method and route). With ``--profile`` the
+requests run on the event loop's thread under cProfile and it also prints the
+Python function calls per lifecycle and per request kind, counts that do not
+move with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
 import json
 import os
+import pstats
+import re
 import sys
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
+from common import asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -51,6 +66,8 @@ def prepare(url: str) -> dict[str, str]:
 
 
 class Party:
+    """One party's requests over HTTP."""
+
     def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
         self.session, self.base = session, base
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -61,6 +78,23 @@ class Party:
             data = await r.json()
             assert r.status in expect, (path, r.status, data)
             return data
+
+
+class InProcessParty:
+    """One party's requests through the application object (no sockets); ``record`` sees each one."""
+
+    def __init__(self, app, token: str, record=None) -> None:
+        self.app, self.record = app, record
+        self.headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
+                        (b"host", b"bench")]
+
+    async def call(self, method: str, path: str, body=None, expect=(200, 201)):
+        send = lambda: asgi_request(self.app, method, "/api/v1" + path, self.headers,  # noqa: E731
+                                    b"" if body is None else json.dumps(body).encode())
+        status, answer = await (send() if self.record is None else self.record(method, path, send))
+        data = json.loads(answer)
+        assert status in expect, (path, status, data)
+        return data
 
 
 async def lifecycle(p: dict[str, Party], entry: dict) -> None:
@@ -130,15 +164,136 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
             "server_cpu_ms": round(1000 * cpu / n, 1), **summary(latencies)}
 
 
+ROUTE_PARAMETER = re.compile(r"/([0-9a-f]{8}-[0-9a-f-]{27}|[A-Z]{4}[0-9]{7})(?=/|$)")
+
+
+def request_kind(method: str, path: str) -> str:
+    """``POST /declarations/{id}/accept``: the method and the route, without ids or the query's values."""
+    route, _, query = path.partition("?")
+    route = ROUTE_PARAMETER.sub("/{id}", route)
+    return f"{method} {route}" + (f"?{query.split('=')[0]}=" if query else "")
+
+
+class RequestCosts:
+    """CPU seconds (and, profiling, Python calls) of each kind of request, run one at a time."""
+
+    def __init__(self, profile: bool) -> None:
+        self.profile = profile
+        self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.calls: dict[str, list[int]] = defaultdict(list)
+
+    async def __call__(self, method: str, path: str, send):
+        kind = request_kind(method, path)
+        profiler = cProfile.Profile() if self.profile else None
+        cpu = time.process_time()
+        if profiler:
+            profiler.enable()
+        answer = await send()
+        if profiler:
+            profiler.disable()
+        self.cpu[kind].append(time.process_time() - cpu)
+        if profiler:
+            self.calls[kind].append(pstats.Stats(profiler).total_calls)
+        return answer
+
+    def rows(self) -> list[tuple[str, float, float | None]]:
+        """(kind, CPU ms per request, Python calls per request) in the lifecycle's order."""
+        return [(kind, 1000 * sum(v) / len(v), sum(self.calls[kind]) / len(self.calls[kind]) if self.profile
+                 else None) for kind, v in self.cpu.items()]
+
+
+def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50) -> dict:
+    """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
+    ``sequential`` more one request at a time (CPU per request kind)."""
+    from onewindow import http
+    from onewindow.app import COLLECTOR_THRESHOLDS, create_app
+
+    entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
+    url = fresh_database(kind, "onewindow_bench_lifecycle")
+    tokens = prepare(url)
+    app = create_app(Settings(database_url=url, embedded_scheduler=False))
+    gc.collect()  # as served_app() does for `onewindow serve`
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
+        def inline(_state, fn, *args):
+            future = asyncio.get_running_loop().create_future()
+            try:
+                future.set_result(fn(*args))
+            except Exception as error:  # noqa: BLE001 - handed to the awaiting request
+                future.set_exception(error)
+            return future
+
+        http.in_worker_thread = inline
+    costs = RequestCosts(profile)
+
+    async def drive_app(batch: list[dict], clients: int, record=None) -> None:
+        parties = {k: InProcessParty(app, t, record) for k, t in tokens.items()}
+        queue = list(reversed(batch))
+
+        async def client() -> None:
+            while queue:
+                await lifecycle(parties, queue.pop())
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+
+    async def main() -> dict:
+        await drive_app(entries[:30], concurrency)
+        profiler = cProfile.Profile() if profile else None
+        cpu, start = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        await drive_app(entries[30:30 + n], concurrency)
+        if profiler:
+            profiler.disable()
+        cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        await drive_app(entries[30 + n:], 1, costs)
+        calls = pstats.Stats(profiler).total_calls / n if profiler else None
+        return {"database": kind, "lifecycles": n, "concurrency": concurrency, "per_s": round(n / seconds, 1),
+                "cpu_ms": round(1000 * cpu / n, 1), "calls": round(calls) if calls else None,
+                "kinds": costs.rows()}
+
+    try:
+        import uvloop
+
+        return uvloop.run(main())
+    finally:
+        app.state.engine.dispose()
+        drop_database(url)
+
+
+def print_in_process(r: dict) -> None:
+    print("| database | lifecycles | clients | lifecycles/s | CPU ms per lifecycle | Python calls per lifecycle |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {r['database']} | {r['lifecycles']} | {r['concurrency']} | {r['per_s']} | {r['cpu_ms']} | "
+          f"{r['calls'] or '-'} |")
+    print()
+    print(f"{r['database']}, one request at a time:")
+    print("| request | CPU ms per request | Python calls per request |")
+    print("|---|---|---|")
+    for kind, cpu, calls in r["kinds"]:
+        print(f"| `{kind}` | {cpu:.2f} | {'-' if calls is None else round(calls)} |")
+    print(flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--lifecycles", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--in-process", action="store_true",
+                        help="drive the application object in this process (no HTTP server): CPU per lifecycle "
+                             "and per request kind")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --in-process: Python calls per lifecycle and per request kind")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.in_process:
+        for kind in args.db:
+            print_in_process(run_in_process(kind, args.lifecycles, args.concurrency, args.profile))
+        return
     print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s "
           "| server CPU ms per lifecycle | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|")

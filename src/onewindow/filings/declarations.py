@@ -9,7 +9,7 @@ from sqlalchemy import select
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.events.service import record_event
-from onewindow.filings import repository
+from onewindow.filings import repository, rows
 from onewindow.filings.numbering import issue_number
 from onewindow.filings.service import (
     apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
@@ -42,7 +42,7 @@ def get_declaration(ctx: Context, declaration_id: str) -> Declaration:
 
 def _for_review(ctx: Context, declaration_id: str) -> Declaration:
     actor = ctx.as_actor()
-    declaration = repository.get_declaration(ctx, declaration_id, for_update=True)
+    declaration = repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
     actor.require(Permission.declaration_review)
     if declaration.organisation_id != actor.org_id:
         raise Conflict("only the office the declaration is routed to may answer it", code="not_routed_here")
@@ -63,10 +63,9 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
     """Accept (受理) a submitted declaration: it gets the office's next receipt number."""
     declaration = _for_review(ctx, declaration_id)
     now = ctx.now()
-    declaration.number = issue_number(ctx, declaration.agency, declaration.office_code,
-                                      declaration.filing.direction, now)
-    declaration.status = DeclarationStatus.accepted.value
-    declaration.decided_at = declaration.updated_at = now
+    number = issue_number(ctx, declaration.agency, declaration.office_code, declaration.filing.direction, now)
+    rows.update(ctx.session, [declaration], number=number, status=DeclarationStatus.accepted.value,
+                decided_at=now, updated_at=now)
     _receipt_event(ctx, declaration, "declaration.accepted")
     reopen_released(ctx, declaration)
     return declaration
@@ -183,11 +182,6 @@ def _new_declaration_version(ctx: Context, declaration: Declaration, data: dict[
                                        data=declaration.data, changes=changes, reason=reason,
                                        author_organisation_id=actor.org_id, author_user_id=actor.user_id,
                                        created_at=ctx.now()))
-
-
-def notices_of(ctx: Context, declaration: Declaration) -> list[Notice]:
-    return list(ctx.session.scalars(select(Notice).where(Notice.declaration_id == declaration.id)
-                                    .order_by(Notice.created_at, Notice.id)))
 
 
 def declaration_versions(ctx: Context, declaration_id: str) -> list[DeclarationVersion]:

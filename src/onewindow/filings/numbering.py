@@ -5,9 +5,10 @@
 * CIQ inspection declaration number (报检号), 15 digits: direction flag (1:
   ``1`` inbound, ``2`` outbound) + office code (6) + year (2) + sequence (6).
 
-The sequence row is created if missing and incremented with one ``UPDATE ...
-RETURNING``, which holds the row lock until commit on PostgreSQL (and the
-database lock on SQLite), so concurrent acceptances never share a number.
+The sequence row is created at 1 or incremented by one statement (``INSERT ...
+ON CONFLICT DO UPDATE ... RETURNING``), which holds the row lock until commit
+on PostgreSQL (and the database lock on SQLite), so concurrent acceptances
+never share a number.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,18 +28,23 @@ SEQUENCE_DIGITS = {"customs": 9, "ciq": 6}
 OFFICE_TIMEZONE = ZoneInfo("Asia/Shanghai")
 
 
+def _next_value(insert):
+    statement = insert(NumberSequence).values(agency=bindparam("agency"), office_code=bindparam("office_code"),
+                                              year=bindparam("year"), last_value=1)
+    return statement.on_conflict_do_update(
+        index_elements=[NumberSequence.agency, NumberSequence.office_code, NumberSequence.year],
+        set_={"last_value": NumberSequence.last_value + 1}).returning(NumberSequence.last_value)
+
+
+_NEXT_VALUE = {"postgresql": _next_value(pg_insert), "sqlite": _next_value(sqlite_insert)}
+"""The sequence's next value, by dialect: one statement, built once."""
+
+
 def next_sequence(ctx: Context, agency: str, office_code: str, year: int) -> int:
     """The next value of the (agency, office, year) sequence, starting at 1."""
-    insert = pg_insert if ctx.session.bind.dialect.name == "postgresql" else sqlite_insert
-    ctx.session.execute(insert(NumberSequence).values(agency=agency, office_code=office_code, year=year,
-                                                      last_value=0).on_conflict_do_nothing())
-    return ctx.session.execute(
-        update(NumberSequence)
-        .where(NumberSequence.agency == agency, NumberSequence.office_code == office_code,
-               NumberSequence.year == year)
-        .values(last_value=NumberSequence.last_value + 1)
-        .returning(NumberSequence.last_value)
-    ).scalar_one()
+    connection = ctx.session.connection()
+    return connection.execute(_NEXT_VALUE[connection.dialect.name],
+                              {"agency": agency, "office_code": office_code, "year": year}).scalar_one()
 
 
 def format_number(agency: str, office_code: str, direction: str, year: int, sequence: int) -> str:

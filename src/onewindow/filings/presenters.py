@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.filings.declarations import notices_of
+from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.filings.schemas import (
     DeclarationOut,
     DeclarationSummary,
@@ -27,6 +28,7 @@ from onewindow.models import (
     FilingVersion,
     Inspection,
     InspectionDeclaration,
+    Notice,
     Release,
 )
 
@@ -39,9 +41,13 @@ def receipt(d: Declaration) -> Receipt | None:
     return Receipt(outcome="accepted", number=d.number, at=d.decided_at)
 
 
+def _summary_fields(d: Declaration) -> dict:
+    return {"id": d.id, "agency": d.agency, "office": d.office_code, "status": d.status, "number": d.number,
+            "version": d.version, "submitted_at": d.submitted_at, "receipt": receipt(d)}
+
+
 def declaration_summary(d: Declaration) -> DeclarationSummary:
-    return DeclarationSummary(id=d.id, agency=d.agency, office=d.office_code, status=d.status, number=d.number,
-                              version=d.version, submitted_at=d.submitted_at, receipt=receipt(d))
+    return DeclarationSummary(**_summary_fields(d))
 
 
 def filing_out(f: Filing) -> FilingOut:
@@ -72,12 +78,21 @@ def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
         gate_outs=[GateOutOut(container=v.number, gated_out_at=v.gated_out_at) for v in visits])
 
 
+_NOTICES = Prepared(select(Notice.id, Notice.source_declaration_id, Notice.source_agency, Notice.source_version,
+                   Notice.changed_fields, Notice.reason, Notice.created_at)
+            .where(Notice.declaration_id == bindparam("declaration_id")).order_by(Notice.created_at, Notice.id))
+_NOTICE_FIELDS = ("id", "source_declaration_id", "source_agency", "source_version", "changed_fields", "reason",
+                  "created_at")
+
+
 def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
-    notices = [NoticeOut(id=n.id, source_declaration_id=n.source_declaration_id, source_agency=n.source_agency,
-                         source_version=n.source_version, changed_fields=n.changed_fields, reason=n.reason,
-                         created_at=n.created_at) for n in notices_of(ctx, d)]
-    return DeclarationOut(**declaration_summary(d).model_dump(), filing_id=d.filing_id,
-                          direction=d.data.get("direction", d.filing.direction), data=d.data, notices=notices)
+    """The declaration with its receipt and the notices left on it by amendments of the filing's other
+    declarations (oldest first, one query of their columns)."""
+    notices = [NoticeOut(**dict(zip(_NOTICE_FIELDS, row, strict=True)))
+               for row in read(ctx.session, _NOTICES, {"declaration_id": d.id})]
+    direction = d.data["direction"] if "direction" in d.data else d.filing.direction  # the filing only if need be
+    return DeclarationOut(**_summary_fields(d), filing_id=d.filing_id, direction=direction, data=d.data,
+                          notices=notices)
 
 
 def filing_version_out(v: FilingVersion) -> FilingVersionOut:

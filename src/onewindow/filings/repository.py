@@ -8,9 +8,10 @@ office sees the declarations routed to it once they are filed.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from sqlalchemy import Select, bindparam, false, inspect, outerjoin, select
-from sqlalchemy.orm import joinedload, make_transient_to_detached
+from sqlalchemy.orm import defer, joinedload, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
@@ -91,13 +92,54 @@ def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_upd
     return filing
 
 
-def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False) -> Declaration:
-    """The declaration if the actor may see it (locked when ``for_update``), else 404."""
-    query = declarations_visible_to(ctx.as_actor()).where(
-        Declaration.id == parse_id(declaration_id, "declaration"))
-    if for_update:
-        query = query.with_for_update(of=Declaration)
-    declaration = ctx.session.scalar(query)
+def _declaration_scope(actor: Actor) -> str:
+    if actor.kind is OrgKind.enterprise:
+        return "enterprise"
+    if actor.kind in AGENCY_KINDS:
+        return "agency"
+    return "nobody"
+
+
+@cache
+def _declaration_statement(scope: str, for_update: bool, with_filing: bool) -> Select:
+    """One declaration by ``:id`` as :func:`declarations_visible_to` scopes it (the actor as ``:org``),
+    built once; ``with_filing``: with its filing in the same row (not the filing's other declarations, its
+    data on first use)."""
+    declaration_id = Declaration.id == bindparam("id")
+    if with_filing:
+        query = (select(Declaration, Filing).join(Filing, Declaration.filing_id == Filing.id)
+                 .options(lazyload(Filing.declarations), defer(Filing.data)))
+    else:
+        query = select(Declaration)
+        if scope == "enterprise":
+            query = query.join(Filing, Declaration.filing_id == Filing.id)
+    if scope == "enterprise":
+        query = query.where(declaration_id, Filing.enterprise_id == bindparam("org"))
+    elif scope == "agency":
+        query = query.where(declaration_id, Declaration.organisation_id == bindparam("org"),
+                            Declaration.status != DeclarationStatus.draft.value)
+    else:
+        query = query.where(false())
+    return query.with_for_update(of=Declaration) if for_update else query
+
+
+def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False,
+                    with_filing: bool = False) -> Declaration:
+    """The declaration if the actor may see it (locked when ``for_update``), else 404.
+
+    ``with_filing``: its filing is read in the same statement and set as ``declaration.filing`` (the
+    filing's declarations and data are read only if asked for later).
+    """
+    actor = ctx.as_actor()
+    query = _declaration_statement(_declaration_scope(actor), for_update, with_filing)
+    params = {"id": parse_id(declaration_id, "declaration"), "org": actor.org_id}
+    if with_filing:
+        row = ctx.session.execute(query, params).one_or_none()
+        declaration = None if row is None else row[0]
+        if row is not None and "filing" not in declaration.__dict__:
+            set_committed_value(declaration, "filing", row[1])
+    else:
+        declaration = ctx.session.scalar(query, params)
     if declaration is None:
         raise NotFound.of("declaration", declaration_id)
     return declaration

@@ -108,4 +108,9 @@ async def tasks(caller: AsCaller, status: Literal["open", "done"] | None = None)
 @router.post("/terminal/tasks/{task_id}/complete", response_model=TaskOut)
 async def complete(caller: AsCaller, task_id: str, body: TaskCompletion) -> TaskOut:
     """The containers are at the inspection site: the inspection becomes ``ready``."""
-    return await caller.run(lambda ctx: task_out(ctx, attendance.complete_task(ctx, task_id, body.location)))
+
+    def work(ctx: Context) -> TaskOut:
+        task, inspection = attendance.relocate(ctx, task_id, body.location)
+        return task_out(ctx, task, inspection.container_numbers)
+
+    return await caller.run(work)

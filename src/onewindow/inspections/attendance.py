@@ -24,6 +24,11 @@ OUTCOMES = ("conforming", "nonconforming")
 
 def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
     """The terminal moved the containers to ``location``: the inspection becomes ``ready``."""
+    return relocate(ctx, task_id, location)[0]
+
+
+def relocate(ctx: Context, task_id: str, location: str) -> tuple[RelocationTask, Inspection]:
+    """:func:`complete_task`, answering the task and its inspection (with its containers and participants)."""
     actor = ctx.as_actor()
     task = repository.get_task(ctx, task_id, for_update=True)
     actor.require(Permission.terminal_operate)
@@ -38,7 +43,7 @@ def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
     write(ctx.session, inspection, location=task.location, relocated_at=ctx.now(),
           status=ready or inspection.status)
     inspection_event(ctx, inspection, "inspection.relocated", location=task.location)
-    return task
+    return task, inspection
 
 
 def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:

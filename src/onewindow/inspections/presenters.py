@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
+from onewindow.inspections.stored import read
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, ParticipantOut, TaskOut
 from onewindow.models import (
     AGENCY_KINDS, Inspection, InspectionContainer, InspectionDecision, OrgKind, RelocationTask,
@@ -31,18 +32,27 @@ def inspection_out(ctx: Context, inspection: Inspection) -> InspectionOut:
                          completed_at=inspection.completed_at, results=results)
 
 
-def task_out(ctx: Context, task: RelocationTask) -> TaskOut:
-    return tasks_out(ctx, [task])[0]
+def task_out(ctx: Context, task: RelocationTask, containers: list[str] | None = None) -> TaskOut:
+    """The task with its inspection's containers (``containers``: those numbers, in order, when in hand)."""
+    if containers is None:
+        return tasks_out(ctx, [task])[0]
+    return _task_out(task, containers)
+
+
+_CONTAINERS = (select(InspectionContainer.inspection_id, InspectionContainer.number)
+               .where(InspectionContainer.inspection_id.in_(bindparam("ids", expanding=True)))
+               .order_by(InspectionContainer.inspection_id, InspectionContainer.number))
 
 
 def tasks_out(ctx: Context, tasks: list[RelocationTask]) -> list[TaskOut]:
     """The tasks with the containers of their inspections (one query for all of them)."""
     numbers: dict = {t.inspection_id: [] for t in tasks}
     if numbers:
-        for inspection_id, number in ctx.session.execute(
-                select(InspectionContainer.inspection_id, InspectionContainer.number)
-                .where(InspectionContainer.inspection_id.in_(list(numbers)))
-                .order_by(InspectionContainer.inspection_id, InspectionContainer.number)):
+        for inspection_id, number in read(ctx.session, _CONTAINERS, {"ids": list(numbers)}):
             numbers[inspection_id].append(number)
-    return [TaskOut(id=t.id, inspection_id=t.inspection_id, containers=numbers[t.inspection_id], status=t.status,
-                    location=t.location, created_at=t.created_at, completed_at=t.completed_at) for t in tasks]
+    return [_task_out(t, numbers[t.inspection_id]) for t in tasks]
+
+
+def _task_out(task: RelocationTask, containers: list[str]) -> TaskOut:
+    return TaskOut(id=task.id, inspection_id=task.inspection_id, containers=containers, status=task.status,
+                   location=task.location, created_at=task.created_at, completed_at=task.completed_at)

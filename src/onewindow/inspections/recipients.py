@@ -18,6 +18,8 @@ from sqlalchemy import bindparam, event, null, select, union_all
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
+from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.models import Declaration, Filing, InspectionDeclaration, Organisation, OrgKind
 
 _KEPT = "onewindow.recipients"
@@ -38,13 +40,14 @@ def _terminals(port_is_null: bool):
         Organisation.kind == OrgKind.terminal.value, port)
 
 
-_TERMINALS = {True: _terminals(True), False: _terminals(False)}
+_TERMINALS = {True: Prepared(_terminals(True)), False: Prepared(_terminals(False))}
 _ONLOOKERS = {null_port: union_all(
     select(Filing.enterprise_id.label("id"), Filing.id.label("filing_id"))
     .join(Declaration, Declaration.filing_id == Filing.id)
     .join(InspectionDeclaration, InspectionDeclaration.declaration_id == Declaration.id)
     .where(InspectionDeclaration.inspection_id == bindparam("inspection_id")),
-    terminals) for null_port, terminals in _TERMINALS.items()}
+    _terminals(null_port)) for null_port in (True, False)}
+_ONLOOKERS = {null_port: Prepared(statement) for null_port, statement in _ONLOOKERS.items()}
 
 
 def port_terminals(ctx: Context, port: str | None) -> list[uuid.UUID]:
@@ -52,7 +55,7 @@ def port_terminals(ctx: Context, port: str | None) -> list[uuid.UUID]:
     kept = _kept(ctx.session)
     key = ("terminals", port)
     if key not in kept:
-        kept[key] = [i for i, _ in ctx.session.execute(_TERMINALS[port is None], {"port": port})]
+        kept[key] = [i for i, _ in read(ctx.session, _TERMINALS[port is None], {"port": port})]
     return kept[key]
 
 
@@ -74,7 +77,7 @@ def inspection_onlookers(ctx: Context, inspection_id: uuid.UUID, port: str | Non
     kept = _kept(ctx.session)
     key = ("inspection", inspection_id, port)
     if key not in kept:
-        found = ctx.session.execute(_ONLOOKERS[port is None], {"inspection_id": inspection_id, "port": port}).all()
+        found = read(ctx.session, _ONLOOKERS[port is None], {"inspection_id": inspection_id, "port": port})
         filings = sorted({f for _, f in found if f is not None})
         kept[key] = Onlookers(
             organisations=list(dict.fromkeys(chain((i for i, f in found if f), (i for i, f in found if not f)))),

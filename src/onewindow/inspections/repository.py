@@ -9,15 +9,18 @@ from __future__ import annotations
 import uuid
 from functools import cache
 
-from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import joinedload, lazyload, selectinload
+from sqlalchemy import Select, bindparam, false, inspect, select
+from sqlalchemy.orm import Session, joinedload, lazyload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
+from onewindow.filings.rows import loaded
 from onewindow.models import (
-    AGENCY_KINDS, Declaration, Filing, Inspection, InspectionDeclaration, InspectionParticipant, OrgKind,
-    RelocationTask,
+    AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
+    OrgKind, RelocationTask,
 )
+from onewindow.sql import Prepared
 
 
 def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
@@ -74,8 +77,57 @@ def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
     return query.with_for_update(of=Inspection) if for_update else query
 
 
+_INSPECTION_ATTRS = tuple(a.key for a in inspect(Inspection).column_attrs)
+_PARTICIPANT_ATTRS = tuple(a.key for a in inspect(InspectionParticipant).column_attrs)
+
+
+@cache
+def _one_prepared(scope: str, for_update: bool) -> Prepared:
+    """:func:`_one_statement` as one prepared statement of columns: a row per container and participant,
+    in container number then agency order."""
+    inspections, containers = Inspection.__table__, InspectionContainer.__table__
+    participants = InspectionParticipant.__table__
+    query = (select(*(inspect(Inspection).get_property(k).columns[0] for k in _INSPECTION_ATTRS),
+                    containers.c.number,
+                    *(inspect(InspectionParticipant).get_property(k).columns[0] for k in _PARTICIPANT_ATTRS))
+             .select_from(inspections.outerjoin(containers, containers.c.inspection_id == inspections.c.id)
+                          .outerjoin(participants, participants.c.inspection_id == inspections.c.id))
+             .where(inspections.c.id == bindparam("id"))
+             .order_by(containers.c.number, participants.c.agency))
+    query = _scoped(query, scope)
+    return Prepared(query.with_for_update(of=inspections) if for_update else query)
+
+
+def _holds_inspections(session: Session) -> bool:
+    """Whether the session already holds an inspection or its parts (then the ORM's query is used, which
+    returns the objects the session holds instead of new copies)."""
+    return any(isinstance(obj, Inspection | InspectionContainer | InspectionParticipant)
+               for obj in session.identity_map.values())
+
+
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
-    return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
+    """One inspection with its containers and participants, placed in the session as the ORM would have
+    loaded them (from one prepared statement, unless the session already holds inspections)."""
+    if _holds_inspections(ctx.session):
+        return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
+    rows = _one_prepared(scope, for_update).all(ctx.session, parameters)
+    if not rows:
+        return None
+    width = len(_INSPECTION_ATTRS)
+    inspection = loaded(Inspection, **dict(zip(_INSPECTION_ATTRS, rows[0][:width], strict=True)))
+    numbers = dict.fromkeys(row[width] for row in rows if row[width] is not None)
+    by_agency: dict[str, InspectionParticipant] = {}
+    for row in rows:
+        values = dict(zip(_PARTICIPANT_ATTRS, row[width + 1:], strict=True))
+        if values["agency"] is not None and values["agency"] not in by_agency:
+            by_agency[values["agency"]] = loaded(InspectionParticipant, **values)
+    containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
+    set_committed_value(inspection, "containers", containers)
+    set_committed_value(inspection, "participants", list(by_agency.values()))
+    for obj in (inspection, *containers, *by_agency.values()):
+        make_transient_to_detached(obj)
+    ctx.session.add(inspection)
+    return inspection
 
 
 @cache
@@ -88,19 +140,17 @@ def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tupl
             .where(Declaration.filing_id == bindparam("filing"))))
     if in_status:
         query = query.where(Inspection.status == bindparam("status"))
-    return (query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit"))
-            .options(selectinload(Inspection.containers), selectinload(Inspection.participants),
-                     lazyload(Inspection.declarations)))
+    return query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit")).options(*WITH_PARTS)
 
 
 def list_inspections(ctx: Context, *, filing: uuid.UUID | None = None, status: str | None = None,
                      limit: int = 100) -> list[Inspection]:
     """The inspections the actor may see (``filing``: serving one filing; ``status``: in one status), newest
-    first, with their containers and participants."""
+    first, with their containers and participants (one query)."""
     actor = ctx.as_actor()
     query = _list_statement(_scope(actor), filing is not None, status is not None)
-    return list(ctx.session.scalars(query, {"org": actor.org_id, "port": actor.organisation.port, "filing": filing,
-                                            "status": status, "limit": limit}))
+    return list(ctx.session.execute(query, {"org": actor.org_id, "port": actor.organisation.port, "filing": filing,
+                                            "status": status, "limit": limit}).unique().scalars())
 
 
 def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: bool = False) -> Inspection:

@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
@@ -23,6 +25,8 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.inspections import matching, recipients
+from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
@@ -34,7 +38,8 @@ from onewindow.parties.permissions import Permission
 DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 
 _NUMBERS = bindparam("numbers", expanding=True)
-_DECIDED = select(InspectionDecision.id).where(InspectionDecision.declaration_id == bindparam("declaration_id"))
+_DECIDED = Prepared(select(InspectionDecision.id)
+                    .where(InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
 _PENDING = (select(InspectionDecision, Declaration, Filing.port)
             .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
             .join(Filing, Filing.id == Declaration.filing_id)
@@ -46,9 +51,6 @@ _INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.m
               .where(InspectionContainer.number.in_(_NUMBERS)))
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
-_SETTLED = select(InspectionDecision.declaration_id).where(
-    InspectionDecision.declaration_id.in_(bindparam("ids", expanding=True)),
-    InspectionDecision.status != DecisionStatus.pending.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
               .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
               .with_for_update(of=Inspection))
@@ -99,17 +101,17 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     if declaration.status not in DECIDABLE:
         raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
                        code="not_accepted")
-    if ctx.session.scalar(_DECIDED, {"declaration_id": declaration.id}):
+    if read(ctx.session, _DECIDED, {"declaration_id": declaration.id}):
         raise Conflict("this declaration already has a decision", code="already_decided")
     request = _check_decision(declaration, body)
     inspect = request.inspect
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
-    decision = InspectionDecision(id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
-                                  organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
-                                  reason=(request.reason or None) if inspect else None,
-                                  status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None)
+    decision = _new(InspectionDecision, id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
+                    organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
+                    reason=(request.reason or None) if inspect else None, status=DecisionStatus.pending.value,
+                    decided_at=ctx.now(), matched_at=None)
     rows.insert_new(ctx.session, [decision])
     rows.attach(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
@@ -175,7 +177,7 @@ def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | Non
         [_engine_decision(d, declarations[d.id]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
-        started=started, settled=_settled(ctx, covering), joint=ctx.settings.joint_inspection)
+        started=started, settled=_settled(covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
     created = [_persist(ctx, planned, by_declaration, declarations, ports, unstarted)
                for planned in _merged(result.inspections)]
@@ -207,7 +209,7 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
     """(containers whose inspection during their current visit is in progress or done, containers that
     have an inspection not yet started) — one query."""
     started, unstarted = set(), set()
-    for number, status, matched_at in ctx.session.execute(_INSPECTED, {"numbers": list(visits)}):
+    for number, status, matched_at in read(ctx.session, _INSPECTED, {"numbers": list(visits)}):
         if status in _STARTED and matched_at >= visits[number].created_at:
             started.add(number)
         elif status in _JOINABLE:
@@ -215,12 +217,10 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
     return frozenset(started), unstarted
 
 
-def _settled(ctx: Context, covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
+def _settled(covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
     """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
-    ids = {d.id for by_agency in covering.values() for ds in by_agency.values() for d in ds}
-    decided = set(ctx.session.scalars(_SETTLED, {"ids": list(ids)}))
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
-                if d.id in decided or d.status == DeclarationStatus.released.value}
+                if d.decided or d.status == DeclarationStatus.released.value}
             for n, by_agency in covering.items()}
 
 
@@ -303,21 +303,39 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
                       declaration_ids: Iterable[uuid.UUID], participants: Iterable[tuple]) -> Inspection:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
     kinds, reasons) and its relocation task, written with plain inserts and attached to the session."""
-    now = ctx.now()
-    inspection = Inspection(id=uuid.uuid4(), port=port, status=InspectionStatus.awaiting_relocation.value,
-                            late=late, matched_at=now)
-    inspection.containers = [InspectionContainer(inspection_id=inspection.id, number=n) for n in containers]
-    inspection.declarations = [InspectionDeclaration(inspection_id=inspection.id, declaration_id=i)
-                               for i in dict.fromkeys(declaration_ids)]
-    inspection.participants = [
-        InspectionParticipant(inspection_id=inspection.id, agency=a, organisation_id=office, kinds=kinds,
-                              reasons=reasons, absent=False) for a, office, kinds, reasons in participants]
-    inspection.joint = len(inspection.participants) > 1
-    task = RelocationTask(id=uuid.uuid4(), inspection_id=inspection.id, port=port, status="open", created_at=now)
-    for group in ([inspection], inspection.containers, inspection.declarations, inspection.participants, [task]):
+    now, inspection_id = ctx.now(), uuid.uuid4()
+    parts = {
+        "containers": [_new(InspectionContainer, inspection_id=inspection_id, number=n) for n in containers],
+        "declarations": [_new(InspectionDeclaration, inspection_id=inspection_id, declaration_id=i)
+                         for i in dict.fromkeys(declaration_ids)],
+        "participants": [_new(InspectionParticipant, inspection_id=inspection_id, agency=a, organisation_id=office,
+                              kinds=kinds, reasons=reasons, absent=False)
+                         for a, office, kinds, reasons in participants]}
+    inspection = _new(Inspection, id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value,
+                      late=late, matched_at=now, joint=len(parts["participants"]) > 1)
+    task = _new(RelocationTask, id=uuid.uuid4(), inspection_id=inspection_id, port=port, status="open",
+                created_at=now)
+    rows.insert_new(ctx.session, [inspection])
+    for key, group in parts.items():
+        set_committed_value(inspection, key, group)
         rows.insert_new(ctx.session, group)
+    rows.insert_new(ctx.session, [task])
     rows.attach(ctx.session, inspection, task)
     return inspection
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _new(model: type, **values: Any) -> Any:
+    """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
+    change events: it is written with :func:`rows.insert_new` and attached as stored."""
+    keys = _COLUMNS.get(model)
+    if keys is None:
+        keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
+    if not values.keys() <= set(keys):
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - set(keys)))}")
+    return rows.loaded(model, **{key: values.get(key) for key in keys})
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
+from onewindow.filings import rows
 from onewindow.inspections.visits import open_visits
 from onewindow.models import ContainerVisit, OrgKind, RelocationTask
 from onewindow.parties.permissions import Permission
@@ -62,8 +63,8 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     for visit in visits.values():
         if visit.arrived_at is not None:
             raise Conflict(f"container {visit.number} has already arrived and not left", code="already_arrived")
-        visit.arrived_at, visit.port, visit.terminal_id = ctx.now(), actor.organisation.port, actor.org_id
-        visit.conveyance, visit.voyage = request.conveyance.name, request.conveyance.voyage
+    rows.update(ctx.session, list(visits.values()), arrived_at=ctx.now(), port=actor.organisation.port,
+                terminal_id=actor.org_id, conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
     record_event(ctx, "container.arrived", subject_type="terminal", subject_id=actor.org_id,
                  recipients=[actor.org_id], data={"containers": sorted(visits), "port": actor.organisation.port,
                                                   "conveyance": request.conveyance.model_dump()})

@@ -11,7 +11,11 @@ from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
 from onewindow.filings import rows
-from onewindow.models import ContainerVisit, Declaration, DeclarationContainer, DeclarationStatus, Filing
+from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
+from onewindow.models import (
+    ContainerVisit, DecisionStatus, Declaration, DeclarationContainer, DeclarationStatus, Filing, InspectionDecision,
+)
 
 COVERING = (DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value, DeclarationStatus.released.value)
 """Statuses in which an agency's declaration counts for a container's inspection and release."""
@@ -37,13 +41,16 @@ _OPEN_VISIT = (select(ContainerVisit)
                .where(ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_(None))
                .order_by(ContainerVisit.created_at, ContainerVisit.id).limit(1))
 _OPEN_VISIT_LOCKED = _OPEN_VISIT.with_for_update()
+_DECIDED = (select(InspectionDecision.id).where(InspectionDecision.declaration_id == Declaration.id,
+                                                 InspectionDecision.status != DecisionStatus.pending.value)
+            .exists())
 _COVERAGE = (select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
-                    Declaration.organisation_id, Filing.enterprise_id)
+                    Declaration.organisation_id, Filing.enterprise_id, _DECIDED)
              .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
              .join(Filing, Filing.id == Declaration.filing_id)
              .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
                     Declaration.status.in_(COVERING)))
-_FILING_PORT = select(Filing.port).where(Filing.id == bindparam("filing_id"))
+_FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing_id")))
 
 
 def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
@@ -83,6 +90,8 @@ class Cover(NamedTuple):
     status: str
     organisation_id: uuid.UUID
     enterprise_id: uuid.UUID
+    decided: bool
+    """Its agency's inspection decision on it is matched or cleared (no longer waiting)."""
 
 
 def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[Cover]]]:
@@ -91,14 +100,14 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[C
     if not numbers:
         return {}
     found: dict[str, dict[str, list[Cover]]] = defaultdict(lambda: defaultdict(list))
-    for number, *cover in ctx.session.execute(_COVERAGE, {"numbers": numbers}):
-        found[number][cover[1]].append(Cover(*cover))
+    for number, *cover in read(ctx.session, _COVERAGE, {"numbers": numbers}):
+        found[number][cover[1]].append(Cover(*cover[:5], decided=bool(cover[5])))
     return {n: dict(by_agency) for n, by_agency in found.items()}
 
 
 def filing_port(ctx: Context, declaration: Declaration) -> str | None:
     """The port of the declaration's filing (without loading the filing)."""
-    return ctx.session.scalar(_FILING_PORT, {"filing_id": declaration.filing_id})
+    return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id})[0][0]
 
 
 def reopen_released(ctx: Context, declaration: Declaration) -> None:

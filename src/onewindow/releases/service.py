@@ -11,8 +11,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -21,35 +19,39 @@ from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.filings.service import declaration_event_data
 from onewindow.inspections.recipients import port_terminals
+from onewindow.inspections.stored import read
+from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
-    ContainerVisit, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision, InspectionDeclaration,
+    ContainerVisit, Declaration, DeclarationStatus, Inspection, InspectionDecision, InspectionDeclaration,
     InspectionParticipant, InspectionStatus, OrgKind, Release,
 )
 from onewindow.parties.permissions import Permission
 
 RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value})
 
-_PARTS = (select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
-                 InspectionParticipant.outcome, InspectionParticipant.disposal)
-          .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
-          .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
-          .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
-                 InspectionParticipant.agency == bindparam("agency")))
-_PENDING_DECISION = select(InspectionDecision.id).where(
+_PARTS = Prepared(
+    select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
+           InspectionParticipant.outcome, InspectionParticipant.disposal)
+    .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
+    .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
+    .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
+           InspectionParticipant.agency == bindparam("agency")))
+_PENDING_DECISION = Prepared(select(InspectionDecision.id).where(
     InspectionDecision.declaration_id == bindparam("declaration_id"), InspectionDecision.status == "pending",
-    InspectionDecision.inspect.is_(True))
-_FILING = select(Filing).where(Filing.id == bindparam("id")).options(lazyload(Filing.declarations))
-_KNOWN = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                         ContainerVisit.gated_out_at.is_(None))
-_GATED_OUT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                             ContainerVisit.gated_out_at.is_not(None))
-_GATED_OUT_AT_PORT = _GATED_OUT.where(ContainerVisit.port == bindparam("port"))
+    InspectionDecision.inspect.is_(True)).limit(1))
+_KNOWN = Prepared(select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                                  ContainerVisit.gated_out_at.is_(None)).limit(1))
+_LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
+                                        ContainerVisit.gated_out_at.is_not(None))
+_GATED_OUT = Prepared(_LEFT.limit(1))
+_GATED_OUT_AT_PORT = Prepared(_LEFT.where(ContainerVisit.port == bindparam("port")).limit(1))
 
 
 def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
+    """The caller's office's declaration, locked, with its filing (one query); 404, 403 or 409."""
     actor = ctx.as_actor()
-    declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True)
+    declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
     actor.require(Permission.release_grant)
     if declaration.organisation_id != actor.org_id:
         raise Conflict("only the office the declaration is routed to may release it", code="not_routed_here")
@@ -58,7 +60,7 @@ def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
 
 def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
     """Why this agency may not release yet: its inspections not completed, or results it must still act on."""
-    found = ctx.session.execute(_PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
+    found = read(ctx.session, _PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
     reasons = []
     for inspection_id, status, absent, adopted_at, outcome, disposal in found:
         if absent and adopted_at is None:
@@ -70,16 +72,6 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
     return reasons
 
 
-def _filing(ctx: Context, declaration: Declaration) -> Filing:
-    """The declaration's filing, without its other declarations (one query, or none when already loaded);
-    kept on the declaration for the rest of the transaction."""
-    filing = declaration.__dict__.get("filing")
-    if filing is None:
-        filing = ctx.session.scalars(_FILING, {"id": declaration.filing_id}).one()
-        set_committed_value(declaration, "filing", filing)
-    return filing
-
-
 def release(ctx: Context, declaration_id: str) -> Declaration:
     """The agency releases its declaration (核放); then each of its containers' combined release is decided."""
     declaration = _own_declaration(ctx, declaration_id)
@@ -87,10 +79,10 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
         raise Conflict(f"a {declaration.status} declaration cannot be released", code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict("not yet: " + "; ".join(reasons), code="inspection_open")
-    pending = ctx.session.scalar(_PENDING_DECISION, {"declaration_id": declaration.id})
+    pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id})
     if pending:
         raise Conflict("the inspection decision is still waiting to be matched", code="decision_pending")
-    filing = _filing(ctx, declaration)
+    filing = declaration.filing  # read with it by _own_declaration
     visits = open_visits(ctx, declaration_numbers(declaration), port=filing.port)
     rows.insert(ctx.session, Release, [{
         "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
@@ -99,8 +91,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
     _event(ctx, declaration, "declaration.released")
     covering = coverage(ctx, visits)
-    for visit in visits.values():
-        _decide_container(ctx, visit, covering.get(visit.number, {}))
+    _decide_containers(ctx, [(visit, covering.get(visit.number, {})) for visit in visits.values()])
     return declaration
 
 
@@ -132,7 +123,7 @@ def _current_release(ctx: Context, declaration: Declaration) -> Release | None:
 
 
 def _event(ctx: Context, declaration: Declaration, type_: str, **extra) -> None:
-    filing = _filing(ctx, declaration)
+    filing = declaration.filing  # read with it by _own_declaration
     record_event(ctx, type_, subject_type="declaration", subject_id=declaration.id, filing_id=declaration.filing_id,
                  recipients=[filing.enterprise_id, declaration.organisation_id, *port_terminals(ctx, filing.port)],
                  data={**declaration_event_data(declaration), **extra})
@@ -150,14 +141,19 @@ def _status(by_agency: dict[str, list[Cover]]) -> tuple[list[str], list[str]]:
     return sorted(released), sorted(set(by_agency) - released)
 
 
-def _decide_container(ctx: Context, visit: ContainerVisit, by_agency: dict[str, list[Cover]]) -> None:
-    """Publish ``container.released`` when the last covering agency has released (once per visit);
-    ``by_agency``: the container's coverage as it now stands."""
-    released, pending = _status(by_agency)
-    if pending or not released or visit.released_at is not None:
-        return
-    rows.update(ctx.session, [visit], released_at=ctx.now())
-    _container_event(ctx, visit, "container.released", released, by_agency)
+def _decide_containers(ctx: Context, containers: list[tuple[ContainerVisit, dict[str, list[Cover]]]]) -> None:
+    """Publish ``container.released`` for each container whose last covering agency has released (once per
+    visit); ``containers``: each visit with its coverage as it now stands. The visits released are written
+    with one ``UPDATE``, then their events in container order."""
+    now = ctx.now()
+    decided = []
+    for visit, by_agency in containers:
+        released, pending = _status(by_agency)
+        if not pending and released and visit.released_at is None:
+            decided.append((visit, released, by_agency))
+    rows.update(ctx.session, [visit for visit, _, _ in decided], released_at=now)
+    for visit, released, by_agency in decided:
+        _container_event(ctx, visit, "container.released", released, by_agency)
 
 
 def _container_event(ctx: Context, visit: ContainerVisit, type_: str, agencies: list[str],
@@ -196,13 +192,13 @@ def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
 
 def _known(ctx: Context, number: str) -> bool:
     """Whether ``number`` has an open visit (it is at the port)."""
-    return ctx.session.scalar(_KNOWN, {"number": number}) is not None
+    return bool(read(ctx.session, _KNOWN, {"number": number}))
 
 
 def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
     """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
     query = _GATED_OUT if port is None else _GATED_OUT_AT_PORT
-    return ctx.session.scalar(query.limit(1), {"number": number, "port": port}) is not None
+    return bool(read(ctx.session, query, {"number": number, "port": port}))
 
 
 def release_status(ctx: Context, number: str) -> dict:
