@@ -49,6 +49,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+READ_ONLY = "onewindow_read_only"
+"""The execution option of a connection whose transaction only reads (see :func:`unit_of_work`)."""
+
 CHECKPOINT_SECONDS = 0.5
 """How often a process copies what SQLite's write-ahead log holds into the database file."""
 
@@ -125,6 +128,10 @@ class _WriterGate:
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644) if lock_path else None
 
     def begin(self, conn) -> None:
+        if conn.get_execution_options().get(READ_ONLY):  # a reader: a snapshot, beside the writers
+            conn.connection.driver_connection.execute("BEGIN")
+            conn.info["reader"] = True
+            return
         if not self._lock.acquire(timeout=self._timeout):
             raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
         try:
@@ -147,6 +154,11 @@ class _WriterGate:
         self._end(conn, "ROLLBACK")
 
     def _end(self, conn, statement: str) -> None:
+        if conn.info.pop("reader", False):
+            driver = conn.connection.driver_connection
+            if driver.in_transaction:
+                driver.execute(statement)
+            return
         if not conn.info.pop("writer_gate_held", False):
             return
         try:
@@ -188,6 +200,32 @@ def _gate_for(url: str) -> _WriterGate:
         return gate
 
 
+_side_locks: dict[tuple[Path, str, int], threading.Lock] = {}
+
+
+@contextmanager
+def sqlite_side_lock(engine: Engine, name: str) -> Iterator[None]:
+    """Hold the lock ``name`` of the engine's SQLite database file, for this process's threads and other
+    processes alike (an ``flock`` on ``<database>.<name>-lock``), apart from the writer gate: work that must
+    not run twice at once, but runs beside the writers, takes it. In-memory databases: this process only."""
+    database = engine.url.database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        path, fd = Path(":memory:"), None
+    else:
+        path = Path(database).expanduser().resolve()
+        fd = os.open(path.with_name(f"{path.name}.{name}-lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    with _gates_lock:
+        lock = _side_locks.setdefault((path, name, os.getpid()), threading.Lock())
+    try:
+        with lock:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # let go when the descriptor is closed
+            yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def json_text(value) -> str:
     """JSON columns as text, with orjson (several times faster than the standard library on entries)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -218,10 +256,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back on any exception."""
+def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back on any exception.
+
+    ``read_only``: the work only reads. On SQLite it then reads a snapshot beside the writers instead of
+    taking the writer gate (a long computation does not hold up every request); it must not write (SQLite
+    refuses a write from a reader once another transaction has written since its snapshot). No difference
+    on PostgreSQL.
+    """
     session = factory()
     try:
+        if read_only:
+            session.connection(execution_options={READ_ONLY: True})
         yield session
         session.commit()
     except BaseException:

@@ -211,6 +211,39 @@ def test_commits_do_not_checkpoint_a_background_thread_does(tmp_path):
         engine.dispose()
 
 
+def test_a_read_only_unit_of_work_reads_a_snapshot_beside_the_writer(db, clock):
+    """On SQLite a writer holds the one write slot from its first statement to its commit; a read-only unit of
+    work does not queue for it and reads what was committed before it began (PostgreSQL: the same answers)."""
+    import threading
+
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        session.add(_org("0916", clock.now()))
+    writing, read = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def writer() -> None:
+        with unit_of_work(factory) as session:
+            session.add(_org("0917", clock.now()))
+            session.flush()  # the write slot is held from here to the commit
+            writing.set()
+            assert read.wait(10), "the reader waited for the writer"
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        with unit_of_work(factory, read_only=True) as session:
+            seen.append(len(session.scalars(select(Organisation)).all()))
+        read.set()
+    finally:
+        read.set()
+        thread.join(10)
+    with unit_of_work(factory, read_only=True) as session:
+        seen.append(len(session.scalars(select(Organisation)).all()))
+    assert seen == [1, 2]
+
+
 def test_foreign_keys_are_enforced(db, clock):
     factory = make_session_factory(db)
     with pytest.raises(IntegrityError):

@@ -294,3 +294,31 @@ def test_a_request_waits_for_whoever_computes_the_same_new_question(db, run, dat
         other.dispose()
     assert result["answer"] == theirs
     assert publications(run)[key].compute_seconds == 0.5  # taken, not computed again
+
+
+def test_requests_commit_while_the_scheduler_computes_figures(db, run, clock, settings, monkeypatch):
+    """Computing a published answer does not hold the write slot (SQLite: a read-only unit of work beside the
+    writers), so a request that writes meanwhile commits at once."""
+    from onewindow.db import unit_of_work
+    from onewindow.models import Organisation
+
+    add_rows(run, 5, seed=11)
+    factory = make_session_factory(db)
+    computing = publication._compute
+    writes: list[bool] = []
+
+    def compute_while_a_request_writes(ctx, *spec):
+        def request() -> None:
+            with unit_of_work(factory) as session:
+                session.add(Organisation(kind="customs", code=f"{len(writes):04d}", name="x", created_at=clock.now()))
+            writes.append(True)
+
+        writer = threading.Thread(target=request)
+        writer.start()
+        writer.join(10)
+        assert not writer.is_alive(), "the request waited for the scheduler's computation"
+        return computing(ctx, *spec)
+
+    monkeypatch.setattr(publication, "_compute", compute_while_a_request_writes)
+    done = publication.refresh(factory, clock, settings)
+    assert len(done) == STANDARD and len(writes) == STANDARD

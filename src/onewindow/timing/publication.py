@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import unit_of_work
+from onewindow.db import sqlite_side_lock, unit_of_work
 from onewindow.errors import ValidationFailed
 from onewindow.models import ClearancePublication, SinkCursor
 from onewindow.timing import service
@@ -218,13 +218,38 @@ def refresh(factory: sessionmaker[Session], clock: Clock, settings: Settings, *,
     with unit_of_work(factory) as session:
         todo = due(Context(session=session, clock=clock, settings=settings))
     done = []
+    beside_writers = factory.kw["bind"].dialect.name == "sqlite"
     for key, spec in todo:
         if budget_seconds is not None and time.monotonic() - start >= budget_seconds:
             break
-        with unit_of_work(factory) as session:
-            if refresh_one(Context(session=session, clock=clock, settings=settings), key, spec):
-                done.append(key)
+        if beside_writers:
+            refreshed = _refresh_beside_writers(factory, clock, settings, key, spec)
+        else:
+            with unit_of_work(factory) as session:
+                refreshed = refresh_one(Context(session=session, clock=clock, settings=settings), key, spec)
+        if refreshed:
+            done.append(key)
     return done
+
+
+def _refresh_beside_writers(factory: sessionmaker[Session], clock: Clock, settings: Settings, key: str,
+                            spec: Spec) -> bool:
+    """SQLite: check and recompute ``key`` in a read-only unit of work (a snapshot, beside the writers: requests
+    are not held up while it computes), then store it in a short one. Schedulers take turns at this under a
+    lock of the database file of their own (not the writer gate), so a key is computed once: the next one
+    finds it fresh."""
+    with sqlite_side_lock(factory.kw["bind"], "publication"):
+        with unit_of_work(factory, read_only=True) as session:
+            ctx = Context(session=session, clock=clock, settings=settings)
+            row = ctx.session.execute(select(P.as_of, P.study_tx, P.study_seq).where(P.key == key)).first()
+            current = position(ctx)
+            if not stale(row, ctx.now(), current, ctx.settings):
+                return False
+            answer, seconds = _compute(ctx, *spec)
+        with unit_of_work(factory) as session:
+            _store(Context(session=session, clock=clock, settings=settings), key, spec, answer, current, seconds,
+                   asked_at=None)
+    return True
 
 
 def refresh_one(ctx: Context, key: str, spec: Spec) -> bool:
