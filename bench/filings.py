@@ -34,7 +34,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
+from common import (  # noqa: E402
+    asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary, units_of_work_on_the_loop,
+)
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -163,34 +165,9 @@ def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
     raw.commit()
 
 
-async def _asgi(app, method: str, path: str, headers: list, body: bytes = b"") -> tuple[int, bytes]:
-    """One request through the application object; (status, body)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [*headers, (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    answer: dict = {"body": []}
-
-    async def receive() -> dict:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # the client never disconnects
-
-    async def send(message: dict) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-        else:
-            answer["body"].append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return answer["status"], b"".join(answer["body"])
-
-
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None) -> dict:
     """Create and submit ``n`` filings through the application object in this process; CPU per filing."""
     from onewindow.app import create_app
-    from onewindow import http
 
     bodies = [json.dumps(sample_entry(containers=2, items=5, seed=i), ensure_ascii=False).encode()
               for i in range(n + 200)]
@@ -198,15 +175,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     token, _ = prepare(url)
     app = create_app(Settings(database_url=url, embedded_scheduler=False))
     if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
-        def inline(_state, fn, *args):
-            future = asyncio.get_running_loop().create_future()
-            try:
-                future.set_result(fn(*args))
-            except Exception as error:  # noqa: BLE001 - handed to the awaiting request
-                future.set_exception(error)
-            return future
-
-        http.in_worker_thread = inline
+        units_of_work_on_the_loop()
     headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
                (b"host", b"bench")]
 
@@ -215,9 +184,9 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
 
         async def client() -> None:
             while queue:
-                status, answer = await _asgi(app, "POST", "/api/v1/filings", headers, queue.pop())
+                status, answer = await asgi_request(app, "POST", "/api/v1/filings", headers, queue.pop())
                 assert status == 201, answer
-                status, answer = await _asgi(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit",
+                status, answer = await asgi_request(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit",
                                              headers)
                 assert status == 200, answer
 

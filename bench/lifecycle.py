@@ -39,7 +39,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary  # noqa: E402
+from common import (  # noqa: E402
+    asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary, units_of_work_on_the_loop,
+)
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -205,7 +207,6 @@ class RequestCosts:
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50) -> dict:
     """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
     ``sequential`` more one request at a time (CPU per request kind)."""
-    from onewindow import http
     from onewindow.app import COLLECTOR_THRESHOLDS, create_app
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
@@ -216,15 +217,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
     if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
-        def inline(_state, fn, *args):
-            future = asyncio.get_running_loop().create_future()
-            try:
-                future.set_result(fn(*args))
-            except Exception as error:  # noqa: BLE001 - handed to the awaiting request
-                future.set_exception(error)
-            return future
-
-        http.in_worker_thread = inline
+        units_of_work_on_the_loop()
     costs = RequestCosts(profile)
 
     async def drive_app(batch: list[dict], clients: int, record=None) -> None:
