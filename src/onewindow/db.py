@@ -54,6 +54,8 @@ READ_ONLY = "onewindow_read_only"
 
 CHECKPOINT_SECONDS = 0.5
 """How often a process copies what SQLite's write-ahead log holds into the database file."""
+RESTART_FRAMES = 4000
+"""Pages in the write-ahead log (about 16 MB) past which a checkpoint also makes writers start it afresh."""
 
 
 class _Checkpointer(threading.Thread):
@@ -63,10 +65,14 @@ class _Checkpointer(threading.Thread):
     1,000 pages: that transaction writes some 4 MB and waits for the disk while
     it still holds the write lock, which costs every transaction about 0.2 ms
     on average, all of it inside the lock. A passive checkpoint needs no write
-    lock: it runs here on its own connection while writers go on, copies what
-    no reader still needs, and lets the log be reused from its start. The
-    thread ends once its writer gate is gone (every engine on the file disposed
-    of). SQLite still checkpoints when the last connection to the file closes.
+    lock: it runs here on its own connection while writers go on. But the log
+    is only started afresh by a writer that finds every page of it copied,
+    which never happens while writers keep writing during the checkpoints; so
+    once the log holds :data:`RESTART_FRAMES` pages, the checkpoint is made
+    holding the writer gate (no writer meanwhile; a short wait for them, rarely)
+    and the next writer starts the log from its beginning. The thread ends once
+    its writer gate is gone (every engine on the file disposed of). SQLite
+    still checkpoints when the last connection to the file closes.
     """
 
     def __init__(self, path: Path, gate: _WriterGate) -> None:
@@ -78,18 +84,26 @@ class _Checkpointer(threading.Thread):
 
         connection = None
         try:
-            while self._gate() is not None:
+            while (gate := self._gate()) is not None:
+                del gate  # hold no reference while asleep: the gate goes with its last engine
                 time.sleep(CHECKPOINT_SECONDS)
                 try:
                     if connection is None:  # the file is made by the first engine connection, not here
                         connection = sqlite3.connect(f"file:{self._path}?mode=rw", uri=True,
                                                      isolation_level=None, check_same_thread=False)
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._checkpoint(connection)
                 except sqlite3.Error:  # not made yet, or busy with another process's checkpoint: next round
                     continue
         finally:
             if connection is not None:
                 connection.close()
+
+    def _checkpoint(self, connection) -> None:
+        _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        gate = self._gate()
+        if frames >= RESTART_FRAMES and gate is not None:
+            with gate.held():  # readers still reading the log make it busy: then the next round tries again
+                connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 class _WriterGate:
@@ -146,6 +160,21 @@ class _WriterGate:
             self._lock.release()
             raise
         conn.info["writer_gate_held"] = True
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the gate with no transaction (no writer of this process or another meanwhile)."""
+        if not self._lock.acquire(timeout=self._timeout):
+            raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                self._release_file()
+        finally:
+            self._lock.release()
 
     def commit(self, conn) -> None:
         self._end(conn, "COMMIT")

@@ -211,6 +211,33 @@ def test_commits_do_not_checkpoint_a_background_thread_does(tmp_path):
         engine.dispose()
 
 
+def test_the_log_stays_bounded_while_writers_never_stop(tmp_path, monkeypatch):
+    """Passive checkpoints alone never let a busy log start afresh; past a size the checkpointer makes one
+    holding the writer gate, so the log is reused from its start instead of growing without end."""
+    import time
+
+    from onewindow import db as db_module
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_SECONDS", 0.02)
+    monkeypatch.setattr(db_module, "RESTART_FRAMES", 100)
+    path = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{path}", pool_size=1)
+    wal = tmp_path / "busy.db-wal"
+    largest = 0
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        for i in range(3000):  # about 3,000 pages written, one transaction after another
+            with engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 3000,))
+            if i % 50 == 0:
+                time.sleep(0.001)  # let the checkpointer in now and then, as requests' gaps do
+                largest = max(largest, wal.stat().st_size)
+    finally:
+        engine.dispose()
+    assert largest < 6_000_000, f"the log grew to {largest / 1e6:.1f} MB"
+
+
 def test_a_read_only_unit_of_work_reads_a_snapshot_beside_the_writer(db, clock):
     """On SQLite a writer holds the one write slot from its first statement to its commit; a read-only unit of
     work does not queue for it and reads what was committed before it began (PostgreSQL: the same answers)."""
