@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import orjson
@@ -136,45 +136,33 @@ class _WriterGate:
     ``BEGIN IMMEDIATE`` find the database still locked and sleep in the busy handler.
     """
 
-    def __init__(self, lock_path: Path | None, timeout: float = 30.0) -> None:
+    def __init__(self, lock_path: Path | None, timeout: float | None = 30.0) -> None:
         self._lock = threading.Lock()  # not an RLock: commit may run on another thread than BEGIN
         self._timeout = timeout
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644) if lock_path else None
 
     def begin(self, conn) -> None:
+        driver = conn.connection.driver_connection
         if conn.get_execution_options().get(READ_ONLY):  # a reader: a snapshot, beside the writers
-            conn.connection.driver_connection.execute("BEGIN")
+            driver.execute("BEGIN")
             conn.info["reader"] = True
             return
-        if not self._lock.acquire(timeout=self._timeout):
-            raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
+        self._acquire()
         try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self._release_file()
-                raise
+            driver.execute("BEGIN IMMEDIATE")
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
         conn.info["writer_gate_held"] = True
 
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold the gate with no transaction (no writer of this process or another meanwhile)."""
-        if not self._lock.acquire(timeout=self._timeout):
-            raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
+        self._acquire()
         try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                self._release_file()
+            yield
         finally:
-            self._lock.release()
+            self._release()
 
     def commit(self, conn) -> None:
         self._end(conn, "COMMIT")
@@ -183,22 +171,33 @@ class _WriterGate:
         self._end(conn, "ROLLBACK")
 
     def _end(self, conn, statement: str) -> None:
-        if conn.info.pop("reader", False):
-            driver = conn.connection.driver_connection
-            if driver.in_transaction:
-                driver.execute(statement)
-            return
-        if not conn.info.pop("writer_gate_held", False):
+        writer = conn.info.pop("writer_gate_held", False)
+        if not (writer or conn.info.pop("reader", False)):
             return
         try:
             driver = conn.connection.driver_connection
             if driver.in_transaction:
                 driver.execute(statement)
         finally:
-            try:
-                self._release_file()
-            finally:
-                self._lock.release()
+            if writer:
+                self._release()
+
+    def _acquire(self) -> None:
+        """This process's lock, then the file's (released again if the second fails)."""
+        if not self._lock.acquire(timeout=-1 if self._timeout is None else self._timeout):
+            raise TimeoutError(f"no SQLite write slot within {self._timeout} s")
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _release(self) -> None:
+        try:
+            self._release_file()
+        finally:
+            self._lock.release()
 
     def _release_file(self) -> None:
         if self._fd is not None:
@@ -214,12 +213,19 @@ _gates: weakref.WeakValueDictionary[tuple[Path, int], _WriterGate] = weakref.Wea
 _gates_lock = threading.Lock()
 
 
-def _gate_for(url: str) -> _WriterGate:
-    """The process's one writer gate for the SQLite database at ``url`` (a new one for in-memory databases)."""
+def _database_file(url) -> Path | None:
+    """The file of the SQLite database at ``url``; None for an in-memory one."""
     database = make_url(url).database
     if database in (None, "", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def _gate_for(url: str) -> _WriterGate:
+    """The process's one writer gate for the SQLite database at ``url`` (a new one for in-memory databases)."""
+    path = _database_file(url)
+    if path is None:
         return _WriterGate(None)
-    path = Path(database).expanduser().resolve()
     key = (path, os.getpid())  # a forked child opens the file anew: an inherited descriptor shares the lock
     with _gates_lock:
         gate = _gates.get(key)
@@ -229,30 +235,23 @@ def _gate_for(url: str) -> _WriterGate:
         return gate
 
 
-_side_locks: dict[tuple[Path, str, int], threading.Lock] = {}
+_side_locks: weakref.WeakValueDictionary[tuple[Path | None, str, int], _WriterGate] = weakref.WeakValueDictionary()
+"""Side locks while someone holds or waits for them (each holds its lock file open)."""
 
 
-@contextmanager
-def sqlite_side_lock(engine: Engine, name: str) -> Iterator[None]:
-    """Hold the lock ``name`` of the engine's SQLite database file, for this process's threads and other
-    processes alike (an ``flock`` on ``<database>.<name>-lock``), apart from the writer gate: work that must
-    not run twice at once, but runs beside the writers, takes it. In-memory databases: this process only."""
-    database = engine.url.database
-    if database in (None, "", ":memory:") or database.startswith("file:"):
-        path, fd = Path(":memory:"), None
-    else:
-        path = Path(database).expanduser().resolve()
-        fd = os.open(path.with_name(f"{path.name}.{name}-lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def sqlite_side_lock(engine: Engine, name: str) -> AbstractContextManager[None]:
+    """The lock ``name`` of the engine's SQLite database file, held for this process's threads and other
+    processes alike (a gate like the writer gate, on ``<database>.<name>-lock``, waited for without limit):
+    work that must not run twice at once, but runs beside the writers, takes it. In-memory databases: this
+    process only."""
+    path = _database_file(engine.url)
+    key = (path, name, os.getpid())
     with _gates_lock:
-        lock = _side_locks.setdefault((path, name, os.getpid()), threading.Lock())
-    try:
-        with lock:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # let go when the descriptor is closed
-            yield
-    finally:
-        if fd is not None:
-            os.close(fd)
+        lock = _side_locks.get(key)
+        if lock is None:
+            lock = _side_locks[key] = _WriterGate(path.with_name(f"{path.name}.{name}-lock") if path else None,
+                                                  timeout=None)
+    return lock.held()
 
 
 def json_text(value) -> str:

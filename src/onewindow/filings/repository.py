@@ -11,13 +11,13 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, inspect, outerjoin, select
-from sqlalchemy.orm import defer, joinedload, lazyload, make_transient_to_detached
+from sqlalchemy.orm import defer, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
-from onewindow.filings.rows import loaded
+from onewindow.filings.rows import holds_any, loaded, place
 from onewindow.sql import Prepared
 
 
@@ -57,7 +57,7 @@ def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = F
     when ``for_update``), else 404."""
     actor = ctx.as_actor()
     parsed = parse_id(filing_id, "filing")
-    if actor.kind is OrgKind.enterprise and not _holds_filings(ctx.session):
+    if actor.kind is OrgKind.enterprise and not holds_any(ctx.session, Filing, Declaration):
         filing = _enterprise_filing(ctx, actor, parsed, for_update)  # the hot path: a prepared statement
     else:
         query = filings_visible_to(actor).where(Filing.id == parsed).options(joinedload(Filing.declarations))
@@ -66,12 +66,6 @@ def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = F
     if filing is None:
         raise NotFound.of("filing", filing_id)
     return filing
-
-
-def _holds_filings(session) -> bool:
-    """Whether the session already holds a filing or a declaration (then the ORM's query is used, which
-    returns the objects the session holds instead of new copies)."""
-    return any(isinstance(obj, Filing | Declaration) for obj in session.identity_map.values())
 
 
 def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_update: bool) -> Filing | None:
@@ -86,9 +80,7 @@ def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_upd
     declarations = [loaded(Declaration, **dict(zip((k for k, _ in _DECLARATION_ATTRS), row[width:], strict=True)),
                            filing=filing) for row in found if row[width] is not None]
     set_committed_value(filing, "declarations", declarations)
-    for obj in (filing, *declarations):
-        make_transient_to_detached(obj)
-    ctx.session.add(filing)
+    place(ctx.session, filing, *declarations)
     return filing
 
 

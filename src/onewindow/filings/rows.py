@@ -102,6 +102,20 @@ def loaded(model: type, **values: Any) -> Any:
     return obj
 
 
+def place(session: Session, root: Any, *parts: Any) -> None:
+    """Put objects made with :func:`loaded` from stored rows into the session as the ORM would have loaded
+    them: ``root`` and the ``parts`` its relationships hold (set with ``set_committed_value``)."""
+    for obj in (root, *parts):
+        make_transient_to_detached(obj)
+    session.add(root)
+
+
+def holds_any(session: Session, *models: type) -> bool:
+    """Whether the session already holds an object of one of ``models`` (a caller about to :func:`place`
+    fresh copies uses the ORM's query instead, which returns the objects the session holds)."""
+    return any(isinstance(obj, models) for obj in session.identity_map.values())
+
+
 def attach(session: Session, *objects: Any) -> None:
     """Attach objects already written by :func:`insert_new` to the session as stored, unchanged rows.
 

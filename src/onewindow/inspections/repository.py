@@ -10,12 +10,12 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, inspect, select
-from sqlalchemy.orm import Session, joinedload, lazyload, make_transient_to_detached
+from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.filings.rows import loaded
+from onewindow.filings.rows import holds_any, loaded, place
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -98,17 +98,10 @@ def _one_prepared(scope: str, for_update: bool) -> Prepared:
     return Prepared(query.with_for_update(of=inspections) if for_update else query)
 
 
-def _holds_inspections(session: Session) -> bool:
-    """Whether the session already holds an inspection or its parts (then the ORM's query is used, which
-    returns the objects the session holds instead of new copies)."""
-    return any(isinstance(obj, Inspection | InspectionContainer | InspectionParticipant)
-               for obj in session.identity_map.values())
-
-
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
     """One inspection with its containers and participants, placed in the session as the ORM would have
     loaded them (from one prepared statement, unless the session already holds inspections)."""
-    if _holds_inspections(ctx.session):
+    if holds_any(ctx.session, Inspection, InspectionContainer, InspectionParticipant):
         return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
     rows = _one_prepared(scope, for_update).all(ctx.session, parameters)
     if not rows:
@@ -124,9 +117,7 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
     containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))
-    for obj in (inspection, *containers, *by_agency.values()):
-        make_transient_to_detached(obj)
-    ctx.session.add(inspection)
+    place(ctx.session, inspection, *containers, *by_agency.values())
     return inspection
 
 
