@@ -21,6 +21,9 @@ Contract of :class:`Prepared`:
   expand per call, and parameters whose value is computed per call;
 - nothing here commits; the ORM does not see the rows written (exactly as
   with a Core statement run on the session's connection).
+
+:func:`loaded` makes ORM objects from such rows (or new ones written that way)
+without the ORM's change events.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -134,6 +138,14 @@ def _driver(session: Session) -> tuple[Any, Dialect]:
     known = (session.get_transaction(), connection.connection.driver_connection, connection.dialect)
     session.info[_DRIVER] = known
     return known[1], known[2]
+
+
+def loaded(model: type, **values: Any) -> Any:
+    """A ``model`` instance holding ``values`` (attribute key → value) as the ORM holds a loaded row: placed
+    without change events (a fraction of what the constructor costs); in no session."""
+    obj = sa_inspect(model).class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
 
 
 def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compiled:

@@ -25,11 +25,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from onewindow.context import Actor
 from onewindow.models import ApiToken, Organisation, User
+from onewindow.sql import loaded
 
 WATCHED = (ApiToken, Organisation, User)
 MAX_ENTRIES = 10_000
@@ -105,8 +106,7 @@ def actor_of(holder: Holder) -> Actor:
 
 
 def _detached(model: type, values: dict[str, Any], **related: Any) -> Any:
-    obj = inspect(model).class_manager.new_instance()
-    obj.__dict__.update(values, **related)
+    obj = loaded(model, **values, **related)
     make_transient_to_detached(obj)
     return obj
 
