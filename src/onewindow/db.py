@@ -140,6 +140,10 @@ class _WriterGate:
         self._lock = threading.Lock()  # not an RLock: commit may run on another thread than BEGIN
         self._timeout = timeout
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644) if lock_path else None
+        if self._fd is not None:
+            # Closed once the gate is gone for good. Not in ``__del__``: that runs while the weak references to
+            # the gate still answer, so another thread could take the gate from the registry as its file closes.
+            weakref.finalize(self, os.close, self._fd)
 
     def begin(self, conn) -> None:
         driver = conn.connection.driver_connection
@@ -202,10 +206,6 @@ class _WriterGate:
     def _release_file(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
 
 
 _gates: weakref.WeakValueDictionary[tuple[Path, int], _WriterGate] = weakref.WeakValueDictionary()

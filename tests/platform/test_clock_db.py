@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,7 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from onewindow.clock import FrozenClock, SystemClock
-from onewindow.db import is_sqlite, make_engine, make_session_factory, normalise_url, unit_of_work
+from onewindow.db import (is_sqlite, make_engine, make_session_factory, normalise_url, sqlite_side_lock,
+                          unit_of_work)
 from onewindow.models import Organisation, User
 from onewindow.models.base import UTCDateTime
 
@@ -313,7 +318,6 @@ def test_urls_are_normalised(tmp_path):
 def _file_lock_is_free(path) -> bool:
     """Whether another process could take the exclusive lock on ``path`` now."""
     import subprocess
-    import sys
 
     code = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n")
@@ -344,3 +348,45 @@ def test_a_sqlite_writer_holds_the_file_lock_other_processes_queue_on(tmp_path):
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_side_locks_taken_and_let_go_by_many_threads_always_hold_their_file(tmp_path):
+    """A side lock lives while someone holds it: a thread taking it as the last holder lets it go must get a
+    lock whose file is open (or a new one), never one whose file is being closed."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to meet the moment a lock goes
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db", pool_size=1)
+    errors: list[BaseException] = []
+    held = 0
+
+    def take_and_let_go() -> None:
+        nonlocal held
+        for _ in range(3000):
+            try:
+                with sqlite_side_lock(engine, "work"):
+                    held += 1
+            except OSError as error:
+                errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=take_and_let_go) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        engine.dispose()
+    assert errors == [] and held == 4 * 3000
+
+
+def test_a_side_lock_closes_its_file_once_nobody_holds_it(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db", pool_size=1)
+    before = set(os.listdir("/proc/self/fd"))
+    with sqlite_side_lock(engine, "work"):
+        assert not _file_lock_is_free(tmp_path / "x.db.work-lock")
+        opened = set(os.listdir("/proc/self/fd")) - before
+    assert _file_lock_is_free(tmp_path / "x.db.work-lock")
+    gc.collect()
+    assert opened and not opened & set(os.listdir("/proc/self/fd"))
+    engine.dispose()
