@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import pstats
 import os
 import sys
@@ -39,6 +38,7 @@ from lifecycle import prepare  # noqa: E402
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
 from onewindow.context import Context  # noqa: E402
+from onewindow.app import settle_collector
 from onewindow.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from onewindow.filings import declarations, service as filings  # noqa: E402
 from onewindow.inspections import service as inspections, terminal  # noqa: E402
@@ -107,7 +107,7 @@ def run(kind: str, n: int, profile: bool = False) -> dict:
     counted = n // 5 if profile else 0
     try:
         pending = [set_up(parties, seed) for seed in range(n + WARM_UP + counted)]
-        gc.collect()
+        settle_collector()  # the collector as a serving process has it (`onewindow serve`, the worker)
         timed = [last_decision(parties, declaration_id, numbers)
                  for declaration_id, numbers in pending[:n + WARM_UP]][WARM_UP:]
         calls = profiled(parties, pending[n + WARM_UP:]) if profile else None

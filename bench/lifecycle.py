@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import json
 import os
 import pstats
@@ -207,15 +206,13 @@ class RequestCosts:
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50) -> dict:
     """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
     ``sequential`` more one request at a time (CPU per request kind)."""
-    from onewindow.app import COLLECTOR_THRESHOLDS, create_app
+    from onewindow.app import create_app, settle_collector
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
     tokens = prepare(url)
     app = create_app(Settings(database_url=url, embedded_scheduler=False))
-    gc.collect()  # as served_app() does for `onewindow serve`
-    gc.freeze()
-    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    settle_collector()  # as served_app() does for `onewindow serve`
     if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
         units_of_work_on_the_loop()
     costs = RequestCosts(profile)

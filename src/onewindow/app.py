@@ -70,10 +70,16 @@ def served_app() -> FastAPI:
     """The application as ``onewindow serve`` runs it: :func:`create_app`, then the objects made at start-up
     (routes, schemas, reference tables) frozen out of the collector's sight and its thresholds raised."""
     app = create_app()
+    settle_collector()
+    return app
+
+
+def settle_collector() -> None:
+    """Collect once, freeze what survives (start-up objects, never garbage) and raise the collector's
+    thresholds to :data:`COLLECTOR_THRESHOLDS`: what a serving process does once it has started."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
-    return app
 
 
 @asynccontextmanager
