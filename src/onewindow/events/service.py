@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
 from onewindow.models import Event, EventRecipient, Organisation
-from onewindow.sql import Prepared, loaded
+from onewindow.sql import Prepared
 
 _EVENTS = Event.__table__
 _INSERT_EVENT = Prepared(insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx),
@@ -22,6 +22,17 @@ _INSERT_EVENT = Prepared(insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx),
 _INSERT_RECIPIENTS = Prepared(insert(EventRecipient.__table__), keys=["event_seq", "organisation_id", "tx"])
 _TX_KEY = "onewindow.tx"
 
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as :func:`record_event` wrote it: its id, its place in the log (``seq``, and ``tx`` on
+    PostgreSQL) and the organisations it went to, each once, in the order given."""
+
+    id: uuid.UUID
+    seq: int
+    tx: int
+    recipients: tuple[uuid.UUID, ...]
+
 CHANNEL = "onewindow_events"
 """The PostgreSQL ``NOTIFY`` channel announcing that a transaction with events committed (empty payload)."""
 _WROTE_EVENTS = "onewindow.wrote_events"
@@ -29,16 +40,15 @@ _WROTE_EVENTS = "onewindow.wrote_events"
 
 def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uuid.UUID,
                  recipients: Iterable[uuid.UUID], data: dict[str, Any], filing_id: uuid.UUID | None = None,
-                 confidential: dict[str, Any] | None = None) -> Event:
-    """Write an event and its recipients in the current unit of work; return the event as written.
+                 confidential: dict[str, Any] | None = None) -> Recorded:
+    """Write an event and its recipients in the current unit of work; return what identifies it.
 
     ``recipients`` are the organisations allowed to see the event, decided now
     from the same access rules as the API; ``confidential`` is only for agencies.
     Nothing is committed here: the event lands with the change or not at all.
     The rows are written at once with two plain inserts (the event, then all
     its recipients), not through the ORM's unit of work: events are only ever
-    appended. The returned :class:`Event` carries its ``seq`` and recipients
-    but is not attached to the session.
+    appended (the ORM does not see them: query :class:`Event` to read them back).
     Once it is committed, relays are woken (:func:`on_events_committed` in this
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
     """
@@ -55,10 +65,7 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     seq, tx = _INSERT_EVENT.first(session, {**values, "tx": tx})
     orgs = list(dict.fromkeys(recipients))
     _INSERT_RECIPIENTS.executemany(session, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
-    event = loaded(Event, **values, seq=seq, tx=tx)
-    set_committed_value(event, "recipients", [loaded(EventRecipient, event_seq=seq, organisation_id=org, tx=tx)
-                                                   for org in orgs])
-    return event
+    return Recorded(id=values["id"], seq=seq, tx=tx, recipients=tuple(orgs))
 
 
 def _tx_key(session) -> tuple[str, int]:

@@ -106,7 +106,7 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
     The rows are built from the entry before the offices are looked up (the
     unit of work's first read, which on SQLite takes the write lock), then
     written with plain inserts, not the ORM's unit of work; the returned
-    filing and its declarations are attached to the session as stored.
+    filing and its declarations are in the session as stored.
     """
     actor = ctx.as_actor()
     actor.require(Permission.filing_create)
@@ -120,7 +120,7 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
     rows.insert(ctx.session, FilingVersion, [dict(filing_id=filing.id, version=1, data=filing.data,
                                                   changed_fields=sorted(filing.data), created_by=actor.user_id,
                                                   created_at=filing.created_at)])
-    rows.attach(ctx.session, filing)
+    rows.place(ctx.session, filing, *filing.declarations)  # as stored: the filing holds nothing else
     record_event(ctx, "filing.created", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
                  recipients=[actor.org_id], data=filing_event_data(filing))
     return filing
@@ -129,8 +129,8 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
 def _new_filing(ctx: Context, entry: FilingEntry, parts: dict[str, Part]) -> Filing:
     """A new draft filing of the caller with a draft declaration per part (offices not yet set), unwritten.
 
-    The objects hold their values as :func:`rows.attach` then stores them (built without change tracking,
-    which they do not need: they are written with plain inserts)."""
+    The objects hold their values as :func:`rows.place` then puts them in the session (built without change
+    tracking, which they do not need: they are written with plain inserts)."""
     actor, now = ctx.as_actor(), ctx.now()
     data = entry.model_dump(mode="json", exclude_none=True)
     filing = rows.loaded(Filing, id=uuid.uuid4(), enterprise_id=actor.org_id, created_by=actor.user_id,
