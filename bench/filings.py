@@ -160,6 +160,8 @@ def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
                     ("submitted", ts(), ts(), did))
         cur.execute(q("INSERT INTO declaration_versions (declaration_id, version, data, changes, "
                       "author_organisation_id, created_at) VALUES (?,?,?,?,?,?)"), (did, 1, data, "{}", ent, ts()))
+        for number in sorted({c["number"] for c in entry["containers"]}):  # the containers it covers
+            cur.execute(q("INSERT INTO declaration_containers (declaration_id, number) VALUES (?,?)"), (did, number))
         _event(cur, q, uid, ts, "declaration.submitted", did, fid, [ent, uid(uuid.UUID(offices[agency]))])
     cur.execute(q("UPDATE filings SET status=?, updated_at=? WHERE id=?"), ("filed", ts(), fid))
     raw.commit()
