@@ -53,8 +53,10 @@ def emit(data: Any) -> None:
 
 
 @contextmanager
-def work(org: str | None = None, user: str | None = None, *, need_schema: bool = True) -> Iterator[Context]:
-    """A unit of work on the configured database, acting as ``org`` when given."""
+def work(org: str | None = None, user: str | None = None, *, need_schema: bool = True,
+         read_only: bool = False) -> Iterator[Context]:
+    """A unit of work on the configured database, acting as ``org`` when given; ``read_only``: see
+    :func:`onewindow.db.unit_of_work`."""
     from onewindow.migrate import current_revision
     from onewindow.parties.service import actor_for
 
@@ -64,7 +66,7 @@ def work(org: str | None = None, user: str | None = None, *, need_schema: bool =
         if need_schema and current_revision(engine) is None:
             fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
                           code="not_initialised"))
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(make_session_factory(engine), read_only=read_only) as session:
             ctx = Context(session=session, clock=SystemClock(), settings=settings)
             if org:
                 ctx = Context(session=session, clock=ctx.clock, settings=settings, actor=actor_for(ctx, org, user))
@@ -450,7 +452,7 @@ def report_clearance(
         query = parse_query({k: v for k, v in raw.items() if v is not None})
         if project:
             service.project(ctx)
-    with work() as ctx:
+    with work(read_only=True) as ctx:  # beside the server's writers (SQLite): a report may take long
         answer = publication.served if published else service.live
         text = render(report_data(ctx, query, min_group=min_group, answer=answer), fmt)
     if output:

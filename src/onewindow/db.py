@@ -254,6 +254,12 @@ def sqlite_side_lock(engine: Engine, name: str) -> AbstractContextManager[None]:
     return lock.held()
 
 
+def reads_beside_writers(session: Session) -> bool:
+    """Whether the session's transaction (begun now if need be) is a read-only one on SQLite: a snapshot read
+    beside the writers, which must not write (see :func:`unit_of_work`)."""
+    return bool(session.connection().info.get("reader"))
+
+
 def json_text(value) -> str:
     """JSON columns as text, with orjson (several times faster than the standard library on entries)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()

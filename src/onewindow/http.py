@@ -52,13 +52,16 @@ class Caller:
             return self._run(fn, True, then)
         return await in_worker_thread(self.state, self._run, fn, True, then)
 
-    async def run_public(self, fn: Callable[[Context], T]) -> T:
-        if on_loop(self.state):
+    async def run_public(self, fn: Callable[[Context], T], *, read_only: bool = False) -> T:
+        """``fn(ctx)`` with no actor. ``read_only``: ``fn`` only reads (and may take long), so its unit of work
+        is a read-only one (see :func:`onewindow.db.unit_of_work`) on a worker thread."""
+        if on_loop(self.state) and not read_only:
             return self._run(fn, False, None)
-        return await in_worker_thread(self.state, self._run, fn, False, None)
+        return await in_worker_thread(self.state, self._run, fn, False, None, read_only)
 
-    def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None) -> Any:
-        with unit_of_work(self.state.session_factory) as session:
+    def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None,
+             read_only: bool = False) -> Any:
+        with unit_of_work(self.state.session_factory, read_only=read_only) as session:
             ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
             if authenticated:
                 ctx = replace(ctx, actor=authenticate(ctx, self.token or ""))

@@ -322,3 +322,66 @@ def test_requests_commit_while_the_scheduler_computes_figures(db, run, clock, se
     monkeypatch.setattr(publication, "_compute", compute_while_a_request_writes)
     done = publication.refresh(factory, clock, settings)
     assert len(done) == STANDARD and len(writes) == STANDARD
+
+
+def test_a_question_asked_live_holds_up_no_writer(client, db, clock, monkeypatch):
+    """A new question through the API is computed beside the writers (SQLite: in a read-only unit of work,
+    the publication stored in a short one of its own), so a request that writes meanwhile commits at once."""
+    from onewindow.db import unit_of_work
+    from onewindow.models import Organisation
+
+    factory = make_session_factory(db)
+    computing = publication._compute
+    writes: list[bool] = []
+
+    def compute_while_a_request_writes(ctx, *spec):
+        def request() -> None:
+            with unit_of_work(factory) as session:
+                session.add(Organisation(kind="customs", code="0917", name="x", created_at=clock.now()))
+            writes.append(True)
+
+        writer = threading.Thread(target=request)
+        writer.start()
+        writer.join(10)
+        assert not writer.is_alive(), "the writer waited for the question's computation"
+        return computing(ctx, *spec)
+
+    monkeypatch.setattr(publication, "_compute", compute_while_a_request_writes)
+    answer = client.get(URL, params={"port": "CNDAG"})
+    assert answer.status_code == 200 and writes == [True]
+    key = publication.key_of("figures", parse_query({"port": "CNDAG"}), 5)
+    with unit_of_work(factory) as session:
+        stored = session.get(ClearancePublication, key)
+        assert stored.answer == answer.json() and stored.asked_at == clock.now()
+
+
+def test_a_question_asked_live_waits_for_whoever_publishes_it_meanwhile(db, run, clock, settings):
+    """SQLite: a question not yet published waits for the publication lock (a refresher computing) and then
+    serves what was published meanwhile, instead of computing it again."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL waits on the key's advisory lock (the test above)")
+    from onewindow.context import Context
+    from onewindow.db import sqlite_side_lock, unit_of_work
+
+    add_rows(run, 6, seed=15)
+    query = parse_query({"port": "CNDAG"})
+    key = publication.key_of("figures", query, 5)
+    factory = make_session_factory(db)
+
+    def ask() -> dict:
+        with unit_of_work(factory, read_only=True) as session:
+            return publication.served(Context(session=session, clock=clock, settings=settings), "figures", query, 5)
+
+    result: dict = {}
+    with sqlite_side_lock(db, "publication"):
+        asking = threading.Thread(target=lambda: result.update(answer=ask()))
+        asking.start()
+        asking.join(1)
+        assert asking.is_alive()  # waiting for the refresher
+        theirs = run(lambda ctx: service.figures(ctx, query, min_group=5))
+        run(lambda ctx: ctx.session.execute(ClearancePublication.__table__.insert().values(
+            key=key, kind="figures", params=query.as_params(), min_group=5, answer=theirs,
+            as_of=datetime.fromisoformat(theirs["as_of"]), study_tx=0, study_seq=0, compute_seconds=0.5)))
+    asking.join(30)
+    assert result["answer"] == theirs
+    assert publications(run)[key].compute_seconds == 0.5  # taken, not computed again

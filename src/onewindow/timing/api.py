@@ -39,7 +39,7 @@ async def _answer(caller: Anyone, request: Request, fmt: str) -> Response:
         raise ValidationFailed([field_error(["query", "format"], "must be json or csv")])
     query = parse_query(_params(request, ignore=("format",)))
     answer = await caller.run_public(
-        lambda ctx: publication.served(ctx, "figures", query, ctx.settings.clearance_min_group))
+        lambda ctx: publication.served(ctx, "figures", query, ctx.settings.clearance_min_group), read_only=True)
     headers = {**CACHE, "Last-Modified": format_datetime(datetime.fromisoformat(answer["as_of"]), usegmt=True)}
     if fmt == "csv":
         return Response(service.figures_csv(answer), media_type="text/csv; charset=utf-8",

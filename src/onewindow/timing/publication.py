@@ -15,6 +15,9 @@ Contracts:
   it as the publication, so the query is refreshed from then on. On PostgreSQL it
   first waits for whoever is computing the same key (the key's advisory lock) and
   serves that answer, so a burst of the same new question is computed once.
+  On SQLite, asked in a read-only unit of work (the endpoint, the page, the
+  report), it computes beside the writers: under the schedulers' publication
+  lock, on its snapshot, storing the answer in a short unit of work.
   Every answer carries ``as_of``.
 * :func:`refresh` is one scheduler round: the **standard set** (what the public
   page shows — overall, by week, by port, the distribution — for the whole study
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
 from datetime import date, datetime, timedelta
@@ -47,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import sqlite_side_lock, unit_of_work
+from onewindow.db import make_session_factory, reads_beside_writers, sqlite_side_lock, unit_of_work
 from onewindow.errors import ValidationFailed
 from onewindow.models import ClearancePublication, SinkCursor
 from onewindow.timing import service
@@ -86,21 +90,64 @@ _POSITION = select(SinkCursor.tx, SinkCursor.seq).where(SinkCursor.name == CURSO
 
 
 def served(ctx: Context, kind: str, query: FigureQuery, min_group: int) -> dict[str, Any]:
-    """``kind``'s answer to ``query`` as published when fresh enough, else computed now and published."""
+    """``kind``'s answer to ``query`` as published when fresh enough, else computed now and published.
+
+    In a read-only unit of work on SQLite (:func:`onewindow.db.reads_beside_writers`) a new answer is
+    computed on that unit of work's snapshot, beside the writers, and what is written (the publication,
+    ``asked_at``) goes in short units of work of its own: a question asked live holds up no other request.
+    """
     query = normal(kind, query)
     key, now = key_of(kind, query, min_group), ctx.now()
     current = position(ctx)
     row = ctx.session.get(P, key)
+    if reads_beside_writers(ctx.session):
+        return _served_beside_writers(ctx, key, (kind, query, min_group), row, current)
     if row is None or not servable(row, now, current, ctx.settings):
         _wait_for_other(ctx, key)  # a refresher or another request computing the same: take its answer
         row = ctx.session.get(P, key, populate_existing=True)
     if row is not None and servable(row, now, current, ctx.settings):
-        if row.asked_at is None or row.asked_at <= now - TOUCH:
-            ctx.session.execute(update(P).where(P.key == key).values(asked_at=now))
+        _touch(ctx, row)
         return row.answer
     answer, seconds = _compute(ctx, kind, query, min_group)
     _store(ctx, key, (kind, query, min_group), answer, current, seconds, asked_at=now)
     return answer
+
+
+def _served_beside_writers(ctx: Context, key: str, spec: Spec, row: ClearancePublication | None,
+                           current: tuple[int, int]) -> dict[str, Any]:
+    """:func:`served` in a read-only unit of work on SQLite. A new answer is computed under the publication
+    lock the schedulers take (:func:`_refresh_beside_writers`), once whoever held it is checked not to have
+    published it meanwhile (after this snapshot was taken), and stored in a short unit of work."""
+    now = ctx.now()
+    if row is not None and servable(row, now, current, ctx.settings):
+        with _beside(ctx) as writing:
+            _touch(writing, row)
+        return row.answer
+    with sqlite_side_lock(ctx.session.get_bind(), "publication"):
+        with _beside(ctx, read_only=True) as reading:  # what is published now, not at the snapshot
+            latest, latest_position = reading.session.get(P, key), position(reading)
+        if latest is not None and servable(latest, now, latest_position, ctx.settings):
+            with _beside(ctx) as writing:
+                _touch(writing, latest)
+            return latest.answer
+        answer, seconds = _compute(ctx, *spec)
+        with _beside(ctx) as writing:
+            _store(writing, key, spec, answer, current, seconds, asked_at=now)
+    return answer
+
+
+@contextmanager
+def _beside(ctx: Context, *, read_only: bool = False) -> Iterator[Context]:
+    """A unit of work of its own on ``ctx``'s database, beside ``ctx``'s."""
+    with unit_of_work(make_session_factory(ctx.session.get_bind()), read_only=read_only) as session:
+        yield replace(ctx, session=session)
+
+
+def _touch(ctx: Context, row: ClearancePublication) -> None:
+    """Record that the publication was asked for (at most every :data:`TOUCH`)."""
+    now = ctx.now()
+    if row.asked_at is None or row.asked_at <= now - TOUCH:
+        ctx.session.execute(update(P).where(P.key == row.key).values(asked_at=now))
 
 
 def servable(row: ClearancePublication, now: datetime, current: tuple[int, int], settings: Settings) -> bool:

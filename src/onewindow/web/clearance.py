@@ -83,7 +83,8 @@ async def clearance_times(page: AsPage) -> Response:
         await page.run_optional(lambda ctx: None)
         errors = errors_by_field(page.localise(error))
         return page.render("public/clearance_times.html", _context(raw, errors, None, None), status=422)
-    charts = await page.run_optional(lambda ctx: service.chart_series(ctx, query, answer=publication.served))
+    await page.run_optional(lambda ctx: None)  # the reader, when signed in (the page's header)
+    charts = await page.run_reading(lambda ctx: service.chart_series(ctx, query, answer=publication.served))
     csv_url = "/api/v1/public/clearance-times?" + urlencode({**query.as_params(), "format": "csv"})
     return page.render("public/clearance_times.html", _context(raw, {}, charts, csv_url))
 

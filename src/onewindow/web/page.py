@@ -119,6 +119,13 @@ class Page:
         """
         return await self._in_thread(self._run_optional, fn)
 
+    async def run_reading(self, fn: Callable[[Context], T]) -> T:
+        """Run ``fn(ctx)``, which only reads (and may take long), without an actor in a read-only unit of
+        work (see :func:`onewindow.db.unit_of_work`); safe requests only."""
+        if self.unsafe:
+            raise RuntimeError("a read-only unit of work serves safe requests only")
+        return await self._in_thread(self._run_public, fn, True)
+
     def _run_optional(self, fn: Callable[[Context], T]) -> T:
         try:
             return self._run(fn, None, None)
@@ -127,8 +134,8 @@ class Page:
                 self._check_csrf(self.request.cookies.get(CSRF_COOKIE))
             return self._run_public(fn)
 
-    def _run_public(self, fn: Callable[[Context], T]) -> T:
-        with unit_of_work(self.state.session_factory) as session:
+    def _run_public(self, fn: Callable[[Context], T], read_only: bool = False) -> T:
+        with unit_of_work(self.state.session_factory, read_only=read_only) as session:
             return fn(Context(session=session, clock=self.state.clock, settings=self.state.settings))
 
     def _run(self, fn: Callable[[Context], T], need: Permission | None, kinds: frozenset[OrgKind] | None) -> T:
