@@ -340,7 +340,9 @@ def test_an_absent_agency_adopts_the_results_once_after_completion(client, world
     assert next(r for r in adopted["results"] if r["agency"] == "ciq")["adopted_at"]
     assert error(client.post(adopt, headers=world.headers("210600")), 409)["code"] == "already_adopted"
     assert error(client.post(f"{API}/inspections/{joint_id}/reinspect", headers=world.headers("210600")),
-                 409)["code"] == "not_absent"
+                 409)["code"] == "already_adopted"
+    ciq = next(r for r in inspection(client, world, joint_id, "0916")["results"] if r["agency"] == "ciq")
+    assert ciq["reinspected_at"] is None and ciq["reinspection_id"] is None
 
 
 def test_an_absent_agency_gets_its_own_late_inspection(client, world, run, clock):
@@ -353,8 +355,12 @@ def test_an_absent_agency_gets_its_own_late_inspection(client, world, run, clock
     assert new["id"] != joint_id and new["containers"] == [a] and new["agencies"] == ["ciq"]
     assert new["joint"] is False and new["late"] is True and new["status"] == "awaiting_relocation"
     assert new["results"][0]["reasons"] == ["ciq risk rule"]
+    ciq = next(r for r in inspection(client, world, joint_id, "210600")["results"] if r["agency"] == "ciq")
+    assert ciq["adopted_at"] is None  # it did not rely on the others' results: it asked for its own
+    assert ciq["reinspected_at"] == clock.now().isoformat().replace("+00:00", "Z")
+    assert ciq["reinspection_id"] == new["id"]
     assert error(client.post(f"{API}/inspections/{joint_id}/reinspect", headers=world.headers("210600")),
-                 409)["code"] == "not_absent"
+                 409)["code"] == "already_reinspected"
     assert error(client.post(f"{API}/inspections/{joint_id}/adopt", headers=world.headers("210600")),
                  409)["code"] in ("already_adopted", "not_completed")
     open_tasks = ok(client.get(f"{API}/terminal/tasks?status=open", headers=world.headers("DCT")))

@@ -166,6 +166,7 @@ def test_an_absent_agency_adopts_or_reinspects_before_it_releases(client, world,
     new = ok(client.post(f"{API}/inspections/{joint['id']}/reinspect", headers=world.headers("210600")), 201)
     err = error(release(client, world, ids, "ciq"), 409)
     assert err["code"] == "inspection_open" and new["id"] in err["message"]
+    assert joint["id"] not in err["message"]  # its part of the joint inspection moved to its own
     assert container(client, a, world.headers("DCT"))["pending"] == ["ciq"]
 
 # --- the combined release of a container ---------------------------------------------------------------------------

@@ -243,8 +243,9 @@ def test_an_absent_agency_may_ask_a_reinspection(client, pages, world, run, cloc
     assert post(client, f"/ciq/inspections/{inspection}/reinspect").status_code == 303
     tasks = api(client, world, "DCT", "GET", "/terminal/tasks?status=open")
     assert len(tasks) == 1 and tasks[0]["inspection_id"] != inspection
-    waiting = client.get("/ciq/inspections").text.split('id="waiting"')[1]
-    assert tasks[0]["inspection_id"] in waiting
+    page = client.get("/ciq/inspections").text
+    assert tasks[0]["inspection_id"] in page.split('id="waiting"')[1]
+    assert 'class="reinspect-form"' not in page and "已申请单独查验" in page  # settled: its own inspection
 
 
 def test_the_other_agency_reads_the_notice_of_an_amendment(client, pages, world):

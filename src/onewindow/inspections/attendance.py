@@ -167,11 +167,19 @@ def adopt(ctx: Context, inspection_id: str) -> Inspection:
         raise Conflict("only an absent agency adopts the others' results", code="not_absent")
     if inspection.status != InspectionStatus.completed.value:
         raise Conflict("the results can be adopted once the inspection is completed", code="not_completed")
-    if participant.adopted_at is not None:
-        raise Conflict("already adopted", code="already_adopted")
+    _not_settled(participant)
     participant.adopted_at = ctx.now()
     inspection_event(ctx, inspection, "inspection.results_adopted", agency=participant.agency)
     return inspection
+
+
+def _not_settled(participant: InspectionParticipant) -> None:
+    """409 when the absent agency already adopted the results or asked for an inspection of its own."""
+    if participant.adopted_at is not None:
+        raise Conflict("already adopted", code="already_adopted")
+    if participant.reinspected_at is not None:
+        raise Conflict(f"already asked for its own inspection ({participant.reinspection_id})",
+                       code="already_reinspected")
 
 
 def reinspect(ctx: Context, inspection_id: str) -> Inspection:
@@ -180,10 +188,9 @@ def reinspect(ctx: Context, inspection_id: str) -> Inspection:
     inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
     actor.require(Permission.inspection_attend)
     participant = _participant(ctx, inspection)
-    if not participant.absent or participant.adopted_at is not None:
-        raise Conflict("only an absent agency that has not adopted the results asks for its own inspection",
-                       code="not_absent")
-    participant.adopted_at = ctx.now()  # settled here: its part moves to the new inspection
+    if not participant.absent:
+        raise Conflict("only an absent agency asks for its own inspection", code="not_absent")
+    _not_settled(participant)
     new = Inspection(id=uuid.uuid4(), port=inspection.port, status=InspectionStatus.awaiting_relocation.value,
                      joint=False, late=True, matched_at=ctx.now())
     new.containers = [InspectionContainer(number=n) for n in inspection.container_numbers]
@@ -191,6 +198,8 @@ def reinspect(ctx: Context, inspection_id: str) -> Inspection:
     new.participants = [InspectionParticipant(agency=participant.agency, organisation_id=participant.organisation_id,
                                               kinds=participant.kinds, reasons=participant.reasons)]
     ctx.session.add(new)
+    ctx.session.flush()  # the new inspection exists before its part of this one refers to it
+    write(ctx.session, participant, reinspected_at=ctx.now(), reinspection_id=new.id)  # its part moves there
     ctx.session.add(RelocationTask(inspection_id=new.id, port=new.port, created_at=ctx.now()))
     inspection_event(ctx, new, "inspection.matched", reinspection_of=str(inspection.id))
     return new

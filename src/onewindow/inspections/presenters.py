@@ -22,6 +22,7 @@ def inspection_out(ctx: Context, inspection: Inspection) -> InspectionOut:
     agency, enterprise = kind in AGENCY_KINDS, kind is OrgKind.enterprise
     results = [ParticipantOut(agency=p.agency, kinds=p.kinds, reasons=p.reasons if agency else None,
                               checked_in_at=p.checked_in_at, absent=p.absent, adopted_at=p.adopted_at,
+                              reinspected_at=p.reinspected_at, reinspection_id=p.reinspection_id,
                               outcome=p.outcome, findings=p.findings if agency or enterprise else None,
                               disposal=p.disposal if agency or enterprise else None, result_at=p.result_at)
                for p in inspection.participants]

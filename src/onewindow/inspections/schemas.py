@@ -25,6 +25,8 @@ class ParticipantOut(BaseModel):
     checked_in_at: datetime | None
     absent: bool
     adopted_at: datetime | None
+    reinspected_at: datetime | None = None  # an absent agency's own inspection instead: when asked ...
+    reinspection_id: uuid.UUID | None = None  # ... and which it is
     outcome: str | None
     findings: str | None = None
     disposal: str | None = None

@@ -66,7 +66,8 @@ class Inspection(IdMixin, Base):
     containers: Mapped[list["InspectionContainer"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="InspectionContainer.number")
     participants: Mapped[list["InspectionParticipant"]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="InspectionParticipant.agency")
+        cascade="all, delete-orphan", lazy="selectin", order_by="InspectionParticipant.agency",
+        foreign_keys="InspectionParticipant.inspection_id")
     declarations: Mapped[list["InspectionDeclaration"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -108,6 +109,10 @@ class InspectionParticipant(Base):
     checked_in_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     absent: Mapped[bool] = mapped_column(default=False)
     adopted_at: Mapped[datetime | None]
+    """An absent agency relied on the others' results (结果共享) then."""
+    reinspected_at: Mapped[datetime | None]
+    """An absent agency asked for an inspection of its own then (``reinspection_id``) instead."""
+    reinspection_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("inspections.id"))
     outcome: Mapped[str | None] = mapped_column(String(16))
     findings: Mapped[str | None] = mapped_column(String(2000))
     disposal: Mapped[str | None] = mapped_column(String(1000))

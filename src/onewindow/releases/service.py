@@ -32,7 +32,7 @@ RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.insp
 
 _PARTS = Prepared(
     select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
-           InspectionParticipant.outcome, InspectionParticipant.disposal)
+           InspectionParticipant.reinspected_at, InspectionParticipant.outcome, InspectionParticipant.disposal)
     .join(InspectionDeclaration, InspectionDeclaration.inspection_id == Inspection.id)
     .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
     .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
@@ -62,7 +62,9 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
     """Why this agency may not release yet: its inspections not completed, or results it must still act on."""
     found = read(ctx.session, _PARTS, {"declaration_id": declaration.id, "agency": declaration.agency})
     reasons = []
-    for inspection_id, status, absent, adopted_at, outcome, disposal in found:
+    for inspection_id, status, absent, adopted_at, reinspected_at, outcome, disposal in found:
+        if absent and reinspected_at is not None:
+            continue  # its part moved to the inspection of its own, which is among ``found``
         if absent and adopted_at is None:
             reasons.append(f"inspection {inspection_id}: absent; adopt the results or ask for a new inspection")
         elif not absent and status != InspectionStatus.completed.value:

@@ -222,7 +222,7 @@ class Driver:
         for inspection in mine:
             fresh = await self.api.call(agency, "GET", f"/inspections/{inspection['id']}")
             me = next(r for r in fresh["results"] if r["agency"] == agency)
-            if me["absent"] and me["adopted_at"] is None:
+            if me["absent"] and me["adopted_at"] is None and me["reinspected_at"] is None:
                 await self.api.call(agency, "POST", f"/inspections/{inspection['id']}/adopt")
 
     async def _inspection(self, filed: Filed, inspection_id: str) -> None:

@@ -113,7 +113,7 @@ def inspections_data(ctx: Context, zone: ZoneInfo) -> dict[str, Any]:
     start, end = day_bounds(ctx.now(), zone)
     unsettled = select(InspectionParticipant.inspection_id).where(
         InspectionParticipant.organisation_id == actor.org_id, InspectionParticipant.absent.is_(True),
-        InspectionParticipant.adopted_at.is_(None))
+        InspectionParticipant.adopted_at.is_(None), InspectionParticipant.reinspected_at.is_(None))
     query = inspections_visible_to(actor).where(or_(
         Inspection.status != InspectionStatus.completed.value, Inspection.completed_at >= start,
         Inspection.id.in_(unsettled))).order_by(Inspection.appointment_at, Inspection.matched_at, Inspection.id)
