@@ -52,3 +52,26 @@ def test_every_validator_message_has_a_chinese_translation():
     for text in samples:
         assert isinstance(text, Text)
         assert catalogue.gettext(text.template) != text.template, text.template
+
+
+def test_the_entry_rules_speak_chinese_on_the_pages():
+    """The rules that span fields (weights, prices, parties, containers listed twice) are Texts with a
+    Chinese translation, as the code tables' messages are."""
+    from onewindow.filings.validation import parse_entry
+    from onewindow.samples import sample_entry
+
+    entry = sample_entry(seed=3, containers=2, items=5)
+    entry["net_weight_kg"] = entry["gross_weight_kg"] + 1  # net above gross; the kilogram lines above net too
+    entry["items"][0]["total_price"] = entry["items"][0]["total_price"] + 5
+    entry["containers"][1]["number"] = entry["containers"][0]["number"]
+    entry.pop("consignee")
+    _, errors = parse_entry(entry)
+    by_field = {tuple(e["loc"]): e["msg"] for e in errors}
+    assert set(by_field) >= {("net_weight_kg",), ("items", 0, "total_price"), ("containers", 1, "number"),
+                             ("consignee",)}
+    for message in by_field.values():
+        assert isinstance(message, Text)
+        translated = message_text(message, "zh")
+        assert translated != str(message) and any("\u4e00" <= ch <= "\u9fff" for ch in translated), translated
+    assert message_text(by_field[("consignee",)], "zh") == "进口时必填"
+    assert str(by_field[("consignee",)]) == "is required for import"  # the API's English is unchanged

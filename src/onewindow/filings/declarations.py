@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.events.service import record_event
 from onewindow.filings import repository, rows
 from onewindow.filings.numbering import issue_number
 from onewindow.filings.service import (
-    apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
+    AGENCY_NAMES, apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
 from onewindow.inspections.visits import reopen_released, sync_declaration_containers
@@ -78,7 +78,7 @@ def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     submits that declaration again (the filing is ``draft`` meanwhile).
     """
     if not reason or not reason.strip():
-        raise ValidationFailed([field_error(["reason"], "a rejection needs a reason")])
+        raise ValidationFailed([field_error(["reason"], Text("a rejection needs a reason"))])
     declaration = _for_review(ctx, declaration_id)
     declaration.status = DeclarationStatus.rejected.value
     declaration.reject_reason = reason.strip()
@@ -97,12 +97,13 @@ def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
     filed = {d.agency for d in declaration.filing.declarations if d.status not in INACTIVE}
     routing = {field for agency, field in OFFICE_FIELD.items() if agency not in filed}
     fields = PARTS[declaration.agency] | routing
-    errors = [field_error(["changes", key], f"is not a field of the {declaration.agency} declaration")
+    errors = [field_error(["changes", key], Text("is not a field of the {agency} declaration",
+                                                 agency=AGENCY_NAMES.get(declaration.agency, declaration.agency)))
               for key in changes if key not in fields]
     office = OFFICE_FIELD[declaration.agency]
     if office in changes and changes[office] != declaration.office_code:
-        errors.append(field_error(["changes", office], "a filed declaration cannot move to another office"))
-    errors += [field_error(["changes", key], "cannot change once the declaration is filed")
+        errors.append(field_error(["changes", office], Text("a filed declaration cannot move to another office")))
+    errors += [field_error(["changes", key], Text("cannot change once the declaration is filed"))
                for key in IMMUTABLE_AFTER_FILING if key in changes and changes[key] != declaration.data.get(key)]
     if errors:
         raise ValidationFailed(errors)

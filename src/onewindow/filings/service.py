@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.events.service import record_event
 from onewindow.filings import repository, rows
 from onewindow.filings.schemas import FilingEntry
@@ -29,6 +29,8 @@ from onewindow.parties.service import find_offices
 from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
 
 AGENCY_KIND = {CUSTOMS: OrgKind.customs, CIQ: OrgKind.ciq}
+AGENCY_NAMES = {CUSTOMS: Text("customs"), CIQ: Text("ciq")}
+"""The agencies as messages name them (the English is the agency's code)."""
 
 
 def catalogue(ctx: Context) -> InspectionCatalogue:
@@ -63,15 +65,16 @@ def _routing_errors(ctx: Context, raw: dict[str, Any], bad: set[tuple], offices:
             continue
         if agency == CIQ and code is None:
             names = ", ".join(f"{i} ({hit.category})" for i, hit in sorted(lines.items()))
-            errors.append(field_error([field], f"is required: goods lines {names} need inspection or quarantine"))
+            errors.append(field_error([field], Text("is required: goods lines {lines} need inspection or quarantine",
+                                                    lines=names)))
         elif isinstance(code, str) and (field,) not in bad:
             wanted[agency] = code.strip()
     found = find_offices(ctx, {AGENCY_KIND[agency]: code for agency, code in wanted.items()})
     for agency, code in wanted.items():
         offices[agency] = found.get(AGENCY_KIND[agency])
         if offices[agency] is None:
-            errors.append(field_error([f"{agency}_office"], f"no {agency} office {code} is registered on "
-                                                             "this platform"))
+            errors.append(field_error([f"{agency}_office"], Text(
+                "no {agency} office {code} is registered on this platform", agency=AGENCY_NAMES[agency], code=code)))
     return errors
 
 
@@ -238,7 +241,7 @@ def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version:
     filing = repository.get_filing(ctx, filing_id, for_update=True)
     actor.require(Permission.filing_update)
     if not isinstance(patch, dict) or not patch:
-        raise ValidationFailed([field_error([], "the patch must be a non-empty JSON object of entry fields")])
+        raise ValidationFailed([field_error([], Text("the patch must be a non-empty JSON object of entry fields"))])
     if filing.status == FilingStatus.filed.value:
         raise Conflict("every declaration of this filing is filed; amend a declaration instead", code="filed")
     if expected_version is not None and expected_version != filing.version:
@@ -280,10 +283,11 @@ def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
         if not staged:
             raise Conflict("no declaration of this filing is staged", code="nothing_staged")
         return staged
-    errors = [field_error(["agencies", i], f"this filing has no {a} declaration")
+    errors = [field_error(["agencies", i], Text("this filing has no {agency} declaration",
+                                                agency=AGENCY_NAMES.get(a, a)))
               for i, a in enumerate(agencies) if a not in by_agency]
     if errors or not agencies:
-        raise ValidationFailed(errors or [field_error(["agencies"], "name at least one agency")])
+        raise ValidationFailed(errors or [field_error(["agencies"], Text("name at least one agency"))])
     filed = sorted({a for a in agencies if by_agency[a].status not in STAGED_STATUSES})
     if filed:
         raise Conflict(f"already filed: {', '.join(filed)}", code="already_filed")

@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from onewindow.errors import ValidationFailed, field_error, pydantic_details
+from onewindow.errors import Text, ValidationFailed, field_error, pydantic_details
 from onewindow.filings.schemas import FilingEntry
 
 KILOGRAM = "035"  # 计量单位 千克
+DIRECTIONS = {"import": Text("import"), "export": Text("export")}
 WEIGHT_TOLERANCE = 1.001
 PRICE_TOLERANCE = 0.01
 
@@ -38,7 +39,8 @@ def check_parties(raw: dict[str, Any]) -> list[dict[str, Any]]:
     needed = {"import": ("consignee", "departure_country"), "export": ("consignor", "destination_country")}
     direction = raw.get("direction")
     fields = needed.get(direction, ()) if isinstance(direction, str) else ()
-    return [field_error([f], f"is required for {direction}") for f in fields if raw.get(f) in (None, "")]
+    return [field_error([f], Text("is required for {direction}", direction=DIRECTIONS[direction]))
+            for f in fields if raw.get(f) in (None, "")]
 
 
 def check_weights(raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,11 +48,12 @@ def check_weights(raw: dict[str, Any]) -> list[dict[str, Any]]:
     errors = []
     gross, net = _number(raw.get("gross_weight_kg")), _number(raw.get("net_weight_kg"))
     if gross is not None and net is not None and net > gross:
-        errors.append(field_error(["net_weight_kg"], f"net weight {net:g} kg exceeds gross weight {gross:g} kg"))
+        errors.append(field_error(["net_weight_kg"], Text("net weight {net} kg exceeds gross weight {gross} kg",
+                                                          net=f"{net:g}", gross=f"{gross:g}")))
     kg = [_number(item.get("quantity")) for _, item in _items(raw) if item.get("unit") == KILOGRAM]
     if net is not None and kg and None not in kg and sum(kg) > net * WEIGHT_TOLERANCE:
-        errors.append(field_error(["items"], f"goods lines weigh {sum(kg):g} kg in all, more than the net "
-                                             f"weight {net:g} kg"))
+        errors.append(field_error(["items"], Text("goods lines weigh {total} kg in all, more than the net weight "
+                                                  "{net} kg", total=f"{sum(kg):g}", net=f"{net:g}")))
     return errors
 
 
@@ -63,8 +66,8 @@ def check_prices(raw: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         expected = qty * price
         if abs(expected - total) > max(PRICE_TOLERANCE, abs(total) * 1e-4):
-            errors.append(field_error(["items", i, "total_price"],
-                                      f"quantity × unit price is {expected:.2f}, not {total:g}"))
+            errors.append(field_error(["items", i, "total_price"], Text(
+                "quantity × unit price is {expected}, not {total}", expected=f"{expected:.2f}", total=f"{total:g}")))
     return errors
 
 
@@ -77,7 +80,8 @@ def check_containers(raw: dict[str, Any]) -> list[dict[str, Any]]:
         number = c.get("number") if isinstance(c, dict) else None
         if isinstance(number, str):
             if number.strip() in seen:
-                errors.append(field_error(["containers", i, "number"], f"container {number} is listed twice"))
+                errors.append(field_error(["containers", i, "number"],
+                                          Text("container {number} is listed twice", number=number)))
             seen.add(number.strip())
     return errors
 
@@ -88,7 +92,7 @@ CROSS_CHECKS = (check_parties, check_weights, check_prices, check_containers)
 def parse_entry(raw: Any) -> tuple[FilingEntry | None, list[dict[str, Any]]]:
     """The entry and every error found in ``raw``; the entry is None when the schema fails."""
     if not isinstance(raw, dict):
-        return None, [field_error([], "the entry must be a JSON object")]
+        return None, [field_error([], Text("the entry must be a JSON object"))]
     errors: list[dict[str, Any]] = []
     entry = None
     try:
