@@ -93,7 +93,7 @@ def test_accept_gives_the_receipt_number_and_reject_needs_a_reason(client, pages
     url = f"/ciq/declarations/{case['ciq']}"
     refused = post(client, f"{url}/reject", reason="  ")
     assert refused.status_code == 422 and 'id="e-reason"' in refused.text
-    assert "a rejection needs a reason" in refused.text
+    assert "退单须填写原因" in refused.text  # the reader's language
     assert api(client, world, "210600", "GET", f"/declarations/{case['ciq']}")["status"] == "submitted"
     accepted = post(client, f"{url}/accept")
     assert accepted.status_code == 303 and accepted.headers["location"] == f"{url}?done=accepted"
