@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import unit_of_work
+from onewindow.db import sqlite_side_lock, unit_of_work
 
 log = logging.getLogger("onewindow.scheduler")
 PROJECTION_ROUND = 5000
@@ -35,17 +35,36 @@ PROJECTION_ROUND_SECONDS = 1.0
 def project_in_steps(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
     """Bring the clearance-time study up to date in steps of :data:`PROJECTION_STEP` events, each in its own
     transaction, within :data:`PROJECTION_ROUND` events and :data:`PROJECTION_ROUND_SECONDS`; returns how many
-    events were applied."""
+    events were applied. On SQLite each step is worked out beside the writers (:func:`_step_beside_writers`)."""
     from onewindow.timing.service import project
 
+    beside_writers = factory.kw["bind"].dialect.name == "sqlite"
     done, started = 0, time.monotonic()
     while done < PROJECTION_ROUND and time.monotonic() - started < PROJECTION_ROUND_SECONDS:
-        with unit_of_work(factory) as session:
-            step = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_STEP)
+        if beside_writers:
+            step = _step_beside_writers(factory, clock, settings)
+        else:
+            with unit_of_work(factory) as session:
+                step = project(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_STEP)
         done += step
         if step < PROJECTION_STEP:
             break
     return done
+
+
+def _step_beside_writers(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> int:
+    """SQLite: one step worked out in a read-only unit of work (a snapshot: requests are not held up while it
+    computes) and stored in a short one, projectors taking turns under a lock of the database file of their
+    own. Every change comes with its event, so what changes after the snapshot is the next step's work."""
+    from onewindow.timing.projection import compute_step, write_step
+
+    with sqlite_side_lock(factory.kw["bind"], "projection"):
+        with unit_of_work(factory, read_only=True) as session:
+            step = compute_step(Context(session=session, clock=clock, settings=settings), limit=PROJECTION_STEP)
+        if not step.events:
+            return 0
+        with unit_of_work(factory) as session:
+            return write_step(Context(session=session, clock=clock, settings=settings), step)
 PUBLICATION_ROUND_SECONDS = 2.0
 """No further published clearance-time answer is recomputed in a round once the round's refreshing has
 taken this long (the rest wait for the next round, so deadlines are not held up)."""

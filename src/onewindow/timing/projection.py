@@ -11,6 +11,10 @@ touches. Recomputing (rather than adding up changes) makes the projection
 idempotent: running it twice, or after a crash, gives the same rows.
 The cursor row (``sink_cursors`` named ``clearance``) is claimed ``FOR UPDATE SKIP
 LOCKED``, so any number of schedulers may run it; one works at a time.
+:func:`compute_step` and :func:`write_step` are a step in two: worked out on a
+read-only snapshot, then stored (unless the cursor moved meanwhile); sound because
+every state change writes its event, so a change after the snapshot is the next
+step's work. The scheduler steps that way on SQLite.
 
 What a consignment's record says (the contract):
 
@@ -81,7 +85,8 @@ _CR, _ORG = ClearanceRecord.__table__.c, Organisation.__table__.c
 _CURSOR_SEED = {dialect: insert_(SinkCursor.__table__).values(name=CURSOR, tx=0, seq=0, published=0)
                 .on_conflict_do_nothing()
                 for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
-_CURSOR_CLAIM = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR).with_for_update(skip_locked=True)
+_CURSOR_READ = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR)
+_CURSOR_CLAIM = _CURSOR_READ.with_for_update(skip_locked=True)
 _CURSOR_MOVE = (update(SinkCursor.__table__).where(_C.name == CURSOR)
                 .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
                         updated_at=bindparam("now")))
@@ -210,22 +215,86 @@ def refresh_filings(ctx: Context, filing_ids: Iterable[uuid.UUID]) -> int:
     A fixed number of statements whatever the number of consignments: what they need is read set-based
     (filings, declaration events, declarations, inspections, container visits), their rows are deleted and
     the new ones inserted in bulk."""
+    rows = study_rows(ctx, filing_ids)
+    _replace(ctx, rows)
+    return len(rows.records)
+
+
+@dataclass(frozen=True)
+class StudyRows:
+    """The consignments recomputed (``filings``) and the rows they now have in the study."""
+
+    filings: list[uuid.UUID]
+    records: list[dict[str, Any]]
+    agency_rows: list[dict[str, Any]]
+
+
+def study_rows(ctx: Context, filing_ids: Iterable[uuid.UUID]) -> StudyRows:
+    """The rows of the consignments ``filing_ids`` as their events, declarations, inspections and containers
+    now say (:func:`refresh_filings` without writing them; reads only)."""
     ids = sorted(set(filing_ids))
-    if not ids:
-        return 0
-    batch = _Batch.load(ctx, ids)
-    records, agency_rows = [], []
-    for filing_id in batch.in_study:
-        records.append(batch.record(filing_id))
-        agency_rows += batch.agency_rows(filing_id)
+    records: list[dict[str, Any]] = []
+    agency_rows: list[dict[str, Any]] = []
+    if ids:
+        batch = _Batch.load(ctx, ids)
+        for filing_id in batch.in_study:
+            records.append(batch.record(filing_id))
+            agency_rows += batch.agency_rows(filing_id)
+    return StudyRows(ids, records, agency_rows)
+
+
+def _replace(ctx: Context, rows: StudyRows) -> None:
+    """Replace the study rows of ``rows.filings`` with ``rows``."""
+    if not rows.filings:
+        return
     connection = ctx.session.connection()
-    connection.execute(_DELETE_AGENCY_ROWS, {"filings": ids})
-    connection.execute(_DELETE_RECORDS, {"filings": ids})
-    if records:
-        connection.execute(_INSERT_RECORDS, records)
-    if agency_rows:
-        connection.execute(_INSERT_AGENCY_ROWS, agency_rows)
-    return len(records)
+    connection.execute(_DELETE_AGENCY_ROWS, {"filings": rows.filings})
+    connection.execute(_DELETE_RECORDS, {"filings": rows.filings})
+    if rows.records:
+        connection.execute(_INSERT_RECORDS, rows.records)
+    if rows.agency_rows:
+        connection.execute(_INSERT_AGENCY_ROWS, rows.agency_rows)
+
+
+# --- one step worked out beside the writers (SQLite) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """Up to a step's events after the cursor ``start`` (``events`` of them, the last at ``end``), and the study
+    rows they lead to, worked out on a snapshot by :func:`compute_step`; :func:`write_step` stores them."""
+
+    start: tuple[int, int]
+    end: tuple[int, int]
+    events: int
+    rows: StudyRows
+
+
+def compute_step(ctx: Context, *, limit: int) -> Step:
+    """Read only: the next events (at most ``limit``, final ones) and the rows of the consignments they touch,
+    as :func:`project` would write them."""
+    connection = ctx.session.connection()
+    cursor = connection.execute(_CURSOR_READ).first()
+    start = (cursor.tx, cursor.seq) if cursor else (0, 0)
+    xmin = horizon(ctx)
+    page, params = (_EVENT_PAGE, {}) if xmin is None else (_FINAL_EVENT_PAGE, {"xmin": xmin})
+    events = connection.execute(page, {**params, "after_tx": start[0], "after_seq": start[1], "size": limit}).all()
+    if not events:
+        return Step(start, start, 0, StudyRows([], [], []))
+    return Step(start, (events[-1].tx, events[-1].seq), len(events), study_rows(ctx, affected_filings(ctx, events)))
+
+
+def write_step(ctx: Context, step: Step) -> int:
+    """Store ``step`` and move the cursor past its events, unless the cursor is no longer where the step started
+    (another projector moved it meanwhile: nothing is written). Returns the events applied."""
+    if not step.events:
+        return 0
+    claimed = _claim(ctx)
+    if claimed is None or claimed[:2] != step.start:
+        return 0
+    _replace(ctx, step.rows)
+    ctx.session.connection().execute(_CURSOR_MOVE, {"tx": step.end[0], "seq": step.end[1],
+                                                    "published": claimed[2] + step.events, "now": ctx.now()})
+    return step.events
 
 
 @dataclass
