@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -120,3 +121,38 @@ class Flow:
 @pytest.fixture
 def flow(client, world, run, clock) -> Flow:
     return Flow(client, world, run, clock)
+
+
+class WritesMeanwhile:
+    """Wraps a computation so that, each time it runs, a request writes (and commits) from another thread
+    first; a request still waiting after 10 s fails the test. ``writes`` counts the requests committed."""
+
+    def __init__(self, db, clock) -> None:
+        from onewindow.db import make_session_factory
+
+        self.factory, self.clock, self.writes = make_session_factory(db), clock, 0
+
+    def around(self, compute):
+        def computing_while_a_request_writes(*args, **kwargs):
+            writer = threading.Thread(target=self._request)
+            writer.start()
+            writer.join(10)
+            assert not writer.is_alive(), f"a request waited for {compute.__name__}"
+            return compute(*args, **kwargs)
+
+        return computing_while_a_request_writes
+
+    def _request(self) -> None:
+        from onewindow.db import unit_of_work
+        from onewindow.models import Organisation
+
+        with unit_of_work(self.factory) as session:
+            session.add(Organisation(kind="customs", code=f"{9000 + self.writes:04d}", name="meanwhile",
+                                     created_at=self.clock.now()))
+        self.writes += 1
+
+
+@pytest.fixture
+def writes_meanwhile(db, clock) -> WritesMeanwhile:
+    """See :class:`WritesMeanwhile`."""
+    return WritesMeanwhile(db, clock)

@@ -108,38 +108,21 @@ def test_a_step_runs_the_same_statements_however_many_consignments_it_recomputes
     assert statements_to_project(range(31, 33)) == statements_to_project(range(33, 41))
 
 
-def test_requests_commit_while_the_scheduler_works_out_a_step(flow, db, clock, settings, monkeypatch):
+def test_requests_commit_while_the_scheduler_works_out_a_step(flow, db, clock, settings, monkeypatch,
+                                                              writes_meanwhile):
     """A step of the study is worked out without holding the write slot (SQLite: a read-only unit of work
     beside the writers, stored in a short one), so a request that writes meanwhile commits at once."""
-    import threading
-
-    from onewindow.db import unit_of_work
     from onewindow.scheduler import project_in_steps
     from onewindow.timing import projection
 
     filing_id, _ = flow.file(flow.entry(51)[0])
     factory = make_session_factory(db)
-    working_out = projection.study_rows
-    writes: list[bool] = []
-
-    def work_out_while_a_request_writes(ctx, filing_ids):
-        def request() -> None:
-            with unit_of_work(factory) as session:
-                session.add(Organisation(kind="customs", code="0918", name="x", created_at=clock.now()))
-            writes.append(True)
-
-        writer = threading.Thread(target=request)
-        writer.start()
-        writer.join(10)
-        assert not writer.is_alive(), "the request waited for the projection"
-        return working_out(ctx, filing_ids)
-
-    monkeypatch.setattr(projection, "study_rows", work_out_while_a_request_writes)
+    monkeypatch.setattr(projection, "study_rows", writes_meanwhile.around(projection.study_rows))
     deadline = time.monotonic() + 120
     while flow.record(filing_id)[0] is None:  # PostgreSQL: the events are final once older transactions end
         project_in_steps(factory, clock, settings)
         assert time.monotonic() < deadline
-    assert writes
+    assert writes_meanwhile.writes
 
 
 def test_a_step_worked_out_before_the_cursor_moved_writes_nothing(flow, run):

@@ -296,61 +296,26 @@ def test_a_request_waits_for_whoever_computes_the_same_new_question(db, run, dat
     assert publications(run)[key].compute_seconds == 0.5  # taken, not computed again
 
 
-def test_requests_commit_while_the_scheduler_computes_figures(db, run, clock, settings, monkeypatch):
+def test_requests_commit_while_the_scheduler_computes_figures(db, run, clock, settings, monkeypatch,
+                                                              writes_meanwhile):
     """Computing a published answer does not hold the write slot (SQLite: a read-only unit of work beside the
     writers), so a request that writes meanwhile commits at once."""
-    from onewindow.db import unit_of_work
-    from onewindow.models import Organisation
-
     add_rows(run, 5, seed=11)
-    factory = make_session_factory(db)
-    computing = publication._compute
-    writes: list[bool] = []
-
-    def compute_while_a_request_writes(ctx, *spec):
-        def request() -> None:
-            with unit_of_work(factory) as session:
-                session.add(Organisation(kind="customs", code=f"{len(writes):04d}", name="x", created_at=clock.now()))
-            writes.append(True)
-
-        writer = threading.Thread(target=request)
-        writer.start()
-        writer.join(10)
-        assert not writer.is_alive(), "the request waited for the scheduler's computation"
-        return computing(ctx, *spec)
-
-    monkeypatch.setattr(publication, "_compute", compute_while_a_request_writes)
-    done = publication.refresh(factory, clock, settings)
-    assert len(done) == STANDARD and len(writes) == STANDARD
+    monkeypatch.setattr(publication, "_compute", writes_meanwhile.around(publication._compute))
+    done = publication.refresh(make_session_factory(db), clock, settings)
+    assert len(done) == STANDARD and writes_meanwhile.writes == STANDARD
 
 
-def test_a_question_asked_live_holds_up_no_writer(client, db, clock, monkeypatch):
+def test_a_question_asked_live_holds_up_no_writer(client, db, clock, monkeypatch, writes_meanwhile):
     """A new question through the API is computed beside the writers (SQLite: in a read-only unit of work,
     the publication stored in a short one of its own), so a request that writes meanwhile commits at once."""
     from onewindow.db import unit_of_work
-    from onewindow.models import Organisation
 
-    factory = make_session_factory(db)
-    computing = publication._compute
-    writes: list[bool] = []
-
-    def compute_while_a_request_writes(ctx, *spec):
-        def request() -> None:
-            with unit_of_work(factory) as session:
-                session.add(Organisation(kind="customs", code="0917", name="x", created_at=clock.now()))
-            writes.append(True)
-
-        writer = threading.Thread(target=request)
-        writer.start()
-        writer.join(10)
-        assert not writer.is_alive(), "the writer waited for the question's computation"
-        return computing(ctx, *spec)
-
-    monkeypatch.setattr(publication, "_compute", compute_while_a_request_writes)
+    monkeypatch.setattr(publication, "_compute", writes_meanwhile.around(publication._compute))
     answer = client.get(URL, params={"port": "CNDAG"})
-    assert answer.status_code == 200 and writes == [True]
+    assert answer.status_code == 200 and writes_meanwhile.writes == 1
     key = publication.key_of("figures", parse_query({"port": "CNDAG"}), 5)
-    with unit_of_work(factory) as session:
+    with unit_of_work(make_session_factory(db)) as session:
         stored = session.get(ClearancePublication, key)
         assert stored.answer == answer.json() and stored.asked_at == clock.now()
 
