@@ -103,7 +103,7 @@ def test_accept_gives_the_receipt_number_and_reject_needs_a_reason(client, pages
     assert number in page.text and 'data-status="accepted"' in page.text and 'id="decision-form"' in page.text
     again = post(client, f"{url}/accept")
     assert again.status_code == 409 and 'id="action-error" data-form="receipt"' in again.text
-    assert "only a submitted one can be answered" in again.text
+    assert "申报单已受理；只有已申报待受理的申报单可以受理或退回" in again.text  # the refusal, in the reader's language
 
 
 def test_reject_sends_the_reason_to_the_enterprise(client, pages, world):

@@ -12,7 +12,8 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository, rows
 from onewindow.filings.numbering import issue_number
 from onewindow.filings.service import (
-    AGENCY_NAMES, apply_new_version, catalogue, declaration_event_data, reconcile_drafts, refresh_status, validate,
+    AGENCY_NAMES, STATUS_NAMES, apply_new_version, catalogue, declaration_event_data, reconcile_drafts,
+    refresh_status, validate,
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
 from onewindow.inspections.visits import reopen_released, sync_declaration_containers
@@ -45,10 +46,10 @@ def _for_review(ctx: Context, declaration_id: str) -> Declaration:
     declaration = repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
     actor.require(Permission.declaration_review)
     if declaration.organisation_id != actor.org_id:
-        raise Conflict("only the office the declaration is routed to may answer it", code="not_routed_here")
+        raise Conflict(Text("only the office the declaration is routed to may answer it"), code="not_routed_here")
     if declaration.status != DeclarationStatus.submitted.value:
-        raise Conflict(f"the declaration is {declaration.status}; only a submitted one can be answered",
-                       code="not_submitted")
+        raise Conflict(Text("the declaration is {status}; only a submitted one can be answered",
+                            status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_submitted")
     return declaration
 
 
@@ -132,7 +133,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     new = part_for(entry, declaration.agency, catalogue(ctx)).data
     changed = {k for k in set(new) | set(declaration.data) if new.get(k) != declaration.data.get(k)}
     if not changed:
-        raise Conflict("the changes leave the declaration as it is", code="no_change")
+        raise Conflict(Text("the changes leave the declaration as it is"), code="no_change")
     entry_data = entry.model_dump(mode="json", exclude_none=True)
     filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed | set(changes)}}.items()
                    if v is not None}
@@ -152,9 +153,15 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
 def _check_amendable(declaration: Declaration) -> None:
     if declaration.status in AMENDABLE:
         return
-    hint = {DeclarationStatus.draft.value: "; edit the staged filing instead",
-            DeclarationStatus.rejected.value: "; correct the filing and submit it again"}.get(declaration.status, "")
-    raise Conflict(f"a {declaration.status} declaration cannot be amended{hint}", code="not_amendable")
+    status = STATUS_NAMES.get(declaration.status, declaration.status)
+    if declaration.status == DeclarationStatus.draft.value:
+        message = Text("a {status} declaration cannot be amended; edit the staged filing instead", status=status)
+    elif declaration.status == DeclarationStatus.rejected.value:
+        message = Text("a {status} declaration cannot be amended; correct the filing and submit it again",
+                       status=status)
+    else:
+        message = Text("a {status} declaration cannot be amended", status=status)
+    raise Conflict(message, code="not_amendable")
 
 
 def _notify_others(ctx: Context, filing, declaration: Declaration, changed: set[str],

@@ -31,6 +31,10 @@ from onewindow.refdata.catalogue import InspectionCatalogue, get_catalogue
 AGENCY_KIND = {CUSTOMS: OrgKind.customs, CIQ: OrgKind.ciq}
 AGENCY_NAMES = {CUSTOMS: Text("customs"), CIQ: Text("ciq")}
 """The agencies as messages name them (the English is the agency's code)."""
+STATUS_NAMES = {"draft": Text("draft"), "submitted": Text("submitted"), "accepted": Text("accepted"),
+                "rejected": Text("rejected"), "inspecting": Text("inspecting"), "released": Text("released"),
+                "withdrawn": Text("withdrawn")}
+"""A declaration's statuses as messages name them (the English is the status itself)."""
 
 
 def catalogue(ctx: Context) -> InspectionCatalogue:
@@ -243,10 +247,10 @@ def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version:
     if not isinstance(patch, dict) or not patch:
         raise ValidationFailed([field_error([], Text("the patch must be a non-empty JSON object of entry fields"))])
     if filing.status == FilingStatus.filed.value:
-        raise Conflict("every declaration of this filing is filed; amend a declaration instead", code="filed")
+        raise Conflict(Text("every declaration of this filing is filed; amend a declaration instead"), code="filed")
     if expected_version is not None and expected_version != filing.version:
-        raise Conflict(f"the filing is at version {filing.version}, not {expected_version}",
-                       code="version_conflict")
+        raise Conflict(Text("the filing is at version {version}, not {expected}", version=filing.version,
+                            expected=expected_version), code="version_conflict")
     merged = {k: v for k, v in {**filing.data, **patch}.items() if v is not None}
     entry, parts, offices = validate(ctx, merged)
     data = entry.model_dump(mode="json", exclude_none=True)
@@ -254,8 +258,8 @@ def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version:
     if not changed:
         return filing
     if conflicts := _filed_conflicts(filing, changed):
-        raise Conflict("these fields belong to a declaration already filed; amend it instead: "
-                       + "; ".join(conflicts), code="field_filed")
+        raise Conflict(Text("these fields belong to a declaration already filed; amend it instead: {fields}",
+                            fields="; ".join(conflicts)), code="field_filed")
     apply_new_version(ctx, filing, data, changed)
     reconcile_drafts(ctx, filing, parts, offices)
     record_event(ctx, "filing.updated", subject_type="filing", subject_id=filing.id, filing_id=filing.id,
@@ -281,7 +285,7 @@ def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
     if agencies is None:
         staged = [d for d in filing.declarations if d.status in STAGED_STATUSES]
         if not staged:
-            raise Conflict("no declaration of this filing is staged", code="nothing_staged")
+            raise Conflict(Text("no declaration of this filing is staged"), code="nothing_staged")
         return staged
     errors = [field_error(["agencies", i], Text("this filing has no {agency} declaration",
                                                 agency=AGENCY_NAMES.get(a, a)))
@@ -290,7 +294,7 @@ def _to_file(filing: Filing, agencies: list[str] | None) -> list[Declaration]:
         raise ValidationFailed(errors or [field_error(["agencies"], Text("name at least one agency"))])
     filed = sorted({a for a in agencies if by_agency[a].status not in STAGED_STATUSES})
     if filed:
-        raise Conflict(f"already filed: {', '.join(filed)}", code="already_filed")
+        raise Conflict(Text("already filed: {agencies}", agencies=", ".join(filed)), code="already_filed")
     return [by_agency[a] for a in dict.fromkeys(agencies)]
 
 
