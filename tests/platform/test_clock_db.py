@@ -231,7 +231,7 @@ def test_the_log_stays_bounded_while_writers_never_stop(tmp_path, monkeypatch):
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
-        for i in range(3000):  # about 3,000 pages written, one transaction after another
+        for i in range(6000):  # about 6,000 pages (24 MB) written, one transaction after another
             with engine.begin() as conn:
                 conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 3000,))
             if i % 50 == 0:
@@ -239,7 +239,7 @@ def test_the_log_stays_bounded_while_writers_never_stop(tmp_path, monkeypatch):
                 largest = max(largest, wal.stat().st_size)
     finally:
         engine.dispose()
-    assert largest < 6_000_000, f"the log grew to {largest / 1e6:.1f} MB"
+    assert largest < 12_000_000, f"the log grew to {largest / 1e6:.1f} MB"  # half of all that was written
 
 
 def test_a_read_only_unit_of_work_reads_a_snapshot_beside_the_writer(db, clock):
