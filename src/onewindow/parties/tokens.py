@@ -95,14 +95,18 @@ def forget_all() -> None:
 
 
 def actor_of(holder: Holder) -> Actor:
-    """An actor with its own detached copies of the holder's organisation and user.
+    """An actor with its own detached copies of the holder's organisation and user, made when first asked
+    for (most requests need only the ids, the kind and the role)."""
+    organisation, user = holder.organisation, holder.user
+    return Actor.deferred(org_id=organisation["id"], kind=organisation["kind"], user_id=user["id"],
+                          role=user["role"], make=lambda: _copies(holder))
 
-    The copies are made as the ORM loads rows (values placed as stored, no
-    change events), a third of what building them through their constructors costs.
-    """
+
+def _copies(holder: Holder) -> tuple[Organisation, User]:
+    """Detached copies of the holder's organisation and user, made as the ORM loads rows (values placed as
+    stored, no change events), a third of what building them through their constructors costs."""
     organisation = _detached(Organisation, holder.organisation)
-    user = _detached(User, holder.user, organisation=organisation)
-    return Actor(organisation=organisation, user=user, role=user.role)
+    return organisation, _detached(User, holder.user, organisation=organisation)
 
 
 def _detached(model: type, values: dict[str, Any], **related: Any) -> Any:
