@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from onewindow import app as application
-from onewindow.app import API, add_routes, create_app
+from onewindow.app import API, ApiRoute, add_routes, create_app
 
 ENT = "91210200MA0QK1P3AF"
 
@@ -26,7 +26,7 @@ def test_the_openapi_document_is_the_one_of_included_routers(app, included):
 
 def test_every_api_route_is_matched_by_the_application_itself(app):
     api = [r for r in app.routes if getattr(r, "path", "").startswith(API)]
-    assert api and all(type(r) is APIRoute for r in api)
+    assert api and all(type(r) is ApiRoute and isinstance(r, APIRoute) for r in api)
     assert len(api) == sum(len(router.routes) for router in application.api_routers())
 
 
@@ -53,6 +53,18 @@ def test_answers_are_those_of_included_routers(app, included, world, method, pat
                         answer.headers.get("location"),
                         answer.content if path.startswith(API) else None))
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/organisations", "/api/v1/me/", "/api/v1/nothing"])
+def test_answers_under_a_root_path_are_those_of_included_routers(app, included, world, path):
+    """Served under a root path (behind a proxy), routes match the end of the request's path."""
+    answers = []
+    for application_ in (app, included):
+        with TestClient(application_, root_path="/window") as client:
+            answer = client.get("/window" + path, headers=world.headers(ENT), follow_redirects=False)
+        answers.append((answer.status_code, answer.headers.get("location"), answer.content))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == {"/api/v1/me/": 307, "/api/v1/nothing": 404}.get(path, 200)
 
 
 def test_a_router_with_settings_of_its_own_is_refused(app):
