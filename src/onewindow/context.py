@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -15,43 +15,50 @@ from onewindow.models import Organisation, OrgKind, User
 from onewindow.parties.permissions import Permission, grants
 
 
+class Copies(Protocol):
+    """Makes an actor's own copies of its organisation and user (see :meth:`Actor.deferred`)."""
+
+    def copy_organisation(self) -> Organisation: ...
+
+    def copy_user(self, organisation: Organisation) -> User: ...
+
+
 class Actor:
     """The authenticated caller: a user of an organisation (``user`` None for system work).
 
     Made from the organisation and user objects, or (:meth:`deferred`) from their ids, the organisation's
-    kind and the role, with a function that makes the objects on first use of either: most requests need
-    no more than the ids, the kind and the role.
+    kind and the role, each object made on first use: most requests need no more than the ids, the kind
+    and the role, many the organisation, few the user.
     """
 
-    __slots__ = ("org_id", "user_id", "role", "_kind", "_objects", "_make")
+    __slots__ = ("org_id", "user_id", "role", "_kind", "_organisation", "_user", "_copies")
 
     def __init__(self, organisation: Organisation, user: User | None, role: str) -> None:
         self.org_id, self.user_id, self.role, self._kind = organisation.id, user.id if user else None, role, \
             organisation.kind
-        self._objects: tuple[Organisation, User | None] | None = (organisation, user)
-        self._make: Callable[[], tuple[Organisation, User | None]] | None = None
+        self._organisation: Organisation | None = organisation
+        self._user, self._copies = user, None
 
     @classmethod
-    def deferred(cls, *, org_id: uuid.UUID, kind: str, user_id: uuid.UUID | None, role: str,
-                 make: Callable[[], tuple[Organisation, User | None]]) -> Actor:
-        """An actor whose organisation and user ``make()`` makes when first asked for."""
+    def deferred(cls, *, org_id: uuid.UUID, kind: str, user_id: uuid.UUID, role: str, copies: Copies) -> Actor:
+        """An actor whose organisation and user ``copies`` makes when first asked for (the user's
+        ``organisation`` is the actor's)."""
         actor = cls.__new__(cls)
         actor.org_id, actor.user_id, actor.role, actor._kind = org_id, user_id, role, kind
-        actor._objects, actor._make = None, make
+        actor._organisation, actor._user, actor._copies = None, None, copies
         return actor
 
     @property
     def organisation(self) -> Organisation:
-        return self._made()[0]
+        if self._organisation is None:
+            self._organisation = self._copies.copy_organisation()
+        return self._organisation
 
     @property
     def user(self) -> User | None:
-        return self._made()[1]
-
-    def _made(self) -> tuple[Organisation, User | None]:
-        if self._objects is None:
-            self._objects = self._make()
-        return self._objects
+        if self._user is None and self._copies is not None:
+            self._user = self._copies.copy_user(self.organisation)
+        return self._user
 
     @property
     def kind(self) -> OrgKind:

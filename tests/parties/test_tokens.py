@@ -67,6 +67,14 @@ def test_each_request_gets_its_own_detached_copies(world, auth):
     assert first.organisation.id == second.organisation.id and first.user.organisation is first.organisation
 
 
+def test_the_users_organisation_is_the_actors_whichever_is_asked_for_first(world, auth):
+    token = world.tokens[ENT]
+    user_first, organisation_first = auth(token, 3600), auth(token, 3600)
+    assert user_first.user.organisation is user_first.organisation
+    assert organisation_first.organisation is organisation_first.user.organisation
+    assert user_first.organisation is not organisation_first.organisation
+
+
 def test_an_actor_from_the_memory_is_the_actor_of_its_stored_user(world, run, auth):
     """The ids, kind and role come without the objects; they are those of the objects, and of the actor
     made from the stored user."""
