@@ -102,10 +102,11 @@ def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
     passes over a path that cannot be its own at a glance. Each route is added with all its own settings
     (a router's tags, dependencies and responses are already part of its routes), so the routes, their
     OpenAPI operations and their answers are those ``include_router`` gives. Settings that apply to a
-    router as a whole (body and form limits, its own start-up and shut-down, pages served from a folder)
-    and streamed answers are refused, not dropped.
+    router as a whole (body and form limits, its own start-up, shut-down and lifespan, pages served from
+    a folder) and streamed answers are refused, not dropped.
     """
     if router.max_body_size is not None or router.form_limits or router.on_startup or router.on_shutdown \
+            or type(router.lifespan_context) is not type(APIRouter().lifespan_context) \
             or router._low_priority_routes:
         raise ValueError(f"{router.tags}: a router with settings of its own is included, not added route by route")
     for route in router.routes:

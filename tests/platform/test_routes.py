@@ -67,10 +67,12 @@ def test_answers_under_a_root_path_are_those_of_included_routers(app, included, 
     assert answers[0][0] == {"/api/v1/me/": 307, "/api/v1/nothing": 404}.get(path, 200)
 
 
-def test_a_router_with_settings_of_its_own_is_refused(app):
+@pytest.mark.parametrize("options", [{"max_body_size": 10}, {"on_startup": [lambda: None]},
+                                     {"lifespan": lambda app: None}])
+def test_a_router_with_settings_of_its_own_is_refused(app, options):
     from fastapi import APIRouter
 
-    router = APIRouter(max_body_size=10)
+    router = APIRouter(**options)
     router.get("/x")(lambda: None)
     with pytest.raises(ValueError, match="settings of its own"):
         add_routes(app, router, API)
