@@ -8,7 +8,7 @@ containers gate out: 17 requests by 4 parties. Concurrent clients each run
 whole lifecycles against ``onewindow serve`` on a fresh database.
 
     python bench/lifecycle.py [--db sqlite postgresql] [--lifecycles 300] [--concurrency 8] [--workers 1]
-    python bench/lifecycle.py --in-process [--db sqlite] [--lifecycles 300] [--concurrency 8] [--profile]
+    python bench/lifecycle.py --in-process [--db sqlite] [--lifecycles 300] [--concurrency 8] [--profile] [--floor]
 
 ``--in-process`` drives the application object itself (ASGI calls, no
 sockets, no server process, no scheduler or relay) from the same concurrent
@@ -17,7 +17,10 @@ runs a further set of lifecycles one request at a time and prints the CPU
 time of each kind of request (method and route). With ``--profile`` the
 requests run on the event loop's thread under cProfile and it also prints the
 Python function calls per lifecycle and per request kind, counts that do not
-move with the machine's load.
+move with the machine's load. ``--floor`` then also runs two requests that do
+next to nothing, one at a time: ``GET /me`` (the caller, from the token
+memory, no statement) and ``GET /terminal/tasks?status=open`` (one query, no
+open task left): what every request pays.
 """
 
 from __future__ import annotations
@@ -203,9 +206,15 @@ class RequestCosts:
                  else None) for kind, v in self.cpu.items()]
 
 
-def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50) -> dict:
+FLOOR = [("GET", "/me"), ("GET", "/terminal/tasks?status=open")]
+"""The requests of ``--floor``, by the terminal: they do next to nothing but what every request does."""
+
+
+def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50,
+                   floor: bool = False) -> dict:
     """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
-    ``sequential`` more one request at a time (CPU per request kind)."""
+    ``sequential`` more one request at a time (CPU per request kind); with ``floor``, ``10 * sequential``
+    of each :data:`FLOOR` request, one at a time."""
     from onewindow.app import create_app, settle_collector
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
@@ -215,7 +224,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
     settle_collector()  # as served_app() does for `onewindow serve`
     if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
         units_of_work_on_the_loop()
-    costs = RequestCosts(profile)
+    costs, floor_costs = RequestCosts(profile), RequestCosts(profile)
 
     async def drive_app(batch: list[dict], clients: int, record=None) -> None:
         parties = {k: InProcessParty(app, t, record) for k, t in tokens.items()}
@@ -238,10 +247,15 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
             profiler.disable()
         cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
         await drive_app(entries[30 + n:], 1, costs)
+        if floor:
+            terminal = InProcessParty(app, tokens["terminal"], floor_costs)
+            for _ in range(10 * sequential):
+                for method, path in FLOOR:
+                    await terminal.call(method, path)
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
         return {"database": kind, "lifecycles": n, "concurrency": concurrency, "per_s": round(n / seconds, 1),
                 "cpu_ms": round(1000 * cpu / n, 1), "calls": round(calls) if calls else None,
-                "kinds": costs.rows()}
+                "kinds": costs.rows(), "floor": floor_costs.rows()}
 
     try:
         import uvloop
@@ -264,6 +278,13 @@ def print_in_process(r: dict) -> None:
     for kind, cpu, calls in r["kinds"]:
         print(f"| `{kind}` | {cpu:.2f} | {'-' if calls is None else round(calls)} |")
     print(flush=True)
+    if r["floor"]:
+        print(f"{r['database']}, the floor (after the lifecycles, one request at a time):")
+        print("| request | CPU ms per request | Python calls per request |")
+        print("|---|---|---|")
+        for kind, cpu, calls in r["floor"]:
+            print(f"| `{kind}` | {cpu:.3f} | {'-' if calls is None else round(calls)} |")
+        print(flush=True)
 
 
 def main() -> None:
@@ -277,12 +298,16 @@ def main() -> None:
                              "and per request kind")
     parser.add_argument("--profile", action="store_true",
                         help="with --in-process: Python calls per lifecycle and per request kind")
+    parser.add_argument("--floor", action="store_true",
+                        help="with --in-process: also the cost of two requests doing next to nothing (GET /me, "
+                             "GET /terminal/tasks?status=open)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.in_process:
         for kind in args.db:
-            print_in_process(run_in_process(kind, args.lifecycles, args.concurrency, args.profile))
+            print_in_process(run_in_process(kind, args.lifecycles, args.concurrency, args.profile,
+                                            floor=args.floor))
         return
     print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s "
           "| server CPU ms per lifecycle | p50 ms | p99 ms |")

@@ -291,7 +291,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back on any exception.
+    """One transaction: commit when the block ends normally, roll back on any exception. A block that never
+    used its session begins no transaction and commits none.
 
     ``read_only``: the work only reads. On SQLite it then reads a snapshot beside the writers instead of
     taking the writer gate (a long computation does not hold up every request); it must not write (SQLite
@@ -303,7 +304,8 @@ def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> 
         if read_only:
             session.connection(execution_options={READ_ONLY: True})
         yield session
-        session.commit()
+        if session.in_transaction():  # else nothing was asked of the session (an answer from memory)
+            session.commit()
     except BaseException:
         session.rollback()
         raise

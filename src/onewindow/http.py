@@ -7,7 +7,7 @@ import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -61,10 +61,11 @@ class Caller:
 
     def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None,
              read_only: bool = False) -> Any:
-        with unit_of_work(self.state.session_factory, read_only=read_only) as session:
-            ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
+        state = self.state
+        with unit_of_work(state.session_factory, read_only=read_only) as session:
+            ctx = Context(session, state.clock, state.settings)
             if authenticated:
-                ctx = replace(ctx, actor=authenticate(ctx, self.token or ""))
+                ctx = Context(session, state.clock, state.settings, authenticate(ctx, self.token or ""))
             result = fn(ctx)
         return result if then is None else then(result)
 

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from onewindow.context import Context
 from onewindow.db import make_session_factory, unit_of_work
 from onewindow.errors import Unauthenticated
-from onewindow.parties.service import authenticate, digest, ensure_user, get_organisation_by_code
+from onewindow.models import OrgKind
+from onewindow.parties.service import actor_for, authenticate, digest, ensure_user, get_organisation_by_code
 
 ENT = "91210200MA0QK1P3AF"
 
@@ -64,6 +65,28 @@ def test_each_request_gets_its_own_detached_copies(world, auth):
     first, second = auth(token, 3600), auth(token, 3600)
     assert first.organisation is not second.organisation and first.user is not second.user
     assert first.organisation.id == second.organisation.id and first.user.organisation is first.organisation
+
+
+def test_the_users_organisation_is_the_actors_whichever_is_asked_for_first(world, auth):
+    token = world.tokens[ENT]
+    user_first, organisation_first = auth(token, 3600), auth(token, 3600)
+    assert user_first.user.organisation is user_first.organisation
+    assert organisation_first.organisation is organisation_first.user.organisation
+    assert user_first.organisation is not organisation_first.organisation
+
+
+def test_an_actor_from_the_memory_is_the_actor_of_its_stored_user(world, run, auth):
+    """The ids, kind and role come without the objects; they are those of the objects, and of the actor
+    made from the stored user."""
+    token = world.tokens[ENT]
+    auth(token, 3600)
+    remembered = auth(token, 3600)
+    stored = run(lambda ctx: actor_for(ctx, ENT, "staff"))
+    seen = (remembered.org_id, remembered.kind, remembered.user_id, remembered.role)
+    assert seen == (stored.org_id, stored.kind, stored.user_id, stored.role)
+    assert seen == (remembered.organisation.id, OrgKind(remembered.organisation.kind), remembered.user.id,
+                    remembered.user.role)
+    assert remembered.organisation.code == ENT and remembered.user.name == "staff"
 
 
 def test_threads_authenticating_at_once_all_get_the_actor(world, auth):

@@ -6,11 +6,12 @@ import threading
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from onewindow.app import create_app
 from onewindow.config import Settings
+from onewindow.db import make_session_factory, unit_of_work
 
 ENTERPRISE = "91210200MA0QK1P3AF"
 
@@ -57,3 +58,27 @@ def test_work_that_looks_up_a_host_name_runs_on_a_worker_thread(db, clock, world
     threads = _threads_of_transactions(create_app(settings, clock=clock, engine=db), world, "/api/v1/webhooks",
                                        body={"url": "http://127.0.0.1:9/hook"}, org=ENTERPRISE)
     assert {name.startswith("onewindow-request") for name in threads} == {True}
+
+
+def test_a_unit_of_work_that_never_uses_its_session_begins_and_commits_nothing(db):
+    ended: list[Session] = []
+
+    def committed(session) -> None:
+        ended.append(session)
+
+    factory = make_session_factory(db)
+    event.listen(Session, "after_commit", committed)
+    try:
+        with unit_of_work(factory) as unused:
+            pass
+        with unit_of_work(factory) as used:
+            used.execute(text("SELECT 1"))
+    finally:
+        event.remove(Session, "after_commit", committed)
+    assert unused not in ended and used in ended
+
+
+def test_who_am_i_from_the_token_memory_needs_no_transaction(db, clock, world):
+    app = create_app(Settings(database_url=str(db.url), embedded_scheduler=False), clock=clock, engine=db)
+    assert _threads_of_transactions(app, world, "/api/v1/me")  # the token is read once
+    assert _threads_of_transactions(app, world, "/api/v1/me") == set()

@@ -14,7 +14,8 @@ and revoked tokens are never remembered. The window is measured on the
 process's monotonic clock: it is a cache lifetime, not domain time.
 
 Each request gets its own detached copies of the organisation and the user,
-so no ORM instance is shared between threads or sessions.
+each made when the request first asks for it, so no ORM instance is shared
+between threads or sessions.
 """
 
 from __future__ import annotations
@@ -38,10 +39,17 @@ MAX_ENTRIES = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """The stored columns of a token's organisation and user."""
+    """The stored columns of a token's organisation and user; it makes an actor's own copies of them
+    (:class:`onewindow.context.Copies`)."""
 
     organisation: dict[str, Any]
     user: dict[str, Any]
+
+    def copy_organisation(self) -> Organisation:
+        return _detached(Organisation, self.organisation)
+
+    def copy_user(self, organisation: Organisation) -> User:
+        return _detached(User, self.user, organisation=organisation)
 
 
 class TokenCache:
@@ -95,17 +103,15 @@ def forget_all() -> None:
 
 
 def actor_of(holder: Holder) -> Actor:
-    """An actor with its own detached copies of the holder's organisation and user.
-
-    The copies are made as the ORM loads rows (values placed as stored, no
-    change events), a third of what building them through their constructors costs.
-    """
-    organisation = _detached(Organisation, holder.organisation)
-    user = _detached(User, holder.user, organisation=organisation)
-    return Actor(organisation=organisation, user=user, role=user.role)
+    """An actor with its own detached copies of the holder's organisation and user, each made when first
+    asked for (most requests need only the ids, the kind and the role)."""
+    return Actor.deferred(org_id=holder.organisation["id"], kind=holder.organisation["kind"],
+                          user_id=holder.user["id"], role=holder.user["role"], copies=holder)
 
 
 def _detached(model: type, values: dict[str, Any], **related: Any) -> Any:
+    """A detached copy made as the ORM loads rows (values placed as stored, no change events), a third of
+    what building it through its constructor costs."""
     obj = loaded(model, **values, **related)
     make_transient_to_detached(obj)
     return obj

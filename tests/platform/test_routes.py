@@ -1,0 +1,78 @@
+"""The API's routes are the application's own: the same routes, documents and answers as included routers."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from onewindow import app as application
+from onewindow.app import API, ApiRoute, add_routes, create_app
+
+ENT = "91210200MA0QK1P3AF"
+
+
+@pytest.fixture
+def included(db, settings, clock, monkeypatch):
+    """The application with its API routers included as FastAPI includes routers (the general path)."""
+    monkeypatch.setattr(application, "add_routes", lambda app, router, prefix: app.include_router(router,
+                                                                                                prefix=prefix))
+    return create_app(settings, clock=clock, engine=db)
+
+
+def test_the_openapi_document_is_the_one_of_included_routers(app, included):
+    assert app.openapi() == included.openapi()
+
+
+def test_every_api_route_is_matched_by_the_application_itself(app):
+    api = [r for r in app.routes if getattr(r, "path", "").startswith(API)]
+    assert api and all(type(r) is ApiRoute and isinstance(r, APIRoute) for r in api)
+    assert len(api) == sum(len(router.routes) for router in application.api_routers())
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/api/v1/me", None),
+    ("GET", "/api/v1/me/", None),  # a slash too many: redirected
+    ("DELETE", "/api/v1/me", None),  # 405 with the methods allowed
+    ("GET", "/api/v1/nothing-here", None),
+    ("GET", "/api/v1/filings?page_size=0", None),  # 422
+    ("POST", "/api/v1/filings", b"{not json"),
+    ("GET", "/api/v1/declarations/not-a-uuid", None),
+    ("GET", "/api/v1/refdata/countries", None),
+    ("GET", "/api/v1/organisations?kind=customs", None),
+    ("GET", "/healthz", None),  # the time differs: status and type only
+    ("GET", "/login", None),  # a fresh CSRF token: status and type only
+])
+def test_answers_are_those_of_included_routers(app, included, world, method, path, body):
+    headers = {**world.headers(ENT), "Content-Type": "application/json"}
+    answers = []
+    for application_ in (app, included):
+        with TestClient(application_) as client:
+            answer = client.request(method, path, headers=headers, content=body, follow_redirects=False)
+        answers.append((answer.status_code, answer.headers.get("content-type"), answer.headers.get("allow"),
+                        answer.headers.get("location"),
+                        answer.content if path.startswith(API) else None))
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/organisations", "/api/v1/me/", "/api/v1/nothing"])
+def test_answers_under_a_root_path_are_those_of_included_routers(app, included, world, path):
+    """Served under a root path (behind a proxy), routes match the end of the request's path."""
+    answers = []
+    for application_ in (app, included):
+        with TestClient(application_, root_path="/window") as client:
+            answer = client.get("/window" + path, headers=world.headers(ENT), follow_redirects=False)
+        answers.append((answer.status_code, answer.headers.get("location"), answer.content))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == {"/api/v1/me/": 307, "/api/v1/nothing": 404}.get(path, 200)
+
+
+@pytest.mark.parametrize("options", [{"max_body_size": 10}, {"on_startup": [lambda: None]},
+                                     {"lifespan": lambda app: None}])
+def test_a_router_with_settings_of_its_own_is_refused(app, options):
+    from fastapi import APIRouter
+
+    router = APIRouter(**options)
+    router.get("/x")(lambda: None)
+    with pytest.raises(ValueError, match="settings of its own"):
+        add_routes(app, router, API)
