@@ -25,7 +25,7 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.inspections import matching, recipients
-from onewindow.inspections.stored import read
+from onewindow.inspections.stored import PreparedIn, columns, objects, read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
@@ -40,15 +40,18 @@ DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 _NUMBERS = bindparam("numbers", expanding=True)
 _DECIDED = Prepared(select(InspectionDecision.id)
                     .where(InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
-_PENDING = (select(InspectionDecision, Declaration, Filing.port)
-            .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
-            .join(Filing, Filing.id == Declaration.filing_id)
-            .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
-            .where(InspectionDecision.status == DecisionStatus.pending.value, DeclarationContainer.number.in_(_NUMBERS))
-            .execution_options(populate_existing=True))
-_INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
-              .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
-              .where(InspectionContainer.number.in_(_NUMBERS)))
+_PENDING = PreparedIn(
+    select(*columns(InspectionDecision), *columns(Declaration), Filing.port)
+    .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
+    .join(Filing, Filing.id == Declaration.filing_id)
+    .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
+    .where(InspectionDecision.status == DecisionStatus.pending.value, DeclarationContainer.number.in_(_NUMBERS)),
+    "numbers")
+"""Open decisions on declarations covering ``numbers``: the decision's columns, the declaration's, the port of
+its filing; one row per container of ``numbers`` it covers."""
+_INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
+                        .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
+                        .where(InspectionContainer.number.in_(_NUMBERS)), "numbers")
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
@@ -127,11 +130,16 @@ def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[Inspectio
     """The open decisions connected to ``numbers`` through shared containers, with their declarations
     (by decision id) and the ports of their filings (by declaration id)."""
     frontier, seen, decisions, ports = set(numbers), set(), {}, {}
+    width = len(columns(InspectionDecision))
     while frontier - seen:
         batch = frontier - seen
         seen |= batch
-        found = ctx.session.execute(_PENDING, {"numbers": sorted(batch)})
-        for decision, declaration, port in found:
+        found = read(ctx.session, _PENDING, {"numbers": sorted(batch)})
+        # as the ORM's query with populate_existing: what the session holds is refreshed to the rows as stored
+        for decision, declaration, (*_, port) in zip(
+                objects(ctx.session, InspectionDecision, [row[:width] for row in found], refresh=True),
+                objects(ctx.session, Declaration, [row[width:-1] for row in found], refresh=True), found,
+                strict=True):
             covered = set(declaration_numbers(declaration))
             if covered & batch and decision.id not in decisions:
                 decisions[decision.id] = (decision, declaration)
