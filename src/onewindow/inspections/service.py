@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
@@ -116,7 +117,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
                     reason=(request.reason or None) if inspect else None, status=DecisionStatus.pending.value,
                     decided_at=ctx.now(), matched_at=None)
     rows.insert_new(ctx.session, [decision])
-    rows.attach(ctx.session, decision)
+    rows.place(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
                  filing_id=declaration.filing_id, recipients=[actor.org_id],
                  data={"declaration_id": str(declaration.id), "agency": declaration.agency, "inspect": inspect,
@@ -310,7 +311,12 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
 def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers: Iterable[str],
                       declaration_ids: Iterable[uuid.UUID], participants: Iterable[tuple]) -> Inspection:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
-    kinds, reasons) and its relocation task, written with plain inserts and attached to the session."""
+    kinds, reasons) and its relocation task, written with plain inserts.
+
+    The objects are returned as stored rows outside the session (detached, as after the end of a
+    session): nothing in the transaction changes them through the session, and a later query of
+    the inspection loads it anew. Leaving them out spares the session's cascade over every part.
+    """
     now, inspection_id = ctx.now(), uuid.uuid4()
     parts = {
         "containers": [_new(InspectionContainer, inspection_id=inspection_id, number=n) for n in containers],
@@ -328,7 +334,8 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
         set_committed_value(inspection, key, group)
         rows.insert_new(ctx.session, group)
     rows.insert_new(ctx.session, [task])
-    rows.attach(ctx.session, inspection, task)
+    for obj in (inspection, *(part for group in parts.values() for part in group), task):
+        make_transient_to_detached(obj)
     return inspection
 
 
@@ -337,7 +344,8 @@ _COLUMNS: dict[type, tuple[str, ...]] = {}
 
 def _new(model: type, **values: Any) -> Any:
     """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
-    change events: it is written with :func:`rows.insert_new` and attached as stored."""
+    change events: it is written with :func:`rows.insert_new` and placed in the session as stored
+    (:func:`rows.place`)."""
     keys = _COLUMNS.get(model)
     if keys is None:
         keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
