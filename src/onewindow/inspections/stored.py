@@ -103,7 +103,8 @@ def objects(session: Session, model: type, rows: Iterable[Sequence[Any]], *, ref
     """The ``model`` object of each of ``rows`` (the values of :func:`columns` of ``model``, in that order), as
     a query of the model run in ``session`` would return them.
 
-    A row whose object the session holds gives that object, as held, or
+    A row whose object the session holds gives that object, as held (its
+    expired or unloaded columns set from the row, as the query does), or
     updated to the row when ``refresh`` (the query's ``populate_existing``:
     each column is set as stored); any other row gives a new object put in
     the session as the ORM would have loaded it. Rows of one key give one
@@ -123,10 +124,10 @@ def objects(session: Session, model: type, rows: Iterable[Sequence[Any]], *, ref
             if obj is None:
                 obj = found[identity] = loaded(model, **dict(zip(keys, row, strict=True)))
                 place(session, obj)
-            elif refresh:
+            else:
                 stored = obj.__dict__
                 for key, value in zip(keys, row, strict=True):
-                    if key not in stored or stored[key] != value:
+                    if key not in stored or (refresh and stored[key] != value):
                         set_committed_value(obj, key, value)
         out.append(obj)
     return out
