@@ -342,18 +342,20 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     return inspection
 
 
-_COLUMNS: dict[type, tuple[str, ...]] = {}
+_COLUMNS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 def _new(model: type, **values: Any) -> Any:
     """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
-    change events: it is written with :func:`rows.insert_new` and placed in the session as stored
-    (:func:`rows.place`)."""
-    keys = _COLUMNS.get(model)
-    if keys is None:
-        keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
-    if not values.keys() <= set(keys):
-        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - set(keys)))}")
+    change events: it is written with :func:`rows.insert_new`, then placed in the session as stored
+    (:func:`rows.place`) or made a stored, detached object."""
+    known = _COLUMNS.get(model)
+    if known is None:
+        keys = tuple(a.key for a in sa_inspect(model).column_attrs)
+        known = _COLUMNS[model] = (keys, frozenset(keys))
+    keys, allowed = known
+    if not values.keys() <= allowed:
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - allowed))}")
     return rows.loaded(model, **{key: values.get(key) for key in keys})
 
 
