@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,11 +116,10 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
-    decision = _new(InspectionDecision, id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
-                    organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
-                    reason=(request.reason or None) if inspect else None, status=DecisionStatus.pending.value,
-                    decided_at=ctx.now(), matched_at=None)
-    rows.insert_new(ctx.session, [decision])
+    (decision,) = _write(ctx, InspectionDecision, dict(
+        id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency, organisation_id=actor.org_id,
+        inspect=inspect, containers=containers, kind=kind, reason=(request.reason or None) if inspect else None,
+        status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None))
     rows.place(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
                  filing_id=declaration.filing_id, recipients=[actor.org_id],
@@ -321,42 +321,49 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     the inspection loads it anew. Leaving them out spares the session's cascade over every part.
     """
     now, inspection_id = ctx.now(), uuid.uuid4()
+    participants = list(participants)
+    (inspection,) = _write(ctx, Inspection, dict(
+        id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value, late=late, matched_at=now,
+        joint=len(participants) > 1))
     parts = {
-        "containers": [_new(InspectionContainer, inspection_id=inspection_id, number=n) for n in containers],
-        "declarations": [_new(InspectionDeclaration, inspection_id=inspection_id, declaration_id=i)
-                         for i in dict.fromkeys(declaration_ids)],
-        "participants": [_new(InspectionParticipant, inspection_id=inspection_id, agency=a, organisation_id=office,
-                              kinds=kinds, reasons=reasons, absent=False)
-                         for a, office, kinds, reasons in participants]}
-    inspection = _new(Inspection, id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value,
-                      late=late, matched_at=now, joint=len(parts["participants"]) > 1)
-    task = _new(RelocationTask, id=uuid.uuid4(), inspection_id=inspection_id, port=port, status="open",
-                created_at=now)
-    rows.insert_new(ctx.session, [inspection])
+        "containers": _write(ctx, InspectionContainer, *(dict(inspection_id=inspection_id, number=n)
+                                                         for n in containers)),
+        "declarations": _write(ctx, InspectionDeclaration, *(dict(inspection_id=inspection_id, declaration_id=i)
+                                                             for i in dict.fromkeys(declaration_ids))),
+        "participants": _write(ctx, InspectionParticipant, *(
+            dict(inspection_id=inspection_id, agency=a, organisation_id=office, kinds=kinds, reasons=reasons,
+                 absent=False) for a, office, kinds, reasons in participants))}
+    (task,) = _write(ctx, RelocationTask, dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
+                                               status="open", created_at=now))
     for key, group in parts.items():
         set_committed_value(inspection, key, group)
-        rows.insert_new(ctx.session, group)
-    rows.insert_new(ctx.session, [task])
     for obj in (inspection, *(part for group in parts.values() for part in group), task):
         make_transient_to_detached(obj)
     return inspection
 
 
-_COLUMNS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+@cache
+def _columns(model: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The column keys of ``model`` (each its attribute's key too), as a tuple and as a set."""
+    attributes = sa_inspect(model).column_attrs
+    keys = tuple(a.key for a in attributes)
+    if keys != tuple(a.columns[0].key for a in attributes):
+        raise TypeError(f"{model.__name__} names an attribute unlike its column")
+    return keys, frozenset(keys)
 
 
-def _new(model: type, **values: Any) -> Any:
-    """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
-    change events: it is written with :func:`rows.insert_new`, then placed in the session as stored
-    (:func:`rows.place`) or made a stored, detached object."""
-    known = _COLUMNS.get(model)
-    if known is None:
-        keys = tuple(a.key for a in sa_inspect(model).column_attrs)
-        known = _COLUMNS[model] = (keys, frozenset(keys))
-    keys, allowed = known
-    if not values.keys() <= allowed:
-        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - allowed))}")
-    return rows.loaded(model, **{key: values.get(key) for key in keys})
+def _write(ctx: Context, model: type, *values: dict[str, Any]) -> list[Any]:
+    """New ``model`` rows holding ``values`` and None in every other column, written with one plain insert
+    (:func:`rows.insert`); returned as objects made without the ORM's change events, to be placed in the
+    session as stored (:func:`rows.place`) or made stored, detached objects."""
+    keys, allowed = _columns(model)
+    full = []
+    for given in values:
+        if not given.keys() <= allowed:
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - allowed))}")
+        full.append({key: given.get(key) for key in keys})
+    rows.insert(ctx.session, model, full)
+    return [rows.loaded(model, **row) for row in full]
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:
