@@ -120,26 +120,27 @@ def objects(session: Session, model: type, rows: Iterable[Sequence[Any]], *, ref
         identity = mapper.identity_key_from_primary_key([row[i] for i in pk])
         obj = found.get(identity)
         if obj is None:
-            obj = found[identity] = held.get(identity)
+            obj = held.get(identity)
             if obj is None:
-                obj = found[identity] = loaded(model, **dict(zip(keys, row, strict=True)))
+                obj = loaded(model, **dict(zip(keys, row, strict=True)))
                 place(session, obj)
             else:
                 stored = obj.__dict__
                 for key, value in zip(keys, row, strict=True):
                     if key not in stored or (refresh and stored[key] != value):
                         set_committed_value(obj, key, value)
+            found[identity] = obj
         out.append(obj)
     return out
 
 
 @cache
-def _update_by_key(model: type, columns: tuple[str, ...]):
+def _update_by_key(model: type, names: tuple[str, ...]):
     mapper = inspect(model)
     table = mapper.local_table
     where = [column == bindparam(_KEY + column.key) for column in table.primary_key.columns]
     return Prepared(update(table).where(*where).values({mapper.get_property(name).columns[0].key: bindparam(name)
-                                                        for name in columns}))
+                                                        for name in names}))
 
 
 @cache
