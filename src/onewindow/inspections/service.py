@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
@@ -25,7 +27,7 @@ from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings import rows
 from onewindow.inspections import matching, recipients
-from onewindow.inspections.stored import read
+from onewindow.inspections.stored import PreparedIn, columns, objects, read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
@@ -40,15 +42,21 @@ DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 _NUMBERS = bindparam("numbers", expanding=True)
 _DECIDED = Prepared(select(InspectionDecision.id)
                     .where(InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
-_PENDING = (select(InspectionDecision, Declaration, Filing.port)
-            .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
-            .join(Filing, Filing.id == Declaration.filing_id)
-            .join(DeclarationContainer, DeclarationContainer.declaration_id == Declaration.id)
-            .where(InspectionDecision.status == DecisionStatus.pending.value, DeclarationContainer.number.in_(_NUMBERS))
-            .execution_options(populate_existing=True))
-_INSPECTED = (select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
-              .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
-              .where(InspectionContainer.number.in_(_NUMBERS)))
+_PENDING = PreparedIn(
+    select(*columns(InspectionDecision), *columns(Declaration), Filing.port)
+    .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
+    .join(Filing, Filing.id == Declaration.filing_id)
+    .where(InspectionDecision.declaration_id.in_(select(DeclarationContainer.declaration_id)
+                                                 .where(DeclarationContainer.number.in_(_NUMBERS))),
+           # ``|| ''``: SQLite's planner, without statistics, would otherwise start from the status index and
+           # read every open decision of the database; from the containers it reads only theirs
+           InspectionDecision.status.concat(literal_column("''")) == DecisionStatus.pending.value),
+    "numbers")
+"""Open decisions on declarations covering one of ``numbers``: the decision's columns, the declaration's, the
+port of its filing; one row per decision."""
+_INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
+                        .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
+                        .where(InspectionContainer.number.in_(_NUMBERS)), "numbers")
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
@@ -108,12 +116,11 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
-    decision = _new(InspectionDecision, id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency,
-                    organisation_id=actor.org_id, inspect=inspect, containers=containers, kind=kind,
-                    reason=(request.reason or None) if inspect else None, status=DecisionStatus.pending.value,
-                    decided_at=ctx.now(), matched_at=None)
-    rows.insert_new(ctx.session, [decision])
-    rows.attach(ctx.session, decision)
+    (decision,) = _write(ctx, InspectionDecision, dict(
+        id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency, organisation_id=actor.org_id,
+        inspect=inspect, containers=containers, kind=kind, reason=(request.reason or None) if inspect else None,
+        status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None))
+    rows.place(ctx.session, decision)
     record_event(ctx, "inspection.decided", subject_type="declaration", subject_id=declaration.id,
                  filing_id=declaration.filing_id, recipients=[actor.org_id],
                  data={"declaration_id": str(declaration.id), "agency": declaration.agency, "inspect": inspect,
@@ -127,11 +134,16 @@ def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[Inspectio
     """The open decisions connected to ``numbers`` through shared containers, with their declarations
     (by decision id) and the ports of their filings (by declaration id)."""
     frontier, seen, decisions, ports = set(numbers), set(), {}, {}
+    width = len(columns(InspectionDecision))
     while frontier - seen:
         batch = frontier - seen
         seen |= batch
-        found = ctx.session.execute(_PENDING, {"numbers": sorted(batch)})
-        for decision, declaration, port in found:
+        found = read(ctx.session, _PENDING, {"numbers": sorted(batch)})
+        # as the ORM's query with populate_existing: what the session holds is refreshed to the rows as stored
+        for decision, declaration, (*_, port) in zip(
+                objects(ctx.session, InspectionDecision, [row[:width] for row in found], refresh=True),
+                objects(ctx.session, Declaration, [row[width:-1] for row in found], refresh=True), found,
+                strict=True):
             covered = set(declaration_numbers(declaration))
             if covered & batch and decision.id not in decisions:
                 decisions[decision.id] = (decision, declaration)
@@ -302,40 +314,56 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
 def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers: Iterable[str],
                       declaration_ids: Iterable[uuid.UUID], participants: Iterable[tuple]) -> Inspection:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
-    kinds, reasons) and its relocation task, written with plain inserts and attached to the session."""
+    kinds, reasons) and its relocation task, written with plain inserts.
+
+    The objects are returned as stored rows outside the session (detached, as after the end of a
+    session): nothing in the transaction changes them through the session, and a later query of
+    the inspection loads it anew. Leaving them out spares the session's cascade over every part.
+    """
     now, inspection_id = ctx.now(), uuid.uuid4()
+    participants = list(participants)
+    (inspection,) = _write(ctx, Inspection, dict(
+        id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value, late=late, matched_at=now,
+        joint=len(participants) > 1))
     parts = {
-        "containers": [_new(InspectionContainer, inspection_id=inspection_id, number=n) for n in containers],
-        "declarations": [_new(InspectionDeclaration, inspection_id=inspection_id, declaration_id=i)
-                         for i in dict.fromkeys(declaration_ids)],
-        "participants": [_new(InspectionParticipant, inspection_id=inspection_id, agency=a, organisation_id=office,
-                              kinds=kinds, reasons=reasons, absent=False)
-                         for a, office, kinds, reasons in participants]}
-    inspection = _new(Inspection, id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value,
-                      late=late, matched_at=now, joint=len(parts["participants"]) > 1)
-    task = _new(RelocationTask, id=uuid.uuid4(), inspection_id=inspection_id, port=port, status="open",
-                created_at=now)
-    rows.insert_new(ctx.session, [inspection])
+        "containers": _write(ctx, InspectionContainer, *(dict(inspection_id=inspection_id, number=n)
+                                                         for n in containers)),
+        "declarations": _write(ctx, InspectionDeclaration, *(dict(inspection_id=inspection_id, declaration_id=i)
+                                                             for i in dict.fromkeys(declaration_ids))),
+        "participants": _write(ctx, InspectionParticipant, *(
+            dict(inspection_id=inspection_id, agency=a, organisation_id=office, kinds=kinds, reasons=reasons,
+                 absent=False) for a, office, kinds, reasons in participants))}
+    (task,) = _write(ctx, RelocationTask, dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
+                                               status="open", created_at=now))
     for key, group in parts.items():
         set_committed_value(inspection, key, group)
-        rows.insert_new(ctx.session, group)
-    rows.insert_new(ctx.session, [task])
-    rows.attach(ctx.session, inspection, task)
+    for obj in (inspection, *(part for group in parts.values() for part in group), task):
+        make_transient_to_detached(obj)
     return inspection
 
 
-_COLUMNS: dict[type, tuple[str, ...]] = {}
+@cache
+def _columns(model: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The column keys of ``model`` (each its attribute's key too), as a tuple and as a set."""
+    attributes = sa_inspect(model).column_attrs
+    keys = tuple(a.key for a in attributes)
+    if keys != tuple(a.columns[0].key for a in attributes):
+        raise TypeError(f"{model.__name__} names an attribute unlike its column")
+    return keys, frozenset(keys)
 
 
-def _new(model: type, **values: Any) -> Any:
-    """A new ``model`` object holding ``values`` and None in every other column, made without the ORM's
-    change events: it is written with :func:`rows.insert_new` and attached as stored."""
-    keys = _COLUMNS.get(model)
-    if keys is None:
-        keys = _COLUMNS[model] = tuple(a.key for a in sa_inspect(model).column_attrs)
-    if not values.keys() <= set(keys):
-        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(values.keys() - set(keys)))}")
-    return rows.loaded(model, **{key: values.get(key) for key in keys})
+def _write(ctx: Context, model: type, *values: dict[str, Any]) -> list[Any]:
+    """New ``model`` rows holding ``values`` and None in every other column, written with one plain insert
+    (:func:`rows.insert`); returned as objects made without the ORM's change events, to be placed in the
+    session as stored (:func:`rows.place`) or made stored, detached objects."""
+    keys, allowed = _columns(model)
+    full = []
+    for given in values:
+        if not given.keys() <= allowed:
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - allowed))}")
+        full.append({key: given.get(key) for key in keys})
+    rows.insert(ctx.session, model, full)
+    return [rows.loaded(model, **row) for row in full]
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
 from onewindow.filings import rows
-from onewindow.inspections.stored import read
+from onewindow.inspections.stored import PreparedIn, columns, objects, read
 from onewindow.sql import Prepared
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationContainer, DeclarationStatus, Filing, InspectionDecision,
@@ -32,11 +32,12 @@ def sync_declaration_containers(ctx: Context, declaration: Declaration) -> None:
                         for n in declaration_numbers(declaration))
 
 
-_OPEN_VISITS = (select(ContainerVisit)
+_OPEN_VISITS = (select(*columns(ContainerVisit))
                 .where(ContainerVisit.number.in_(bindparam("numbers", expanding=True)),
                        ContainerVisit.gated_out_at.is_(None))
                 .order_by(ContainerVisit.number, ContainerVisit.created_at, ContainerVisit.id))
-_OPEN_VISITS_LOCKED = _OPEN_VISITS.with_for_update()
+_OPEN_VISITS = {False: PreparedIn(_OPEN_VISITS, "numbers"), True: PreparedIn(_OPEN_VISITS.with_for_update(), "numbers")}
+"""The open visits of ``numbers`` (locked with ``True``), in number order."""
 _OPEN_VISIT = (select(ContainerVisit)
                .where(ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_(None))
                .order_by(ContainerVisit.created_at, ContainerVisit.id).limit(1))
@@ -44,12 +45,14 @@ _OPEN_VISIT_LOCKED = _OPEN_VISIT.with_for_update()
 _DECIDED = (select(InspectionDecision.id).where(InspectionDecision.declaration_id == Declaration.id,
                                                  InspectionDecision.status != DecisionStatus.pending.value)
             .exists())
-_COVERAGE = (select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
-                    Declaration.organisation_id, Filing.enterprise_id, _DECIDED)
-             .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
-             .join(Filing, Filing.id == Declaration.filing_id)
-             .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
-                    Declaration.status.in_(COVERING)))
+_COVERAGE = PreparedIn(
+    select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
+           Declaration.organisation_id, Filing.enterprise_id, _DECIDED)
+    .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
+    .join(Filing, Filing.id == Declaration.filing_id)
+    .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
+           Declaration.status.in_([bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)])),
+    "numbers")
 _FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing_id")))
 
 
@@ -60,13 +63,15 @@ def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Call
     Locking the visits serialises everything that decides a container's fate
     (matching, releases, gate-out) without blocking other containers. One
     query reads (and locks) them all; missing visits are written with one
-    insert, at ``port`` (or what ``port()`` answers, asked only then).
+    insert, at ``port`` (or what ``port()`` answers, asked only then). The
+    visits the session holds are returned as held, as the ORM's query would.
     """
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
     visits: dict[str, ContainerVisit] = {}
-    for visit in ctx.session.scalars(_OPEN_VISITS_LOCKED if lock else _OPEN_VISITS, {"numbers": wanted}):
+    found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
+    for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
     if missing := [n for n in wanted if n not in visits]:
         at = port() if callable(port) else port
