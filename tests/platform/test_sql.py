@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 
 from onewindow.db import make_session_factory, unit_of_work
-from onewindow.filings import rows
+from onewindow import rows
 from onewindow.models import Event, EventRecipient, Organisation
 from onewindow.sql import Prepared
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.events.service import record_event
-from onewindow.filings import repository, rows
+from onewindow import rows
+from onewindow.filings import repository
 from onewindow.filings.numbering import issue_number
 from onewindow.filings.service import (
     AGENCY_NAMES, STATUS_NAMES, apply_new_version, catalogue, declaration_event_data, reconcile_drafts,

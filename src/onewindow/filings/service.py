@@ -15,7 +15,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.events.service import record_event
-from onewindow.filings import repository, rows
+from onewindow import rows
+from onewindow.filings import repository
 from onewindow.filings.schemas import FilingEntry
 from onewindow.filings.split import CIQ, CUSTOMS, Part, owners, split
 from onewindow.filings.validation import parse_entry

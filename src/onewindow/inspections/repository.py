@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.filings.rows import holds_any, loaded, place
+from onewindow.rows import holds_any, loaded, place
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,

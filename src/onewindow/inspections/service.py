@@ -25,7 +25,7 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
-from onewindow.filings import rows
+from onewindow import rows
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import PreparedIn, columns, objects, read
 from onewindow.sql import Prepared

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from onewindow.filings.rows import loaded, place
+from onewindow.rows import loaded, place
 from onewindow.sql import Prepared
 
 _KEY = "_key_"

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
-from onewindow.filings import rows
+from onewindow import rows
 from onewindow.inspections.visits import open_visits
 from onewindow.models import ContainerVisit, OrgKind, RelocationTask
 from onewindow.parties.permissions import Permission

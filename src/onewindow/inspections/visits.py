@@ -10,7 +10,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
-from onewindow.filings import rows
+from onewindow import rows
 from onewindow.inspections.stored import PreparedIn, columns, objects, read
 from onewindow.sql import Prepared
 from onewindow.models import (

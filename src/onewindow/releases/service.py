@@ -16,7 +16,7 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
-from onewindow.filings import rows
+from onewindow import rows
 from onewindow.filings.service import declaration_event_data
 from onewindow.inspections.recipients import port_terminals
 from onewindow.inspections.stored import read

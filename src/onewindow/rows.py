@@ -1,7 +1,9 @@
 """Writing new rows with plain inserts instead of the ORM's unit of work.
 
-A filing's new rows (the filing, its declarations, their versions, the
-containers they cover) are written once and mostly never changed again.
+New rows of filings, inspections and releases (a filing and its
+declarations, their versions, the containers they cover, a decision, an
+inspection and its parts, a release) are written once and mostly never
+changed again.
 Handing them to the unit of work costs several times what the inserts
 themselves cost (change tracking, dependency sorting, one statement per
 object); one ``INSERT`` run for all the rows (``executemany``) writes them
