@@ -139,7 +139,8 @@ class Load(threading.Thread):
 
     A request that fails (the server is down) is not acknowledged; the loader
     waits a moment and goes on with the next filing (a created filing whose
-    submit failed is submitted again once the server answers).
+    submit failed is submitted again once the server answers, with the same
+    ``Idempotency-Key``).
     """
 
     def __init__(self, base: str, token: str) -> None:
@@ -158,7 +159,10 @@ class Load(threading.Thread):
                     if filing_id is None:
                         continue
                     self.created.append(filing_id)
-                    while self._post(client, f"/filings/{filing_id}/submit", expect=200) is None:
+                    # a submit the server committed just before it was killed is retried with the same key: the
+                    # retry gets the first answer instead of 409 (nothing left to submit)
+                    key = {"Idempotency-Key": f"submit-{filing_id}"}
+                    while self._post(client, f"/filings/{filing_id}/submit", expect=200, headers=key) is None:
                         pass
                     self.submitted.append(filing_id)
         except BaseException as error:  # noqa: BLE001 - reported by the test
