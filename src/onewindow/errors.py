@@ -38,6 +38,17 @@ def _text(template: str, params: dict[str, Any]) -> Text:
     return Text(template, **params)
 
 
+def joined(parts: list[Any], separator: str) -> Text | str:
+    """``parts`` joined by ``separator`` (no braces in it) as one message whose parts that are Texts are still
+    translated."""
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    template = "{first}" + separator + "{rest}"  # nothing to translate but the parts
+    return Text(template, first=parts[0], rest=joined(parts[1:], separator))
+
+
 TEXT_KEY = "onewindow_text"
 """Key of a Pydantic error's context holding the :class:`Text` of the error (see ``refdata.types``)."""
 

@@ -152,7 +152,7 @@ def test_no_inspection_then_release_and_hold(client, pages, world):
     page = client.get(url)
     assert 'data-status="released"' in page.text and 'id="hold-form"' in page.text
     no_reason = post(client, f"{url}/revoke", reason="")
-    assert no_reason.status_code == 422 and "a hold needs a reason" in no_reason.text
+    assert no_reason.status_code == 422 and "暂停放行须填写原因" in no_reason.text
     assert post(client, f"{url}/revoke", reason="布控指令").status_code == 303
     assert api(client, world, "0916", "GET", f"/declarations/{case['customs']}")["status"] == "accepted"
     assert "布控指令" in client.get(url).text
@@ -200,7 +200,7 @@ def test_check_in_and_results_on_todays_inspections(client, pages, world):
     assert inspection in today and "查验区 B3" in today and "check-in" in today
     assert post(client, f"/customs/inspections/{inspection}/check-in").status_code == 303
     missing = post(client, f"/customs/inspections/{inspection}/results", outcome="nonconforming", findings="标签不符")
-    assert missing.status_code == 422 and "a nonconforming result needs its disposal" in missing.text
+    assert missing.status_code == 422 and "不合格结果须填写处置意见" in missing.text
     assert "标签不符" in missing.text  # what was typed is kept
     done = post(client, f"/customs/inspections/{inspection}/results", outcome="nonconforming",
                 findings="标签不符", disposal="整改后放行")

@@ -149,7 +149,7 @@ def test_booking_the_inspection_reads_the_time_in_the_readers_zone(declarant, po
     token = token_of(declarant, f"/enterprise/filings/{filing_id}")
     past = declarant.post(f"/enterprise/inspections/{inspection_id}/appointment",
                           data={"at": "2026-03-01T10:00", "filing": filing_id, "csrf_token": token})
-    assert past.status_code == 422 and 'id="booking-error"' in past.text and "past" in past.text
+    assert past.status_code == 422 and 'id="booking-error"' in past.text and "预约时间不能早于现在" in past.text
     booked = declarant.post(f"/enterprise/inspections/{inspection_id}/appointment",
                             data={"at": "2026-03-02T14:30", "filing": filing_id, "csrf_token": token},
                             follow_redirects=False)

@@ -75,3 +75,14 @@ def test_the_entry_rules_speak_chinese_on_the_pages():
         assert translated != str(message) and any("\u4e00" <= ch <= "\u9fff" for ch in translated), translated
     assert message_text(by_field[("consignee",)], "zh") == "进口时必填"
     assert str(by_field[("consignee",)]) == "is required for import"  # the API's English is unchanged
+
+
+def test_a_joined_message_translates_each_of_its_parts():
+    from onewindow.errors import joined
+
+    reasons = [Text("inspection {inspection} is {status}", inspection="i1", status=Text("scheduled")),
+               Text("inspection {inspection}: nonconforming without a disposal", inspection="i2"), "plain"]
+    text = Text("not yet: {reasons}", reasons=joined(reasons, "; "))
+    assert text == "not yet: inspection i1 is scheduled; inspection i2: nonconforming without a disposal; plain"
+    assert message_text(text, "zh") == "尚不能放行：查验 i1 已预约; 查验 i2：不合格且无处置意见; plain"
+    assert joined([], ", ") == "" and joined(["one"], ", ") == "one"

@@ -41,7 +41,7 @@ def test_an_arrival_names_each_bad_number_and_keeps_what_was_typed(client, pages
     yard = client.get(recorded.headers["location"])
     assert f'data-container="{good}"' in yard.text and 'id="flash"' in yard.text
     again = post(client, "/terminal/arrivals", containers=good)
-    assert again.status_code == 409 and "has already arrived" in again.text
+    assert again.status_code == 409 and "已抵港且尚未提离" in again.text
 
 
 def test_a_relocation_task_needs_its_location(client, pages, world):

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.inspections import repository
-from onewindow.inspections.service import inspection_event
+from onewindow.inspections.service import inspection_event, inspection_status_name
 from onewindow.inspections.stored import write
 from onewindow.models import (
     Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant, InspectionStatus,
@@ -33,9 +33,9 @@ def relocate(ctx: Context, task_id: str, location: str) -> tuple[RelocationTask,
     task = repository.get_task(ctx, task_id, for_update=True)
     actor.require(Permission.terminal_operate)
     if not location or not location.strip():
-        raise ValidationFailed([field_error(["location"], "say where the containers now are")])
+        raise ValidationFailed([field_error(["location"], Text("say where the containers now are"))])
     if task.status != "open":
-        raise Conflict("this relocation task is already completed", code="task_done")
+        raise Conflict(Text("this relocation task is already completed"), code="task_done")
     inspection = repository.get_inspection_unscoped(ctx, task.inspection_id, for_update=True)
     write(ctx.session, task, status="done", location=location.strip(), completed_at=ctx.now(),
           completed_by=actor.org_id)
@@ -52,11 +52,13 @@ def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
     inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
     actor.require(Permission.inspection_book)
     if at.tzinfo is None:
-        raise ValidationFailed([field_error(["at"], "give the time with its offset, e.g. 2026-03-02T14:00:00+08:00")])
+        raise ValidationFailed([field_error(["at"], Text("give the time with its offset, e.g. "
+                                                         "2026-03-02T14:00:00+08:00"))])
     if at < ctx.now():
-        raise ValidationFailed([field_error(["at"], "the appointment cannot be in the past")])
+        raise ValidationFailed([field_error(["at"], Text("the appointment cannot be in the past"))])
     if inspection.status not in (InspectionStatus.ready.value, InspectionStatus.scheduled.value):
-        raise Conflict(f"the inspection is {inspection.status}; it can be booked once the containers are moved",
+        raise Conflict(Text("the inspection is {status}; it can be booked once the containers are moved",
+                            status=inspection_status_name(inspection.status)),
                        code="not_ready")
     write(ctx.session, inspection, appointment_at=at, status=InspectionStatus.scheduled.value)
     inspection_event(ctx, inspection, "inspection.scheduled", appointment_at=at.isoformat())
@@ -68,7 +70,7 @@ def _participant(ctx: Context, inspection: Inspection) -> InspectionParticipant:
     for p in inspection.participants:
         if p.organisation_id == actor.org_id:
             return p
-    raise Conflict("your office does not take part in this inspection", code="not_a_participant")
+    raise Conflict(Text("your office does not take part in this inspection"), code="not_a_participant")
 
 
 def check_in(ctx: Context, inspection_id: str) -> Inspection:
@@ -83,11 +85,12 @@ def check_in(ctx: Context, inspection_id: str) -> Inspection:
     participant = _participant(ctx, inspection)
     mark_absences(ctx, inspection)
     if participant.absent:
-        raise Conflict("the check-in grace has passed: your office is recorded absent", code="absent")
+        raise Conflict(Text("the check-in grace has passed: your office is recorded absent"), code="absent")
     if inspection.status not in (InspectionStatus.scheduled.value, InspectionStatus.in_progress.value):
-        raise Conflict(f"the inspection is {inspection.status}; check in once it is booked", code="not_scheduled")
+        raise Conflict(Text("the inspection is {status}; check in once it is booked",
+                            status=inspection_status_name(inspection.status)), code="not_scheduled")
     if participant.checked_in_at is not None:
-        raise Conflict("your office has already checked in", code="already_checked_in")
+        raise Conflict(Text("your office has already checked in"), code="already_checked_in")
     write(ctx.session, participant, checked_in_at=ctx.now(), checked_in_by=actor.user_id)
     if inspection.status == InspectionStatus.scheduled.value:
         write(ctx.session, inspection, status=InspectionStatus.in_progress.value, started_at=ctx.now())
@@ -129,19 +132,19 @@ def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Ins
     actor.require(Permission.inspection_attend)
     participant = _participant(ctx, inspection)
     outcome = body.get("outcome")
-    errors = [] if outcome in OUTCOMES else [field_error(["outcome"], "must be conforming or nonconforming")]
+    errors = [] if outcome in OUTCOMES else [field_error(["outcome"], Text("must be conforming or nonconforming"))]
     if outcome == "nonconforming" and not (body.get("disposal") or "").strip():
-        errors.append(field_error(["disposal"], "a nonconforming result needs its disposal"))
+        errors.append(field_error(["disposal"], Text("a nonconforming result needs its disposal")))
     for field, limit in (("findings", 2000), ("disposal", 1000)):
         value = body.get(field)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
-            errors.append(field_error([field], f"must be text of at most {limit} characters"))
+            errors.append(field_error([field], Text("must be text of at most {limit} characters", limit=limit)))
     if errors:
         raise ValidationFailed(errors)
     if participant.checked_in_at is None or participant.absent:
-        raise Conflict("only an agency that checked in records a result", code="not_checked_in")
+        raise Conflict(Text("only an agency that checked in records a result"), code="not_checked_in")
     if participant.result_at is not None:
-        raise Conflict("your office has already recorded its result", code="result_recorded")
+        raise Conflict(Text("your office has already recorded its result"), code="result_recorded")
     write(ctx.session, participant, outcome=outcome, result_at=ctx.now(), result_by=actor.user_id,
           findings=body.get("findings") or None, disposal=body.get("disposal") or None)
     inspection_event(ctx, inspection, "inspection.result_recorded", agency=participant.agency, outcome=outcome)
@@ -164,9 +167,9 @@ def adopt(ctx: Context, inspection_id: str) -> Inspection:
     actor.require(Permission.inspection_attend)
     participant = _participant(ctx, inspection)
     if not participant.absent:
-        raise Conflict("only an absent agency adopts the others' results", code="not_absent")
+        raise Conflict(Text("only an absent agency adopts the others' results"), code="not_absent")
     if inspection.status != InspectionStatus.completed.value:
-        raise Conflict("the results can be adopted once the inspection is completed", code="not_completed")
+        raise Conflict(Text("the results can be adopted once the inspection is completed"), code="not_completed")
     _not_settled(participant)
     participant.adopted_at = ctx.now()
     inspection_event(ctx, inspection, "inspection.results_adopted", agency=participant.agency)
@@ -176,10 +179,10 @@ def adopt(ctx: Context, inspection_id: str) -> Inspection:
 def _not_settled(participant: InspectionParticipant) -> None:
     """409 when the absent agency already adopted the results or asked for an inspection of its own."""
     if participant.adopted_at is not None:
-        raise Conflict("already adopted", code="already_adopted")
+        raise Conflict(Text("already adopted"), code="already_adopted")
     if participant.reinspected_at is not None:
-        raise Conflict(f"already asked for its own inspection ({participant.reinspection_id})",
-                       code="already_reinspected")
+        raise Conflict(Text("already asked for its own inspection ({inspection})",
+                            inspection=participant.reinspection_id), code="already_reinspected")
 
 
 def reinspect(ctx: Context, inspection_id: str) -> Inspection:
@@ -189,7 +192,7 @@ def reinspect(ctx: Context, inspection_id: str) -> Inspection:
     actor.require(Permission.inspection_attend)
     participant = _participant(ctx, inspection)
     if not participant.absent:
-        raise Conflict("only an absent agency asks for its own inspection", code="not_absent")
+        raise Conflict(Text("only an absent agency asks for its own inspection"), code="not_absent")
     _not_settled(participant)
     new = Inspection(id=uuid.uuid4(), port=inspection.port, status=InspectionStatus.awaiting_relocation.value,
                      joint=False, late=True, matched_at=ctx.now())

@@ -22,9 +22,10 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
+from onewindow.filings.service import STATUS_NAMES
 from onewindow import rows
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import PreparedIn, columns, objects, read
@@ -36,6 +37,15 @@ from onewindow.models import (
     RelocationTask,
 )
 from onewindow.parties.permissions import Permission
+
+INSPECTION_STATUS_NAMES = {"awaiting_relocation": Text("awaiting_relocation"), "ready": Text("ready"),
+                           "scheduled": Text("scheduled"), "in_progress": Text("in_progress"),
+                           "completed": Text("completed")}
+"""An inspection's statuses as messages name them (the English is the status itself)."""
+
+
+def inspection_status_name(status: str) -> Text | str:
+    return INSPECTION_STATUS_NAMES.get(status, status)
 
 DECIDABLE = frozenset({DeclarationStatus.accepted.value})
 
@@ -84,12 +94,12 @@ def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
     if not request.inspect:
         return request
     covered = set(declaration_numbers(declaration))
-    errors = [field_error(["containers", i], f"{n} is not a container of this declaration")
+    errors = [field_error(["containers", i], Text("{number} is not a container of this declaration", number=n))
               for i, n in enumerate(request.containers) if n not in covered]
     if not request.containers:
-        errors.append(field_error(["containers"], "name at least one container to inspect"))
+        errors.append(field_error(["containers"], Text("name at least one container to inspect")))
     if request.kind not in matching.KINDS:
-        errors.append(field_error(["kind"], f"must be one of {', '.join(sorted(matching.KINDS))}"))
+        errors.append(field_error(["kind"], Text("must be one of {kinds}", kinds=", ".join(sorted(matching.KINDS)))))
     if errors:
         raise ValidationFailed(errors)
     return request
@@ -105,12 +115,13 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True)
     actor.require(Permission.inspection_decide)
     if declaration.organisation_id != actor.org_id:
-        raise Conflict("only the office the declaration is routed to may decide", code="not_routed_here")
+        raise Conflict(Text("only the office the declaration is routed to may decide"), code="not_routed_here")
     if declaration.status not in DECIDABLE:
-        raise Conflict(f"the declaration is {declaration.status}; decisions are made on accepted ones",
+        raise Conflict(Text("the declaration is {status}; decisions are made on accepted ones",
+                            status=STATUS_NAMES.get(declaration.status, declaration.status)),
                        code="not_accepted")
     if read(ctx.session, _DECIDED, {"declaration_id": declaration.id}):
-        raise Conflict("this declaration already has a decision", code="already_decided")
+        raise Conflict(Text("this declaration already has a decision"), code="already_decided")
     request = _check_decision(declaration, body)
     inspect = request.inspect
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)

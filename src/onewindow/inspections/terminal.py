@@ -9,7 +9,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, ValidationFailed, field_error, pydantic_details
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow import rows
 from onewindow.inspections.visits import open_visits
@@ -22,7 +22,7 @@ def _terminal(ctx: Context):
     actor = ctx.as_actor()
     actor.require(Permission.terminal_operate)
     if actor.kind is not OrgKind.terminal or not actor.organisation.port:
-        raise Conflict("only a terminal serving a port does this", code="not_a_terminal")
+        raise Conflict(Text("only a terminal serving a port does this"), code="not_a_terminal")
     return actor
 
 
@@ -62,7 +62,8 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     visits = open_visits(ctx, request.containers, port=actor.organisation.port)
     for visit in visits.values():
         if visit.arrived_at is not None:
-            raise Conflict(f"container {visit.number} has already arrived and not left", code="already_arrived")
+            raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),
+                               code="already_arrived")
     rows.update(ctx.session, list(visits.values()), arrived_at=ctx.now(), port=actor.organisation.port,
                 terminal_id=actor.org_id, conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
     record_event(ctx, "container.arrived", subject_type="terminal", subject_id=actor.org_id,

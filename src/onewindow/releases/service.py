@@ -13,12 +13,13 @@ import uuid
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, NotFound, ValidationFailed, field_error
+from onewindow.errors import Conflict, NotFound, Text, ValidationFailed, field_error, joined
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow import rows
-from onewindow.filings.service import declaration_event_data
+from onewindow.filings.service import AGENCY_NAMES, STATUS_NAMES, declaration_event_data
 from onewindow.inspections.recipients import port_terminals
+from onewindow.inspections.service import inspection_status_name
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
@@ -54,7 +55,7 @@ def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
     declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
     actor.require(Permission.release_grant)
     if declaration.organisation_id != actor.org_id:
-        raise Conflict("only the office the declaration is routed to may release it", code="not_routed_here")
+        raise Conflict(Text("only the office the declaration is routed to may release it"), code="not_routed_here")
     return declaration
 
 
@@ -66,11 +67,13 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
         if absent and reinspected_at is not None:
             continue  # its part moved to the inspection of its own, which is among ``found``
         if absent and adopted_at is None:
-            reasons.append(f"inspection {inspection_id}: absent; adopt the results or ask for a new inspection")
+            reasons.append(Text("inspection {inspection}: absent; adopt the results or ask for a new inspection",
+                                inspection=inspection_id))
         elif not absent and status != InspectionStatus.completed.value:
-            reasons.append(f"inspection {inspection_id} is {status}")
+            reasons.append(Text("inspection {inspection} is {status}", inspection=inspection_id,
+                                status=inspection_status_name(status)))
         elif outcome == "nonconforming" and not disposal:
-            reasons.append(f"inspection {inspection_id}: nonconforming without a disposal")
+            reasons.append(Text("inspection {inspection}: nonconforming without a disposal", inspection=inspection_id))
     return reasons
 
 
@@ -78,12 +81,13 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     """The agency releases its declaration (核放); then each of its containers' combined release is decided."""
     declaration = _own_declaration(ctx, declaration_id)
     if declaration.status not in RELEASABLE:
-        raise Conflict(f"a {declaration.status} declaration cannot be released", code="not_releasable")
+        raise Conflict(Text("a {status} declaration cannot be released",
+                            status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
-        raise Conflict("not yet: " + "; ".join(reasons), code="inspection_open")
+        raise Conflict(Text("not yet: {reasons}", reasons=joined(reasons, "; ")), code="inspection_open")
     pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id})
     if pending:
-        raise Conflict("the inspection decision is still waiting to be matched", code="decision_pending")
+        raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
     filing = declaration.filing  # read with it by _own_declaration
     visits = open_visits(ctx, declaration_numbers(declaration), port=filing.port)
     rows.insert(ctx.session, Release, [{
@@ -100,14 +104,14 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
 def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     """Hold a released declaration before gate-out: its containers are no longer released."""
     if not reason or not reason.strip():
-        raise ValidationFailed([field_error(["reason"], "a hold needs a reason")])
+        raise ValidationFailed([field_error(["reason"], Text("a hold needs a reason"))])
     declaration = _own_declaration(ctx, declaration_id)
     current = _current_release(ctx, declaration)
     if current is None:
-        raise Conflict("the declaration is not released", code="not_released")
+        raise Conflict(Text("the declaration is not released"), code="not_released")
     numbers = declaration_numbers(declaration)
     if any(not _known(ctx, n) and _gated_out(ctx, n) for n in numbers):
-        raise Conflict("the goods have left the port", code="gated_out")
+        raise Conflict(Text("the goods have left the port"), code="gated_out")
     visits = open_visits(ctx, numbers)
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
     declaration.status, declaration.updated_at = DeclarationStatus.accepted.value, ctx.now()
@@ -218,12 +222,16 @@ def gate_out(ctx: Context, number: str) -> dict:
         raise NotFound.of("container", number)
     visit = open_visit(ctx, number)
     if visit is None and _gated_out(ctx, number, port=actor.organisation.port):
-        raise Conflict(f"container {number} has already left the port", code="already_gated_out")
+        raise Conflict(Text("container {number} has already left the port", number=number), code="already_gated_out")
     visit, by_agency = _visible_container(ctx, number, visit)
     released, pending = _status(by_agency)
     if visit.released_at is None or pending:
-        raise Conflict(f"container {number} is not released; pending: {', '.join(pending) or 'no declaration'}",
-                       code="not_released", details=[{"pending": pending}])
+        if pending:
+            message = Text("container {number} is not released; pending: {agencies}", number=number,
+                           agencies=joined([AGENCY_NAMES.get(a, a) for a in pending], ", "))
+        else:
+            message = Text("container {number} is not released; pending: no declaration", number=number)
+        raise Conflict(message, code="not_released", details=[{"pending": pending}])
     rows.update(ctx.session, [visit], gated_out_at=ctx.now())
     _container_event(ctx, visit, "container.gated_out", released, by_agency)
     return {"container": number, "gated_out_at": visit.gated_out_at}
