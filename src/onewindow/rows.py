@@ -19,7 +19,7 @@ from typing import Any
 
 from functools import cache
 
-from sqlalchemy import bindparam
+from sqlalchemy import Column, bindparam
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import inspect
 from sqlalchemy import update as sql_update
@@ -127,3 +127,63 @@ def _with_cascade(objects: Iterable[Any]) -> list[Any]:
         for child, _, _, _ in inspect(type(obj)).cascade_iterator("save-update", inspect(obj)):
             seen.setdefault(id(child), child)
     return list(seen.values())
+
+
+@cache
+def columns(model: type) -> tuple[Column, ...]:
+    """The columns of ``model``'s attributes, in the order :func:`objects` takes a row's values."""
+    return tuple(attr.columns[0] for attr in inspect(model).column_attrs)
+
+
+@cache
+def keys(model: type) -> tuple[str, ...]:
+    """The attribute keys of ``model``'s columns, in the order of :func:`columns`."""
+    return tuple(attr.key for attr in inspect(model).column_attrs)
+
+
+@cache
+def _key_positions(model: type) -> tuple[int, ...]:
+    """The positions of ``model``'s primary key among :func:`keys`."""
+    mapper = inspect(model)
+    return tuple(keys(model).index(mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+
+
+def from_row(model: type, row: Sequence[Any], **related: Any) -> Any:
+    """A ``model`` object (:func:`loaded`) holding ``row``, the values of :func:`columns` in that order, and
+    ``related`` (relationships already read)."""
+    return loaded(model, **dict(zip(keys(model), row, strict=True)), **related)
+
+
+def objects(session: Session, model: type, rows: Iterable[Sequence[Any]], *, refresh: bool = False) -> list[Any]:
+    """The ``model`` object of each of ``rows`` (the values of :func:`columns` of ``model``, in that order), as
+    a query of the model run in ``session`` would return them.
+
+    A row whose object the session holds gives that object, as held (its
+    expired or unloaded columns set from the row, as the query does), or
+    updated to the row when ``refresh`` (the query's ``populate_existing``:
+    each column is set as stored); any other row gives a new object put in
+    the session as the ORM would have loaded it. Rows of one key give one
+    object. For rows just read with :func:`onewindow.inspections.stored.read` (which first writes what the
+    unit of work holds, so no held object has changes pending).
+    """
+    mapper = inspect(model)
+    names, pk = keys(model), _key_positions(model)
+    held = session.identity_map
+    found: dict[tuple, Any] = {}
+    out = []
+    for row in rows:
+        identity = mapper.identity_key_from_primary_key([row[i] for i in pk])
+        obj = found.get(identity)
+        if obj is None:
+            obj = held.get(identity)
+            if obj is None:
+                obj = from_row(model, row)
+                place(session, obj)
+            else:
+                stored = obj.__dict__
+                for key, value in zip(names, row, strict=True):
+                    if key not in stored or (refresh and stored[key] != value):
+                        set_committed_value(obj, key, value)
+            found[identity] = obj
+        out.append(obj)
+    return out

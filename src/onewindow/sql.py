@@ -32,10 +32,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
+from sqlalchemy.sql.visitors import replacement_traverse
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,43 @@ class Prepared:
         """The first row the statement returns, or None."""
         rows = self.all(session, values)
         return rows[0] if rows else None
+
+
+class PreparedIn:
+    """A statement with one expanding ``IN`` parameter, prepared (:class:`Prepared`) per length of its list.
+
+    For each length the list becomes that many plain parameters. Lengths are
+    rounded up to a power of two and a shorter list is padded with its last
+    value (an ``IN`` list is a set: the rows are the same), so a few
+    statements serve every call. The list must not be empty.
+    """
+
+    def __init__(self, statement: Any, name: str) -> None:
+        self.statement, self.name = statement, name
+        self._by_length: dict[int, Prepared] = {}
+
+    def _prepared(self, length: int) -> Prepared:
+        prepared = self._by_length.get(length)
+        if prepared is None:
+            def plain(element):
+                if isinstance(element, BindParameter) and element.key == self.name:
+                    return Grouping(ClauseList(*(bindparam(f"{self.name}_{i}", type_=element.type)
+                                                 for i in range(length))))
+                return None
+
+            prepared = self._by_length[length] = Prepared(replacement_traverse(self.statement, {}, plain))
+        return prepared
+
+    def all(self, session: Session, parameters: Mapping[str, Any]) -> list[tuple]:
+        """The rows of the statement with ``parameters`` (the ``IN`` list under the parameter's name)."""
+        values = list(parameters[self.name])
+        if not values:
+            raise ValueError(f"the IN list {self.name} is empty")
+        length = 1 << (len(values) - 1).bit_length()
+        values += values[-1:] * (length - len(values))
+        bound = {key: value for key, value in parameters.items() if key != self.name}
+        bound.update((f"{self.name}_{i}", value) for i, value in enumerate(values))
+        return self._prepared(length).all(session, bound)
 
 
 _DRIVER = "onewindow.sql.driver"

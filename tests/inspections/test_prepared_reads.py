@@ -10,7 +10,9 @@ from sqlalchemy import select, update
 from onewindow.errors import NotFound
 from onewindow.filings.repository import get_declaration
 from onewindow.inspections import service, visits
-from onewindow.inspections.stored import PreparedIn, columns, objects, read
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, objects
+from onewindow.sql import PreparedIn
 from onewindow.models import ContainerVisit, Declaration, InspectionDecision
 from onewindow.samples import sample_entry
 

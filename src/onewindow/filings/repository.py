@@ -10,14 +10,14 @@ from __future__ import annotations
 import uuid
 from functools import cache
 
-from sqlalchemy import Select, bindparam, false, inspect, outerjoin, select
+from sqlalchemy import Select, bindparam, false, outerjoin, select
 from sqlalchemy.orm import defer, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
-from onewindow.rows import holds_any, loaded, place
+from onewindow.rows import columns, from_row, holds_any, place
 from onewindow.sql import Prepared
 
 
@@ -38,10 +38,8 @@ def declarations_visible_to(actor: Actor) -> Select[tuple[Declaration]]:
     return query.where(false())
 
 
-_FILING_ATTRS = [(a.key, a.columns[0]) for a in inspect(Filing).column_attrs]
-_DECLARATION_ATTRS = [(a.key, a.columns[0]) for a in inspect(Declaration).column_attrs]
 _ENTERPRISE_FILING = (
-    select(*(c for _, c in _FILING_ATTRS), *(c for _, c in _DECLARATION_ATTRS))
+    select(*columns(Filing), *columns(Declaration))
     .select_from(outerjoin(Filing.__table__, Declaration.__table__,
                            Declaration.__table__.c.filing_id == Filing.__table__.c.id))
     .where(Filing.__table__.c.enterprise_id == bindparam("enterprise_id"),
@@ -75,10 +73,9 @@ def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_upd
                                                                    "filing_id": filing_id})
     if not found:
         return None
-    width = len(_FILING_ATTRS)
-    filing = loaded(Filing, **dict(zip((k for k, _ in _FILING_ATTRS), found[0][:width], strict=True)))
-    declarations = [loaded(Declaration, **dict(zip((k for k, _ in _DECLARATION_ATTRS), row[width:], strict=True)),
-                           filing=filing) for row in found if row[width] is not None]
+    width = len(columns(Filing))
+    filing = from_row(Filing, found[0][:width])
+    declarations = [from_row(Declaration, row[width:], filing=filing) for row in found if row[width] is not None]
     set_committed_value(filing, "declarations", declarations)
     place(ctx.session, filing, *declarations)
     return filing
@@ -117,9 +114,10 @@ def _declaration_statement(scope: str, for_update: bool, with_filing: bool) -> S
 
 @cache
 def _declaration_row(scope: str, for_update: bool) -> Prepared:
-    """The columns of one declaration (``_DECLARATION_ATTRS``) as :func:`_declaration_statement` scopes it."""
+    """The columns of one declaration (:func:`onewindow.rows.columns`) as :func:`_declaration_statement` scopes
+    it."""
     where = _declaration_statement(scope, False, False).whereclause
-    query = select(*(c for _, c in _DECLARATION_ATTRS)).where(where)
+    query = select(*columns(Declaration)).where(where)
     if scope == "enterprise":
         query = query.join(Filing, Declaration.filing_id == Filing.id)
     return Prepared(query.with_for_update(of=Declaration.__table__) if for_update else query)
@@ -158,7 +156,7 @@ def _placed_declaration(ctx: Context, scope: str, for_update: bool, params: dict
     row = _declaration_row(scope, for_update).first(ctx.session, params)
     if row is None:
         return None
-    declaration = loaded(Declaration, **dict(zip((k for k, _ in _DECLARATION_ATTRS), row, strict=True)))
+    declaration = from_row(Declaration, row)
     place(ctx.session, declaration)
     return declaration
 

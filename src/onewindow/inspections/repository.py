@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from functools import cache
 
-from sqlalchemy import Select, bindparam, false, inspect, select
+from sqlalchemy import Select, bindparam, false, select
 from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.rows import holds_any, loaded, place
+from onewindow.rows import columns, from_row, holds_any, loaded, place
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -77,19 +77,13 @@ def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
     return query.with_for_update(of=Inspection) if for_update else query
 
 
-_INSPECTION_ATTRS = tuple(a.key for a in inspect(Inspection).column_attrs)
-_PARTICIPANT_ATTRS = tuple(a.key for a in inspect(InspectionParticipant).column_attrs)
-
-
 @cache
 def _one_prepared(scope: str, for_update: bool) -> Prepared:
     """:func:`_one_statement` as one prepared statement of columns: a row per container and participant,
     in container number then agency order."""
     inspections, containers = Inspection.__table__, InspectionContainer.__table__
     participants = InspectionParticipant.__table__
-    query = (select(*(inspect(Inspection).get_property(k).columns[0] for k in _INSPECTION_ATTRS),
-                    containers.c.number,
-                    *(inspect(InspectionParticipant).get_property(k).columns[0] for k in _PARTICIPANT_ATTRS))
+    query = (select(*columns(Inspection), containers.c.number, *columns(InspectionParticipant))
              .select_from(inspections.outerjoin(containers, containers.c.inspection_id == inspections.c.id)
                           .outerjoin(participants, participants.c.inspection_id == inspections.c.id))
              .where(inspections.c.id == bindparam("id"))
@@ -106,14 +100,14 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
     rows = _one_prepared(scope, for_update).all(ctx.session, parameters)
     if not rows:
         return None
-    width = len(_INSPECTION_ATTRS)
-    inspection = loaded(Inspection, **dict(zip(_INSPECTION_ATTRS, rows[0][:width], strict=True)))
+    width = len(columns(Inspection))
+    inspection = from_row(Inspection, rows[0][:width])
     numbers = dict.fromkeys(row[width] for row in rows if row[width] is not None)
     by_agency: dict[str, InspectionParticipant] = {}
     for row in rows:
-        values = dict(zip(_PARTICIPANT_ATTRS, row[width + 1:], strict=True))
-        if values["agency"] is not None and values["agency"] not in by_agency:
-            by_agency[values["agency"]] = loaded(InspectionParticipant, **values)
+        participant = from_row(InspectionParticipant, row[width + 1:])
+        if participant.agency is not None and participant.agency not in by_agency:
+            by_agency[participant.agency] = participant
     containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, literal_column, select
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -28,8 +27,9 @@ from onewindow.filings import repository as filings_repository
 from onewindow.filings.service import STATUS_NAMES
 from onewindow import rows
 from onewindow.inspections import matching, recipients
-from onewindow.inspections.stored import PreparedIn, columns, objects, read
-from onewindow.sql import Prepared
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, objects
+from onewindow.sql import Prepared, PreparedIn
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
@@ -356,9 +356,8 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
 @cache
 def _columns(model: type) -> tuple[tuple[str, ...], frozenset[str]]:
     """The column keys of ``model`` (each its attribute's key too), as a tuple and as a set."""
-    attributes = sa_inspect(model).column_attrs
-    keys = tuple(a.key for a in attributes)
-    if keys != tuple(a.columns[0].key for a in attributes):
+    keys = rows.keys(model)
+    if keys != tuple(column.key for column in columns(model)):
         raise TypeError(f"{model.__name__} names an attribute unlike its column")
     return keys, frozenset(keys)
 

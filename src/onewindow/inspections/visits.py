@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
 from onewindow import rows
-from onewindow.inspections.stored import PreparedIn, columns, objects, read
-from onewindow.sql import Prepared
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, objects
+from onewindow.sql import Prepared, PreparedIn
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationContainer, DeclarationStatus, Filing, InspectionDecision,
 )
