@@ -272,19 +272,19 @@ def print_in_process(r: dict) -> None:
     print(f"| {r['database']} | {r['lifecycles']} | {r['concurrency']} | {r['per_s']} | {r['cpu_ms']} | "
           f"{r['calls'] or '-'} |")
     print()
-    print(f"{r['database']}, one request at a time:")
+    _print_requests(f"{r['database']}, one request at a time:", r["kinds"], 2)
+    if r["floor"]:
+        _print_requests(f"{r['database']}, the floor (after the lifecycles, one request at a time):", r["floor"], 3)
+
+
+def _print_requests(title: str, kinds: list, digits: int) -> None:
+    """A table of request kinds: CPU ms (``digits`` decimals) and Python calls per request."""
+    print(title)
     print("| request | CPU ms per request | Python calls per request |")
     print("|---|---|---|")
-    for kind, cpu, calls in r["kinds"]:
-        print(f"| `{kind}` | {cpu:.2f} | {'-' if calls is None else round(calls)} |")
+    for kind, cpu, calls in kinds:
+        print(f"| `{kind}` | {cpu:.{digits}f} | {'-' if calls is None else round(calls)} |")
     print(flush=True)
-    if r["floor"]:
-        print(f"{r['database']}, the floor (after the lifecycles, one request at a time):")
-        print("| request | CPU ms per request | Python calls per request |")
-        print("|---|---|---|")
-        for kind, cpu, calls in r["floor"]:
-            print(f"| `{kind}` | {cpu:.3f} | {'-' if calls is None else round(calls)} |")
-        print(flush=True)
 
 
 def main() -> None:

@@ -267,6 +267,14 @@ def test_the_report_computes_live_unless_asked_for_the_published_figures(run, re
     assert overall == {"--published": 10, "--live": 15}
 
 
+def published_by_another(key: str, query, answer: dict):
+    """The insert by which another party publishes ``answer`` for ``key`` (computed in 0.5 s, so it is told
+    apart from one computed here)."""
+    return ClearancePublication.__table__.insert().values(
+        key=key, kind="figures", params=query.as_params(), min_group=5, answer=answer,
+        as_of=datetime.fromisoformat(answer["as_of"]), study_tx=0, study_seq=0, compute_seconds=0.5)
+
+
 def test_a_request_waits_for_whoever_computes_the_same_new_question(db, run, database_url):
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite runs one transaction at a time: nobody else computes meanwhile")
@@ -285,9 +293,7 @@ def test_a_request_waits_for_whoever_computes_the_same_new_question(db, run, dat
             asking.join(1)
             assert asking.is_alive()  # waiting for the other computation
             theirs = run(lambda ctx: service.figures(ctx, query, min_group=5))
-            conn.execute(ClearancePublication.__table__.insert().values(
-                key=key, kind="figures", params=query.as_params(), min_group=5, answer=theirs,
-                as_of=datetime.fromisoformat(theirs["as_of"]), study_tx=0, study_seq=0, compute_seconds=0.5))
+            conn.execute(published_by_another(key, query, theirs))
             conn.commit()
             asking.join(30)
     finally:
@@ -344,9 +350,7 @@ def test_a_question_asked_live_waits_for_whoever_publishes_it_meanwhile(db, run,
         asking.join(1)
         assert asking.is_alive()  # waiting for the refresher
         theirs = run(lambda ctx: service.figures(ctx, query, min_group=5))
-        run(lambda ctx: ctx.session.execute(ClearancePublication.__table__.insert().values(
-            key=key, kind="figures", params=query.as_params(), min_group=5, answer=theirs,
-            as_of=datetime.fromisoformat(theirs["as_of"]), study_tx=0, study_seq=0, compute_seconds=0.5)))
+        run(lambda ctx: ctx.session.execute(published_by_another(key, query, theirs)))
     asking.join(30)
     assert result["answer"] == theirs
     assert publications(run)[key].compute_seconds == 0.5  # taken, not computed again
