@@ -254,6 +254,13 @@ def sqlite_side_lock(engine: Engine, name: str) -> AbstractContextManager[None]:
     return lock.held()
 
 
+def computes_beside_writers(factory: sessionmaker[Session]) -> bool:
+    """Whether long work on ``factory``'s database is computed in a read-only unit of work and stored in a
+    short one, taking turns under a :func:`sqlite_side_lock` (SQLite: every other transaction holds the one
+    write slot); on PostgreSQL such work runs in one transaction."""
+    return factory.kw["bind"].dialect.name == "sqlite"
+
+
 def reads_beside_writers(session: Session) -> bool:
     """Whether the session's transaction (begun now if need be) is a read-only one on SQLite: a snapshot read
     beside the writers, which must not write (see :func:`unit_of_work`)."""

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import sqlite_side_lock, unit_of_work
+from onewindow.db import computes_beside_writers, sqlite_side_lock, unit_of_work
 
 log = logging.getLogger("onewindow.scheduler")
 PROJECTION_ROUND = 5000
@@ -38,7 +38,7 @@ def project_in_steps(factory: sessionmaker[Session], clock: Clock, settings: Set
     events were applied. On SQLite each step is worked out beside the writers (:func:`_step_beside_writers`)."""
     from onewindow.timing.service import project
 
-    beside_writers = factory.kw["bind"].dialect.name == "sqlite"
+    beside_writers = computes_beside_writers(factory)
     done, started = 0, time.monotonic()
     while done < PROJECTION_ROUND and time.monotonic() - started < PROJECTION_ROUND_SECONDS:
         if beside_writers:

@@ -51,7 +51,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import make_session_factory, reads_beside_writers, sqlite_side_lock, unit_of_work
+from onewindow.db import (computes_beside_writers, make_session_factory, reads_beside_writers, sqlite_side_lock,
+                          unit_of_work)
 from onewindow.errors import ValidationFailed
 from onewindow.models import ClearancePublication, SinkCursor
 from onewindow.timing import service
@@ -265,7 +266,7 @@ def refresh(factory: sessionmaker[Session], clock: Clock, settings: Settings, *,
     with unit_of_work(factory) as session:
         todo = due(Context(session=session, clock=clock, settings=settings))
     done = []
-    beside_writers = factory.kw["bind"].dialect.name == "sqlite"
+    beside_writers = computes_beside_writers(factory)
     for key, spec in todo:
         if budget_seconds is not None and time.monotonic() - start >= budget_seconds:
             break
