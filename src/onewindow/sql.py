@@ -36,7 +36,9 @@ from sqlalchemy import bindparam
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.visitors import replacement_traverse
 
@@ -217,3 +219,28 @@ def _refuse_work_per_call(compiled: SQLCompiler) -> None:
             problems.append(f"the computed parameter {bind.key}")
     if problems:
         raise ValueError(f"cannot prepare {compiled.string!r}: " + "; ".join(problems))
+
+
+class checked_after(FunctionElement):
+    """A column compared only on rows found another way: SQLite's unary ``+`` keeps its planner from reaching
+    the rows through the column's index (other databases plan by statistics and get the column as is).
+
+    For a condition that holds for many rows (a terminal's port) beside one that holds for few (an inspection
+    of one filing): without statistics SQLite may read every row of the first to find the few of the second."""
+
+    inherit_cache = True
+    name = "checked_after"
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(checked_after)
+def _column_as_is(element: checked_after, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(checked_after, "sqlite")
+def _column_unindexed(element: checked_after, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)

@@ -10,7 +10,7 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import aliased, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
@@ -20,22 +20,13 @@ from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
 )
-from onewindow.sql import Prepared
+from onewindow.sql import Prepared, checked_after
 
 
 def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
-    query = select(Inspection)
-    if actor.kind in AGENCY_KINDS:
-        mine = select(InspectionParticipant.inspection_id).where(InspectionParticipant.organisation_id == actor.org_id)
-        return query.where(Inspection.id.in_(mine))
-    if actor.kind is OrgKind.enterprise:
-        mine = (select(InspectionDeclaration.inspection_id)
-                .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
-                .join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == actor.org_id))
-        return query.where(Inspection.id.in_(mine))
-    if actor.kind is OrgKind.terminal and actor.organisation.port:
-        return query.where(Inspection.port == actor.organisation.port)
-    return query.where(false())
+    """The inspections ``actor`` may see, each checked by its own rows (fit to narrow a query further)."""
+    return _scoped(select(Inspection), _scope(actor)).params(org=actor.org_id, port=actor.organisation.port)
+
 
 WITH_PARTS = (joinedload(Inspection.containers), joinedload(Inspection.participants),
               lazyload(Inspection.declarations))
@@ -53,21 +44,32 @@ def _scope(actor: Actor) -> str:
     return "nobody"
 
 
-def _scoped(query: Select[tuple[Inspection]], scope: str) -> Select[tuple[Inspection]]:
-    """``query`` limited as :func:`inspections_visible_to` limits it, with the actor as ``:org`` and ``:port``."""
+def _scoped(query: Select[tuple[Inspection]], scope: str, *, narrowed: bool = True) -> Select[tuple[Inspection]]:
+    """``query`` limited to what the actor may see, with the actor as ``:org`` and ``:port``: an agency the
+    inspections it takes part in, an enterprise those serving its filings' declarations, a terminal those at
+    its port.
+
+    ``narrowed``: the query already finds few inspections (one by id, those of one filing). Each is then
+    checked by its own participants or declarations (a correlated ``EXISTS``) or port, so that reaching one
+    inspection costs the same however many an organisation or a port has. Otherwise the scope finds them:
+    the organisation's inspections are listed first (``IN``), the port's through its index."""
     if scope == "agency":
-        return query.where(Inspection.id.in_(select(InspectionParticipant.inspection_id).where(
-            InspectionParticipant.organisation_id == bindparam("org"))))
-    if scope == "enterprise":
-        return query.where(Inspection.id.in_(
-            select(InspectionDeclaration.inspection_id)
-            .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
-            .join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == bindparam("org"))))
-    if scope == "terminal":
-        return query.where(Inspection.port == bindparam("port"))
-    if scope == "nobody":
+        part = aliased(InspectionParticipant)
+        mine = select(part.inspection_id).where(part.organisation_id == bindparam("org"))
+    elif scope == "enterprise":
+        serves, declaration, filing = aliased(InspectionDeclaration), aliased(Declaration), aliased(Filing)
+        mine = (select(serves.inspection_id).join(declaration, declaration.id == serves.declaration_id)
+                .join(filing, filing.id == declaration.filing_id).where(filing.enterprise_id == bindparam("org")))
+    elif scope == "terminal":
+        return query.where((checked_after(Inspection.port) if narrowed else Inspection.port) == bindparam("port"))
+    elif scope == "nobody":
         return query.where(false())
-    return query
+    else:
+        return query
+    if not narrowed:
+        return query.where(Inspection.id.in_(mine))
+    inspection_id = mine.selected_columns[0]
+    return query.where(mine.where(inspection_id == Inspection.id).correlate(Inspection).exists())
 
 
 @cache
@@ -117,7 +119,7 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
 
 @cache
 def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
-    query = _scoped(select(Inspection), scope)
+    query = _scoped(select(Inspection), scope, narrowed=of_filing)
     if of_filing:
         query = query.where(Inspection.id.in_(
             select(InspectionDeclaration.inspection_id)

@@ -99,10 +99,12 @@ class InspectionParticipant(Base):
     """One agency in an inspection: its decision, check-in (or absence) and result."""
 
     __tablename__ = "inspection_participants"
+    __table_args__ = (Index("ix_inspection_participants_organisation_inspection", "organisation_id", "inspection_id"),)
+    """An organisation's part in one inspection is one index probe (the agency scope of every inspection read)."""
 
     inspection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspections.id"), primary_key=True)
     agency: Mapped[str] = mapped_column(String(16), primary_key=True)
-    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     kinds: Mapped[list[str]]
     reasons: Mapped[list[str]]
     checked_in_at: Mapped[datetime | None]
@@ -124,9 +126,11 @@ class RelocationTask(IdMixin, Base):
     """The terminal's task to move an inspection's containers to the inspection site (移柜)."""
 
     __tablename__ = "relocation_tasks"
+    __table_args__ = (Index("ix_relocation_tasks_port_status", "port", "status", "created_at"),)
+    """A port's open tasks, oldest first, without reading its completed ones."""
 
     inspection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspections.id"), unique=True)
-    port: Mapped[str | None] = mapped_column(String(5), index=True)
+    port: Mapped[str | None] = mapped_column(String(5))
     status: Mapped[str] = mapped_column(String(16), default="open")
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]

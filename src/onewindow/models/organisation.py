@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onewindow.models.base import Base, IdMixin
@@ -49,6 +49,8 @@ class Organisation(IdMixin, Base):
     """
 
     __tablename__ = "organisations"
+    __table_args__ = (Index("ix_organisations_kind_port", "kind", "port"),)
+    """The terminals of a port (recipients of its inspections' events) without reading every organisation."""
 
     kind: Mapped[str] = mapped_column(String(16))
     code: Mapped[str] = mapped_column(String(32), unique=True)
