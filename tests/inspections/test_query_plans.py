@@ -10,12 +10,18 @@ statistics and is not held to these plans here.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import Engine
 
+from onewindow.context import Actor
 from onewindow.db import make_engine
-from onewindow.inspections import recipients, repository, terminal
+from onewindow.inspections import attendance, recipients, repository, terminal
 from onewindow.migrate import upgrade
+from onewindow.models import Organisation
+from onewindow.web.agency import office_inspections
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def sqlite_engine(tmp_path_factory) -> Engine:
 
 def plan(engine: Engine, statement) -> list[str]:
     """The steps of SQLite's plan for ``statement`` (any parameter values: the plan does not depend on them)."""
-    sql = str(statement.compile(engine))
+    sql = str(statement.compile(engine, compile_kwargs={"render_postcompile": True}))
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?")).fetchall()
     return [row[3] for row in rows]
@@ -73,3 +79,18 @@ def test_a_port_s_terminals_are_found_without_reading_every_organisation(sqlite_
         steps = plan(sqlite_engine, recipients._TERMINALS[null_port].statement)
         assert not reads_in_full(steps), steps
         assert any("ix_organisations_kind_port" in s for s in steps), steps
+
+
+def test_appointments_past_their_grace_are_found_without_reading_every_inspection(sqlite_engine):
+    steps = plan(sqlite_engine, attendance.PAST_GRACE.params(cutoff=datetime.now(UTC)))
+    assert steps == ["SEARCH inspections USING INDEX ix_inspections_status_appointment (status=? AND appointment_at<?)"]
+
+
+def test_an_office_s_inspections_page_reads_each_part_through_its_own_index(sqlite_engine):
+    office = Actor(Organisation(id=uuid.uuid4(), kind="customs", code="0916", name="Dalian"), None, "officer")
+    steps = plan(sqlite_engine, office_inspections(office, datetime.now(UTC)))
+    assert steps[0] == "MULTI-INDEX OR", steps
+    assert not reads_in_full([s for s in steps if "LIST SUBQUERY" not in s]), steps
+    for index in ("ix_inspections_status_appointment (status=?)", "ix_inspections_completed_at (completed_at>?)",
+                  "ix_inspection_participants_organisation_inspection (organisation_id=?)"):
+        assert any(index in s for s in steps), (index, steps)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error
@@ -208,11 +208,14 @@ def reinspect(ctx: Context, inspection_id: str) -> Inspection:
     return new
 
 
+PAST_GRACE = (select(Inspection).where(
+    Inspection.status.in_([InspectionStatus.scheduled.value, InspectionStatus.in_progress.value]),
+    Inspection.appointment_at <= bindparam("cutoff")).with_for_update(skip_locked=True))
+"""Booked or started inspections whose appointment was at ``:cutoff`` or before (through their status and
+appointment index: the scheduler asks every round)."""
+
+
 def run_due(ctx: Context) -> int:
     """Record absences of every appointment past its grace; returns how many inspections changed."""
-    cutoff = ctx.now() - grace(ctx)
-    due = ctx.session.scalars(select(Inspection).where(
-        Inspection.appointment_at <= cutoff,
-        Inspection.status.in_([InspectionStatus.scheduled.value, InspectionStatus.in_progress.value]))
-        .with_for_update(skip_locked=True))
+    due = ctx.session.scalars(PAST_GRACE, {"cutoff": ctx.now() - grace(ctx)})
     return sum(1 for inspection in due.all() if mark_absences(ctx, inspection))

@@ -51,6 +51,10 @@ class Inspection(IdMixin, Base):
     """One opening of one or more containers, by one agency (single) or several (joint)."""
 
     __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_status_appointment", "status", "appointment_at"),
+                      Index("ix_inspections_completed_at", "completed_at"))
+    """Open inspections by status (appointments past their grace among them) and those completed since a time,
+    without reading every inspection ever made."""
 
     port: Mapped[str | None] = mapped_column(String(5), index=True)
     status: Mapped[str] = mapped_column(String(24), default=InspectionStatus.awaiting_relocation)

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 
-from onewindow.context import Context
+from onewindow.context import Actor, Context
 from onewindow.errors import Conflict, ValidationFailed
 from onewindow.filings import declarations as decl_service
 from onewindow.filings.presenters import declaration_out
@@ -33,8 +33,8 @@ from onewindow.inspections.presenters import decision_out, inspection_out
 from onewindow.inspections.repository import inspections_visible_to
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import (
-    Declaration, Inspection, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
-    OrgKind, Release,
+    OPEN_INSPECTION, Declaration, Inspection, InspectionDecision, InspectionDeclaration, InspectionParticipant,
+    InspectionStatus, OrgKind, Release,
 )
 from onewindow.parties.permissions import Permission
 from onewindow.releases import service as release_service
@@ -105,20 +105,26 @@ def day_bounds(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def office_inspections(actor: Actor, start: datetime) -> Select[tuple[Inspection]]:
+    """The office's inspections still open, completed since ``start``, or with its absence still to settle,
+    in appointment order. Each of the three is found through an index of its own (the inspection's status,
+    its completion time, the office's part in it), so the page reads what it shows, not every inspection."""
+    unsettled = select(InspectionParticipant.inspection_id).where(
+        InspectionParticipant.organisation_id == actor.org_id, InspectionParticipant.absent.is_(True),
+        InspectionParticipant.adopted_at.is_(None), InspectionParticipant.reinspected_at.is_(None))
+    return inspections_visible_to(actor).where(or_(
+        Inspection.status.in_(sorted(OPEN_INSPECTION)), Inspection.completed_at >= start,
+        Inspection.id.in_(unsettled))).order_by(Inspection.appointment_at, Inspection.matched_at, Inspection.id)
+
+
 def inspections_data(ctx: Context, zone: ZoneInfo) -> dict[str, Any]:
     """The office's inspections of today (booked today, under way, completed today, absences to settle),
     and those still waiting for a move or a booking."""
     actor = ctx.as_actor()
     actor.require(Permission.inspection_read)
     start, end = day_bounds(ctx.now(), zone)
-    unsettled = select(InspectionParticipant.inspection_id).where(
-        InspectionParticipant.organisation_id == actor.org_id, InspectionParticipant.absent.is_(True),
-        InspectionParticipant.adopted_at.is_(None), InspectionParticipant.reinspected_at.is_(None))
-    query = inspections_visible_to(actor).where(or_(
-        Inspection.status != InspectionStatus.completed.value, Inspection.completed_at >= start,
-        Inspection.id.in_(unsettled))).order_by(Inspection.appointment_at, Inspection.matched_at, Inspection.id)
     today, waiting = [], []
-    for inspection in ctx.session.scalars(query):
+    for inspection in ctx.session.scalars(office_inspections(actor, start)):
         booked_today = inspection.appointment_at is not None and start <= inspection.appointment_at < end
         later = inspection.status in (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value) or (
             inspection.status == InspectionStatus.scheduled.value and not booked_today)

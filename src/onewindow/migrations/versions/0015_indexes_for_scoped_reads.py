@@ -1,5 +1,6 @@
 """indexes that keep scoped reads independent of how much is stored: an organisation's part in one
-inspection, a port's open relocation tasks, the terminals of a port
+inspection, a port's open relocation tasks, the terminals of a port, open inspections by status and
+appointment, inspections completed since a time
 
 Revision ID: 0015
 Revises: 0014
@@ -22,9 +23,13 @@ def upgrade() -> None:
     op.drop_index('ix_relocation_tasks_port', table_name='relocation_tasks')
     op.create_index('ix_relocation_tasks_port_status', 'relocation_tasks', ['port', 'status', 'created_at'])
     op.create_index('ix_organisations_kind_port', 'organisations', ['kind', 'port'])
+    op.create_index('ix_inspections_status_appointment', 'inspections', ['status', 'appointment_at'])
+    op.create_index('ix_inspections_completed_at', 'inspections', ['completed_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_inspections_completed_at', table_name='inspections')
+    op.drop_index('ix_inspections_status_appointment', table_name='inspections')
     op.drop_index('ix_organisations_kind_port', table_name='organisations')
     op.drop_index('ix_relocation_tasks_port_status', table_name='relocation_tasks')
     op.create_index('ix_relocation_tasks_port', 'relocation_tasks', ['port'])
