@@ -85,15 +85,16 @@ def insert_new(session: Session, objects: Sequence[Any]) -> None:
     """
     if not objects:
         return
-    columns = inspect(type(objects[0])).column_attrs
+    model = type(objects[0])
+    names = _keys_and_columns(model)
     rows = []
     for obj in objects:
         values = obj.__dict__
-        for attr in columns:
-            if attr.key not in values:
-                setattr(obj, attr.key, None)
-        rows.append({attr.columns[0].key: values[attr.key] for attr in columns})
-    insert(session, type(objects[0]), rows)
+        for key, _ in names:
+            if key not in values:
+                setattr(obj, key, None)
+        rows.append({column: values[key] for key, column in names})
+    insert(session, model, rows)
 
 
 def place(session: Session, root: Any, *parts: Any) -> None:
@@ -144,6 +145,12 @@ def columns(model: type) -> tuple[Column, ...]:
 def keys(model: type) -> tuple[str, ...]:
     """The attribute keys of ``model``'s columns, in the order of :func:`columns`."""
     return tuple(attr.key for attr in inspect(model).column_attrs)
+
+
+@cache
+def _keys_and_columns(model: type) -> tuple[tuple[str, str], ...]:
+    """The attribute key and the column key of each of ``model``'s columns."""
+    return tuple(zip(keys(model), (column.key for column in columns(model)), strict=True))
 
 
 @cache
