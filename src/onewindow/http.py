@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -43,6 +43,8 @@ class Caller:
 
     state: Any
     token: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request's headers, for a route that reads one of them itself (see ``onewindow.filings.api``)."""
 
     async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None, *,
                   waits: bool = False) -> Any:
@@ -119,10 +121,11 @@ class _CallerScheme(HTTPBearer):
         self.required = required
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
-        token = _bearer_token(request.headers.get("authorization"))
+        headers = request.headers
+        token = _bearer_token(headers.get("authorization"))
         if token is None and self.required:
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
-        return Caller(state=request.app.state, token=token)
+        return Caller(state=request.app.state, token=token, headers=headers)
 
 
 def _bearer_token(authorization: str | None) -> str | None:

@@ -169,6 +169,14 @@ def test_the_openapi_document_describes_the_entry(client):
     assert {"/api/v1/me", "/api/v1/organisations", "/api/v1/declarations/{declaration_id}/accept"} <= set(doc["paths"])
 
 
+def test_the_openapi_document_names_the_idempotency_key_of_creating_and_submitting(client):
+    doc = client.get("/openapi.json").json()
+    for path in ("/api/v1/filings", "/api/v1/filings/{filing_id}/submit"):
+        headers = [p for p in doc["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+        assert headers == [{"name": "idempotency-key", "in": "header", "required": False, "schema": {
+            "anyOf": [{"type": "string"}, {"type": "null"}], "title": "Idempotency-Key"}}]
+
+
 def _refs(node) -> set[str]:
     if isinstance(node, dict):
         return {node["$ref"]} if isinstance(node.get("$ref"), str) else set().union(*map(_refs, node.values()))

@@ -47,6 +47,21 @@ def test_values_come_back_as_written_and_as_the_orm_reads_them(db):
     assert nulls[0] == nulls[1]
 
 
+@pytest.mark.parametrize("form", [str, lambda u: u.hex.upper(), lambda u: u.hex])
+def test_a_uuid_reads_as_the_orm_reads_it_in_every_form_stored(db, form):
+    """SQLAlchemy stores a UUID as its 32 hex digits where the database has no UUID type; one stored another
+    way (with hyphens, in capitals) still reads as the ORM reads it."""
+    factory = make_session_factory(db)
+    subject = uuid.uuid4()
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event())
+        session.execute(text("UPDATE events SET subject_id = :subject WHERE seq = :seq"),
+                        {"subject": form(subject), "seq": seq})
+    with unit_of_work(factory) as session:
+        row = EVENT_BY_SEQ.first(session, {"seq": seq})
+        assert row[2] == session.get(Event, seq).subject_id == subject
+
+
 def test_executemany_rowcount_and_fixed_values(db):
     factory = make_session_factory(db)
     with unit_of_work(factory) as session:

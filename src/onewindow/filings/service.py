@@ -18,7 +18,7 @@ from onewindow.events.service import record_event
 from onewindow import rows
 from onewindow.filings import repository
 from onewindow.filings.schemas import FilingEntry
-from onewindow.filings.split import CIQ, CUSTOMS, Part, owners, split
+from onewindow.filings.split import CIQ, CUSTOMS, Part, inspection_lines, owners, split
 from onewindow.filings.validation import parse_entry
 from onewindow.models import (
     STAGED_STATUSES, Declaration, DeclarationContainer, DeclarationStatus, DeclarationVersion, Filing, FilingStatus,
@@ -46,23 +46,25 @@ def catalogue(ctx: Context) -> InspectionCatalogue:
 def _catalogued_lines(ctx: Context, raw: dict[str, Any]) -> dict[int, Any]:
     """Index → catalogue entry of each goods line (as entered) that needs inspection or quarantine."""
     items = raw.get("items")
+    table = catalogue(ctx)
     found = {}
     for i, item in enumerate(items if isinstance(items, list) else []):
         code = item.get("hs_code") if isinstance(item, dict) else None
-        if isinstance(code, str) and (hit := catalogue(ctx).lookup(code.strip())) is not None:
+        if isinstance(code, str) and (hit := table.lookup(code.strip())) is not None:
             found[i] = hit
     return found
 
 
-def _routing_errors(ctx: Context, raw: dict[str, Any], bad: set[tuple], offices: dict[str, Any]) -> list[dict]:
+def _routing_errors(ctx: Context, raw: dict[str, Any], lines: dict[int, Any], bad: set[tuple],
+                    offices: dict[str, Any]) -> list[dict]:
     """Errors for offices that are missing or not registered; fills ``offices`` (agency → office id).
 
-    Works on the entry as entered so these errors come with every other one;
-    an office field that already has an error of its own is not looked up.
+    Works on the entry as entered so these errors come with every other one
+    (``lines``: its goods lines that need inspection or quarantine); an office
+    field that already has an error of its own is not looked up.
     """
     errors = []
     wanted = {}
-    lines = _catalogued_lines(ctx, raw)
     for agency in (CUSTOMS, CIQ):
         field = f"{agency}_office"
         code = raw.get(field)
@@ -86,23 +88,27 @@ def _routing_errors(ctx: Context, raw: dict[str, Any], bad: set[tuple], offices:
 def validate(ctx: Context, raw: Any, *, loc_prefix: tuple[Any, ...] = ()) -> tuple[FilingEntry, dict[str, Part],
                                                                                    dict[str, Any]]:
     """The entry, its parts and their offices; one 422 naming every bad field otherwise."""
-    entry, parts, errors = _parse(ctx, raw)
-    return entry, parts, _route(ctx, raw, entry, errors, loc_prefix)
+    entry, parts, lines, errors = _parse(ctx, raw)
+    return entry, parts, _route(ctx, raw, entry, lines, errors, loc_prefix)
 
 
-def _parse(ctx: Context, raw: Any) -> tuple[FilingEntry | None, dict[str, Part], list[dict]]:
-    """The entry and its parts (none while it has errors), and its errors; no database work."""
+def _parse(ctx: Context, raw: Any) -> tuple[FilingEntry | None, dict[str, Part], dict[int, Any], list[dict]]:
+    """The entry, its parts (none while it has errors), its goods lines that need inspection or quarantine
+    (index → catalogue entry; found in the entry as entered while it has errors) and its errors; no database
+    work."""
     entry, errors = parse_entry(raw)
-    parts = split(entry, catalogue(ctx)) if entry is not None and not errors else {}
-    return entry, parts, errors
+    if entry is None:
+        return None, {}, _catalogued_lines(ctx, raw) if isinstance(raw, dict) else {}, errors
+    lines = inspection_lines(entry, catalogue(ctx))
+    return entry, split(entry, catalogue(ctx), lines), lines, errors
 
 
-def _route(ctx: Context, raw: Any, entry: FilingEntry | None, errors: list[dict],
+def _route(ctx: Context, raw: Any, entry: FilingEntry | None, lines: dict[int, Any], errors: list[dict],
            loc_prefix: tuple[Any, ...]) -> dict[str, Any]:
     """The parts' offices (agency → office id), looked up; one 422 with ``errors`` and any office's otherwise."""
     offices: dict[str, Any] = {}
     if isinstance(raw, dict):
-        errors = errors + _routing_errors(ctx, raw, {tuple(e["loc"]) for e in errors}, offices)
+        errors = errors + _routing_errors(ctx, raw, lines, {tuple(e["loc"]) for e in errors}, offices)
     if errors or entry is None:
         raise ValidationFailed([{**e, "loc": [*loc_prefix, *e["loc"]]} for e in errors])
     return offices
@@ -118,9 +124,9 @@ def create_filing(ctx: Context, raw: Any) -> Filing:
     """
     actor = ctx.as_actor()
     actor.require(Permission.filing_create)
-    entry, parts, errors = _parse(ctx, raw)
-    filing = _new_filing(ctx, entry, parts) if entry is not None and not errors else None
-    offices = _route(ctx, raw, entry, errors, ())  # 422 when the entry has errors: ``filing`` is set past here
+    entry, parts, lines, errors = _parse(ctx, raw)
+    filing = _new_filing(ctx, entry, parts) if entry is not None else None
+    offices = _route(ctx, raw, entry, lines, errors, ())  # 422 when the entry has errors: ``filing`` is set past here
     for declaration in filing.declarations:
         declaration.organisation_id = offices[declaration.agency]
     rows.insert_new(ctx.session, [filing])

@@ -45,19 +45,36 @@ def inspection_lines(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict
     return {i: hit for i, hit in found.items() if hit is not None}
 
 
-def split(entry: FilingEntry, catalogue: InspectionCatalogue) -> dict[str, Part]:
-    """The declarations this entry makes, by agency (customs always; CIQ when the catalogue says so)."""
-    parts = {CUSTOMS: part_for(entry, CUSTOMS, catalogue)}
-    if entry.ciq_office and inspection_lines(entry, catalogue):
-        parts[CIQ] = part_for(entry, CIQ, catalogue)
+def split(entry: FilingEntry, catalogue: InspectionCatalogue,
+          lines: dict[int, Any] | None = None) -> dict[str, Part]:
+    """The declarations this entry makes, by agency (customs always; CIQ when the catalogue says so).
+
+    ``lines``: the entry's :func:`inspection_lines`, when the caller already has them.
+    """
+    lines = inspection_lines(entry, catalogue) if lines is None else lines
+    data = _stored(entry)
+    parts = {CUSTOMS: _part(entry, CUSTOMS, data, lines)}
+    if entry.ciq_office and lines:
+        parts[CIQ] = _part(entry, CIQ, data, lines)
     return parts
 
 
 def part_for(entry: FilingEntry, agency: str, catalogue: InspectionCatalogue) -> Part:
     """``agency``'s declaration data from the entry (CIQ lines carry their catalogue category)."""
-    data = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if k in PARTS[agency]}
+    return _part(entry, agency, _stored(entry), inspection_lines(entry, catalogue) if agency == CIQ else {})
+
+
+def _stored(entry: FilingEntry) -> dict[str, Any]:
+    """The entry's fields as declarations store them (JSON values, no empty field)."""
+    return entry.model_dump(mode="json", exclude_none=True)
+
+
+def _part(entry: FilingEntry, agency: str, stored: dict[str, Any], lines: dict[int, Any]) -> Part:
+    """:func:`part_for` from the entry's :func:`_stored` fields and its :func:`inspection_lines` (the parts of
+    one entry share the values of the fields they both carry: stored data is replaced, never changed in
+    place)."""
+    data = {k: v for k, v in stored.items() if k in PARTS[agency]}
     if agency == CIQ:
-        lines = inspection_lines(entry, catalogue)
         data["items"] = [{**item, "ciq_category": lines[i].category if i in lines else None}
                          for i, item in enumerate(data["items"])]
     return Part(agency, getattr(entry, OFFICE_FIELD[agency]) or "", data)

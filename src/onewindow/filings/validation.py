@@ -61,7 +61,8 @@ def check_prices(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """Each line's total price is its quantity times its unit price (to the cent, or 0.01%)."""
     errors = []
     for i, item in _items(raw):
-        qty, price, total = (_number(item.get(k)) for k in ("quantity", "unit_price", "total_price"))
+        qty, price, total = (_number(item.get("quantity")), _number(item.get("unit_price")),
+                             _number(item.get("total_price")))
         if None in (qty, price, total):
             continue
         expected = qty * price

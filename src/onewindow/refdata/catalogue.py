@@ -141,8 +141,9 @@ class InspectionCatalogue:
         ignored); a code matching nothing, or not made of digits, gives None.
         """
         code = hs_code.strip()
+        size = len(code)
         for length in PREFIX_LENGTHS:
-            if len(code) >= length:
+            if size >= length:
                 entry = self._by_prefix.get(code[:length])
                 if entry is not None:
                     return entry
