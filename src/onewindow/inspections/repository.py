@@ -15,7 +15,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.rows import columns, from_row, holds_any, loaded, place
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, from_row, holds_any, loaded, objects, place
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -158,8 +159,10 @@ def get_inspection_unscoped(ctx: Context, inspection_id: uuid.UUID, *, for_updat
     return inspection
 
 
-_TASK = select(RelocationTask).where(RelocationTask.id == bindparam("id"), RelocationTask.port == bindparam("port"))
-_TASK_LOCKED = _TASK.with_for_update()
+_TASK = select(*columns(RelocationTask)).where(RelocationTask.id == bindparam("id"),
+                                               RelocationTask.port == bindparam("port"))
+_TASK = {False: Prepared(_TASK), True: Prepared(_TASK.with_for_update())}
+"""A task of ``:port`` by ``:id`` (locked with ``True``)."""
 
 
 def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> RelocationTask:
@@ -168,7 +171,7 @@ def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> Relocat
     task_id_ = parse_id(task_id, "task")
     if actor.kind is not OrgKind.terminal or not actor.organisation.port:
         raise NotFound.of("task", task_id)
-    task = ctx.session.scalar(_TASK_LOCKED if for_update else _TASK, {"id": task_id_, "port": actor.organisation.port})
-    if task is None:
+    found = read(ctx.session, _TASK[for_update], {"id": task_id_, "port": actor.organisation.port})
+    if not found:
         raise NotFound.of("task", task_id)
-    return task
+    return objects(ctx.session, RelocationTask, found)[0]
