@@ -10,13 +10,13 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import aliased, joinedload, lazyload
+from sqlalchemy.orm import aliased, joinedload, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.inspections.stored import read
-from onewindow.rows import columns, from_row, holds_any, loaded, objects, place
+from onewindow.rows import columns, from_row, holds_any, loaded, objects
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -96,8 +96,14 @@ def _one_prepared(scope: str, for_update: bool) -> Prepared:
 
 
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
-    """One inspection with its containers and participants, placed in the session as the ORM would have
-    loaded them (from one prepared statement, unless the session already holds inspections)."""
+    """One inspection with its containers and participants, from one prepared statement: returned as stored
+    rows outside the session (detached, as after the end of a session), so its relationships not read
+    (its declarations) are refused rather than loaded, and its columns change only through
+    :func:`onewindow.inspections.stored.write` (which writes them at once). Leaving them out spares the
+    session's cascade over every part; a later query of the inspection loads it anew.
+
+    When the session already holds inspections, the ORM's query answers instead, with the objects it holds.
+    """
     if holds_any(ctx.session, Inspection, InspectionContainer, InspectionParticipant):
         return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
     rows = _one_prepared(scope, for_update).all(ctx.session, parameters)
@@ -114,7 +120,8 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
     containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))
-    place(ctx.session, inspection, *containers, *by_agency.values())
+    for obj in (inspection, *containers, *by_agency.values()):
+        make_transient_to_detached(obj)
     return inspection
 
 
