@@ -12,6 +12,9 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow import rows
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, from_row
+from onewindow.sql import Prepared
 from onewindow.inspections.visits import open_visits
 from onewindow.models import ContainerVisit, OrgKind, RelocationTask
 from onewindow.parties.permissions import Permission
@@ -72,12 +75,14 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     return list(visits.values())
 
 
-_TASKS = {by_status: select(RelocationTask).where(
+_TASKS = {by_status: Prepared(select(*columns(RelocationTask)).where(
     RelocationTask.port == bindparam("port"), *([RelocationTask.status == bindparam("status")] if by_status else []))
-    .order_by(RelocationTask.created_at, RelocationTask.id) for by_status in (False, True)}
+    .order_by(RelocationTask.created_at, RelocationTask.id)) for by_status in (False, True)}
 
 
 def list_tasks(ctx: Context, status: str | None = None) -> list[RelocationTask]:
-    """The relocation tasks of the terminal's port, oldest first."""
+    """The relocation tasks of the terminal's port, oldest first, to be shown: read as stored (this
+    transaction's changes included), as objects outside the session."""
     actor = _terminal(ctx)
-    return list(ctx.session.scalars(_TASKS[bool(status)], {"port": actor.organisation.port, "status": status}))
+    found = read(ctx.session, _TASKS[bool(status)], {"port": actor.organisation.port, "status": status})
+    return [from_row(RelocationTask, row) for row in found]
