@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -185,9 +186,14 @@ def _driver(session: Session) -> tuple[Any, Dialect]:
 def loaded(model: type, **values: Any) -> Any:
     """A ``model`` instance holding ``values`` (attribute key → value) as the ORM holds a loaded row: placed
     without change events (a fraction of what the constructor costs); in no session."""
-    obj = sa_inspect(model).class_manager.new_instance()
+    obj = _class_manager(model).new_instance()
     obj.__dict__.update(values)
     return obj
+
+
+@cache
+def _class_manager(model: type) -> Any:
+    return sa_inspect(model).class_manager
 
 
 def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compiled:
