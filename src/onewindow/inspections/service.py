@@ -354,24 +354,24 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
 
 
 @cache
-def _columns(model: type) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The column keys of ``model`` (each its attribute's key too), as a tuple and as a set."""
+def _columns(model: type) -> dict[str, None]:
+    """The column keys of ``model`` (each its attribute's key too), in order, each with None."""
     keys = rows.keys(model)
     if keys != tuple(column.key for column in columns(model)):
         raise TypeError(f"{model.__name__} names an attribute unlike its column")
-    return keys, frozenset(keys)
+    return dict.fromkeys(keys)
 
 
 def _write(ctx: Context, model: type, *values: dict[str, Any]) -> list[Any]:
     """New ``model`` rows holding ``values`` and None in every other column, written with one plain insert
     (:func:`rows.insert`); returned as objects made without the ORM's change events, to be placed in the
     session as stored (:func:`rows.place`) or made stored, detached objects."""
-    keys, allowed = _columns(model)
+    empty = _columns(model)
     full = []
     for given in values:
-        if not given.keys() <= allowed:
-            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - allowed))}")
-        full.append({key: given.get(key) for key in keys})
+        if not given.keys() <= empty.keys():
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - empty.keys()))}")
+        full.append({**empty, **given})
     rows.insert(ctx.session, model, full)
     return [rows.loaded(model, **row) for row in full]
 
