@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select
 
@@ -59,8 +59,9 @@ _FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing
 
 
 def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
-                lock: bool = True) -> dict[str, ContainerVisit]:
-    """The open visit of each container (created when missing), locked in number order when ``lock``.
+                lock: bool = True, create: bool = True) -> dict[str, ContainerVisit]:
+    """The open visit of each container (created when missing, unless not ``create``: then only the visits
+    found), locked in number order when ``lock``.
 
     Locking the visits serialises everything that decides a container's fate
     (matching, releases, gate-out) without blocking other containers. One
@@ -75,16 +76,16 @@ def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Call
     found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
     for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
-    if missing := [n for n in wanted if n not in visits]:
-        visits.update((v.number, v) for v in _new_visits(ctx, missing, port() if callable(port) else port))
-    return {n: visits[n] for n in wanted}
+    if create and (missing := [n for n in wanted if n not in visits]):
+        visits.update((v.number, v) for v in new_visits(ctx, missing, port=port() if callable(port) else port))
+    return {n: visits[n] for n in wanted if n in visits}
 
 
-def _new_visits(ctx: Context, numbers: list[str], port: str | None) -> list[ContainerVisit]:
-    """New open visits of ``numbers`` at ``port`` (every other column empty), written with one plain insert and
-    placed in the session as stored rows."""
+def new_visits(ctx: Context, numbers: Iterable[str], **values: Any) -> list[ContainerVisit]:
+    """New open visits of ``numbers`` holding ``values`` (column → value; every other column empty), written
+    with one plain insert and placed in the session as stored rows."""
     now, empty = ctx.now(), dict.fromkeys(column.key for column in columns(ContainerVisit))
-    new = [{**empty, "id": uuid.uuid4(), "number": n, "port": port, "created_at": now} for n in numbers]
+    new = [{**empty, "created_at": now, **values, "id": uuid.uuid4(), "number": n} for n in numbers]
     rows.insert(ctx.session, ContainerVisit, new)
     return objects(ctx.session, ContainerVisit, [tuple(row.values()) for row in new])
 
