@@ -327,9 +327,10 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
     kinds, reasons) and its relocation task, written with plain inserts.
 
-    The objects are returned as stored rows outside the session (detached, as after the end of a
-    session): nothing in the transaction changes them through the session, and a later query of
-    the inspection loads it anew. Leaving them out spares the session's cascade over every part.
+    The inspection and its parts are returned as stored rows outside the session (detached, as after the
+    end of a session): nothing in the transaction changes them through the session, and a later query of
+    the inspection loads it anew. Leaving them out spares the session's cascade over every part. The task
+    is only written (nothing here reads it).
     """
     now, inspection_id = ctx.now(), uuid.uuid4()
     participants = list(participants)
@@ -344,11 +345,11 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
         "participants": _write(ctx, InspectionParticipant, *(
             dict(inspection_id=inspection_id, agency=a, organisation_id=office, kinds=kinds, reasons=reasons,
                  absent=False) for a, office, kinds, reasons in participants))}
-    (task,) = _write(ctx, RelocationTask, dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
-                                               status="open", created_at=now))
+    rows.insert(ctx.session, RelocationTask, [dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
+                                                   status="open", created_at=now)])
     for key, group in parts.items():
         set_committed_value(inspection, key, group)
-    for obj in (inspection, *(part for group in parts.values() for part in group), task):
+    for obj in (inspection, *(part for group in parts.values() for part in group)):
         make_transient_to_detached(obj)
     return inspection
 
