@@ -8,8 +8,9 @@ insert. The few statements every filing and inspection runs many times
 (events and their recipients, new rows, updates by id, look-ups by key) are
 compiled once per dialect into SQL text, the order of its parameters, and the
 type conversions of each parameter and result column (the same ones
-SQLAlchemy applies: UUIDs, UTC datetimes, JSON), then run directly on the
-DB-API cursor of the session's connection, inside the session's transaction.
+SQLAlchemy applies: UUIDs, UTC datetimes, JSON; a UUID kept as text is read
+by a shorter way to the same value), then run directly on the DB-API cursor
+of the session's connection, inside the session's transaction.
 
 Contract of :class:`Prepared`:
 

@@ -62,15 +62,17 @@ def test_an_agency_s_part_in_an_inspection_is_one_probe_of_both_columns(sqlite_e
 
 @pytest.mark.parametrize("scope", ["agency", "enterprise", "terminal"])
 def test_a_filing_s_inspections_are_found_from_the_filing(sqlite_engine, scope):
-    steps = plan(sqlite_engine, repository._list_statement(scope, True, False))
-    # the filing's inspections are listed (a short list), then each found by its id and checked
-    assert any("inspections USING INDEX sqlite_autoindex_inspections_1 (id=?)" in s for s in steps), steps
-    assert any("ix_declarations_filing_id (filing_id=?)" in s for s in steps), steps
-    assert not any("ix_inspections_port" in s or "(organisation_id=?)" in s for s in steps), steps
+    for statement in (repository._list_prepared(scope, True, False).statement,
+                      repository._list_statement(scope, True, False)):
+        steps = plan(sqlite_engine, statement)
+        # the filing's inspections are listed (a short list), then each found by its id and checked
+        assert any("inspections USING INDEX sqlite_autoindex_inspections_1 (id=?)" in s for s in steps), steps
+        assert any("ix_declarations_filing_id (filing_id=?)" in s for s in steps), steps
+        assert not any("ix_inspections_port" in s or "(organisation_id=?)" in s for s in steps), steps
 
 
 def test_a_port_s_open_tasks_skip_its_completed_ones(sqlite_engine):
-    steps = plan(sqlite_engine, terminal._TASKS[True])
+    steps = plan(sqlite_engine, terminal._TASKS[True].statement)
     assert any("ix_relocation_tasks_port_status (port=? AND status=?)" in s for s in steps), steps
 
 

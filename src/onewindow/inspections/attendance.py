@@ -12,14 +12,19 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error
 from onewindow.inspections import repository
 from onewindow.inspections.service import inspection_event, inspection_status_name
-from onewindow.inspections.stored import write
+from onewindow.inspections.stored import read, write
 from onewindow.models import (
     Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant, InspectionStatus,
     RelocationTask,
 )
 from onewindow.parties.permissions import Permission
+from onewindow.sql import Prepared
 
 OUTCOMES = ("conforming", "nonconforming")
+_DECLARATIONS = Prepared(select(InspectionDeclaration.declaration_id)
+                         .where(InspectionDeclaration.inspection_id == bindparam("inspection_id"))
+                         .order_by(InspectionDeclaration.declaration_id))
+"""The declarations an inspection serves."""
 
 
 def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
@@ -115,11 +120,11 @@ def mark_absences(ctx: Context, inspection: Inspection) -> bool:
         return False
     missing = [p for p in inspection.participants if p.checked_in_at is None and not p.absent]
     if inspection.status == InspectionStatus.scheduled.value:
-        inspection.status, inspection.appointment_at = InspectionStatus.ready.value, None
+        write(ctx.session, inspection, status=InspectionStatus.ready.value, appointment_at=None)
         inspection_event(ctx, inspection, "inspection.appointment_lapsed")
         return True
     for p in missing:
-        p.absent = True
+        write(ctx.session, p, absent=True)
         inspection_event(ctx, inspection, "inspection.absent", agency=p.agency)
     _complete_if_done(ctx, inspection)
     return bool(missing)
@@ -171,7 +176,7 @@ def adopt(ctx: Context, inspection_id: str) -> Inspection:
     if inspection.status != InspectionStatus.completed.value:
         raise Conflict(Text("the results can be adopted once the inspection is completed"), code="not_completed")
     _not_settled(participant)
-    participant.adopted_at = ctx.now()
+    write(ctx.session, participant, adopted_at=ctx.now())
     inspection_event(ctx, inspection, "inspection.results_adopted", agency=participant.agency)
     return inspection
 
@@ -197,7 +202,8 @@ def reinspect(ctx: Context, inspection_id: str) -> Inspection:
     new = Inspection(id=uuid.uuid4(), port=inspection.port, status=InspectionStatus.awaiting_relocation.value,
                      joint=False, late=True, matched_at=ctx.now())
     new.containers = [InspectionContainer(number=n) for n in inspection.container_numbers]
-    new.declarations = [InspectionDeclaration(declaration_id=d.declaration_id) for d in inspection.declarations]
+    new.declarations = [InspectionDeclaration(declaration_id=i)
+                        for (i,) in read(ctx.session, _DECLARATIONS, {"inspection_id": inspection.id})]
     new.participants = [InspectionParticipant(agency=participant.agency, organisation_id=participant.organisation_id,
                                               kinds=participant.kinds, reasons=participant.reasons)]
     ctx.session.add(new)

@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 from onewindow.context import Context
 from onewindow.inspections.stored import read
 from onewindow.inspections.schemas import DecisionOut, InspectionOut, ParticipantOut, TaskOut
+from onewindow.sql import PreparedIn
 from onewindow.models import (
     AGENCY_KINDS, Inspection, InspectionContainer, InspectionDecision, OrgKind, RelocationTask,
 )
@@ -40,9 +41,9 @@ def task_out(ctx: Context, task: RelocationTask, containers: list[str] | None = 
     return _task_out(task, containers)
 
 
-_CONTAINERS = (select(InspectionContainer.inspection_id, InspectionContainer.number)
-               .where(InspectionContainer.inspection_id.in_(bindparam("ids", expanding=True)))
-               .order_by(InspectionContainer.inspection_id, InspectionContainer.number))
+_CONTAINERS = PreparedIn(select(InspectionContainer.inspection_id, InspectionContainer.number)
+                         .where(InspectionContainer.inspection_id.in_(bindparam("ids", expanding=True)))
+                         .order_by(InspectionContainer.inspection_id, InspectionContainer.number), "ids")
 
 
 def tasks_out(ctx: Context, tasks: list[RelocationTask]) -> list[TaskOut]:

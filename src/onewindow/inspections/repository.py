@@ -10,12 +10,13 @@ import uuid
 from functools import cache
 
 from sqlalchemy import Select, bindparam, false, select
-from sqlalchemy.orm import aliased, joinedload, lazyload
+from sqlalchemy.orm import aliased, joinedload, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
-from onewindow.rows import columns, from_row, holds_any, loaded, place
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, from_row, holds_any, loaded, objects
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -79,31 +80,56 @@ def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
     return query.with_for_update(of=Inspection) if for_update else query
 
 
-@cache
-def _one_prepared(scope: str, for_update: bool) -> Prepared:
-    """:func:`_one_statement` as one prepared statement of columns: a row per container and participant,
-    in container number then agency order."""
+def _with_parts(query: Select) -> Select:
+    """``query`` (of inspections) selecting the columns of each inspection and of its parts: a row per
+    container (its number) and participant."""
     inspections, containers = Inspection.__table__, InspectionContainer.__table__
     participants = InspectionParticipant.__table__
-    query = (select(*columns(Inspection), containers.c.number, *columns(InspectionParticipant))
-             .select_from(inspections.outerjoin(containers, containers.c.inspection_id == inspections.c.id)
-                          .outerjoin(participants, participants.c.inspection_id == inspections.c.id))
-             .where(inspections.c.id == bindparam("id"))
-             .order_by(containers.c.number, participants.c.agency))
+    return (query.with_only_columns(*columns(Inspection), containers.c.number, *columns(InspectionParticipant),
+                                    maintain_column_froms=True)
+            .outerjoin(containers, containers.c.inspection_id == inspections.c.id)
+            .outerjoin(participants, participants.c.inspection_id == inspections.c.id))
+
+
+@cache
+def _one_prepared(scope: str, for_update: bool) -> Prepared:
+    """:func:`_one_statement` as one prepared statement of columns (:func:`_with_parts`), in container number
+    then agency order."""
+    query = _with_parts(select(Inspection).where(Inspection.id == bindparam("id"))).order_by(
+        InspectionContainer.number, InspectionParticipant.agency)
     query = _scoped(query, scope)
-    return Prepared(query.with_for_update(of=inspections) if for_update else query)
+    return Prepared(query.with_for_update(of=Inspection.__table__) if for_update else query)
 
 
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
-    """One inspection with its containers and participants, placed in the session as the ORM would have
-    loaded them (from one prepared statement, unless the session already holds inspections)."""
+    """One inspection with its containers and participants, from one prepared statement, as
+    :func:`_detached` makes them (unless the session already holds inspections: the ORM's query then
+    answers, with the objects it holds)."""
     if holds_any(ctx.session, Inspection, InspectionContainer, InspectionParticipant):
         return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
-    rows = _one_prepared(scope, for_update).all(ctx.session, parameters)
-    if not rows:
-        return None
+    found = _detached(_one_prepared(scope, for_update).all(ctx.session, parameters))
+    return found[0] if found else None
+
+
+def _detached(found: list[tuple]) -> list[Inspection]:
+    """The inspections of rows of :func:`_with_parts` (each inspection's rows in its containers' then its
+    participants' order), in the order of their first rows, with their containers and participants.
+
+    They are returned as stored rows outside the session (detached, as after the end of a session): a
+    relationship not read (their declarations) is refused rather than loaded, and their columns change only
+    through :func:`onewindow.inspections.stored.write` (which writes them at once). Leaving them out spares
+    the session's cascade over every part; a later query of an inspection loads it anew.
+    """
     width = len(columns(Inspection))
-    inspection = from_row(Inspection, rows[0][:width])
+    by_inspection: dict[tuple, list[tuple]] = {}
+    for row in found:
+        by_inspection.setdefault(row[:width], []).append(row)
+    return [_assembled(inspection_row, rows, width) for inspection_row, rows in by_inspection.items()]
+
+
+def _assembled(inspection_row: tuple, rows: list[tuple], width: int) -> Inspection:
+    """One inspection of :func:`_detached` from its rows."""
+    inspection = from_row(Inspection, inspection_row)
     numbers = dict.fromkeys(row[width] for row in rows if row[width] is not None)
     by_agency: dict[str, InspectionParticipant] = {}
     for row in rows:
@@ -113,12 +139,13 @@ def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspec
     containers = [loaded(InspectionContainer, inspection_id=inspection.id, number=n) for n in numbers]
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))
-    place(ctx.session, inspection, *containers, *by_agency.values())
+    for obj in (inspection, *containers, *by_agency.values()):
+        make_transient_to_detached(obj)
     return inspection
 
 
-@cache
-def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
+def _listed(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
+    """The inspections :func:`list_inspections` finds, newest first, at most ``:limit``."""
     query = _scoped(select(Inspection), scope, narrowed=of_filing)
     if of_filing:
         query = query.where(Inspection.id.in_(
@@ -127,17 +154,36 @@ def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tupl
             .where(Declaration.filing_id == bindparam("filing"))))
     if in_status:
         query = query.where(Inspection.status == bindparam("status"))
-    return query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit")).options(*WITH_PARTS)
+    return query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit"))
+
+
+@cache
+def _list_statement(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:
+    return _listed(scope, of_filing, in_status).options(*WITH_PARTS)
+
+
+@cache
+def _list_prepared(scope: str, of_filing: bool, in_status: bool) -> Prepared:
+    """:func:`_listed` as one prepared statement of columns (:func:`_with_parts`): each inspection's rows
+    together, newest first, in container number then agency order."""
+    found = _listed(scope, of_filing, in_status).with_only_columns(Inspection.id).subquery()
+    query = _with_parts(select(Inspection).join(found, found.c.id == Inspection.id))
+    return Prepared(query.order_by(Inspection.matched_at.desc(), Inspection.id, InspectionContainer.number,
+                                   InspectionParticipant.agency))
 
 
 def list_inspections(ctx: Context, *, filing: uuid.UUID | None = None, status: str | None = None,
                      limit: int = 100) -> list[Inspection]:
     """The inspections the actor may see (``filing``: serving one filing; ``status``: in one status), newest
-    first, with their containers and participants (one query)."""
+    first, with their containers and participants (one query; as :func:`_detached` makes them unless the
+    session already holds inspections)."""
     actor = ctx.as_actor()
-    query = _list_statement(_scope(actor), filing is not None, status is not None)
-    return list(ctx.session.execute(query, {"org": actor.org_id, "port": actor.organisation.port, "filing": filing,
-                                            "status": status, "limit": limit}).unique().scalars())
+    key = (_scope(actor), filing is not None, status is not None)
+    parameters = {"org": actor.org_id, "port": actor.organisation.port, "filing": filing, "status": status,
+                  "limit": limit}
+    if holds_any(ctx.session, Inspection, InspectionContainer, InspectionParticipant):
+        return list(ctx.session.execute(_list_statement(*key), parameters).unique().scalars())
+    return _detached(_list_prepared(*key).all(ctx.session, parameters))
 
 
 def get_inspection(ctx: Context, inspection_id: str | uuid.UUID, *, for_update: bool = False) -> Inspection:
@@ -158,8 +204,10 @@ def get_inspection_unscoped(ctx: Context, inspection_id: uuid.UUID, *, for_updat
     return inspection
 
 
-_TASK = select(RelocationTask).where(RelocationTask.id == bindparam("id"), RelocationTask.port == bindparam("port"))
-_TASK_LOCKED = _TASK.with_for_update()
+_TASK = select(*columns(RelocationTask)).where(RelocationTask.id == bindparam("id"),
+                                               RelocationTask.port == bindparam("port"))
+_TASK = {False: Prepared(_TASK), True: Prepared(_TASK.with_for_update())}
+"""A task of ``:port`` by ``:id`` (locked with ``True``)."""
 
 
 def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> RelocationTask:
@@ -168,7 +216,7 @@ def get_task(ctx: Context, task_id: str, *, for_update: bool = False) -> Relocat
     task_id_ = parse_id(task_id, "task")
     if actor.kind is not OrgKind.terminal or not actor.organisation.port:
         raise NotFound.of("task", task_id)
-    task = ctx.session.scalar(_TASK_LOCKED if for_update else _TASK, {"id": task_id_, "port": actor.organisation.port})
-    if task is None:
+    found = read(ctx.session, _TASK[for_update], {"id": task_id_, "port": actor.organisation.port})
+    if not found:
         raise NotFound.of("task", task_id)
-    return task
+    return objects(ctx.session, RelocationTask, found)[0]

@@ -327,9 +327,10 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     """A new inspection awaiting relocation, its containers, declarations, participants (agency, office,
     kinds, reasons) and its relocation task, written with plain inserts.
 
-    The objects are returned as stored rows outside the session (detached, as after the end of a
-    session): nothing in the transaction changes them through the session, and a later query of
-    the inspection loads it anew. Leaving them out spares the session's cascade over every part.
+    The inspection and its parts are returned as stored rows outside the session (detached, as after the
+    end of a session): nothing in the transaction changes them through the session, and a later query of
+    the inspection loads it anew. Leaving them out spares the session's cascade over every part. The task
+    is only written (nothing here reads it).
     """
     now, inspection_id = ctx.now(), uuid.uuid4()
     participants = list(participants)
@@ -344,34 +345,34 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
         "participants": _write(ctx, InspectionParticipant, *(
             dict(inspection_id=inspection_id, agency=a, organisation_id=office, kinds=kinds, reasons=reasons,
                  absent=False) for a, office, kinds, reasons in participants))}
-    (task,) = _write(ctx, RelocationTask, dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
-                                               status="open", created_at=now))
+    rows.insert(ctx.session, RelocationTask, [dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
+                                                   status="open", created_at=now)])
     for key, group in parts.items():
         set_committed_value(inspection, key, group)
-    for obj in (inspection, *(part for group in parts.values() for part in group), task):
+    for obj in (inspection, *(part for group in parts.values() for part in group)):
         make_transient_to_detached(obj)
     return inspection
 
 
 @cache
-def _columns(model: type) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The column keys of ``model`` (each its attribute's key too), as a tuple and as a set."""
+def _columns(model: type) -> dict[str, None]:
+    """The column keys of ``model`` (each its attribute's key too), in order, each with None."""
     keys = rows.keys(model)
     if keys != tuple(column.key for column in columns(model)):
         raise TypeError(f"{model.__name__} names an attribute unlike its column")
-    return keys, frozenset(keys)
+    return dict.fromkeys(keys)
 
 
 def _write(ctx: Context, model: type, *values: dict[str, Any]) -> list[Any]:
     """New ``model`` rows holding ``values`` and None in every other column, written with one plain insert
     (:func:`rows.insert`); returned as objects made without the ORM's change events, to be placed in the
     session as stored (:func:`rows.place`) or made stored, detached objects."""
-    keys, allowed = _columns(model)
+    empty = _columns(model)
     full = []
     for given in values:
-        if not given.keys() <= allowed:
-            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - allowed))}")
-        full.append({key: given.get(key) for key in keys})
+        if not given.keys() <= empty.keys():
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - empty.keys()))}")
+        full.append({**empty, **given})
     rows.insert(ctx.session, model, full)
     return [rows.loaded(model, **row) for row in full]
 

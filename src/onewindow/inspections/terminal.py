@@ -12,7 +12,10 @@ from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
 from onewindow.events.service import record_event
 from onewindow import rows
-from onewindow.inspections.visits import open_visits
+from onewindow.inspections.stored import read
+from onewindow.rows import columns, from_row
+from onewindow.sql import Prepared
+from onewindow.inspections.visits import new_visits, open_visits
 from onewindow.models import ContainerVisit, OrgKind, RelocationTask
 from onewindow.parties.permissions import Permission
 from onewindow.refdata.validators import check_container_number
@@ -59,25 +62,31 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     """Record the discharge of containers at the terminal's port (卸船); each gets its open visit."""
     actor = _terminal(ctx)
     request = _parse_arrival(body)
-    visits = open_visits(ctx, request.containers, port=actor.organisation.port)
-    for visit in visits.values():
+    found = open_visits(ctx, request.containers, create=False)
+    for visit in found.values():
         if visit.arrived_at is not None:
             raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),
                                code="already_arrived")
-    rows.update(ctx.session, list(visits.values()), arrived_at=ctx.now(), port=actor.organisation.port,
-                terminal_id=actor.org_id, conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
+    arrival = dict(arrived_at=ctx.now(), port=actor.organisation.port, terminal_id=actor.org_id,
+                   conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
+    rows.update(ctx.session, list(found.values()), **arrival)
+    # a container not yet at the port gets its visit written as arrived (one insert, no update after it)
+    new = new_visits(ctx, sorted(set(request.containers) - set(found)), **arrival)
+    visits = {**found, **{visit.number: visit for visit in new}}
     record_event(ctx, "container.arrived", subject_type="terminal", subject_id=actor.org_id,
                  recipients=[actor.org_id], data={"containers": sorted(visits), "port": actor.organisation.port,
                                                   "conveyance": request.conveyance.model_dump()})
-    return list(visits.values())
+    return [visits[number] for number in sorted(visits)]
 
 
-_TASKS = {by_status: select(RelocationTask).where(
+_TASKS = {by_status: Prepared(select(*columns(RelocationTask)).where(
     RelocationTask.port == bindparam("port"), *([RelocationTask.status == bindparam("status")] if by_status else []))
-    .order_by(RelocationTask.created_at, RelocationTask.id) for by_status in (False, True)}
+    .order_by(RelocationTask.created_at, RelocationTask.id)) for by_status in (False, True)}
 
 
 def list_tasks(ctx: Context, status: str | None = None) -> list[RelocationTask]:
-    """The relocation tasks of the terminal's port, oldest first."""
+    """The relocation tasks of the terminal's port, oldest first, to be shown: read as stored (this
+    transaction's changes included), as objects outside the session."""
     actor = _terminal(ctx)
-    return list(ctx.session.scalars(_TASKS[bool(status)], {"port": actor.organisation.port, "status": status}))
+    found = read(ctx.session, _TASKS[bool(status)], {"port": actor.organisation.port, "status": status})
+    return [from_row(RelocationTask, row) for row in found]

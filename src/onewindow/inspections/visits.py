@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select
 
@@ -39,10 +39,11 @@ _OPEN_VISITS = (select(*columns(ContainerVisit))
                 .order_by(ContainerVisit.number, ContainerVisit.created_at, ContainerVisit.id))
 _OPEN_VISITS = {False: PreparedIn(_OPEN_VISITS, "numbers"), True: PreparedIn(_OPEN_VISITS.with_for_update(), "numbers")}
 """The open visits of ``numbers`` (locked with ``True``), in number order."""
-_OPEN_VISIT = (select(ContainerVisit)
+_OPEN_VISIT = (select(*columns(ContainerVisit))
                .where(ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_(None))
                .order_by(ContainerVisit.created_at, ContainerVisit.id).limit(1))
-_OPEN_VISIT_LOCKED = _OPEN_VISIT.with_for_update()
+_OPEN_VISIT = {False: Prepared(_OPEN_VISIT), True: Prepared(_OPEN_VISIT.with_for_update())}
+"""The open visit of ``:number`` (locked with ``True``)."""
 _DECIDED = (select(InspectionDecision.id).where(InspectionDecision.declaration_id == Declaration.id,
                                                  InspectionDecision.status != DecisionStatus.pending.value)
             .exists())
@@ -58,8 +59,9 @@ _FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing
 
 
 def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
-                lock: bool = True) -> dict[str, ContainerVisit]:
-    """The open visit of each container (created when missing), locked in number order when ``lock``.
+                lock: bool = True, create: bool = True) -> dict[str, ContainerVisit]:
+    """The open visit of each container (created when missing, unless not ``create``: then only the visits
+    found), locked in number order when ``lock``.
 
     Locking the visits serialises everything that decides a container's fate
     (matching, releases, gate-out) without blocking other containers. One
@@ -74,18 +76,25 @@ def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Call
     found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
     for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
-    if missing := [n for n in wanted if n not in visits]:
-        at = port() if callable(port) else port
-        new = [ContainerVisit(id=uuid.uuid4(), number=n, port=at, created_at=ctx.now()) for n in missing]
-        rows.insert_new(ctx.session, new)
-        rows.attach(ctx.session, *new)
-        visits.update((v.number, v) for v in new)
-    return {n: visits[n] for n in wanted}
+    if create and (missing := [n for n in wanted if n not in visits]):
+        visits.update((v.number, v) for v in new_visits(ctx, missing, port=port() if callable(port) else port))
+    return {n: visits[n] for n in wanted if n in visits}
+
+
+def new_visits(ctx: Context, numbers: Iterable[str], **values: Any) -> list[ContainerVisit]:
+    """New open visits of ``numbers`` holding ``values`` (column → value; every other column empty), written
+    with one plain insert and placed in the session as stored rows."""
+    now, empty = ctx.now(), dict.fromkeys(column.key for column in columns(ContainerVisit))
+    new = [{**empty, "created_at": now, **values, "id": uuid.uuid4(), "number": n} for n in numbers]
+    rows.insert(ctx.session, ContainerVisit, new)
+    return objects(ctx.session, ContainerVisit, [tuple(row.values()) for row in new])
 
 
 def open_visit(ctx: Context, number: str, *, lock: bool = True) -> ContainerVisit | None:
-    """The open visit of ``number`` (locked when ``lock``), or None when the container is not at a port."""
-    return ctx.session.scalar(_OPEN_VISIT_LOCKED if lock else _OPEN_VISIT, {"number": number})
+    """The open visit of ``number`` (locked when ``lock``), or None when the container is not at a port; the
+    visit the session holds is returned as held, as the ORM's query would."""
+    found = read(ctx.session, _OPEN_VISIT[lock], {"number": number})
+    return objects(ctx.session, ContainerVisit, found)[0] if found else None
 
 
 class Cover(NamedTuple):

@@ -9,6 +9,7 @@ releasing at the same moment publish ``container.released`` exactly once.
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -24,7 +25,7 @@ from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
-    ContainerVisit, Declaration, DeclarationStatus, Inspection, InspectionDecision, InspectionDeclaration,
+    ContainerVisit, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision, InspectionDeclaration,
     InspectionParticipant, InspectionStatus, OrgKind, Release,
 )
 from onewindow.parties.permissions import Permission
@@ -47,16 +48,25 @@ _LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("numb
                                         ContainerVisit.gated_out_at.is_not(None))
 _GATED_OUT = Prepared(_LEFT.limit(1))
 _GATED_OUT_AT_PORT = Prepared(_LEFT.where(ContainerVisit.port == bindparam("port")).limit(1))
+_FILING = Prepared(select(Filing.port, Filing.enterprise_id).where(Filing.id == bindparam("filing_id")))
 
 
-def _own_declaration(ctx: Context, declaration_id: str) -> Declaration:
-    """The caller's office's declaration, locked, with its filing (one query); 404, 403 or 409."""
+class FilingParties(NamedTuple):
+    """What a release needs of the declaration's filing: its port and its enterprise."""
+
+    port: str | None
+    enterprise_id: uuid.UUID
+
+
+def _own_declaration(ctx: Context, declaration_id: str) -> tuple[Declaration, FilingParties]:
+    """The caller's office's declaration, locked, and its filing's port and enterprise; 404, 403 or 409."""
     actor = ctx.as_actor()
-    declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
+    declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True)
     actor.require(Permission.release_grant)
     if declaration.organisation_id != actor.org_id:
         raise Conflict(Text("only the office the declaration is routed to may release it"), code="not_routed_here")
-    return declaration
+    (found,) = read(ctx.session, _FILING, {"filing_id": declaration.filing_id})
+    return declaration, FilingParties(*found)
 
 
 def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
@@ -79,7 +89,7 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
 
 def release(ctx: Context, declaration_id: str) -> Declaration:
     """The agency releases its declaration (核放); then each of its containers' combined release is decided."""
-    declaration = _own_declaration(ctx, declaration_id)
+    declaration, filing = _own_declaration(ctx, declaration_id)
     if declaration.status not in RELEASABLE:
         raise Conflict(Text("a {status} declaration cannot be released",
                             status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_releasable")
@@ -88,14 +98,13 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id})
     if pending:
         raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
-    filing = declaration.filing  # read with it by _own_declaration
     visits = open_visits(ctx, declaration_numbers(declaration), port=filing.port)
     rows.insert(ctx.session, Release, [{
         "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
         "organisation_id": declaration.organisation_id, "released_at": ctx.now(),
         "released_by": ctx.as_actor().user_id, "revoked_at": None, "revoke_reason": None}])
     rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
-    _event(ctx, declaration, "declaration.released")
+    _event(ctx, declaration, filing, "declaration.released")
     covering = coverage(ctx, visits)
     _decide_containers(ctx, [(visit, covering.get(visit.number, {})) for visit in visits.values()])
     return declaration
@@ -105,7 +114,7 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     """Hold a released declaration before gate-out: its containers are no longer released."""
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], Text("a hold needs a reason"))])
-    declaration = _own_declaration(ctx, declaration_id)
+    declaration, filing = _own_declaration(ctx, declaration_id)
     current = _current_release(ctx, declaration)
     if current is None:
         raise Conflict(Text("the declaration is not released"), code="not_released")
@@ -115,7 +124,7 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     visits = open_visits(ctx, numbers)
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
     declaration.status, declaration.updated_at = DeclarationStatus.accepted.value, ctx.now()
-    _event(ctx, declaration, "declaration.release_revoked", reason=current.revoke_reason)
+    _event(ctx, declaration, filing, "declaration.release_revoked", reason=current.revoke_reason)
     for visit in visits.values():
         if visit.released_at is not None:
             visit.released_at = None
@@ -128,8 +137,7 @@ def _current_release(ctx: Context, declaration: Declaration) -> Release | None:
                                                     Release.revoked_at.is_(None)))
 
 
-def _event(ctx: Context, declaration: Declaration, type_: str, **extra) -> None:
-    filing = declaration.filing  # read with it by _own_declaration
+def _event(ctx: Context, declaration: Declaration, filing: FilingParties, type_: str, **extra) -> None:
     record_event(ctx, type_, subject_type="declaration", subject_id=declaration.id, filing_id=declaration.filing_id,
                  recipients=[filing.enterprise_id, declaration.organisation_id, *port_terminals(ctx, filing.port)],
                  data={**declaration_event_data(declaration), **extra})
