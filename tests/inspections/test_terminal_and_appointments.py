@@ -397,3 +397,24 @@ def test_the_parties_of_a_filing_and_the_terminal_list_its_inspections(client, w
     for outsider in (OTHER, "0900"):
         assert client.get(f"{API}/inspections/{by[(b,)]['id']}", headers=world.headers(outsider)).status_code == 404
     assert client.get(f"{API}/inspections?filing=not-a-uuid", headers=world.headers(ENT)).status_code == 422
+
+
+def test_an_inspection_read_by_id_changes_only_through_its_plain_update(client, world, run):
+    """An inspection read by id is outside the session: a plain attribute change would never be written, so it
+    is refused; ``stored.write`` writes it at once."""
+    from onewindow.inspections import repository, stored
+
+    _, _, _, found = matched(client, world, seed=41)
+    inspection_id = next(iter(found.values()))["id"]
+
+    def change_by_attribute(ctx):
+        inspection = repository.get_inspection(ctx, inspection_id)
+        with pytest.raises(RuntimeError, match="stored.write"):
+            inspection.location = "quay 3"
+        with pytest.raises(RuntimeError, match="stored.write"):
+            inspection.participants[0].findings = "seal intact"
+
+    run(change_by_attribute, as_org="0916")
+    run(lambda ctx: stored.write(ctx.session, repository.get_inspection(ctx, inspection_id), location="quay 3"),
+        as_org="0916")
+    assert inspection(client, world, inspection_id)["location"] == "quay 3"

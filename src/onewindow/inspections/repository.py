@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from functools import cache
 
-from sqlalchemy import Select, bindparam, false, select
+from sqlalchemy import Select, bindparam, event, false, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import aliased, joinedload, lazyload, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
@@ -125,6 +126,19 @@ def _detached(found: list[tuple]) -> list[Inspection]:
     for row in found:
         by_inspection.setdefault(row[:width], []).append(row)
     return [_assembled(inspection_row, rows, width) for inspection_row, rows in by_inspection.items()]
+
+
+def _refuse_change_outside_session(target: object, value: object, _old: object, _initiator: object) -> object:
+    """An attribute set on an inspection or participant outside any session would be lost without a word (no
+    flush will ever see it): refused, so that such changes go through ``stored.write``."""
+    if instance_state(target).detached:
+        raise RuntimeError(f"{type(target).__name__} is outside the session: change it with stored.write")
+    return value
+
+
+for _model in (Inspection, InspectionParticipant):
+    for _attribute in sa_inspect(_model).column_attrs:
+        event.listen(getattr(_model, _attribute.key), "set", _refuse_change_outside_session, retval=True)
 
 
 def _assembled(inspection_row: tuple, rows: list[tuple], width: int) -> Inspection:
