@@ -26,7 +26,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from onewindow.sql import Prepared, loaded  # noqa: F401 - loaded: part of this module's interface
+from onewindow.sql import Prepared, loaded
 
 
 @cache
@@ -75,6 +75,28 @@ def update(session: Session, objects: Sequence[Any], **values: Any) -> None:
     for obj in objects:
         for name, value in values.items():
             set_committed_value(obj, name, value)
+
+
+def new_rows(session: Session, model: type, *values: dict[str, Any]) -> list[Any]:
+    """New ``model`` rows holding ``values`` (column → value) and None in every other column, written with one
+    plain insert (:func:`insert`); returned as objects made without the ORM's change events (:func:`loaded`),
+    in no session: to be placed in it as stored (:func:`place`) or made stored, detached objects."""
+    empty = _empty_row(model)
+    full = []
+    for given in values:
+        if not given.keys() <= empty.keys():
+            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - empty.keys()))}")
+        full.append({**empty, **given})
+    insert(session, model, full)
+    return [loaded(model, **row) for row in full]
+
+
+@cache
+def _empty_row(model: type) -> dict[str, None]:
+    """The column keys of ``model`` (each its attribute's key too), in order, each with None."""
+    if any(key != column for key, column in _keys_and_columns(model)):
+        raise TypeError(f"{model.__name__} names an attribute unlike its column")
+    return dict.fromkeys(keys(model))
 
 
 def insert_new(session: Session, objects: Sequence[Any]) -> None:

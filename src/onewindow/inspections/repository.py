@@ -128,19 +128,6 @@ def _detached(found: list[tuple]) -> list[Inspection]:
     return [_assembled(inspection_row, rows, width) for inspection_row, rows in by_inspection.items()]
 
 
-def _refuse_change_outside_session(target: object, value: object, _old: object, _initiator: object) -> object:
-    """An attribute set on an inspection or participant outside any session would be lost without a word (no
-    flush will ever see it): refused, so that such changes go through ``stored.write``."""
-    if instance_state(target).detached:
-        raise RuntimeError(f"{type(target).__name__} is outside the session: change it with stored.write")
-    return value
-
-
-for _model in (Inspection, InspectionParticipant):
-    for _attribute in sa_inspect(_model).column_attrs:
-        event.listen(getattr(_model, _attribute.key), "set", _refuse_change_outside_session, retval=True)
-
-
 def _assembled(inspection_row: tuple, rows: list[tuple], width: int) -> Inspection:
     """One inspection of :func:`_detached` from its rows."""
     inspection = from_row(Inspection, inspection_row)
@@ -156,6 +143,19 @@ def _assembled(inspection_row: tuple, rows: list[tuple], width: int) -> Inspecti
     for obj in (inspection, *containers, *by_agency.values()):
         make_transient_to_detached(obj)
     return inspection
+
+
+def _refuse_change_outside_session(target: object, value: object, _old: object, _initiator: object) -> object:
+    """An attribute set on an inspection or participant outside any session would be lost without a word (no
+    flush will ever see it): refused, so that such changes go through ``stored.write``."""
+    if instance_state(target).detached:
+        raise RuntimeError(f"{type(target).__name__} is outside the session: change it with stored.write")
+    return value
+
+
+for _model in (Inspection, InspectionParticipant):
+    for _attribute in sa_inspect(_model).column_attrs:
+        event.listen(getattr(_model, _attribute.key), "set", _refuse_change_outside_session, retval=True)
 
 
 def _listed(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspection]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,7 +126,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
-    (decision,) = _write(ctx, InspectionDecision, dict(
+    (decision,) = rows.new_rows(ctx.session, InspectionDecision, dict(
         id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency, organisation_id=actor.org_id,
         inspect=inspect, containers=containers, kind=kind, reason=(request.reason or None) if inspect else None,
         status=DecisionStatus.pending.value, decided_at=ctx.now(), matched_at=None))
@@ -334,15 +333,17 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     """
     now, inspection_id = ctx.now(), uuid.uuid4()
     participants = list(participants)
-    (inspection,) = _write(ctx, Inspection, dict(
+    (inspection,) = rows.new_rows(ctx.session, Inspection, dict(
         id=inspection_id, port=port, status=InspectionStatus.awaiting_relocation.value, late=late, matched_at=now,
         joint=len(participants) > 1))
+    session = ctx.session
     parts = {
-        "containers": _write(ctx, InspectionContainer, *(dict(inspection_id=inspection_id, number=n)
-                                                         for n in containers)),
-        "declarations": _write(ctx, InspectionDeclaration, *(dict(inspection_id=inspection_id, declaration_id=i)
-                                                             for i in dict.fromkeys(declaration_ids))),
-        "participants": _write(ctx, InspectionParticipant, *(
+        "containers": rows.new_rows(session, InspectionContainer,
+                                    *(dict(inspection_id=inspection_id, number=n) for n in containers)),
+        "declarations": rows.new_rows(session, InspectionDeclaration,
+                                      *(dict(inspection_id=inspection_id, declaration_id=i)
+                                        for i in dict.fromkeys(declaration_ids))),
+        "participants": rows.new_rows(session, InspectionParticipant, *(
             dict(inspection_id=inspection_id, agency=a, organisation_id=office, kinds=kinds, reasons=reasons,
                  absent=False) for a, office, kinds, reasons in participants))}
     rows.insert(ctx.session, RelocationTask, [dict(id=uuid.uuid4(), inspection_id=inspection_id, port=port,
@@ -352,29 +353,6 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     for obj in (inspection, *(part for group in parts.values() for part in group)):
         make_transient_to_detached(obj)
     return inspection
-
-
-@cache
-def _columns(model: type) -> dict[str, None]:
-    """The column keys of ``model`` (each its attribute's key too), in order, each with None."""
-    keys = rows.keys(model)
-    if keys != tuple(column.key for column in columns(model)):
-        raise TypeError(f"{model.__name__} names an attribute unlike its column")
-    return dict.fromkeys(keys)
-
-
-def _write(ctx: Context, model: type, *values: dict[str, Any]) -> list[Any]:
-    """New ``model`` rows holding ``values`` and None in every other column, written with one plain insert
-    (:func:`rows.insert`); returned as objects made without the ORM's change events, to be placed in the
-    session as stored (:func:`rows.place`) or made stored, detached objects."""
-    empty = _columns(model)
-    full = []
-    for given in values:
-        if not given.keys() <= empty.keys():
-            raise TypeError(f"{model.__name__} has no column {', '.join(sorted(given.keys() - empty.keys()))}")
-        full.append({**empty, **given})
-    rows.insert(ctx.session, model, full)
-    return [rows.loaded(model, **row) for row in full]
 
 
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:

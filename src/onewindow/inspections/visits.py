@@ -84,10 +84,12 @@ def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Call
 def new_visits(ctx: Context, numbers: Iterable[str], **values: Any) -> list[ContainerVisit]:
     """New open visits of ``numbers`` holding ``values`` (column → value; every other column empty), written
     with one plain insert and placed in the session as stored rows."""
-    now, empty = ctx.now(), dict.fromkeys(column.key for column in columns(ContainerVisit))
-    new = [{**empty, "created_at": now, **values, "id": uuid.uuid4(), "number": n} for n in numbers]
-    rows.insert(ctx.session, ContainerVisit, new)
-    return objects(ctx.session, ContainerVisit, [tuple(row.values()) for row in new])
+    now = ctx.now()
+    new = rows.new_rows(ctx.session, ContainerVisit, *({"created_at": now, **values, "id": uuid.uuid4(), "number": n}
+                                                        for n in numbers))
+    for visit in new:
+        rows.place(ctx.session, visit)
+    return new
 
 
 def open_visit(ctx: Context, number: str, *, lock: bool = True) -> ContainerVisit | None:
