@@ -183,12 +183,16 @@ def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
-    """Serve the API and pages."""
+    """Serve the API and pages. With several workers this process accepts the connections and hands each to
+    the worker process with the fewest open ones."""
     import uvicorn
 
-    uvicorn.run("onewindow.app:served_app", factory=True, host=host, port=port, workers=workers,
-                http="onewindow.serving:HttpProtocol", log_level=get_settings().log_level.lower(),
-                access_log=False)
+    from onewindow import processes
+
+    config = uvicorn.Config("onewindow.app:served_app", factory=True, host=host, port=port,
+                            http="onewindow.serving:HttpProtocol", log_level=get_settings().log_level.lower(),
+                            access_log=False)
+    processes.serve(config, workers)
 
 
 @app.command()

@@ -1,0 +1,226 @@
+"""``onewindow serve --workers N``: the parent accepts, each connection goes to the worker with the fewest open.
+
+The served tests run the real command in a subprocess on a SQLite database of
+their own and find which worker holds each connection from the kernel's
+socket tables (psutil).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psutil
+import pytest
+from sqlalchemy import create_engine
+
+from onewindow.migrate import upgrade
+from onewindow.processes import least_loaded
+
+# --- the choice --------------------------------------------------------------------------------------------
+
+
+def test_the_worker_with_fewest_open_connections_gets_the_next():
+    assert least_loaded([3, 1, 2], after=-1) == 1
+    assert least_loaded([0, 5], after=0) == 0
+
+
+def test_a_tie_goes_round_robin_after_the_last_served():
+    assert least_loaded([2, 2, 2], after=0) == 1
+    assert least_loaded([2, 2, 2], after=1) == 2
+    assert least_loaded([2, 2, 2], after=2) == 0
+    assert least_loaded([1, 4, 1], after=0) == 2
+
+
+def test_a_worker_not_running_gets_nothing():
+    assert least_loaded([None, 7], after=1) == 1
+    assert least_loaded([None, None], after=0) is None
+
+
+# --- served --------------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(connection: socket.socket, path: str = "/healthz") -> bytes:
+    """One request on a kept-alive connection; the answer's status line."""
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = connection.recv(65536)
+        assert chunk, "the server closed the connection"
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    headers = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    length = int(headers[b"content-length"])
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head.split(b"\r\n")[0]
+
+
+class Served:
+    """``onewindow serve --workers N`` in a subprocess."""
+
+    def __init__(self, tmp_path, workers: int, database_url: str | None = None) -> None:
+        if database_url is None:
+            database_url = f"sqlite:///{tmp_path / 'ow.db'}"
+            engine = create_engine(database_url)
+            upgrade(engine)
+            engine.dispose()
+        self.port = _free_port()
+        env = {**os.environ, "ONEWINDOW_DATABASE_URL": database_url, "ONEWINDOW_LOG_LEVEL": "WARNING"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "serve", "--port", str(self.port),
+                                      "--workers", str(workers)], env=env)
+
+    def wait_until_serving(self, workers: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "the server exited while starting"
+            if len(self.workers()) == workers:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+                        if _get(c).endswith(b"200 OK"):
+                            return
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        raise AssertionError("the server did not start within 60 s")
+
+    def workers(self) -> list[psutil.Process]:
+        return [p for p in psutil.Process(self.proc.pid).children() if p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+
+    def held(self) -> Counter:
+        """Established connections to the port per worker pid (the parent's own included, under its pid)."""
+        counts: Counter = Counter()
+        for process in [psutil.Process(self.proc.pid), *self.workers()]:
+            for c in process.net_connections(kind="tcp"):
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port:
+                    counts[process.pid] += 1
+        return counts
+
+    def connect(self, n: int) -> list[socket.socket]:
+        connections = []
+        for _ in range(n):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            assert _get(c).endswith(b"200 OK")
+            connections.append(c)
+        return connections
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise
+        return self.proc.returncode
+
+
+def _settled(served: Served, expected: dict[int, int]) -> Counter:
+    """The connections held per worker once they equal ``expected`` (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        held = served.held()
+        if +held == +Counter(expected) or time.monotonic() > deadline:
+            return held
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def two_workers(tmp_path):
+    served = Served(tmp_path, workers=2)
+    try:
+        served.wait_until_serving(2)
+        yield served
+    finally:
+        served.stop()
+
+
+def test_connections_are_shared_out_evenly_and_refilled_where_they_closed(two_workers):
+    a, b = (w.pid for w in two_workers.workers())
+    connections = two_workers.connect(8)
+    held = _settled(two_workers, {a: 4, b: 4})
+    assert held == Counter({a: 4, b: 4}), "the parent holds none and each worker 4"
+
+    # The connections of one worker close: the next ones go to it, not to the busier one.
+    on_a = [c for c in connections if _server_pid(two_workers, c) == a]
+    for c in on_a:
+        c.close()
+    assert _settled(two_workers, {b: 4}) == Counter({b: 4})
+    _wait_until_closed_by(two_workers, a)
+    time.sleep(0.2)  # the worker reports each close as it closes its end; the parent reads it at once
+    more = two_workers.connect(3)
+    assert _settled(two_workers, {a: 3, b: 4}) == Counter({a: 3, b: 4})
+    for c in [*connections, *more]:
+        c.close()
+
+
+def _wait_until_closed_by(served: Served, pid: int) -> None:
+    """Until worker ``pid`` has closed its end of every connection to the port."""
+    deadline = time.monotonic() + 10
+    while any(c.laddr.port == served.port and c.raddr for c in psutil.Process(pid).net_connections(kind="tcp")):
+        assert time.monotonic() < deadline, "the worker did not close its connections"
+        time.sleep(0.05)
+
+
+def _server_pid(served: Served, client: socket.socket) -> int:
+    """The worker holding the server's end of ``client``."""
+    port = client.getsockname()[1]
+    for process in served.workers():
+        for c in process.net_connections(kind="tcp"):
+            if c.raddr and c.raddr.port == port and c.laddr.port == served.port:
+                return process.pid
+    raise AssertionError("no worker holds the connection")
+
+
+def test_a_dead_worker_is_replaced_and_the_port_keeps_serving(two_workers):
+    first = {w.pid for w in two_workers.workers()}
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = {w.pid for w in two_workers.workers()}
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the dead worker was not replaced")
+    two_workers.wait_until_serving(2)
+    connections = two_workers.connect(4)
+    held = _settled(two_workers, {pid: 2 for pid in now})
+    assert sorted(held.values()) == [2, 2] and set(held) == now
+    for c in connections:
+        c.close()
+
+
+def test_sigterm_stops_the_parent_and_every_worker(two_workers):
+    workers = two_workers.workers()
+    assert two_workers.stop() == 0
+    for worker in workers:
+        try:
+            worker.wait(10)
+        except psutil.NoSuchProcess:
+            pass
+        assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+
+
+def test_an_application_that_cannot_start_stops_the_parent_with_uvicorns_failure_status(tmp_path):
+    # The database's folder cannot be made: the application factory fails in each worker.
+    served = Served(tmp_path, workers=2, database_url="sqlite:////proc/onewindow-nowhere/ow.db")
+    try:
+        assert served.proc.wait(60) == 3
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
