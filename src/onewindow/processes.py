@@ -160,20 +160,26 @@ class Supervisor:
             self.selector.register(listener, selectors.EVENT_READ, None)
 
     def _hand(self, connection: socket.socket) -> None:
-        """Give ``connection`` to the least loaded running worker; the caller closes the parent's copy (so the
-        connection is dropped when no worker runs)."""
-        index = least_loaded([w.open if w.reachable else None for w in self.workers], self.last)
-        if index is None:
-            logger.warning("no worker is running: a connection was dropped")
+        """Give ``connection`` to the least loaded running worker that can take it now (a worker busy for a
+        while may have a full socket pair: the next one is tried). The caller closes the parent's copy, so
+        the connection is dropped when no worker can take it."""
+        refused: set[int] = set()
+        while True:
+            loads = [w.open if w.reachable and i not in refused else None for i, w in enumerate(self.workers)]
+            index = least_loaded(loads, self.last)
+            if index is None:
+                logger.warning("no worker could take a connection: it was dropped")
+                return
+            worker = self.workers[index]
+            try:
+                socket.send_fds(worker.channel, [HANDED], [connection.fileno()])
+            except OSError as exc:  # full (BlockingIOError), or the worker has just ended
+                logger.warning("handing a connection to worker [%d] failed: %s", worker.process.pid, exc)
+                refused.add(index)
+                continue
+            worker.open += 1
+            self.last = index
             return
-        worker = self.workers[index]
-        try:
-            socket.send_fds(worker.channel, [HANDED], [connection.fileno()])
-        except OSError as exc:  # the worker has just ended: the connection is dropped, the worker replaced
-            logger.warning("handing a connection to worker [%d] failed: %s", worker.process.pid, exc)
-            return
-        worker.open += 1
-        self.last = index
 
     def _hear(self, worker: _Worker) -> None:
         """Read what a worker reports; an ended socket pair means the worker has ended."""

@@ -17,10 +17,11 @@ from collections import Counter
 
 import psutil
 import pytest
+import uvicorn
 from sqlalchemy import create_engine
 
 from onewindow.migrate import upgrade
-from onewindow.processes import least_loaded
+from onewindow.processes import HANDED, Supervisor, _Worker, least_loaded
 
 # --- the choice --------------------------------------------------------------------------------------------
 
@@ -40,6 +41,49 @@ def test_a_tie_goes_round_robin_after_the_last_served():
 def test_a_worker_not_running_gets_nothing():
     assert least_loaded([None, 7], after=1) == 1
     assert least_loaded([None, None], after=0) is None
+
+
+class _Pid:
+    pid = 0
+
+
+def _worker_pair(open_connections: int) -> tuple[_Worker, socket.socket]:
+    parent_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent_end.setblocking(False)
+    return _Worker(process=_Pid(), channel=parent_end, open=open_connections), worker_end
+
+
+def test_a_connection_a_worker_cannot_take_goes_to_the_next():
+    supervisor = Supervisor(uvicorn.Config("onewindow.app:served_app"), workers=2)
+    gone, gone_end = _worker_pair(0)  # the least loaded, but its end is closed (the worker has just ended)
+    gone_end.close()
+    busy, busy_end = _worker_pair(3)
+    supervisor.workers = [gone, busy]
+    client, server_side = socket.socketpair()
+    try:
+        supervisor._hand(server_side)
+        message, descriptors, _flags, _address = socket.recv_fds(busy_end, 16, 8)
+        assert message == HANDED and len(descriptors) == 1
+        with socket.socket(fileno=descriptors[0]) as handed:  # the same connection: what one end sends, arrives
+            client.sendall(b"ping")
+            assert handed.recv(4) == b"ping"
+        assert (gone.open, busy.open, supervisor.last) == (0, 4, 1)
+    finally:
+        for s in (client, server_side, busy_end, gone.channel, busy.channel):
+            s.close()
+
+
+def test_a_connection_no_worker_can_take_is_dropped_without_counting():
+    supervisor = Supervisor(uvicorn.Config("onewindow.app:served_app"), workers=2)
+    pairs = [_worker_pair(0), _worker_pair(0)]
+    for _, end in pairs:
+        end.close()
+    supervisor.workers = [w for w, _ in pairs]
+    client, server_side = socket.socketpair()
+    supervisor._hand(server_side)
+    assert [w.open for w in supervisor.workers] == [0, 0] and supervisor.last == -1
+    for s in (client, server_side, *(w.channel for w in supervisor.workers)):
+        s.close()
 
 
 # --- served --------------------------------------------------------------------------------------------------
