@@ -45,6 +45,7 @@ What a consignment's record says (the contract):
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -57,6 +58,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
 from onewindow.events.feed import horizon
+from onewindow.sql import Prepared, PreparedIn
 from onewindow.models import (
     AGENCIES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer,
     Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation, SinkCursor,
@@ -71,6 +73,18 @@ DECLARATION_EVENTS = ("declaration.submitted", "declaration.rejected", "declarat
 
 def _many(name: str):
     return bindparam(name, expanding=True)
+
+
+class _Named:
+    """A select with one ``IN`` list, prepared per length of the list (:class:`onewindow.sql.PreparedIn`), whose
+    rows have the statement's column names as Core's rows do. The list must not be empty."""
+
+    def __init__(self, statement: Any, name: str) -> None:
+        self._prepared = PreparedIn(statement, name)
+        self._row = namedtuple("Row", [column.key for column in statement.selected_columns])  # type: ignore[misc]
+
+    def all(self, ctx: Context, parameters: dict[str, Any]) -> list[Any]:
+        return [self._row._make(row) for row in self._prepared.all(ctx.session, parameters)]
 
 
 # --- the statements, built once (Core, run on the session's connection) -------------------------------------
@@ -96,36 +110,38 @@ _EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type, _E.
                .where(tuple_(_E.tx, _E.seq) > tuple_(bindparam("after_tx"), bindparam("after_seq")))
                .order_by(_E.tx, _E.seq).limit(bindparam("size")))
 _FINAL_EVENT_PAGE = _EVENT_PAGE.where(_E.tx < bindparam("xmin"))
-_FILINGS_OF_INSPECTIONS = (
+_FILINGS_OF_INSPECTIONS = _Named(
     select(_D.filing_id).join(InspectionDeclaration.__table__, _ID.declaration_id == _D.id)
-    .where(_ID.inspection_id.in_(_many("inspections"))).distinct())
-_FILINGS_OF_CONTAINERS = (
+    .where(_ID.inspection_id.in_(_many("inspections"))).distinct(), "inspections")
+_FILINGS_OF_CONTAINERS = _Named(
     select(_D.filing_id, _DC.number, _F.port).select_from(DeclarationContainer.__table__)
     .join(Declaration.__table__, _D.id == _DC.declaration_id)
     .join(Filing.__table__, _F.id == _D.filing_id)
     .outerjoin(ClearanceRecord.__table__, _CR.filing_id == _F.id)
-    .where(_DC.number.in_(_many("numbers")), or_(_CR.complete.is_(None), _CR.complete.is_(False))))
+    .where(_DC.number.in_(_many("numbers")), or_(_CR.complete.is_(None), _CR.complete.is_(False))), "numbers")
 
-_FILINGS = select(
+_FILINGS = _Named(select(
     _F.id, _F.direction, _F.port, _F.enterprise_id, _F.data["direction"].label("data_direction"),
     _F.data["transport_mode"].label("transport_mode"), _F.data["trade_mode"].label("trade_mode"),
     _F.data[("consignee", "uscc")].label("consignee_uscc"), _F.data["destination_country"].label("destination_country"),
     _F.data["trade_country"].label("trade_country"),
-).where(_F.id.in_(_many("filings")))
-_TIMELINES = (select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
-              .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
-                     _E.type.in_(DECLARATION_EVENTS))
-              .order_by(_E.tx, _E.seq))
-_CREDIT_KEPT = select(_CR.filing_id, _CR.credit_level).where(_CR.filing_id.in_(_many("filings")))
-_CREDIT_NOW = select(_ORG.id, _ORG.credit_level).where(_ORG.id.in_(_many("organisations")))
-_DECLARATIONS = (select(_D.id, _D.filing_id, _D.agency, _D.office_code, _D.data["containers"].label("containers"))
-                 .where(_D.filing_id.in_(_many("filings"))).order_by(_D.agency))
+).where(_F.id.in_(_many("filings"))), "filings")
+_TIMELINES = _Named(select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
+                    .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
+                           or_(*(_E.type == type_ for type_ in DECLARATION_EVENTS)))  # fixed: no second IN list
+                    .order_by(_E.tx, _E.seq), "filings")
+_CREDIT_KEPT = _Named(select(_CR.filing_id, _CR.credit_level).where(_CR.filing_id.in_(_many("filings"))), "filings")
+_CREDIT_NOW = _Named(select(_ORG.id, _ORG.credit_level).where(_ORG.id.in_(_many("organisations"))),
+                     "organisations")
+_DECLARATIONS = _Named(select(_D.id, _D.filing_id, _D.agency, _D.office_code,
+                              _D.data["containers"].label("containers"))
+                       .where(_D.filing_id.in_(_many("filings"))).order_by(_D.agency), "filings")
 _NO_SHOWS = (select(func.count()).where(_IP.inspection_id == _I.id, _IP.absent.is_(True))
              .correlate(Inspection.__table__).scalar_subquery())
-_INSPECTIONS = (select(_ID.declaration_id, _I.id, _I.port, _I.joint, _I.matched_at, _I.relocated_at, _I.started_at,
-                       _I.completed_at, _NO_SHOWS.label("no_shows"))
-                .join(Inspection.__table__, _I.id == _ID.inspection_id)
-                .where(_ID.declaration_id.in_(_many("declarations"))))
+_INSPECTIONS = _Named(select(_ID.declaration_id, _I.id, _I.port, _I.joint, _I.matched_at, _I.relocated_at,
+                             _I.started_at, _I.completed_at, _NO_SHOWS.label("no_shows"))
+                      .join(Inspection.__table__, _I.id == _ID.inspection_id)
+                      .where(_ID.declaration_id.in_(_many("declarations"))), "declarations")
 _VISITS = (select(_V.number, _V.port, _V.arrived_at, _V.released_at, _V.gated_out_at)
            .where(_V.number.in_(_many("numbers")), or_(_V.port.in_(_many("ports")), _V.port.is_(None)),
                   or_(_V.gated_out_at.is_(None), _V.gated_out_at >= bindparam("since")))
@@ -133,7 +149,6 @@ _VISITS = (select(_V.number, _V.port, _V.arrived_at, _V.released_at, _V.gated_ou
 _RECORDS, _AGENCY_RECORDS = ClearanceRecord.__table__, ClearanceAgencyRecord.__table__
 _DELETE_AGENCY_ROWS = delete(_AGENCY_RECORDS).where(_AGENCY_RECORDS.c.filing_id.in_(_many("filings")))
 _DELETE_RECORDS = delete(_RECORDS).where(_RECORDS.c.filing_id.in_(_many("filings")))
-_INSERT_RECORDS, _INSERT_AGENCY_ROWS = insert(_RECORDS), insert(_AGENCY_RECORDS)
 
 
 def _claim(ctx: Context) -> tuple[int, int, int] | None:
@@ -194,9 +209,8 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
             containers.add((data["container"], data.get("port")))
         if e.type == "container.arrived":
             containers |= {(n, data.get("port")) for n in data.get("containers", [])}
-    connection = ctx.session.connection()
     if inspections:
-        filings |= set(connection.execute(_FILINGS_OF_INSPECTIONS, {"inspections": sorted(inspections)}).scalars())
+        filings |= {row.filing_id for row in _FILINGS_OF_INSPECTIONS.all(ctx, {"inspections": sorted(inspections)})}
     if containers:
         filings |= _filings_of_containers(ctx, containers)
     return filings
@@ -204,7 +218,7 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
 
 def _filings_of_containers(ctx: Context, containers: set[tuple[str, str | None]]) -> set[uuid.UUID]:
     """Filings at the container's port covering it, whose records are not yet complete."""
-    rows = ctx.session.connection().execute(_FILINGS_OF_CONTAINERS, {"numbers": sorted({n for n, _ in containers})})
+    rows = _FILINGS_OF_CONTAINERS.all(ctx, {"numbers": sorted({n for n, _ in containers})})
     return {fid for fid, number, port in rows if (number, port) in containers or (number, None) in containers}
 
 
@@ -250,10 +264,23 @@ def _replace(ctx: Context, rows: StudyRows) -> None:
     connection = ctx.session.connection()
     connection.execute(_DELETE_AGENCY_ROWS, {"filings": rows.filings})
     connection.execute(_DELETE_RECORDS, {"filings": rows.filings})
-    if rows.records:
-        connection.execute(_INSERT_RECORDS, rows.records)
-    if rows.agency_rows:
-        connection.execute(_INSERT_AGENCY_ROWS, rows.agency_rows)
+    _insert(ctx, _RECORDS, rows.records)
+    _insert(ctx, _AGENCY_RECORDS, rows.agency_rows)
+
+
+_INSERTS: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+
+
+def _insert(ctx: Context, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys, every column given) into ``table`` with one prepared
+    statement per set of keys."""
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    prepared = _INSERTS.get((table.name, keys))
+    if prepared is None:
+        prepared = _INSERTS[(table.name, keys)] = Prepared(insert(table), keys=keys)
+    prepared.executemany(ctx.session, rows)
 
 
 # --- one step worked out beside the writers (SQLite) ---------------------------------------------------------
@@ -315,11 +342,10 @@ class _Batch:
 
     @classmethod
     def load(cls, ctx: Context, ids: list[uuid.UUID]) -> _Batch:
-        connection = ctx.session.connection()
-        filings = {row.id: row for row in connection.execute(_FILINGS, {"filings": ids})}
+        filings = {row.id: row for row in _FILINGS.all(ctx, {"filings": ids})}
         events: dict[uuid.UUID, list[tuple]] = {}
         if filings:
-            for fid, type_, subject, at, data in connection.execute(_TIMELINES, {"filings": list(filings)}):
+            for fid, type_, subject, at, data in _TIMELINES.all(ctx, {"filings": list(filings)}):
                 events.setdefault(fid, []).append((type_, str(subject), at, data or {}))
         timelines = {fid: fold_declarations(found) for fid, found in events.items()}
         active = {fid: {did: t for did, t in found.items() if t.active} for fid, found in timelines.items()}
@@ -331,32 +357,30 @@ class _Batch:
         return batch
 
     def _load_related(self, ctx: Context) -> None:
-        connection = self.credit_levels(ctx)
-        for row in connection.execute(_DECLARATIONS, {"filings": self.in_study}):
+        self.credit_levels(ctx)
+        for row in _DECLARATIONS.all(ctx, {"filings": self.in_study}):
             if str(row.id) in self.active[row.filing_id]:
                 self.declarations.setdefault(row.filing_id, []).append(row)
         declaration_ids = [row.id for rows in self.declarations.values() for row in rows]
         if declaration_ids:
-            for row in connection.execute(_INSPECTIONS, {"declarations": declaration_ids}):
+            for row in _INSPECTIONS.all(ctx, {"declarations": declaration_ids}):
                 self.inspections.setdefault(row.declaration_id, []).append(row)
         numbers = sorted({n for fid in self.in_study for n in self.numbers(fid)})
         if numbers:
             params = {"numbers": numbers, "ports": sorted({self.filings[fid].port for fid in self.in_study}),
                       "since": min(self.filed_at(fid) for fid in self.in_study)}
-            for row in connection.execute(_VISITS, params):
+            for row in ctx.session.connection().execute(_VISITS, params):
                 self.visits.setdefault(row.number, []).append(row)
 
-    def credit_levels(self, ctx: Context):
-        """The credit level each consignment keeps (taken when it entered the study); returns the connection."""
-        connection = ctx.session.connection()
-        self.credit = dict(connection.execute(_CREDIT_KEPT, {"filings": self.in_study}).all())
+    def credit_levels(self, ctx: Context) -> None:
+        """The credit level each consignment keeps (taken when it entered the study)."""
+        self.credit = dict(_CREDIT_KEPT.all(ctx, {"filings": self.in_study}))
         entering = {self.filings[fid].enterprise_id for fid in self.in_study if fid not in self.credit}
         if entering:
-            levels = dict(connection.execute(_CREDIT_NOW, {"organisations": sorted(entering)}).all())
+            levels = dict(_CREDIT_NOW.all(ctx, {"organisations": sorted(entering)}))
             for fid in self.in_study:
                 if fid not in self.credit:
                     self.credit[fid] = levels.get(self.filings[fid].enterprise_id) or CreditLevel.general.value
-        return connection
 
     def filed_at(self, filing_id: uuid.UUID) -> datetime:
         return min(t.filed_at for t in self.timelines[filing_id].values() if t.filed_at)
