@@ -73,20 +73,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
 
 class ApiRoute(APIRoute):
-    """An API route that passes over a request whose path does not hold the route's literal beginning (its
-    path up to the first parameter) without matching it in full: a request passes some 30 routes before
-    its own, and each now costs one look at the path instead of FastAPI's and Starlette's full match.
+    """An API route that passes over a request whose path cannot be its own at a glance, without matching it in
+    full: a request passes some 30 routes before its own, and each now costs one look at the path instead of
+    FastAPI's and Starlette's full match. A path that cannot be the route's lacks the route's literal beginning
+    (its path up to the first parameter) or does not end with its literal end (its path after the last one).
 
     The path a route matches is the request's path, or its end when the application is served under a
-    root path: a path that does not hold the literal beginning matches no route with it.
+    root path: a path that lacks the literal beginning or ends otherwise matches no route with them.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
         self.literal_beginning = path.split("{", 1)[0]
+        self.literal_end = path.rsplit("}", 1)[-1]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if self.literal_beginning not in scope.get("path", ""):
+        path = scope["path"]
+        if self.literal_beginning not in path or not path.endswith(self.literal_end):
             return Match.NONE, {}
         return super().matches(scope)
 
