@@ -207,12 +207,25 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
         if not bind.required:
             fixed[name] = bind.effective_value
     processors = compiled._bind_processors
-    binds = tuple((name, processors[name]) for name in dict.fromkeys(
-        names or compiled.bind_names.values()) if name in processors)
+    binds = tuple((name, _bind_conversion(compiled.binds[name].type, processors[name], dialect))
+                  for name in dict.fromkeys(names or compiled.bind_names.values()) if name in processors)
     results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
                     if (convert := _result_conversion(column.type, dialect)) is not None)
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
                      binds=binds, results=results)
+
+
+def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """The conversion SQLAlchemy applies to a parameter of ``type_`` (``convert``); for a UUID stored as text
+    (no native type), the same 32 hex digits in one call instead of two."""
+    if isinstance(type_, Uuid) and type_.as_uuid and not (dialect.supports_native_uuid and type_.native_uuid):
+        return _uuid_to_text
+    return convert
+
+
+def _uuid_to_text(value: uuid.UUID | None) -> str | None:
+    """What SQLAlchemy writes for a UUID where it is stored as text: ``value.hex``, its 32 hex digits."""
+    return None if value is None else "%032x" % value.int
 
 
 def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

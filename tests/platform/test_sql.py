@@ -114,3 +114,27 @@ def test_statements_needing_work_per_call_are_refused_when_first_run(db):
             expanding.all(session, {"types": ["a"]})
         with pytest.raises(ValueError, match="defaults of tx"):
             defaults.executemany(session, [{"event_seq": 1, "organisation_id": uuid.uuid4()}])
+
+
+def test_uuid_parameters_are_written_as_sqlalchemy_writes_them(db):
+    """A UUID parameter of a prepared statement is converted as SQLAlchemy's own execution converts it."""
+    from sqlalchemy import Uuid
+
+    from onewindow.sql import _bind_conversion
+
+    dialect = db.dialect
+    for type_ in (Uuid(), Uuid(native_uuid=False), Uuid(as_uuid=False)):
+        ours = _bind_conversion(type_, type_.bind_processor(dialect), dialect)
+        theirs = type_.bind_processor(dialect) or (lambda value: value)
+        values = [None, "0b5c7d1e-6a3f-4f8e-9d2a-1c3b5e7f9a0b"] if not type_.as_uuid else \
+            [None, uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=255)]
+        for value in values:
+            assert (ours or (lambda v: v))(value) == theirs(value)
+    subject, filing = uuid.uuid4(), uuid.UUID(int=7)
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(subject_id=subject, filing_id=filing))
+        core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq),
+                                   _event(subject_id=subject, filing_id=filing)).scalar_one()
+        stored = text("SELECT CAST(subject_id AS TEXT), CAST(filing_id AS TEXT) FROM events WHERE seq = :s")
+        assert session.execute(stored, {"s": seq}).one() == session.execute(stored, {"s": core_seq}).one()
