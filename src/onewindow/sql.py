@@ -8,9 +8,10 @@ insert. The few statements every filing and inspection runs many times
 (events and their recipients, new rows, updates by id, look-ups by key) are
 compiled once per dialect into SQL text, the order of its parameters, and the
 type conversions of each parameter and result column (the same ones
-SQLAlchemy applies: UUIDs, UTC datetimes, JSON; a UUID kept as text is read
-by a shorter way to the same value), then run directly on the DB-API cursor
-of the session's connection, inside the session's transaction.
+SQLAlchemy applies: UUIDs, UTC datetimes, JSON; a UUID kept as text and a type
+with ``prepared_conversions`` are converted by shorter ways to the same
+values), then run directly on the DB-API cursor of the session's connection,
+inside the session's transaction.
 
 Contract of :class:`Prepared`:
 
@@ -220,7 +221,8 @@ def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect
     (no native type), the same 32 hex digits in one call instead of two."""
     if isinstance(type_, Uuid) and type_.as_uuid and not (dialect.supports_native_uuid and type_.native_uuid):
         return _uuid_to_text
-    return convert
+    shorter = _shorter_conversions(type_, dialect)
+    return convert if shorter is None else shorter[0]
 
 
 def _uuid_to_text(value: uuid.UUID | None) -> str | None:
@@ -235,7 +237,15 @@ def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | N
     if convert is not None and isinstance(type_, Uuid) and type_.as_uuid \
             and not (dialect.supports_native_uuid and type_.native_uuid):
         return _uuid_from_text
-    return convert
+    shorter = _shorter_conversions(type_, dialect)
+    return convert if shorter is None else shorter[1]
+
+
+def _shorter_conversions(type_: Any, dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+    """A type's own shorter forms of its parameter and result conversions on ``dialect`` (its
+    ``prepared_conversions``, the same values in fewer calls), or None."""
+    conversions = getattr(type_, "prepared_conversions", None)
+    return None if conversions is None else conversions(dialect)
 
 
 def _uuid_from_text(value: str) -> uuid.UUID:

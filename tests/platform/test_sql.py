@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import bindparam, insert, select, text, update
 
 from onewindow.db import make_session_factory, unit_of_work
@@ -138,3 +141,51 @@ def test_uuid_parameters_are_written_as_sqlalchemy_writes_them(db):
                                    _event(subject_id=subject, filing_id=filing)).scalar_one()
         stored = text("SELECT CAST(subject_id AS TEXT), CAST(filing_id AS TEXT) FROM events WHERE seq = :s")
         assert session.execute(stored, {"s": seq}).one() == session.execute(stored, {"s": core_seq}).one()
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-11, minutes=-30)), ZoneInfo("Asia/Shanghai"),
+     ZoneInfo("America/New_York")])))
+def test_utc_datetimes_are_converted_as_sqlalchemy_converts_them(value):
+    """Where the UTC timestamp type has shorter conversions for prepared statements (SQLite), they write and
+    read what SQLAlchemy's own do; naive datetimes are refused the same way."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from onewindow.models.base import UTCDateTime
+
+    type_ = UTCDateTime()
+    assert type_.prepared_conversions(postgresql.dialect()) is None
+    dialect = sqlite.dialect()
+    write, read = type_.prepared_conversions(dialect)
+    theirs = type_.dialect_impl(dialect)  # as SQLAlchemy's compiler takes them
+    their_write, their_read = theirs.bind_processor(dialect), theirs.result_processor(dialect, None)
+    written = write(value)
+    assert written == their_write(value)
+    assert read(written) == their_read(written) and read(written).utcoffset() == timedelta(0)
+    assert (write(None), read(None)) == (their_write(None), their_read(None)) == (None, None)
+    for convert in (write, their_write):
+        with pytest.raises(ValueError, match="naive"):
+            convert(value.replace(tzinfo=None))
+
+
+def test_prepared_statements_write_and_read_datetimes_as_sqlalchemy_does(db):
+    from onewindow.sql import _Compiled
+
+    factory = make_session_factory(db)
+    moments = [datetime(2026, 3, 2, 17, 30, tzinfo=timezone(timedelta(hours=8))),
+               datetime(2026, 3, 2, 9, 30, 0, 1, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    stored = text("SELECT CAST(occurred_at AS TEXT) FROM events WHERE seq = :s")
+    for moment in moments:
+        with unit_of_work(factory) as session:
+            (seq,) = INSERT_EVENT.first(session, _event(occurred_at=moment))
+            core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq), _event(occurred_at=moment)).scalar_one()
+            assert session.execute(stored, {"s": seq}).scalar() == session.execute(stored, {"s": core_seq}).scalar()
+            assert EVENT_BY_SEQ.first(session, {"seq": core_seq})[1] == moment
+            core = session.execute(select(EVENTS.c.occurred_at).where(EVENTS.c.seq == seq)).scalar_one()
+            assert EVENT_BY_SEQ.first(session, {"seq": seq})[1] == core == moment
+            assert core.utcoffset() == timedelta(0)
+    if db.dialect.name == "sqlite":  # the shorter forms are the ones used
+        compiled: _Compiled = EVENT_BY_SEQ._compiled(db.dialect)
+        assert dict(compiled.results)[1].__qualname__ == "UTCDateTime.prepared_conversions.<locals>.read"
+        assert dict(INSERT_EVENT._compiled(db.dialect).binds)["occurred_at"].__qualname__ \
+            == "UTCDateTime.prepared_conversions.<locals>.write"
