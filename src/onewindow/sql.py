@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam
+from sqlalchemy import Uuid, bindparam, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -90,42 +90,31 @@ class Prepared:
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
-        if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
+        compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
         return compiled
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
-        driver, dialect = _driver(session)
-        return driver.cursor(), self._compiled(dialect)
+        cursor, dialect = _cursor(session)
+        return cursor, self._by_dialect.get(dialect.name) or self._compiled(dialect)
 
     def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:
         """Run the statement once in the session's transaction; the number of rows it changed."""
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values or {}))
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        return cursor.rowcount
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row of ``rows`` (nothing when empty), in the session's transaction."""
         if not rows:
             return
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        finally:
-            cursor.close()
+        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
     def all(self, session: Session, values: Mapping[str, Any] | None = None) -> list[tuple]:
         """The rows the statement returns (a ``SELECT``, or a statement with ``RETURNING``), converted."""
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values or {}))
-            return compiled.rows(cursor)
-        finally:
-            cursor.close()
+        cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        return compiled.rows(cursor)
 
     def first(self, session: Session, values: Mapping[str, Any] | None = None) -> tuple | None:
         """The first row the statement returns, or None."""
@@ -170,20 +159,30 @@ class PreparedIn:
         return self._prepared(length).all(session, bound)
 
 
-_DRIVER = "onewindow.sql.driver"
+_CURSOR = "onewindow.sql.cursor"
 
 
-def _driver(session: Session) -> tuple[Any, Dialect]:
-    """The driver connection of the session's transaction (begun now if need be) and its dialect, remembered
-    in ``session.info`` for the rest of that transaction."""
+def _cursor(session: Session) -> tuple[Any, Dialect]:
+    """A cursor of the driver connection of the session's transaction (begun now if need be) and its dialect,
+    remembered in ``session.info`` for the rest of that transaction: each statement runs on the same cursor
+    (a statement's rows are all fetched, or its row count read, before the next one runs)."""
     transaction = session.get_transaction()
-    known = session.info.get(_DRIVER)
+    known = session.info.get(_CURSOR)
     if transaction is not None and known is not None and known[0] is transaction:
         return known[1], known[2]
     connection = session.connection()
-    known = (session.get_transaction(), connection.connection.driver_connection, connection.dialect)
-    session.info[_DRIVER] = known
+    known = (session.get_transaction(), connection.connection.driver_connection.cursor(), connection.dialect)
+    session.info[_CURSOR] = known
     return known[1], known[2]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _close_cursor(session: Session, transaction: Any) -> None:
+    """The transaction's cursor is closed when it ends (its last statement reset, nothing kept)."""
+    known = session.info.get(_CURSOR)
+    if known is not None and known[0] is transaction:
+        del session.info[_CURSOR]
+        known[1].close()
 
 
 def loaded(model: type, **values: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -94,6 +95,33 @@ def test_statements_run_in_the_sessions_transaction(db):
         raise RuntimeError("the request failed")
     with unit_of_work(factory) as session:
         assert session.execute(select(EVENTS.c.seq)).first() is None
+
+
+def test_a_transactions_statements_share_one_cursor_closed_when_it_ends(db):
+    """Each statement of a transaction runs on the transaction's one cursor; the cursor is closed when the
+    transaction ends, committed or rolled back, and the next transaction has its own."""
+    from onewindow.sql import _CURSOR
+
+    factory = make_session_factory(db)
+    cursors = []
+    for fails in (False, True):
+        with pytest.raises(RuntimeError) if fails else nullcontext(), unit_of_work(factory) as session:
+            (seq,) = INSERT_EVENT.first(session, _event())
+            cursor = session.info[_CURSOR][1]
+            assert EVENT_BY_SEQ.first(session, {"seq": seq}) is not None
+            assert Prepared(update(EVENTS).where(EVENTS.c.seq == bindparam("s")).values(type="x")).execute(
+                session, {"s": seq}) == 1
+            assert session.info[_CURSOR][1] is cursor
+            cursors.append(cursor)
+            if fails:
+                raise RuntimeError("the request failed")
+        assert _CURSOR not in session.info
+    assert cursors[0] is not cursors[1]
+    for cursor in cursors:  # closed: a closed cursor refuses to run anything
+        with pytest.raises(Exception, match="(?i)closed"):
+            cursor.execute("SELECT 1")
+    with unit_of_work(factory) as session:
+        assert [row[0] for row in session.execute(select(EVENTS.c.type))] == ["x"]
 
 
 def test_rows_fill_in_model_defaults_like_the_orm(db):
