@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Uuid, bindparam, event
@@ -57,13 +58,14 @@ class _Compiled:
     fixed: Mapping[str, Any]  # values written in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
+    in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
         for name, convert in self.binds:
             params[name] = convert(params[name])  # None too: a JSON column writes it as JSON null
         if self.positional:
-            return [params[name] for name in self.names]
+            return self.in_order(params) if self.in_order else [params[name] for name in self.names]
         return params
 
     def rows(self, cursor) -> list[tuple]:
@@ -212,7 +214,7 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
     results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
                     if (convert := _result_conversion(column.type, dialect)) is not None)
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
-                     binds=binds, results=results)
+                     binds=binds, results=results, in_order=itemgetter(*names) if len(names) > 1 else None)
 
 
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:

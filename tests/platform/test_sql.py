@@ -217,3 +217,27 @@ def test_prepared_statements_write_and_read_datetimes_as_sqlalchemy_does(db):
         assert dict(compiled.results)[1].__qualname__ == "UTCDateTime.prepared_conversions.<locals>.read"
         assert dict(INSERT_EVENT._compiled(db.dialect).binds)["occurred_at"].__qualname__ \
             == "UTCDateTime.prepared_conversions.<locals>.write"
+
+
+def test_positional_parameters_are_given_in_the_statements_order(db):
+    """Where the driver takes parameters by position (SQLite), each statement gets them in its SQL's order,
+    a parameter used twice given twice."""
+    twice = Prepared(select(EVENTS.c.seq).where((EVENTS.c.type == bindparam("t")) | (EVENTS.c.subject_type
+                                                                                       == bindparam("t")),
+                                                EVENTS.c.seq > bindparam("after")))
+    one = Prepared(select(EVENTS.c.seq).where(EVENTS.c.seq == bindparam("s")))
+    none = Prepared(select(EVENTS.c.seq).where(EVENTS.c.type == "x"))
+    for prepared, values in ((twice, {"after": 0, "t": "filing"}), (one, {"s": 3}), (none, {}),
+                             (INSERT_EVENT, _event())):
+        compiled = prepared._compiled(db.dialect)
+        given = compiled.parameters(values)
+        if compiled.positional:
+            converted = {**compiled.fixed, **values}
+            for name, convert in compiled.binds:
+                converted[name] = convert(converted[name])
+            assert list(given) == [converted[name] for name in compiled.names]
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(type="filing", subject_type="declaration"))
+        assert twice.all(session, {"after": 0, "t": "declaration"}) == [(seq,)]
+        assert twice.all(session, {"after": seq, "t": "filing"}) == []
