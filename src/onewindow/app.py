@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, text
 from starlette.routing import Match
@@ -73,22 +75,71 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
 
 class ApiRoute(APIRoute):
-    """An API route that passes over a request whose path does not hold the route's literal beginning (its
-    path up to the first parameter) without matching it in full: a request passes some 30 routes before
-    its own, and each now costs one look at the path instead of FastAPI's and Starlette's full match.
+    """An API route that passes over a request whose path cannot be its own at a glance, without matching it in
+    full: a request passes some 30 routes before its own, and each now costs one look at the path instead of
+    FastAPI's and Starlette's full match. A path that cannot be the route's lacks the route's literal beginning
+    (its path up to the first parameter) or does not end with its literal end (its path after the last one).
 
     The path a route matches is the request's path, or its end when the application is served under a
-    root path: a path that does not hold the literal beginning matches no route with it.
+    root path: a path that lacks the literal beginning or ends otherwise matches no route with them.
+
+    A route with a body reads it as JSON with :func:`request_json` (:class:`ApiRequest`).
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
         self.literal_beginning = path.split("{", 1)[0]
+        self.literal_end = path.rsplit("}", 1)[-1]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if self.literal_beginning not in scope.get("path", ""):
+        path = scope["path"]
+        if self.literal_beginning not in path or not path.endswith(self.literal_end):
             return Match.NONE, {}
         return super().matches(scope)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:  # FastAPI never reads the body as JSON
+            return handler
+
+        async def with_json_body(request: Request) -> Response:
+            return await handler(ApiRequest(request.scope, request.receive))
+
+        return with_json_body
+
+
+class ApiRequest(Request):
+    """A request whose JSON body is read with :func:`request_json` (FastAPI's custom ``Request`` pattern)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = request_json(await self.body())
+        return self._json
+
+
+_DIGITS = bytes(ord("1") if chr(byte).isdigit() and byte < 128 else ord("0") for byte in range(256))
+"""A byte's digit-ness: ``body.translate(_DIGITS)`` holds ``1`` where the body holds a digit, ``0`` elsewhere."""
+_LONG_NUMBER = b"1" * 19
+"""19 digits in a row: where an integer beyond 64 bits may be (orjson reads it as a float). A byte table and a
+substring search find them in a tenth of the time of the regular expression ``[0-9]{19}``."""
+
+
+def request_json(body: bytes) -> Any:
+    """``json.loads(body)``, the standard library's answer in every case, read with orjson where orjson gives
+    the same value (several times faster on entries).
+
+    orjson gives the standard library's values for every document it accepts except integers beyond 64 bits,
+    which it reads as floats (they have 19 digits or more: such a body goes to the standard library). It
+    refuses some documents the standard library accepts (``NaN``, ``Infinity``, numbers beyond the floats,
+    lone surrogates, a byte order mark, other encodings than UTF-8): whatever it refuses goes to the standard
+    library, which answers or raises exactly as before (the refusal of malformed JSON is unchanged).
+    """
+    if _LONG_NUMBER not in body.translate(_DIGITS):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
 
 
 def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:

@@ -8,9 +8,10 @@ insert. The few statements every filing and inspection runs many times
 (events and their recipients, new rows, updates by id, look-ups by key) are
 compiled once per dialect into SQL text, the order of its parameters, and the
 type conversions of each parameter and result column (the same ones
-SQLAlchemy applies: UUIDs, UTC datetimes, JSON; a UUID kept as text is read
-by a shorter way to the same value), then run directly on the DB-API cursor
-of the session's connection, inside the session's transaction.
+SQLAlchemy applies: UUIDs, UTC datetimes, JSON; a UUID kept as text and a type
+with ``prepared_conversions`` are converted by shorter ways to the same
+values), then run directly on the DB-API cursor of the session's connection,
+inside the session's transaction.
 
 Contract of :class:`Prepared`:
 
@@ -33,9 +34,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam
+from sqlalchemy import Uuid, bindparam, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -56,13 +58,14 @@ class _Compiled:
     fixed: Mapping[str, Any]  # values written in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
+    in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
         for name, convert in self.binds:
             params[name] = convert(params[name])  # None too: a JSON column writes it as JSON null
         if self.positional:
-            return [params[name] for name in self.names]
+            return self.in_order(params) if self.in_order else [params[name] for name in self.names]
         return params
 
     def rows(self, cursor) -> list[tuple]:
@@ -89,42 +92,31 @@ class Prepared:
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
-        if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
+        compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
         return compiled
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
-        driver, dialect = _driver(session)
-        return driver.cursor(), self._compiled(dialect)
+        cursor, dialect = _cursor(session)
+        return cursor, self._by_dialect.get(dialect.name) or self._compiled(dialect)
 
     def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:
         """Run the statement once in the session's transaction; the number of rows it changed."""
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values or {}))
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        return cursor.rowcount
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row of ``rows`` (nothing when empty), in the session's transaction."""
         if not rows:
             return
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        finally:
-            cursor.close()
+        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
     def all(self, session: Session, values: Mapping[str, Any] | None = None) -> list[tuple]:
         """The rows the statement returns (a ``SELECT``, or a statement with ``RETURNING``), converted."""
         cursor, compiled = self._cursor(session)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values or {}))
-            return compiled.rows(cursor)
-        finally:
-            cursor.close()
+        cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        return compiled.rows(cursor)
 
     def first(self, session: Session, values: Mapping[str, Any] | None = None) -> tuple | None:
         """The first row the statement returns, or None."""
@@ -169,20 +161,30 @@ class PreparedIn:
         return self._prepared(length).all(session, bound)
 
 
-_DRIVER = "onewindow.sql.driver"
+_CURSOR = "onewindow.sql.cursor"
 
 
-def _driver(session: Session) -> tuple[Any, Dialect]:
-    """The driver connection of the session's transaction (begun now if need be) and its dialect, remembered
-    in ``session.info`` for the rest of that transaction."""
+def _cursor(session: Session) -> tuple[Any, Dialect]:
+    """A cursor of the driver connection of the session's transaction (begun now if need be) and its dialect,
+    remembered in ``session.info`` for the rest of that transaction: each statement runs on the same cursor
+    (a statement's rows are all fetched, or its row count read, before the next one runs)."""
     transaction = session.get_transaction()
-    known = session.info.get(_DRIVER)
+    known = session.info.get(_CURSOR)
     if transaction is not None and known is not None and known[0] is transaction:
         return known[1], known[2]
     connection = session.connection()
-    known = (session.get_transaction(), connection.connection.driver_connection, connection.dialect)
-    session.info[_DRIVER] = known
+    known = (session.get_transaction(), connection.connection.driver_connection.cursor(), connection.dialect)
+    session.info[_CURSOR] = known
     return known[1], known[2]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _close_cursor(session: Session, transaction: Any) -> None:
+    """The transaction's cursor is closed when it ends (its last statement reset, nothing kept)."""
+    known = session.info.get(_CURSOR)
+    if known is not None and known[0] is transaction:
+        del session.info[_CURSOR]
+        known[1].close()
 
 
 def loaded(model: type, **values: Any) -> Any:
@@ -207,12 +209,26 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
         if not bind.required:
             fixed[name] = bind.effective_value
     processors = compiled._bind_processors
-    binds = tuple((name, processors[name]) for name in dict.fromkeys(
-        names or compiled.bind_names.values()) if name in processors)
+    binds = tuple((name, _bind_conversion(compiled.binds[name].type, processors[name], dialect))
+                  for name in dict.fromkeys(names or compiled.bind_names.values()) if name in processors)
     results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
                     if (convert := _result_conversion(column.type, dialect)) is not None)
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
-                     binds=binds, results=results)
+                     binds=binds, results=results, in_order=itemgetter(*names) if len(names) > 1 else None)
+
+
+def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """The conversion SQLAlchemy applies to a parameter of ``type_`` (``convert``); for a UUID stored as text
+    (no native type), the same 32 hex digits in one call instead of two."""
+    if isinstance(type_, Uuid) and type_.as_uuid and not (dialect.supports_native_uuid and type_.native_uuid):
+        return _uuid_to_text
+    shorter = _shorter_conversions(type_, dialect)
+    return convert if shorter is None else shorter[0]
+
+
+def _uuid_to_text(value: uuid.UUID | None) -> str | None:
+    """What SQLAlchemy writes for a UUID where it is stored as text: ``value.hex``, its 32 hex digits."""
+    return None if value is None else "%032x" % value.int
 
 
 def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -222,7 +238,15 @@ def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | N
     if convert is not None and isinstance(type_, Uuid) and type_.as_uuid \
             and not (dialect.supports_native_uuid and type_.native_uuid):
         return _uuid_from_text
-    return convert
+    shorter = _shorter_conversions(type_, dialect)
+    return convert if shorter is None else shorter[1]
+
+
+def _shorter_conversions(type_: Any, dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+    """A type's own shorter forms of its parameter and result conversions on ``dialect`` (its
+    ``prepared_conversions``, the same values in fewer calls), or None."""
+    conversions = getattr(type_, "prepared_conversions", None)
+    return None if conversions is None else conversions(dialect)
 
 
 def _uuid_from_text(value: str) -> uuid.UUID:

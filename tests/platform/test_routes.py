@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.routing import Match
 
 from onewindow import app as application
 from onewindow.app import API, ApiRoute, add_routes, create_app
@@ -38,6 +39,9 @@ def test_every_api_route_is_matched_by_the_application_itself(app):
     ("GET", "/api/v1/filings?page_size=0", None),  # 422
     ("POST", "/api/v1/filings", b"{not json"),
     ("GET", "/api/v1/declarations/not-a-uuid", None),
+    ("POST", "/api/v1/inspections/not-a-uuid/results", b'{"outcome": "conforming"}'),
+    ("GET", "/api/v1/inspections/not-a-uuid/results", None),  # 405: the path is a route's, the method not
+    ("POST", "/api/v1/inspections/not-a-uuid/result", b"{}"),  # 404: no route ends so
     ("GET", "/api/v1/refdata/countries", None),
     ("GET", "/api/v1/organisations?kind=customs", None),
     ("GET", "/healthz", None),  # the time differs: status and type only
@@ -76,3 +80,15 @@ def test_a_router_with_settings_of_its_own_is_refused(app, options):
     router.get("/x")(lambda: None)
     with pytest.raises(ValueError, match="settings of its own"):
         add_routes(app, router, API)
+
+
+def test_an_api_route_matches_in_full_only_a_path_with_its_literal_beginning_and_end(app, monkeypatch):
+    route = next(r for r in app.routes if getattr(r, "path", "") == API + "/inspections/{inspection_id}/results")
+    assert (route.literal_beginning, route.literal_end) == (API + "/inspections/", "/results")
+    matched = []
+    monkeypatch.setattr(APIRoute, "matches", lambda self, scope: matched.append(scope["path"]) or (Match.FULL, {}))
+    for path, root_path in [("/api/v1/inspections/1/check-in", ""), ("/api/v1/declarations/1/results", ""),
+                            ("/api/v1/inspections/1/results/", ""), ("/api/v1/inspections/1/results", ""),
+                            ("/window/api/v1/inspections/2/results", "/window")]:
+        route.matches({"type": "http", "path": path, "root_path": root_path, "method": "POST"})
+    assert matched == ["/api/v1/inspections/1/results", "/window/api/v1/inspections/2/results"]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import bindparam, insert, select, text, update
 
 from onewindow.db import make_session_factory, unit_of_work
@@ -93,6 +97,33 @@ def test_statements_run_in_the_sessions_transaction(db):
         assert session.execute(select(EVENTS.c.seq)).first() is None
 
 
+def test_a_transactions_statements_share_one_cursor_closed_when_it_ends(db):
+    """Each statement of a transaction runs on the transaction's one cursor; the cursor is closed when the
+    transaction ends, committed or rolled back, and the next transaction has its own."""
+    from onewindow.sql import _CURSOR
+
+    factory = make_session_factory(db)
+    cursors = []
+    for fails in (False, True):
+        with pytest.raises(RuntimeError) if fails else nullcontext(), unit_of_work(factory) as session:
+            (seq,) = INSERT_EVENT.first(session, _event())
+            cursor = session.info[_CURSOR][1]
+            assert EVENT_BY_SEQ.first(session, {"seq": seq}) is not None
+            assert Prepared(update(EVENTS).where(EVENTS.c.seq == bindparam("s")).values(type="x")).execute(
+                session, {"s": seq}) == 1
+            assert session.info[_CURSOR][1] is cursor
+            cursors.append(cursor)
+            if fails:
+                raise RuntimeError("the request failed")
+        assert _CURSOR not in session.info
+    assert cursors[0] is not cursors[1]
+    for cursor in cursors:  # closed: a closed cursor refuses to run anything
+        with pytest.raises(Exception, match="(?i)closed"):
+            cursor.execute("SELECT 1")
+    with unit_of_work(factory) as session:
+        assert [row[0] for row in session.execute(select(EVENTS.c.type))] == ["x"]
+
+
 def test_rows_fill_in_model_defaults_like_the_orm(db):
     factory = make_session_factory(db)
     with unit_of_work(factory) as session:
@@ -114,3 +145,99 @@ def test_statements_needing_work_per_call_are_refused_when_first_run(db):
             expanding.all(session, {"types": ["a"]})
         with pytest.raises(ValueError, match="defaults of tx"):
             defaults.executemany(session, [{"event_seq": 1, "organisation_id": uuid.uuid4()}])
+
+
+def test_uuid_parameters_are_written_as_sqlalchemy_writes_them(db):
+    """A UUID parameter of a prepared statement is converted as SQLAlchemy's own execution converts it."""
+    from sqlalchemy import Uuid
+
+    from onewindow.sql import _bind_conversion
+
+    dialect = db.dialect
+    for type_ in (Uuid(), Uuid(native_uuid=False), Uuid(as_uuid=False)):
+        ours = _bind_conversion(type_, type_.bind_processor(dialect), dialect)
+        theirs = type_.bind_processor(dialect) or (lambda value: value)
+        values = [None, "0b5c7d1e-6a3f-4f8e-9d2a-1c3b5e7f9a0b"] if not type_.as_uuid else \
+            [None, uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=255)]
+        for value in values:
+            assert (ours or (lambda v: v))(value) == theirs(value)
+    subject, filing = uuid.uuid4(), uuid.UUID(int=7)
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(subject_id=subject, filing_id=filing))
+        core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq),
+                                   _event(subject_id=subject, filing_id=filing)).scalar_one()
+        stored = text("SELECT CAST(subject_id AS TEXT), CAST(filing_id AS TEXT) FROM events WHERE seq = :s")
+        assert session.execute(stored, {"s": seq}).one() == session.execute(stored, {"s": core_seq}).one()
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-11, minutes=-30)), ZoneInfo("Asia/Shanghai"),
+     ZoneInfo("America/New_York")])))
+def test_utc_datetimes_are_converted_as_sqlalchemy_converts_them(value):
+    """Where the UTC timestamp type has shorter conversions for prepared statements (SQLite), they write and
+    read what SQLAlchemy's own do; naive datetimes are refused the same way."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from onewindow.models.base import UTCDateTime
+
+    type_ = UTCDateTime()
+    assert type_.prepared_conversions(postgresql.dialect()) is None
+    dialect = sqlite.dialect()
+    write, read = type_.prepared_conversions(dialect)
+    theirs = type_.dialect_impl(dialect)  # as SQLAlchemy's compiler takes them
+    their_write, their_read = theirs.bind_processor(dialect), theirs.result_processor(dialect, None)
+    written = write(value)
+    assert written == their_write(value)
+    assert read(written) == their_read(written) and read(written).utcoffset() == timedelta(0)
+    assert (write(None), read(None)) == (their_write(None), their_read(None)) == (None, None)
+    for convert in (write, their_write):
+        with pytest.raises(ValueError, match="naive"):
+            convert(value.replace(tzinfo=None))
+
+
+def test_prepared_statements_write_and_read_datetimes_as_sqlalchemy_does(db):
+    from onewindow.sql import _Compiled
+
+    factory = make_session_factory(db)
+    moments = [datetime(2026, 3, 2, 17, 30, tzinfo=timezone(timedelta(hours=8))),
+               datetime(2026, 3, 2, 9, 30, 0, 1, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    stored = text("SELECT CAST(occurred_at AS TEXT) FROM events WHERE seq = :s")
+    for moment in moments:
+        with unit_of_work(factory) as session:
+            (seq,) = INSERT_EVENT.first(session, _event(occurred_at=moment))
+            core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq), _event(occurred_at=moment)).scalar_one()
+            assert session.execute(stored, {"s": seq}).scalar() == session.execute(stored, {"s": core_seq}).scalar()
+            assert EVENT_BY_SEQ.first(session, {"seq": core_seq})[1] == moment
+            core = session.execute(select(EVENTS.c.occurred_at).where(EVENTS.c.seq == seq)).scalar_one()
+            assert EVENT_BY_SEQ.first(session, {"seq": seq})[1] == core == moment
+            assert core.utcoffset() == timedelta(0)
+    if db.dialect.name == "sqlite":  # the shorter forms are the ones used
+        compiled: _Compiled = EVENT_BY_SEQ._compiled(db.dialect)
+        assert dict(compiled.results)[1].__qualname__ == "UTCDateTime.prepared_conversions.<locals>.read"
+        assert dict(INSERT_EVENT._compiled(db.dialect).binds)["occurred_at"].__qualname__ \
+            == "UTCDateTime.prepared_conversions.<locals>.write"
+
+
+def test_positional_parameters_are_given_in_the_statements_order(db):
+    """Where the driver takes parameters by position (SQLite), each statement gets them in its SQL's order,
+    a parameter used twice given twice."""
+    twice = Prepared(select(EVENTS.c.seq).where((EVENTS.c.type == bindparam("t")) | (EVENTS.c.subject_type
+                                                                                       == bindparam("t")),
+                                                EVENTS.c.seq > bindparam("after")))
+    one = Prepared(select(EVENTS.c.seq).where(EVENTS.c.seq == bindparam("s")))
+    none = Prepared(select(EVENTS.c.seq).where(EVENTS.c.type == "x"))
+    for prepared, values in ((twice, {"after": 0, "t": "filing"}), (one, {"s": 3}), (none, {}),
+                             (INSERT_EVENT, _event())):
+        compiled = prepared._compiled(db.dialect)
+        given = compiled.parameters(values)
+        if compiled.positional:
+            converted = {**compiled.fixed, **values}
+            for name, convert in compiled.binds:
+                converted[name] = convert(converted[name])
+            assert list(given) == [converted[name] for name in compiled.names]
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(type="filing", subject_type="declaration"))
+        assert twice.all(session, {"after": 0, "t": "declaration"}) == [(seq,)]
+        assert twice.all(session, {"after": seq, "t": "filing"}) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def prepared_conversions(self, dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+        """The parameter and result conversions of this type in one function each, for statements prepared by
+        :class:`onewindow.sql.Prepared`: on SQLite, where SQLAlchemy's take three and two functions, the same
+        text written (:data:`SQLITE_TEXT`, which SQLite's ``DATETIME`` writes by default) and the same aware
+        datetime read (SQLite's own reading of the text, in UTC). None elsewhere, or for a ``DATETIME`` that
+        writes another text: SQLAlchemy's conversions are used."""
+        if dialect.name != "sqlite":
+            return None
+        impl = self.impl_instance.dialect_impl(dialect)
+        if getattr(impl, "_storage_format", None) != SQLITE_STORED:
+            return None
+        read_text = impl.result_processor(dialect, None)
+
+        def write(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetimes are not stored; use the platform clock")
+            value = value.astimezone(UTC)
+            return SQLITE_TEXT % (value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                  value.microsecond)
+
+        def read(value: str | None) -> datetime | None:
+            return None if value is None else read_text(value).replace(tzinfo=UTC)
+
+        return write, read
+
+
+SQLITE_STORED = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+"""The text SQLite's ``DATETIME`` writes by default (its storage format)."""
+SQLITE_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""The same text, from the parts in order."""
 
 
 class Base(DeclarativeBase):
