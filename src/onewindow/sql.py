@@ -92,7 +92,9 @@ class Prepared:
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
         return compiled
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
@@ -220,10 +222,15 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:
     """The conversion SQLAlchemy applies to a parameter of ``type_`` (``convert``); for a UUID stored as text
     (no native type), the same 32 hex digits in one call instead of two."""
-    if isinstance(type_, Uuid) and type_.as_uuid and not (dialect.supports_native_uuid and type_.native_uuid):
+    if _uuid_as_text(type_, dialect):
         return _uuid_to_text
     shorter = _shorter_conversions(type_, dialect)
     return convert if shorter is None else shorter[0]
+
+
+def _uuid_as_text(type_: Any, dialect: Dialect) -> bool:
+    """Whether ``type_`` is a UUID that ``dialect`` stores as text (no native UUID type)."""
+    return isinstance(type_, Uuid) and type_.as_uuid and not (dialect.supports_native_uuid and type_.native_uuid)
 
 
 def _uuid_to_text(value: uuid.UUID | None) -> str | None:
@@ -235,8 +242,7 @@ def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | N
     """The conversion SQLAlchemy applies to a result column of ``type_``; for a UUID stored as text (no native
     type), the same UUID made from its 32 hex digits in half the calls."""
     convert = type_._cached_result_processor(dialect, None)
-    if convert is not None and isinstance(type_, Uuid) and type_.as_uuid \
-            and not (dialect.supports_native_uuid and type_.native_uuid):
+    if convert is not None and _uuid_as_text(type_, dialect):
         return _uuid_from_text
     shorter = _shorter_conversions(type_, dialect)
     return convert if shorter is None else shorter[1]

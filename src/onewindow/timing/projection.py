@@ -52,13 +52,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
 from onewindow.events.feed import horizon
-from onewindow.sql import Prepared, PreparedIn
+from onewindow.rows import insert as insert_rows
+from onewindow.sql import PreparedIn
 from onewindow.models import (
     AGENCIES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer,
     Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation, SinkCursor,
@@ -264,23 +265,8 @@ def _replace(ctx: Context, rows: StudyRows) -> None:
     connection = ctx.session.connection()
     connection.execute(_DELETE_AGENCY_ROWS, {"filings": rows.filings})
     connection.execute(_DELETE_RECORDS, {"filings": rows.filings})
-    _insert(ctx, _RECORDS, rows.records)
-    _insert(ctx, _AGENCY_RECORDS, rows.agency_rows)
-
-
-_INSERTS: dict[tuple[str, tuple[str, ...]], Prepared] = {}
-
-
-def _insert(ctx: Context, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys, every column given) into ``table`` with one prepared
-    statement per set of keys."""
-    if not rows:
-        return
-    keys = tuple(rows[0])
-    prepared = _INSERTS.get((table.name, keys))
-    if prepared is None:
-        prepared = _INSERTS[(table.name, keys)] = Prepared(insert(table), keys=keys)
-    prepared.executemany(ctx.session, rows)
+    insert_rows(ctx.session, ClearanceRecord, rows.records)
+    insert_rows(ctx.session, ClearanceAgencyRecord, rows.agency_rows)
 
 
 # --- one step worked out beside the writers (SQLite) ---------------------------------------------------------
