@@ -207,6 +207,12 @@ def test_org_add_without_a_required_option_is_a_usage_error(cli):
     assert "--name" in result.stderr
 
 
+def test_serve_refuses_fewer_than_one_worker(cli):
+    result = cli("serve", "--workers", "0")
+    assert result.exit_code == 2
+    assert "--workers" in result.stderr and "greater than or equal to 1" in result.stderr
+
+
 # --- token add ----------------------------------------------------------------------------------------------
 
 

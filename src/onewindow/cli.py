@@ -182,7 +182,7 @@ def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The 
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
     """Serve the API and pages. With several workers this process accepts the connections and hands each to
     the worker process with the fewest open ones."""
     import uvicorn
