@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from onewindow.context import Context
 from onewindow.errors import Conflict
 from onewindow.models import NumberSequence
+from onewindow.sql import Prepared
 
 SEQUENCE_DIGITS = {"customs": 9, "ciq": 6}
 OFFICE_TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -36,15 +37,16 @@ def _next_value(insert):
         set_={"last_value": NumberSequence.last_value + 1}).returning(NumberSequence.last_value)
 
 
-_NEXT_VALUE = {"postgresql": _next_value(pg_insert), "sqlite": _next_value(sqlite_insert)}
-"""The sequence's next value, by dialect: one statement, built once."""
+_NEXT_VALUE = {"postgresql": Prepared(_next_value(pg_insert)), "sqlite": Prepared(_next_value(sqlite_insert))}
+"""The sequence's next value, by dialect: one statement, prepared once (:class:`onewindow.sql.Prepared`)."""
 
 
 def next_sequence(ctx: Context, agency: str, office_code: str, year: int) -> int:
     """The next value of the (agency, office, year) sequence, starting at 1."""
-    connection = ctx.session.connection()
-    return connection.execute(_NEXT_VALUE[connection.dialect.name],
-                              {"agency": agency, "office_code": office_code, "year": year}).scalar_one()
+    session = ctx.session
+    [value] = _NEXT_VALUE[session.get_bind().dialect.name].first(
+        session, {"agency": agency, "office_code": office_code, "year": year})
+    return value
 
 
 def format_number(agency: str, office_code: str, direction: str, year: int, sequence: int) -> str:

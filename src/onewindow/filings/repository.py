@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, bindparam, false, outerjoin, select
 from sqlalchemy.orm import defer, joinedload, lazyload
@@ -17,8 +18,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
-from onewindow.rows import columns, from_row, holds_any, place
-from onewindow.sql import Prepared
+from onewindow.rows import columns, from_row, holds_any, keys, place
+from onewindow.sql import Prepared, loaded
 
 
 def filings_visible_to(actor: Actor) -> Select[tuple[Filing]]:
@@ -113,14 +114,20 @@ def _declaration_statement(scope: str, for_update: bool, with_filing: bool) -> S
 
 
 @cache
-def _declaration_row(scope: str, for_update: bool) -> Prepared:
+def _declaration_row(scope: str, for_update: bool, with_filing: bool) -> Prepared:
     """The columns of one declaration (:func:`onewindow.rows.columns`) as :func:`_declaration_statement` scopes
-    it."""
+    it; ``with_filing``: then those of its filing but its data (:func:`_filing_columns`)."""
     where = _declaration_statement(scope, False, False).whereclause
-    query = select(*columns(Declaration)).where(where)
-    if scope == "enterprise":
-        query = query.join(Filing, Declaration.filing_id == Filing.id)
+    query = select(*columns(Declaration), *(_filing_columns().values() if with_filing else ())).where(where)
+    if scope == "enterprise" or with_filing:
+        query = query.join(Filing.__table__, Declaration.__table__.c.filing_id == Filing.__table__.c.id)
     return Prepared(query.with_for_update(of=Declaration.__table__) if for_update else query)
+
+
+@cache
+def _filing_columns() -> dict[str, Any]:
+    """A filing's attribute keys and columns but its data, read when first used (as ``defer`` would)."""
+    return {key: column for key, column in zip(keys(Filing), columns(Filing), strict=True) if key != "data"}
 
 
 def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update: bool = False,
@@ -133,8 +140,9 @@ def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update
     actor = ctx.as_actor()
     scope = _declaration_scope(actor)
     params = {"id": parse_id(declaration_id, "declaration"), "org": actor.org_id}
-    if not with_filing and scope != "nobody" and not holds_any(ctx.session, Declaration):
-        declaration = _placed_declaration(ctx, scope, for_update, params)  # the hot path: a prepared statement
+    if scope != "nobody" and not holds_any(ctx.session, Declaration, *((Filing,) if with_filing else ())):
+        # the hot path: a prepared statement
+        declaration = _placed_declaration(ctx, scope, for_update, with_filing, params)
         if declaration is None:
             raise NotFound.of("declaration", declaration_id)
         return declaration
@@ -151,13 +159,21 @@ def get_declaration(ctx: Context, declaration_id: str | uuid.UUID, *, for_update
     return declaration
 
 
-def _placed_declaration(ctx: Context, scope: str, for_update: bool, params: dict) -> Declaration | None:
-    """The declaration from one prepared query, placed in the session as the ORM would have loaded it."""
-    row = _declaration_row(scope, for_update).first(ctx.session, params)
+def _placed_declaration(ctx: Context, scope: str, for_update: bool, with_filing: bool,
+                        params: dict) -> Declaration | None:
+    """The declaration (and with ``with_filing`` its filing) from one prepared query, placed in the session as
+    the ORM would have loaded them."""
+    row = _declaration_row(scope, for_update, with_filing).first(ctx.session, params)
     if row is None:
         return None
-    declaration = from_row(Declaration, row)
-    place(ctx.session, declaration)
+    if not with_filing:
+        declaration = from_row(Declaration, row)
+        place(ctx.session, declaration)
+        return declaration
+    width = len(columns(Declaration))
+    filing = loaded(Filing, **dict(zip(_filing_columns(), row[width:], strict=True)))
+    declaration = from_row(Declaration, row[:width], filing=filing)
+    place(ctx.session, declaration, filing)
     return declaration
 
 
