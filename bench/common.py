@@ -84,6 +84,58 @@ def server(database_url: str, workers: int = 1):
         proc.wait(timeout=20)
 
 
+class Connection(asyncio.Protocol):
+    """One kept-alive HTTP/1.1 connection of a benchmark client: one request at a time, each answer read with
+    httptools (the parser uvicorn serves with). The load generator shares the machine's cores with the
+    server, so it does as little as a client can: the request is one ``bytes`` written at once, the answer
+    its status and body. Open with :meth:`to`."""
+
+    def __init__(self, host: str) -> None:
+        import httptools
+
+        self._host = host
+        self._parser = httptools.HttpResponseParser(self)
+        self._body: list[bytes] = []
+        self._answer: asyncio.Future | None = None
+        self._transport: asyncio.Transport | None = None
+
+    @classmethod
+    async def to(cls, base: str) -> Connection:
+        """A connection to the server at ``base`` (``http://host:port``)."""
+        host, _, port = base.removeprefix("http://").partition(":")
+        _transport, connection = await asyncio.get_running_loop().create_connection(
+            lambda: cls(f"{host}:{port}"), host, int(port))
+        return connection
+
+    async def request(self, method: str, path: str, headers: str, body: bytes = b"") -> tuple[int, bytes]:
+        """``method path`` with ``headers`` (lines ending in CRLF) and ``body``; (status, answer's body)."""
+        self._answer = asyncio.get_running_loop().create_future()
+        self._transport.write(f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{headers}"
+                              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        return await self._answer
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def connection_lost(self, exc) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(ConnectionError(f"the server closed the connection ({exc})"))
+
+    def on_body(self, body: bytes) -> None:  # httptools' callbacks
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body, self._body = b"".join(self._body), []
+        self._answer.set_result((self._parser.get_status_code(), body))
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

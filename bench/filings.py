@@ -2,7 +2,8 @@
 
 Each filing is a realistic entry (2 containers, 5 goods lines, one of them
 needing CIQ, so two declarations are made and filed). The HTTP run drives
-``onewindow serve`` in a subprocess with concurrent clients; the baseline
+``onewindow serve`` in a subprocess with concurrent clients, each on its own
+kept-alive connection (``common.Connection``, a lean client); the baseline
 writes the same rows with plain DB-API statements, one transaction per
 request, on a fresh database of the same kind, in the same run: three passes,
 each on a fresh database, and the median pass is the one compared (their range
@@ -35,11 +36,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
+import orjson
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary, units_of_work_on_the_loop,
+    Connection, asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary,
+    units_of_work_on_the_loop,
 )
 
 from onewindow.clock import SystemClock  # noqa: E402
@@ -70,30 +73,31 @@ def prepare(url: str) -> tuple[str, dict[str, str]]:
 
 
 async def drive(base: str, token: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:
-    """Create and submit every body; returns (seconds, per-filing latencies)."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+    """Create and submit every body, ``concurrency`` clients each on its own kept-alive connection; returns
+    (seconds, per-filing latencies)."""
+    headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+    queue = list(reversed(bodies))
     latencies: list[float] = []
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
+    async def client(connection: Connection) -> None:
+        while queue:
+            body = queue.pop()
             t0 = time.perf_counter()
-            async with session.post(base + "/api/v1/filings", data=body, headers=headers) as r:
-                assert r.status == 201, await r.text()
-                filing_id = (await r.json())["id"]
-            async with session.post(f"{base}/api/v1/filings/{filing_id}/submit", headers=headers) as r:
-                assert r.status == 200, await r.text()
-                await r.read()
+            status, answer = await connection.request("POST", "/api/v1/filings", headers, body)
+            assert status == 201, answer
+            filing_id = orjson.loads(answer)["id"]
+            status, answer = await connection.request("POST", f"/api/v1/filings/{filing_id}/submit", headers)
+            assert status == 200, answer
             latencies.append(time.perf_counter() - t0)
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    connections = [await Connection.to(base) for _ in range(concurrency)]
+    try:
         start = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        await asyncio.gather(*(client(c) for c in connections))
         return time.perf_counter() - start, latencies
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def baseline(url: str, entries: list[dict], offices: dict[str, str]) -> float:
@@ -234,9 +238,9 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     url = fresh_database(kind, "onewindow_bench_http")
     token, offices = prepare(url)
     with server(url, workers=workers) as base:
-        asyncio.run(drive(base, token, bodies[:200], concurrency))  # warm-up
+        uvloop.run(drive(base, token, bodies[:200], concurrency))  # warm-up
         cpu, client = cpu_seconds(base.pid), time.process_time()
-        seconds, latencies = asyncio.run(drive(base, token, bodies[200:], concurrency))
+        seconds, latencies = uvloop.run(drive(base, token, bodies[200:], concurrency))
         cpu, client = cpu_seconds(base.pid) - cpu, time.process_time() - client
     drop_database(url)
     passes = sorted(n / _baseline_pass(kind, entries[200:], offices) for _ in range(BASELINE_PASSES))

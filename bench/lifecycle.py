@@ -6,7 +6,9 @@ declarations accepted, both agencies decide to inspect the first container
 books it, both agencies check in and record results, both release, both
 containers gate out: 19 requests by 4 parties (17 changes, and the
 enterprise's and the terminal's reads of the inspection and the task). Concurrent clients each run
-whole lifecycles against ``onewindow serve`` on a fresh database. The server's
+whole lifecycles against ``onewindow serve`` on a fresh database, each on
+its own kept-alive connection (``common.Connection``: a lean client, as
+the load generator shares the machine's cores with the server). The server's
 CPU time (all its processes) and the clients' own (this process, sharing the
 machine's cores with the server) are printed per lifecycle.
 
@@ -41,11 +43,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
+import orjson
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary, units_of_work_on_the_loop,
+    Connection, asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary,
+    units_of_work_on_the_loop,
 )
 
 from onewindow.clock import SystemClock  # noqa: E402
@@ -73,18 +77,18 @@ def prepare(url: str) -> dict[str, str]:
 
 
 class Party:
-    """One party's requests over HTTP."""
+    """One party's requests over HTTP, on a client's connection."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
-        self.session, self.base = session, base
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    def __init__(self, connection: Connection, token: str) -> None:
+        self.connection = connection
+        self.headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
 
     async def call(self, method: str, path: str, body=None, expect=(200, 201)):
-        async with self.session.request(method, self.base + "/api/v1" + path, headers=self.headers,
-                                        data=None if body is None else json.dumps(body)) as r:
-            data = await r.json()
-            assert r.status in expect, (path, r.status, data)
-            return data
+        status, answer = await self.connection.request(method, "/api/v1" + path, self.headers,
+                                                       b"" if body is None else orjson.dumps(body))
+        data = orjson.loads(answer)
+        assert status in expect, (path, status, data)
+        return data
 
 
 class InProcessParty:
@@ -139,23 +143,27 @@ async def lifecycle(p: dict[str, Party], entry: dict) -> None:
 
 
 async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurrency: int):
-    queue: asyncio.Queue[dict] = asyncio.Queue()
-    for e in entries:
-        queue.put_nowait(e)
+    """Every entry's lifecycle, ``concurrency`` clients each on its own kept-alive connection (all four parties'
+    requests); returns (seconds, per-lifecycle latencies)."""
+    queue = list(reversed(entries))
     latencies: list[float] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session:
-        parties = {k: Party(session, base, t) for k, t in tokens.items()}
 
-        async def client() -> None:
-            while not queue.empty():
-                entry = queue.get_nowait()
-                t0 = time.perf_counter()
-                await lifecycle(parties, entry)
-                latencies.append(time.perf_counter() - t0)
+    async def client(connection: Connection) -> None:
+        parties = {k: Party(connection, t) for k, t in tokens.items()}
+        while queue:
+            entry = queue.pop()
+            t0 = time.perf_counter()
+            await lifecycle(parties, entry)
+            latencies.append(time.perf_counter() - t0)
 
+    connections = [await Connection.to(base) for _ in range(concurrency)]
+    try:
         start = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(c) for c in connections))
         return time.perf_counter() - start, latencies
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
@@ -164,9 +172,9 @@ def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
     try:
         tokens = prepare(url)
         with server(url, workers=workers) as base:
-            asyncio.run(drive(base, tokens, entries[:30], concurrency))
+            uvloop.run(drive(base, tokens, entries[:30], concurrency))
             cpu, client = cpu_seconds(base.pid), time.process_time()
-            seconds, latencies = asyncio.run(drive(base, tokens, entries[30:], concurrency))
+            seconds, latencies = uvloop.run(drive(base, tokens, entries[30:], concurrency))
             cpu, client = cpu_seconds(base.pid) - cpu, time.process_time() - client
     finally:
         drop_database(url)
@@ -266,8 +274,6 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
                 "kinds": costs.rows(), "floor": floor_costs.rows()}
 
     try:
-        import uvloop
-
         return uvloop.run(main())
     finally:
         app.state.engine.dispose()
