@@ -9,10 +9,6 @@ every acknowledged request must reach the receiver at least once.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +27,7 @@ from onewindow.migrate import upgrade
 from onewindow.models import Event
 from onewindow.parties.service import actor_for, add_organisation, ensure_user, issue_token
 from onewindow.samples import sample_entry
+from tests.served import Served
 
 PG_URL = os.environ.get("ONEWINDOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("ONEWINDOW_REQUIRE_SERVICES") == "1"
@@ -93,45 +90,10 @@ def prepare(url: str, hook_url: str) -> str:
     return token
 
 
-class Server:
-    """``onewindow serve`` in a subprocess on a fixed port, with its relay every 0.1 s."""
-
-    def __init__(self, url: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ONEWINDOW_DATABASE_URL": url, "ONEWINDOW_LOG_LEVEL": "WARNING",
-                    "ONEWINDOW_WEBHOOK_RELAY_INTERVAL_SECONDS": "0.1", "ONEWINDOW_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-                    "ONEWINDOW_WEBHOOK_TIMEOUT_SECONDS": "2"}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "serve", "--port", str(self.port)],
-                                     env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the server exited while starting"
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("the server did not start within 30 s")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def relaying_server(url: str) -> Served:
+    """``onewindow serve`` with its relay every 0.1 s, delivering to the loopback receiver."""
+    return Served(url, env={"ONEWINDOW_WEBHOOK_RELAY_INTERVAL_SECONDS": "0.1",
+                            "ONEWINDOW_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1", "ONEWINDOW_WEBHOOK_TIMEOUT_SECONDS": "2"})
 
 
 class Load(threading.Thread):
@@ -182,7 +144,7 @@ class Load(threading.Thread):
 def test_sigkill_under_load_loses_no_webhook_of_an_acknowledged_request(database, receiver):
     receiver = receiver()
     token = prepare(database, receiver.url)
-    server = Server(database)
+    server = relaying_server(database)
     server.start()
     try:
         load = Load(server.base, token)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -22,6 +20,7 @@ from sqlalchemy import create_engine
 
 from onewindow.migrate import upgrade
 from onewindow.processes import HANDED, Supervisor, _Worker, least_loaded
+from tests.served import Served
 
 # --- the choice --------------------------------------------------------------------------------------------
 
@@ -89,12 +88,6 @@ def test_a_connection_no_worker_can_take_is_dropped_without_counting():
 # --- served --------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(connection: socket.socket, path: str = "/healthz") -> bytes:
     """One request on a kept-alive connection; the answer's status line."""
     connection.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
@@ -111,8 +104,8 @@ def _get(connection: socket.socket, path: str = "/healthz") -> bytes:
     return head.split(b"\r\n")[0]
 
 
-class Served:
-    """``onewindow serve --workers N`` in a subprocess."""
+class Workers(Served):
+    """``onewindow serve --workers N`` on a SQLite database of its own (or ``database_url``), launched."""
 
     def __init__(self, tmp_path, workers: int, database_url: str | None = None) -> None:
         if database_url is None:
@@ -120,24 +113,12 @@ class Served:
             engine = create_engine(database_url)
             upgrade(engine)
             engine.dispose()
-        self.port = _free_port()
-        env = {**os.environ, "ONEWINDOW_DATABASE_URL": database_url, "ONEWINDOW_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "serve", "--port", str(self.port),
-                                      "--workers", str(workers)], env=env)
+        super().__init__(database_url, "--workers", str(workers))
+        self.launch()
 
     def wait_until_serving(self, workers: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the server exited while starting"
-            if len(self.workers()) == workers:
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
-                        if _get(c).endswith(b"200 OK"):
-                            return
-                except OSError:
-                    pass
-            time.sleep(0.2)
-        raise AssertionError("the server did not start within 60 s")
+        self.wait_until(lambda: len(self.workers()) == workers and self.answers_health_check(), 60,
+                        f"{workers} workers did not serve")
 
     def workers(self) -> list[psutil.Process]:
         return [p for p in psutil.Process(self.proc.pid).children() if p.is_running()
@@ -160,19 +141,8 @@ class Served:
             connections.append(c)
         return connections
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise
-        return self.proc.returncode
 
-
-def _settled(served: Served, expected: dict[int, int]) -> Counter:
+def _settled(served: Workers, expected: dict[int, int]) -> Counter:
     """The connections held per worker once they equal ``expected`` (or after 10 s)."""
     deadline = time.monotonic() + 10
     while True:
@@ -184,7 +154,7 @@ def _settled(served: Served, expected: dict[int, int]) -> Counter:
 
 @pytest.fixture
 def two_workers(tmp_path):
-    served = Served(tmp_path, workers=2)
+    served = Workers(tmp_path, workers=2)
     try:
         served.wait_until_serving(2)
         yield served
@@ -211,7 +181,7 @@ def test_connections_are_shared_out_evenly_and_refilled_where_they_closed(two_wo
         c.close()
 
 
-def _wait_until_closed_by(served: Served, pid: int) -> None:
+def _wait_until_closed_by(served: Workers, pid: int) -> None:
     """Until worker ``pid`` has closed its end of every connection to the port."""
     deadline = time.monotonic() + 10
     while any(c.laddr.port == served.port and c.raddr for c in psutil.Process(pid).net_connections(kind="tcp")):
@@ -219,7 +189,7 @@ def _wait_until_closed_by(served: Served, pid: int) -> None:
         time.sleep(0.05)
 
 
-def _server_pid(served: Served, client: socket.socket) -> int:
+def _server_pid(served: Workers, client: socket.socket) -> int:
     """The worker holding the server's end of ``client``."""
     port = client.getsockname()[1]
     for process in served.workers():
@@ -262,7 +232,7 @@ def test_sigterm_stops_the_parent_and_every_worker(two_workers):
 
 def test_an_application_that_cannot_start_stops_the_parent_with_uvicorns_failure_status(tmp_path):
     # The database's folder cannot be made: the application factory fails in each worker.
-    served = Served(tmp_path, workers=2, database_url="sqlite:////proc/onewindow-nowhere/ow.db")
+    served = Workers(tmp_path, workers=2, database_url="sqlite:////proc/onewindow-nowhere/ow.db")
     try:
         assert served.proc.wait(60) == 3
     finally:
