@@ -8,6 +8,7 @@ command) commits or rolls back through :func:`unit_of_work`.
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import threading
@@ -49,8 +50,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-READ_ONLY = "onewindow_read_only"
-"""The execution option of a connection whose transaction only reads (see :func:`unit_of_work`)."""
+_READING = contextvars.ContextVar("onewindow_reading", default=False)
+"""True within a read-only :func:`unit_of_work`: the SQLite transactions begun there read a snapshot."""
 
 CHECKPOINT_SECONDS = 0.5
 """How often a process copies what SQLite's write-ahead log holds into the database file."""
@@ -147,7 +148,7 @@ class _WriterGate:
 
     def begin(self, conn) -> None:
         driver = conn.connection.driver_connection
-        if conn.get_execution_options().get(READ_ONLY):  # a reader: a snapshot, beside the writers
+        if _READING.get():  # a reader: a snapshot, beside the writers; no write (refuse_write_of_reader)
             driver.execute("BEGIN")
             conn.info["reader"] = True
             return
@@ -176,10 +177,11 @@ class _WriterGate:
 
     def _end(self, conn, statement: str) -> None:
         writer = conn.info.pop("writer_gate_held", False)
-        if not (writer or conn.info.pop("reader", False)):
+        reader = conn.info.pop("reader", False)
+        if not (writer or reader):
             return
+        driver = conn.connection.driver_connection
         try:
-            driver = conn.connection.driver_connection
             if driver.in_transaction:
                 driver.execute(statement)
         finally:
@@ -267,6 +269,33 @@ def reads_beside_writers(session: Session) -> bool:
     return bool(session.connection().info.get("reader"))
 
 
+WRITING_STATEMENTS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"})
+"""The first words of SQL statements that write."""
+
+
+class WriteInReadOnlyUnit(RuntimeError):
+    """A statement that writes ran in a read-only unit of work (:func:`unit_of_work`): a programming error."""
+
+
+def writes(statement: str) -> bool:
+    """Whether the SQL ``statement`` writes (by its first word, :data:`WRITING_STATEMENTS`)."""
+    first = statement.split(None, 1)
+    return bool(first) and first[0].upper() in WRITING_STATEMENTS
+
+
+def refuse_write_of_reader(info: dict, statement: str) -> None:
+    """Raise :class:`WriteInReadOnlyUnit` when the connection whose ``info`` this is reads a snapshot (a
+    read-only unit of work on SQLite); ``statement`` is known to write."""
+    if info.get("reader"):
+        raise WriteInReadOnlyUnit(f"a read-only unit of work cannot run {statement.split('(', 1)[0].strip()!r}")
+
+
+def _refuse_writes_of_readers(conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
+    """Statements run through SQLAlchemy (see :func:`refuse_write_of_reader`)."""
+    if conn.info.get("reader") and writes(statement):
+        refuse_write_of_reader(conn.info, statement)
+
+
 def json_text(value) -> str:
     """JSON columns as text, with orjson (several times faster than the standard library on entries)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -291,6 +320,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.commit)
         event.listen(engine, "rollback", gate.rollback)
+        event.listen(engine, "before_cursor_execute", _refuse_writes_of_readers)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          **json_args)
@@ -305,15 +335,15 @@ def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> 
     """One transaction: commit when the block ends normally, roll back on any exception. A block that never
     used its session begins no transaction and commits none.
 
-    ``read_only``: the work only reads. On SQLite it then reads a snapshot beside the writers instead of
-    taking the writer gate (a long computation does not hold up every request); it must not write (SQLite
-    refuses a write from a reader once another transaction has written since its snapshot). No difference
-    on PostgreSQL.
+    ``read_only``: the work only reads. On SQLite every transaction begun in the block (its session's, or
+    another session's) then reads a snapshot beside the writers instead of taking the writer gate (a long
+    computation, or a request that only reads, does not hold up the writers of any process), and a statement
+    that writes raises :class:`WriteInReadOnlyUnit` before it runs; a unit of work opened inside the block
+    is read-only or not by its own ``read_only``. No difference on PostgreSQL.
     """
     session = factory()
+    reading = _READING.set(read_only)
     try:
-        if read_only:
-            session.connection(execution_options={READ_ONLY: True})
         yield session
         if session.in_transaction():  # else nothing was asked of the session (an answer from memory)
             session.commit()
@@ -322,3 +352,4 @@ def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> 
         raise
     finally:
         session.close()
+        _READING.reset(reading)

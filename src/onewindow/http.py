@@ -45,14 +45,17 @@ class Caller:
     token: str | None
     headers: Mapping[str, str] = field(default_factory=dict)
     """The request's headers, for a route that reads one of them itself (see ``onewindow.filings.api``)."""
+    safe: bool = False
+    """A ``GET`` or ``HEAD`` request, which changes nothing: its unit of work is a read-only one (see
+    :func:`onewindow.db.unit_of_work`: on SQLite a snapshot beside every process's writers, any write refused)."""
 
     async def run(self, fn: Callable[[Context], T], then: Callable[[T], Any] | None = None, *,
                   waits: bool = False) -> Any:
         """``waits``: ``fn`` may wait on something besides the database (a host name looked up), so it runs
         on a worker thread even where units of work otherwise run on the loop."""
         if on_loop(self.state) and not waits:
-            return self._run(fn, True, then)
-        return await in_worker_thread(self.state, self._run, fn, True, then)
+            return self._run(fn, True, then, self.safe)
+        return await in_worker_thread(self.state, self._run, fn, True, then, self.safe)
 
     async def run_public(self, fn: Callable[[Context], T], *, read_only: bool = False) -> T:
         """``fn(ctx)`` with no actor. ``read_only``: ``fn`` only reads (and may take long), so its unit of work
@@ -106,6 +109,10 @@ def shutdown_threads(state: Any) -> None:
         executor.shutdown(wait=False)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+"""The methods of requests that change nothing (RFC 9110, 9.2.1), whose units of work only read."""
+
+
 class _CallerScheme(HTTPBearer):
     """The caller of a route, read from ``Authorization: Bearer <token>`` in one dependency.
 
@@ -125,7 +132,8 @@ class _CallerScheme(HTTPBearer):
         token = _bearer_token(headers.get("authorization"))
         if token is None and self.required:
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
-        return Caller(state=request.app.state, token=token, headers=headers)
+        return Caller(state=request.app.state, token=token, headers=headers,
+                      safe=request.scope["method"] in SAFE_METHODS)
 
 
 def _bearer_token(authorization: str | None) -> str | None:

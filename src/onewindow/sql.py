@@ -47,6 +47,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from onewindow.db import refuse_write_of_reader, writes
+
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
@@ -59,6 +61,7 @@ class _Compiled:
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
     in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
+    writes: bool = False  # an INSERT, UPDATE, DELETE...: refused in a read-only unit of work
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
@@ -98,8 +101,13 @@ class Prepared:
         return compiled
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
-        cursor, dialect = _cursor(session)
-        return cursor, self._by_dialect.get(dialect.name) or self._compiled(dialect)
+        """The transaction's cursor and the statement for its database (one that writes is refused in a
+        read-only unit of work: :func:`onewindow.db.refuse_write_of_reader`)."""
+        cursor, dialect, info = _cursor(session)
+        compiled = self._by_dialect.get(dialect.name) or self._compiled(dialect)
+        if compiled.writes and info.get("reader"):
+            refuse_write_of_reader(info, compiled.sql)
+        return cursor, compiled
 
     def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:
         """Run the statement once in the session's transaction; the number of rows it changed."""
@@ -166,18 +174,20 @@ class PreparedIn:
 _CURSOR = "onewindow.sql.cursor"
 
 
-def _cursor(session: Session) -> tuple[Any, Dialect]:
-    """A cursor of the driver connection of the session's transaction (begun now if need be) and its dialect,
-    remembered in ``session.info`` for the rest of that transaction: each statement runs on the same cursor
-    (a statement's rows are all fetched, or its row count read, before the next one runs)."""
+def _cursor(session: Session) -> tuple[Any, Dialect, dict]:
+    """A cursor of the driver connection of the session's transaction (begun now if need be), its dialect and
+    the connection's ``info``, remembered in ``session.info`` for the rest of that transaction: each statement
+    runs on the same cursor (a statement's rows are all fetched, or its row count read, before the next one
+    runs)."""
     transaction = session.get_transaction()
     known = session.info.get(_CURSOR)
     if transaction is not None and known is not None and known[0] is transaction:
-        return known[1], known[2]
+        return known[1], known[2], known[3]
     connection = session.connection()
-    known = (session.get_transaction(), connection.connection.driver_connection.cursor(), connection.dialect)
+    known = (session.get_transaction(), connection.connection.driver_connection.cursor(), connection.dialect,
+             connection.info)
     session.info[_CURSOR] = known
-    return known[1], known[2]
+    return known[1], known[2], known[3]
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -216,7 +226,8 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
     results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
                     if (convert := _result_conversion(column.type, dialect)) is not None)
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
-                     binds=binds, results=results, in_order=itemgetter(*names) if len(names) > 1 else None)
+                     binds=binds, results=results, in_order=itemgetter(*names) if len(names) > 1 else None,
+                     writes=writes(compiled.string))
 
 
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:

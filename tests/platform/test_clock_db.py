@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from onewindow.clock import FrozenClock, SystemClock
-from onewindow.db import (is_sqlite, make_engine, make_session_factory, normalise_url, sqlite_side_lock,
-                          unit_of_work)
+from onewindow.db import (WriteInReadOnlyUnit, is_sqlite, make_engine, make_session_factory, normalise_url,
+                          sqlite_side_lock, unit_of_work)
 from onewindow.models import Organisation, User
 from onewindow.models.base import UTCDateTime
 
@@ -273,6 +274,47 @@ def test_a_read_only_unit_of_work_reads_a_snapshot_beside_the_writer(db, clock):
     with unit_of_work(factory, read_only=True) as session:
         seen.append(len(session.scalars(select(Organisation)).all()))
     assert seen == [1, 2]
+
+
+def test_a_write_in_a_read_only_unit_of_work_is_refused_before_it_runs(db, clock):
+    """On SQLite a read-only unit of work reads a snapshot and holds no write slot: a statement that writes,
+    through the ORM or prepared, is refused before it runs and the pooled connection writes again afterwards.
+    PostgreSQL: a read-only unit of work is an ordinary one."""
+    from onewindow.rows import insert
+
+    factory = make_session_factory(db)
+    sqlite = db.dialect.name == "sqlite"
+    attempts = [lambda session: (session.add(_org("0916", clock.now())), session.flush()),
+                lambda session: insert(session, Organisation, [{
+                    "id": uuid.uuid4(), "kind": "customs", "code": "0917", "name": "0917", "port": None,
+                    "credit_level": "general", "created_at": clock.now()}])]
+    for attempt in attempts:
+        if sqlite:
+            with pytest.raises(WriteInReadOnlyUnit, match="read-only unit of work cannot run 'INSERT INTO"):
+                with unit_of_work(factory, read_only=True) as session:
+                    attempt(session)
+        else:
+            with unit_of_work(factory, read_only=True) as session:
+                attempt(session)
+    for i in range(3):  # every connection the pool handed out since
+        with unit_of_work(factory) as session:
+            session.add(_org(f"092{i}", clock.now()))
+    with unit_of_work(factory, read_only=True) as session:
+        assert len(session.scalars(select(Organisation)).all()) == (3 if sqlite else 5)
+
+
+def test_a_unit_of_work_opened_inside_a_read_only_one_writes(db, clock):
+    """Read-only is a property of each unit of work: one opened inside a read-only one (to store what the
+    outer computed, as the published figures do) is a writer unless it says otherwise."""
+    factory = make_session_factory(db)
+    with unit_of_work(factory, read_only=True) as outer:
+        assert outer.scalars(select(Organisation)).all() == []
+        with unit_of_work(factory) as inner:
+            inner.add(_org("0916", clock.now()))
+        # SQLite: the outer one reads its snapshot; PostgreSQL (read committed): what is committed now
+        assert len(outer.scalars(select(Organisation)).all()) == (0 if db.dialect.name == "sqlite" else 1)
+    with unit_of_work(factory, read_only=True) as session:
+        assert [o.code for o in session.scalars(select(Organisation))] == ["0916"]
 
 
 def test_foreign_keys_are_enforced(db, clock):

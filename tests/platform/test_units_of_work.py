@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from onewindow.app import create_app
 from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
+from onewindow.samples import sample_entry
 
 ENTERPRISE = "91210200MA0QK1P3AF"
 
@@ -82,3 +83,40 @@ def test_who_am_i_from_the_token_memory_needs_no_transaction(db, clock, world):
     app = create_app(Settings(database_url=str(db.url), embedded_scheduler=False), clock=clock, engine=db)
     assert _threads_of_transactions(app, world, "/api/v1/me")  # the token is read once
     assert _threads_of_transactions(app, world, "/api/v1/me") == set()
+
+
+def test_a_get_reads_beside_a_writer_holding_the_write_slot_and_a_post_writes(db, clock, world):
+    """A request that changes nothing (GET) reads a snapshot: on SQLite it answers while another unit of
+    work holds the one write slot (from its first write to its commit); a POST's unit of work is a writer."""
+    settings = Settings(database_url=str(db.url), embedded_scheduler=False)
+    app = create_app(settings, clock=clock, engine=db)
+    readers: list[bool] = []
+
+    def began(_session, _transaction, connection) -> None:
+        readers.append(bool(connection.info.get("reader")))
+
+    holding, answered = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with unit_of_work(make_session_factory(db)) as session:
+            session.execute(text("UPDATE organisations SET name = name WHERE code = '0916'"))
+            holding.set()
+            assert answered.wait(20), "the GET waited for the writer"
+
+    event.listen(Session, "after_begin", began)
+    thread = threading.Thread(target=writer)
+    try:
+        with TestClient(app) as client:
+            thread.start()
+            assert holding.wait(10)
+            answer = client.get("/api/v1/declarations", headers=world.headers("0916"))
+            answered.set()
+            assert answer.status_code == 200, answer.text
+            thread.join(20)
+            created = client.post("/api/v1/filings", json=sample_entry(seed=3), headers=world.headers(ENTERPRISE))
+    finally:
+        answered.set()
+        event.remove(Session, "after_begin", began)
+        thread.join(20)
+    assert created.status_code == 201, created.text
+    assert readers == [False, db.dialect.name == "sqlite", False]  # the writer's, the GET's, the POST's
