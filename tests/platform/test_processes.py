@@ -117,8 +117,26 @@ class Workers(Served):
         self.launch()
 
     def wait_until_serving(self, workers: int) -> None:
-        self.wait_until(lambda: len(self.workers()) == workers and self.answers_health_check(), 60,
+        """Until ``workers`` workers run and each has answered a request (so each has told the parent it
+        started: a worker killed before that counts as one that cannot start)."""
+        self.wait_until(lambda: len(self.workers()) == workers and self._each_worker_answers(), 60,
                         f"{workers} workers did not serve")
+
+    def _each_worker_answers(self) -> bool:
+        """One kept-alive connection per worker, each answered; False unless every worker holds one."""
+        running = {w.pid for w in self.workers()}
+        connections: list[socket.socket] = []
+        try:
+            for _ in running:
+                connections.append(socket.create_connection(("127.0.0.1", self.port), timeout=10))
+            if not all(_get(c).endswith(b"200 OK") for c in connections):
+                return False
+            return {_server_pid(self, c) for c in connections} == running
+        except (OSError, AssertionError):
+            return False
+        finally:
+            for c in connections:
+                c.close()
 
     def workers(self) -> list[psutil.Process]:
         return [p for p in psutil.Process(self.proc.pid).children() if p.is_running()
