@@ -53,33 +53,31 @@ def fold_declarations(events: list[tuple[str, str, datetime, dict[str, Any]]]) -
     """Declaration id → its timeline, from ``(type, declaration id, occurred_at, data)`` in log order."""
     timelines: dict[str, AgencyTimeline] = {}
     for type_, subject, at, data in events:
+        office = data.get("office")
         t = timelines.get(subject)
         if t is None:
-            t = timelines[subject] = AgencyTimeline(agency=data.get("agency", ""), office=data.get("office") or "")
-        if data.get("office"):
-            t.office = data["office"]
-        _apply(t, type_, at)
+            t = timelines[subject] = AgencyTimeline(agency=data.get("agency", ""), office=office or "")
+        elif office:
+            t.office = office
+        # each event's effect (written out here rather than called per event: the fold runs for every event)
+        if type_ == "declaration.submitted":
+            t.filed_at = t.filed_at or at
+            t.submissions += 1
+            t.withdrawn = False
+        elif type_ == "declaration.rejected":
+            t.rejections += 1
+            t.accepted_at = t.decided_at = None
+        elif type_ == "declaration.accepted":
+            t.accepted_at = at
+        elif type_ == "inspection.decided":
+            t.decided_at = at
+        elif type_ == "declaration.released":
+            t.released_at = at
+        elif type_ == "declaration.release_revoked":
+            t.released_at = None
+        elif type_ == "declaration.withdrawn":
+            t.withdrawn = True
     return timelines
-
-
-def _apply(t: AgencyTimeline, type_: str, at: datetime) -> None:
-    if type_ == "declaration.submitted":
-        t.filed_at = t.filed_at or at
-        t.submissions += 1
-        t.withdrawn = False
-    elif type_ == "declaration.rejected":
-        t.rejections += 1
-        t.accepted_at = t.decided_at = None
-    elif type_ == "declaration.accepted":
-        t.accepted_at = at
-    elif type_ == "inspection.decided":
-        t.decided_at = at
-    elif type_ == "declaration.released":
-        t.released_at = at
-    elif type_ == "declaration.release_revoked":
-        t.released_at = None
-    elif type_ == "declaration.withdrawn":
-        t.withdrawn = True
 
 
 def seconds(start: datetime | None, end: datetime | None) -> int | None:
@@ -105,6 +103,6 @@ def stages(arrived: datetime | None, filed: datetime, released: datetime | None,
 
 def latest_if_all(values: list[datetime | None]) -> datetime | None:
     """The last of ``values`` when every one is known (the moment all were done), else None."""
-    if not values or any(v is None for v in values):
+    if not values or None in values:  # a datetime is never equal to None
         return None
     return max(values)  # type: ignore[type-var]
