@@ -169,8 +169,8 @@ class PreparedIn:
 
             def plain(element):
                 if isinstance(element, BindParameter) and element.key in length_of:
-                    return Grouping(ClauseList(*(bindparam(f"{element.key}_{i}", type_=element.type)
-                                                 for i in range(length_of[element.key]))))
+                    return Grouping(ClauseList(*(bindparam(key, type_=element.type)
+                                                 for key in _in_names(element.key, length_of[element.key]))))
                 return None
 
             prepared = self._by_lengths[lengths] = Prepared(replacement_traverse(self.statement, {}, plain),
@@ -178,15 +178,16 @@ class PreparedIn:
         return prepared
 
     def _bound(self, parameters: Mapping[str, Any]) -> tuple[Prepared, dict[str, Any]]:
-        bound = {key: value for key, value in parameters.items() if key not in self.names}
+        bound = dict(parameters)
         lengths = []
         for name in self.names:
             values = list(parameters[name])
+            del bound[name]
             if not values:
                 raise ValueError(f"the IN list {name} is empty")
             length = 1 << (len(values) - 1).bit_length()
             values += values[-1:] * (length - len(values))
-            bound.update((f"{name}_{i}", value) for i, value in enumerate(values))
+            bound.update(zip(_in_names(name, length), values, strict=True))
             lengths.append(length)
         return self._prepared(tuple(lengths)), bound
 
@@ -200,6 +201,12 @@ class PreparedIn:
         changed."""
         prepared, bound = self._bound(parameters)
         return prepared.execute(session, bound)
+
+
+@cache
+def _in_names(name: str, length: int) -> tuple[str, ...]:
+    """The plain parameters an ``IN`` list ``name`` of ``length`` values becomes (:class:`PreparedIn`)."""
+    return tuple(f"{name}_{i}" for i in range(length))
 
 
 _CURSOR = "onewindow.sql.cursor"

@@ -19,6 +19,7 @@ agencies' stage is ``r − f`` and the stages from arrival are unknown (None).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,9 +50,10 @@ class AgencyTimeline:
         return self.filed_at is not None and not self.withdrawn
 
 
-def fold_declarations(events: list[tuple[str, str, datetime, dict[str, Any]]]) -> dict[str, AgencyTimeline]:
-    """Declaration id → its timeline, from ``(type, declaration id, occurred_at, data)`` in log order."""
-    timelines: dict[str, AgencyTimeline] = {}
+def fold_declarations(events: list[tuple[str, Hashable, datetime, dict[str, Any]]]) -> dict[Any, AgencyTimeline]:
+    """Declaration → its timeline, from ``(type, declaration, occurred_at, data)`` in log order; a declaration
+    is named by anything that tells it from the others (its id, or the id's ``.int``)."""
+    timelines: dict[Any, AgencyTimeline] = {}
     for type_, subject, at, data in events:
         office = data.get("office")
         t = timelines.get(subject)

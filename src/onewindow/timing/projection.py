@@ -321,28 +321,35 @@ def write_step(ctx: Context, step: Step) -> int:
 @dataclass
 class _Batch:
     """What the records of a batch of consignments are computed from, read with one statement per kind; then
-    each consignment's rows (:meth:`rows_of`), its parts looked up once."""
+    each consignment's rows (:meth:`rows_of`).
+
+    Filings, declarations and inspections are looked up by their UUID's integer value (``.int``): the same
+    identity, hashed and compared without a Python call each time (a ``UUID`` hashes in Python)."""
 
     now: datetime
     zone: ZoneInfo
-    filings: dict[uuid.UUID, Any]
-    timelines: dict[uuid.UUID, dict[str, AgencyTimeline]]
-    active: dict[uuid.UUID, dict[str, AgencyTimeline]]
-    """Filing in the study → its declarations taking part (filed and not withdrawn), by declaration id."""
-    filed: dict[uuid.UUID, datetime]
+    filings: dict[int, Any]
+    timelines: dict[int, dict[int, AgencyTimeline]]
+    """Filing → its declarations followed through their events, by declaration."""
+    active: dict[int, dict[int, AgencyTimeline]]
+    """Filing in the study → its declarations taking part (filed and not withdrawn), by declaration."""
+    filed: dict[int, datetime]
     """Filing in the study → its first lodgement."""
     in_study: list[uuid.UUID]
-    credit: dict[uuid.UUID, str]
-    declarations: dict[uuid.UUID, list[Any]]
-    inspections: dict[uuid.UUID, list[Any]]
-    numbers: dict[uuid.UUID, list[str]]
-    """Filing in the study → the numbers of the containers its declarations taking part cover, sorted."""
+    credit: dict[int, str]
+    declarations: dict[int, list[Any]]
+    """Filing in the study → its declarations taking part, as read."""
+    inspections: dict[int, list[Any]]
+    """Declaration → its inspections."""
+    numbers: dict[int, list[str]]
+    """Filing in the study → the numbers of the containers its declarations taking part cover, sorted (none:
+    not there)."""
     visits: dict[str, list[Any]]
 
     @classmethod
     def load(cls, ctx: Context, ids: list[uuid.UUID]) -> _Batch:
-        filings = {row.id: row for row in _FILINGS.all(ctx, {"filings": ids})}
-        timelines = _timelines(ctx, list(filings)) if filings else {}
+        filings = {row.id.int: row for row in _FILINGS.all(ctx, {"filings": ids})}
+        timelines = _timelines(ctx, [row.id for row in filings.values()]) if filings else {}
         active, filed = {}, {}
         for fid, found in timelines.items():
             taking_part = {did: t for did, t in found.items() if t.filed_at is not None and not t.withdrawn}
@@ -350,7 +357,8 @@ class _Batch:
                 active[fid] = taking_part
                 filed[fid] = min([t.filed_at for t in found.values() if t.filed_at])
         batch = cls(now=ctx.now(), zone=ZoneInfo(ctx.settings.clearance_timezone), filings=filings,
-                    timelines=timelines, active=active, filed=filed, in_study=[fid for fid in ids if fid in active],
+                    timelines=timelines, active=active, filed=filed,
+                    in_study=[fid for fid in ids if fid.int in active],
                     credit={}, declarations={}, inspections={}, numbers={}, visits={})
         if batch.in_study:
             batch._load_related(ctx)
@@ -358,40 +366,44 @@ class _Batch:
 
     def _load_related(self, ctx: Context) -> None:
         self.credit_levels(ctx)
+        self.declarations = declarations = {fid.int: [] for fid in self.in_study}
         for row in _DECLARATIONS.all(ctx, {"filings": self.in_study}):
-            if str(row.id) in self.active[row.filing_id]:
-                self.declarations.setdefault(row.filing_id, []).append(row)
-        declaration_ids = [row.id for rows in self.declarations.values() for row in rows]
+            fid = row.filing_id.int
+            if row.id.int in self.active[fid]:
+                declarations[fid].append(row)
+        declaration_ids = [row.id for rows in declarations.values() for row in rows]
         if declaration_ids:
             for row in _INSPECTIONS.all(ctx, {"declarations": declaration_ids}):
-                self.inspections.setdefault(row.declaration_id, []).append(row)
-        for fid, rows in self.declarations.items():
+                self.inspections.setdefault(row.declaration_id.int, []).append(row)
+        for fid, rows in declarations.items():
             numbers = sorted({c["number"] for d in rows for c in d.containers or ()})
             if numbers:
                 self.numbers[fid] = numbers
         if self.numbers:
             params = {"numbers": sorted({n for numbers in self.numbers.values() for n in numbers}),
-                      "ports": sorted({self.filings[fid].port for fid in self.in_study}),
+                      "ports": sorted({self.filings[fid.int].port for fid in self.in_study}),
                       "since": min(self.filed.values())}
             for row in _VISITS.all(ctx, params):
                 self.visits.setdefault(row.number, []).append(row)
 
     def credit_levels(self, ctx: Context) -> None:
         """The credit level each consignment keeps (taken when it entered the study)."""
-        self.credit = dict(_CREDIT_KEPT.all(ctx.session, {"filings": self.in_study}))
-        entering = {self.filings[fid].enterprise_id for fid in self.in_study if fid not in self.credit}
+        self.credit = {fid.int: level for fid, level in _CREDIT_KEPT.all(ctx.session, {"filings": self.in_study})}
+        entering = [self.filings[fid.int].enterprise_id for fid in self.in_study if fid.int not in self.credit]
         if entering:
-            levels = dict(_CREDIT_NOW.all(ctx.session, {"organisations": sorted(entering, key=_BY_VALUE)}))
+            organisations = sorted(set(entering), key=_BY_VALUE)
+            levels = {org.int: level for org, level in _CREDIT_NOW.all(ctx.session, {"organisations": organisations})}
             for fid in self.in_study:
-                if fid not in self.credit:
-                    self.credit[fid] = levels.get(self.filings[fid].enterprise_id) or CreditLevel.general.value
+                if fid.int not in self.credit:
+                    level = levels.get(self.filings[fid.int].enterprise_id.int)
+                    self.credit[fid.int] = level or CreditLevel.general.value
 
     def rows_of(self, filing_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The consignment's :class:`ClearanceRecord` row and its :class:`ClearanceAgencyRecord` rows (see the
         module's contract)."""
-        filing, active, filed_at = self.filings[filing_id], self.active[filing_id], self.filed[filing_id]
-        declarations = self.declarations.get(filing_id, ())
-        in_force = list(active.values())
+        key = filing_id.int
+        filing, filed_at, declarations = self.filings[key], self.filed[key], self.declarations[key]
+        in_force = list(self.active[key].values())
         by_agency: dict[str, AgencyTimeline] = {}  # each agency's declaration in force: the last taking part
         for t in in_force:
             by_agency[t.agency] = t
@@ -399,12 +411,12 @@ class _Batch:
         record = {"filing_id": filing_id, "direction": filing.direction, "port": filing.port,
                   "customs_office": offices.get("customs"), "ciq_office": offices.get("ciq"),
                   "transport_mode": filing.transport_mode, "trade_mode": filing.trade_mode,
-                  "destination": destination(filing), "credit_level": self.credit[filing_id], "filed_at": filed_at,
-                  "rejections": sum([t.rejections for t in self.timelines[filing_id].values()]),
+                  "destination": destination(filing), "credit_level": self.credit[key], "filed_at": filed_at,
+                  "rejections": sum([t.rejections for t in self.timelines[key].values()]),
                   "accepted_at": latest_if_all([t.accepted_at for t in in_force]),
                   "decided_at": latest_if_all([t.decided_at for t in in_force]),
                   "projected_at": self.now}
-        record |= self._inspected(declarations) | self._containers(filing_id, filing.port, filed_at, in_force)
+        record |= self._inspected(declarations) | self._containers(key, filing.port, filed_at, in_force)
         arrived_at = record["arrived_at"]
         record["pre_arrival"] = arrived_at is not None and filed_at < arrived_at
         record["started_at"] = started_at = filed_at if arrived_at is None else min(arrived_at, filed_at)
@@ -421,11 +433,11 @@ class _Batch:
                        for agency, t in sorted(by_agency.items())]
         return record, agency_rows
 
-    def _inspected(self, declarations: Iterable[Any]) -> dict[str, Any]:
-        seen: dict[uuid.UUID, Any] = {}
+    def _inspected(self, declarations: list[Any]) -> dict[str, Any]:
+        seen: dict[int, Any] = {}
         for d in declarations:
-            for row in self.inspections.get(d.id, ()):
-                seen.setdefault(row.id, row)
+            for row in self.inspections.get(d.id.int, ()):
+                seen.setdefault(row.id.int, row)
         if not seen:
             return dict(_NOT_INSPECTED)
         found = sorted(seen.values(), key=_MATCH_ORDER) if len(seen) > 1 else list(seen.values())
@@ -439,9 +451,8 @@ class _Batch:
                 "inspection_started_at": min(started) if started else None,
                 "inspection_completed_at": latest_if_all([i.completed_at for i in found])}
 
-    def _containers(self, filing_id: uuid.UUID, port: str, filed_at: datetime,
-                    in_force: list[AgencyTimeline]) -> dict[str, Any]:
-        numbers = self.numbers.get(filing_id)
+    def _containers(self, key: int, port: str, filed_at: datetime, in_force: list[AgencyTimeline]) -> dict[str, Any]:
+        numbers = self.numbers.get(key)
         if not numbers:
             released = latest_if_all([t.released_at for t in in_force])
             return {"arrived_at": None, "gated_out_at": None, "released_at": released,
@@ -467,15 +478,15 @@ class _Batch:
         return chosen
 
 
-def _timelines(ctx: Context, filing_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, AgencyTimeline]]:
-    """Each filing's declarations followed through their events (:func:`fold_declarations`); filings without
-    declaration events are left out."""
-    events: dict[uuid.UUID, list[tuple]] = {}
+def _timelines(ctx: Context, filing_ids: list[uuid.UUID]) -> dict[int, dict[int, AgencyTimeline]]:
+    """Each filing's declarations followed through their events (:func:`fold_declarations`), by the filing's
+    and the declaration's ``.int``; filings without declaration events are left out."""
+    events: dict[int, list[tuple]] = {}
     last, found = None, []
     for fid, type_, subject, at, data in _TIMELINES.all(ctx.session, {"filings": filing_ids}):
-        if fid != last:  # the rows come filing by filing
-            last, found = fid, events.setdefault(fid, [])
-        found.append((type_, str(subject), at, data or {}))
+        if fid is not last:  # the rows come filing by filing (the same object while the filing lasts, on SQLite)
+            last, found = fid, events.setdefault(fid.int, [])
+        found.append((type_, subject.int, at, data or {}))
     return {fid: fold_declarations(found) for fid, found in events.items()}
 
 
