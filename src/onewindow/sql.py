@@ -57,9 +57,10 @@ class _Compiled:
     positional: bool
     fixed: Mapping[str, Any]  # values written in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one (not shared)
     in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
     shared: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # result columns converted once per distinct value
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # ``results`` and ``shared``
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
@@ -71,24 +72,25 @@ class _Compiled:
 
     def rows(self, cursor) -> list[tuple]:
         fetched = cursor.fetchall()
-        if not self.results and not self.shared:
+        if not self.conversions:
             return [tuple(row) for row in fetched]
-        shared = [(i, convert, {}) for i, convert in self.shared]
-        converted = []
-        for row in fetched:
-            row = list(row)
-            for i, convert in self.results:
-                if row[i] is not None:
-                    row[i] = convert(row[i])
-            for i, convert, seen in shared:
-                value = row[i]
-                if value is not None:
-                    known = seen.get(value)
-                    if known is None:
-                        known = seen[value] = convert(value)
-                    row[i] = known
-            converted.append(tuple(row))
-        return converted
+        if len(fetched) <= len(self.conversions):  # row by row: fewer steps than column by column
+            rows = []
+            for row in fetched:
+                row = list(row)
+                for i, convert in self.conversions:
+                    if row[i] is not None:
+                        row[i] = convert(row[i])
+                rows.append(tuple(row))
+            return rows
+        columns = list(zip(*fetched, strict=True))
+        for i, convert in self.results:
+            columns[i] = [None if value is None else convert(value) for value in columns[i]]
+        for i, convert in self.shared:  # each value once
+            converted = {value: convert(value) for value in set(columns[i]) if value is not None}
+            converted[None] = None
+            columns[i] = [converted[value] for value in columns[i]]
+        return list(zip(*columns, strict=True))
 
 
 class Prepared:
@@ -268,7 +270,8 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None,
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
                      binds=binds, results=tuple((i, c) for i, key, c in converted if key not in repeating),
                      in_order=itemgetter(*names) if len(names) > 1 else None,
-                     shared=tuple((i, c) for i, key, c in converted if key in repeating))
+                     shared=tuple((i, c) for i, key, c in converted if key in repeating),
+                     conversions=tuple((i, c) for i, _, c in converted))
 
 
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:

@@ -56,11 +56,12 @@ def fold_declarations(events: list[tuple[str, Hashable, datetime, dict[str, Any]
     timelines: dict[Any, AgencyTimeline] = {}
     for type_, subject, at, data in events:
         office = data.get("office")
-        t = timelines.get(subject)
-        if t is None:
+        if subject in timelines:
+            t = timelines[subject]
+            if office:
+                t.office = office
+        else:
             t = timelines[subject] = AgencyTimeline(agency=data.get("agency", ""), office=office or "")
-        elif office:
-            t.office = office
         # each event's effect (written out here rather than called per event: the fold runs for every event)
         if type_ == "declaration.submitted":
             t.filed_at = t.filed_at or at

@@ -48,6 +48,7 @@ import uuid
 from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -87,10 +88,11 @@ class _Named:
         self._prepared = (PreparedIn(statement, *names, repeating=repeating) if names
                           else Prepared(statement, repeating=repeating))
         self._row = namedtuple("Row", [column.key for column in statement.selected_columns])  # type: ignore[misc]
+        # a row of the statement's own columns made a named one (what ``_make`` does, without its length check)
+        self._make = partial(tuple.__new__, self._row)
 
     def all(self, ctx: Context, parameters: dict[str, Any] | None = None) -> list[Any]:
-        row, new = self._row, tuple.__new__  # the prepared rows have the statement's columns: no _make checks
-        return [new(row, values) for values in self._prepared.all(ctx.session, parameters or {})]
+        return list(map(self._make, self._prepared.all(ctx.session, parameters or {})))
 
 
 # --- the statements, built once and prepared (run on the session's transaction) --------------------------------
@@ -109,9 +111,11 @@ _CURSOR_READ = Prepared(_CURSOR_READ)
 _CURSOR_MOVE = Prepared(update(SinkCursor.__table__).where(_C.name == CURSOR)
                         .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
                                 updated_at=bindparam("now")))
-_EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type, _E.subject_id,
+_EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type,
+                      # what affected_filings reads: inspections' ids, containers' events' data
+                      case((_E.subject_type == "inspection", _E.subject_id), else_=None).label("subject_id"),
                       case((or_(_E.subject_type == "container", _E.type == "container.arrived"), _E.data),
-                           else_=None).label("data"))  # what affected_filings reads: containers' events' data
+                           else_=None).label("data"))
                .where(tuple_(_E.tx, _E.seq) > tuple_(bindparam("after_tx"), bindparam("after_seq")))
                .order_by(_E.tx, _E.seq).limit(bindparam("size")))
 _EVENT_PAGES = {False: _Named(_EVENT_PAGE, repeating=("filing_id",)),  # SQLite: every event is final
@@ -131,7 +135,7 @@ _FILINGS = _Named(select(
     _F.data["transport_mode"].label("transport_mode"), _F.data["trade_mode"].label("trade_mode"),
     _F.data[("consignee", "uscc")].label("consignee_uscc"), _F.data["destination_country"].label("destination_country"),
     _F.data["trade_country"].label("trade_country"),
-).where(_F.id.in_(_many("filings"))), "filings")
+).where(_F.id.in_(_many("filings"))), "filings", repeating=("enterprise_id",))  # an enterprise files many
 _TIMELINES = PreparedIn(select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
                         .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
                                or_(*(_E.type == type_ for type_ in DECLARATION_EVENTS)))  # fixed: one IN list
