@@ -61,11 +61,14 @@ class _Compiled:
     in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
     shared: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # result columns converted once per distinct value
     conversions: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # ``results`` and ``shared``
+    none_converted: frozenset[str] = frozenset()  # parameters whose conversion makes something of None
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
         for name, convert in self.binds:
-            params[name] = convert(params[name])  # None too: a JSON column writes it as JSON null
+            value = params[name]
+            if value is not None or name in self.none_converted:  # a JSON column writes None as JSON null
+                params[name] = convert(value)
         if self.positional:
             return self.in_order(params) if self.in_order else [params[name] for name in self.names]
         return params
@@ -271,7 +274,17 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None,
                      binds=binds, results=tuple((i, c) for i, key, c in converted if key not in repeating),
                      in_order=itemgetter(*names) if len(names) > 1 else None,
                      shared=tuple((i, c) for i, key, c in converted if key in repeating),
-                     conversions=tuple((i, c) for i, _, c in converted))
+                     conversions=tuple((i, c) for i, _, c in converted),
+                     none_converted=frozenset(name for name, convert in binds if _converts_none(convert)))
+
+
+def _converts_none(convert: Callable[[Any], Any]) -> bool:
+    """Whether a parameter's conversion makes something of None (a JSON column: JSON null) or refuses it; if
+    not, a None parameter is passed as it is, without the call."""
+    try:
+        return convert(None) is not None
+    except Exception:  # noqa: BLE001 - refused: left to the conversion at run time, as before
+        return True
 
 
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:

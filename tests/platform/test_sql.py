@@ -379,3 +379,21 @@ def test_a_statement_spelt_per_dialect(db):
     with unit_of_work(factory) as session:
         answer = per_dialect.first(session)
     assert answer == ("postgresql" if db.dialect.name == "postgresql" else "other",)
+
+
+def test_a_none_parameter_is_converted_only_where_the_conversion_makes_something_of_it(db):
+    """None is passed as it is where the conversion would give None anyway (timestamps, UUIDs); a JSON column
+    still has None converted (JSON null, as SQLAlchemy writes it)."""
+    compiled = INSERT_EVENT._compiled(db.dialect)
+    converted = dict(compiled.binds)
+    assert "data" in compiled.none_converted
+    assert not {"occurred_at", "subject_id", "filing_id"} & compiled.none_converted
+    assert all(converted[name](None) is None for name in converted.keys() - compiled.none_converted)
+    factory = make_session_factory(db)
+    nulls = text("SELECT filing_id IS NULL, data IS NULL, CAST(data AS TEXT) FROM events WHERE seq = :s")
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(filing_id=None, data=None))
+        core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq),
+                                   _event(filing_id=None, data=None)).scalar_one()
+        assert session.execute(nulls, {"s": seq}).one() == session.execute(nulls, {"s": core_seq}).one()
+        assert EVENT_BY_SEQ.first(session, {"seq": seq})[3:5] == (None, None)

@@ -211,10 +211,11 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
 
     ``events`` are :class:`Event` rows or anything with their ``type``, ``filing_id``, ``subject_type``,
     ``subject_id`` and ``data``."""
-    filings, inspections, containers = set(), set(), set()
+    named: dict[int, uuid.UUID] = {}  # filing ids by their .int: each added to the set once
+    inspections, containers = set(), set()
     for e in events:
         if e.filing_id and e.type != "filing.created":  # a new filing is staged: not in the study yet
-            filings.add(e.filing_id)
+            named[e.filing_id.int] = e.filing_id
         if e.subject_type == "inspection":
             inspections.add(e.subject_id)
         data = e.data or {}
@@ -222,6 +223,7 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
             containers.add((data["container"], data.get("port")))
         if e.type == "container.arrived":
             containers |= {(n, data.get("port")) for n in data.get("containers", [])}
+    filings = set(named.values())
     if inspections:
         found = _FILINGS_OF_INSPECTIONS.all(ctx, {"inspections": sorted(inspections, key=_BY_VALUE)})
         filings |= {row.filing_id for row in found}
