@@ -104,7 +104,8 @@ class Prepared:
 
     ``repeating`` names result columns whose values recur from row to row (the filing of each of its events):
     within one call each distinct value of such a column is converted once, and the rows holding it share the
-    converted value (equal to what converting each would give; for immutable values such as UUIDs)."""
+    converted value (equal to what converting each would give). For columns whose values the driver gives as
+    hashable ones (text, numbers, UUIDs) and convert to immutable ones (UUIDs, timestamps)."""
 
     def __init__(self, statement: Any, *, keys: Iterable[str] | None = None, repeating: Iterable[str] = ()) -> None:
         self.statement = statement

@@ -169,8 +169,7 @@ def _claim(ctx: Context) -> tuple[int, int, int] | None:
     """The projection's cursor ``(tx, seq, published)``, locked for this transaction; None while another
     scheduler holds it."""
     _CURSOR_SEED.execute(ctx.session)
-    row = _CURSOR_CLAIM.first(ctx.session)
-    return None if row is None else row  # (tx, seq, published)
+    return _CURSOR_CLAIM.first(ctx.session)
 
 
 def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int:
