@@ -37,7 +37,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, event
+from sqlalchemy import JSON, Uuid, bindparam, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -59,45 +59,70 @@ class _Compiled:
     positional: bool
     fixed: Mapping[str, Any]  # values written in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # name → conversion, for the parameters that have one
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # result column → conversion, where there is one (not shared)
     in_order: Callable[[Mapping[str, Any]], tuple] | None = None  # the values of ``names`` in order (two or more)
+    shared: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # result columns converted once per distinct value
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # ``results`` and ``shared``
+    none_converted: frozenset[str] = frozenset()  # parameters whose conversion makes something of None
     writes: bool = False  # an INSERT, UPDATE, DELETE...: refused in a read-only unit of work
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         params = {**self.fixed, **values} if self.fixed else dict(values)
         for name, convert in self.binds:
-            params[name] = convert(params[name])  # None too: a JSON column writes it as JSON null
+            value = params[name]
+            if value is not None or name in self.none_converted:  # a JSON column writes None as JSON null
+                params[name] = convert(value)
         if self.positional:
             return self.in_order(params) if self.in_order else [params[name] for name in self.names]
         return params
 
     def rows(self, cursor) -> list[tuple]:
         fetched = cursor.fetchall()
-        if not self.results:
+        if not self.conversions:
             return [tuple(row) for row in fetched]
-        converted = []
-        for row in fetched:
-            row = list(row)
-            for i, convert in self.results:
-                if row[i] is not None:
-                    row[i] = convert(row[i])
-            converted.append(tuple(row))
-        return converted
+        if len(fetched) <= len(self.conversions):  # row by row: fewer steps than column by column
+            rows = []
+            for row in fetched:
+                row = list(row)
+                for i, convert in self.conversions:
+                    if row[i] is not None:
+                        row[i] = convert(row[i])
+                rows.append(tuple(row))
+            return rows
+        columns = list(zip(*fetched, strict=True))
+        for i, convert in self.results:
+            columns[i] = [None if value is None else convert(value) for value in columns[i]]
+        for i, convert in self.shared:  # each value once
+            converted = {value: convert(value) for value in set(columns[i]) if value is not None}
+            converted[None] = None
+            columns[i] = [converted[value] for value in columns[i]]
+        return list(zip(*columns, strict=True))
 
 
 class Prepared:
     """A Core statement compiled once per dialect; run with :meth:`execute`, :meth:`executemany`, :meth:`all`,
-    :meth:`first`. ``keys`` names the columns an ``INSERT`` or ``UPDATE`` takes (those of its parameters)."""
+    :meth:`first`. ``keys`` names the columns an ``INSERT`` or ``UPDATE`` takes (those of its parameters).
+    ``statement`` may be a mapping of dialect name → statement, with a ``"default"`` for the other dialects, for
+    what the databases spell differently (an insert that skips a row already there).
 
-    def __init__(self, statement: Any, *, keys: Iterable[str] | None = None) -> None:
+    ``repeating`` names result columns whose values recur from row to row (the filing of each of its events):
+    within one call each distinct value of such a column is converted once, and the rows holding it share the
+    converted value (equal to what converting each would give). For columns whose values the driver gives as
+    hashable ones (text, numbers, UUIDs) and convert to immutable ones (UUIDs, timestamps)."""
+
+    def __init__(self, statement: Any, *, keys: Iterable[str] | None = None, repeating: Iterable[str] = ()) -> None:
         self.statement = statement
         self.keys = list(keys) if keys is not None else None
+        self.repeating = frozenset(repeating)
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect, self.keys)
+            statement = self.statement
+            if isinstance(statement, Mapping):  # spelt per dialect
+                statement = statement.get(dialect.name, statement["default"])
+            compiled = self._by_dialect[dialect.name] = _compile(statement, dialect, self.keys, self.repeating)
         return compiled
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
@@ -135,40 +160,67 @@ class Prepared:
 
 
 class PreparedIn:
-    """A statement with one expanding ``IN`` parameter, prepared (:class:`Prepared`) per length of its list.
+    """A statement with expanding ``IN`` parameters (``names``: one or more), prepared (:class:`Prepared`) per
+    length of each list.
 
-    For each length the list becomes that many plain parameters. Lengths are
+    For each length a list becomes that many plain parameters. Lengths are
     rounded up to a power of two and a shorter list is padded with its last
-    value (an ``IN`` list is a set: the rows are the same), so a few
-    statements serve every call. The list must not be empty.
+    value (an ``IN`` list is a set: the rows read or changed are the same), so
+    a few statements serve every call: one per combination of the lists'
+    rounded lengths. No list may be empty.
     """
 
-    def __init__(self, statement: Any, name: str) -> None:
-        self.statement, self.name = statement, name
-        self._by_length: dict[int, Prepared] = {}
+    def __init__(self, statement: Any, *names: str, repeating: Iterable[str] = ()) -> None:
+        if not names:
+            raise TypeError("PreparedIn needs the name of at least one IN list")
+        self.statement, self.names, self.repeating = statement, names, tuple(repeating)
+        self._by_lengths: dict[tuple[int, ...], Prepared] = {}
 
-    def _prepared(self, length: int) -> Prepared:
-        prepared = self._by_length.get(length)
+    def _prepared(self, lengths: tuple[int, ...]) -> Prepared:
+        prepared = self._by_lengths.get(lengths)
         if prepared is None:
+            length_of = dict(zip(self.names, lengths, strict=True))
+
             def plain(element):
-                if isinstance(element, BindParameter) and element.key == self.name:
-                    return Grouping(ClauseList(*(bindparam(f"{self.name}_{i}", type_=element.type)
-                                                 for i in range(length))))
+                if isinstance(element, BindParameter) and element.key in length_of:
+                    return Grouping(ClauseList(*(bindparam(key, type_=element.type)
+                                                 for key in _in_names(element.key, length_of[element.key]))))
                 return None
 
-            prepared = self._by_length[length] = Prepared(replacement_traverse(self.statement, {}, plain))
+            prepared = self._by_lengths[lengths] = Prepared(replacement_traverse(self.statement, {}, plain),
+                                                            repeating=self.repeating)
         return prepared
 
+    def _bound(self, parameters: Mapping[str, Any]) -> tuple[Prepared, dict[str, Any]]:
+        bound = dict(parameters)
+        lengths = []
+        for name in self.names:
+            values = list(parameters[name])
+            del bound[name]
+            if not values:
+                raise ValueError(f"the IN list {name} is empty")
+            length = 1 << (len(values) - 1).bit_length()
+            values += values[-1:] * (length - len(values))
+            bound.update(zip(_in_names(name, length), values, strict=True))
+            lengths.append(length)
+        return self._prepared(tuple(lengths)), bound
+
     def all(self, session: Session, parameters: Mapping[str, Any]) -> list[tuple]:
-        """The rows of the statement with ``parameters`` (the ``IN`` list under the parameter's name)."""
-        values = list(parameters[self.name])
-        if not values:
-            raise ValueError(f"the IN list {self.name} is empty")
-        length = 1 << (len(values) - 1).bit_length()
-        values += values[-1:] * (length - len(values))
-        bound = {key: value for key, value in parameters.items() if key != self.name}
-        bound.update((f"{self.name}_{i}", value) for i, value in enumerate(values))
-        return self._prepared(length).all(session, bound)
+        """The rows of the statement with ``parameters`` (each ``IN`` list under its parameter's name)."""
+        prepared, bound = self._bound(parameters)
+        return prepared.all(session, bound)
+
+    def execute(self, session: Session, parameters: Mapping[str, Any]) -> int:
+        """Run the statement (an ``UPDATE`` or ``DELETE``) once with ``parameters``; the number of rows it
+        changed."""
+        prepared, bound = self._bound(parameters)
+        return prepared.execute(session, bound)
+
+
+@cache
+def _in_names(name: str, length: int) -> tuple[str, ...]:
+    """The plain parameters an ``IN`` list ``name`` of ``length`` values becomes (:class:`PreparedIn`)."""
+    return tuple(f"{name}_{i}" for i in range(length))
 
 
 _CURSOR = "onewindow.sql.cursor"
@@ -212,7 +264,8 @@ def _class_manager(model: type) -> Any:
     return sa_inspect(model).class_manager
 
 
-def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compiled:
+def _compile(statement: Any, dialect: Dialect, keys: list[str] | None,
+             repeating: frozenset[str] = frozenset()) -> _Compiled:
     compiled: SQLCompiler = statement.compile(dialect=dialect, column_keys=keys)
     _refuse_work_per_call(compiled)
     names = tuple(compiled.positiontup or ())
@@ -223,11 +276,27 @@ def _compile(statement: Any, dialect: Dialect, keys: list[str] | None) -> _Compi
     processors = compiled._bind_processors
     binds = tuple((name, _bind_conversion(compiled.binds[name].type, processors[name], dialect))
                   for name in dict.fromkeys(names or compiled.bind_names.values()) if name in processors)
-    results = tuple((i, convert) for i, column in enumerate(compiled._result_columns)
-                    if (convert := _result_conversion(column.type, dialect)) is not None)
+    converted = [(i, column.keyname, convert) for i, column in enumerate(compiled._result_columns)
+                 if (convert := _result_conversion(column.type, dialect)) is not None]
+    unknown = repeating - {column.keyname for column in compiled._result_columns}
+    if unknown:
+        raise ValueError(f"{compiled.string!r} has no result column {', '.join(sorted(unknown))}")
     return _Compiled(sql=compiled.string, names=names, positional=compiled.positional, fixed=fixed,
-                     binds=binds, results=results, in_order=itemgetter(*names) if len(names) > 1 else None,
+                     binds=binds, results=tuple((i, c) for i, key, c in converted if key not in repeating),
+                     in_order=itemgetter(*names) if len(names) > 1 else None,
+                     shared=tuple((i, c) for i, key, c in converted if key in repeating),
+                     conversions=tuple((i, c) for i, _, c in converted),
+                     none_converted=frozenset(name for name, convert in binds if _converts_none(convert)),
                      writes=writes(compiled.string))
+
+
+def _converts_none(convert: Callable[[Any], Any]) -> bool:
+    """Whether a parameter's conversion makes something of None (a JSON column: JSON null) or refuses it; if
+    not, a None parameter is passed as it is, without the call."""
+    try:
+        return convert(None) is not None
+    except Exception:  # noqa: BLE001 - refused: left to the conversion at run time, as before
+        return True
 
 
 def _bind_conversion(type_: Any, convert: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:
@@ -255,8 +324,28 @@ def _result_conversion(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | N
     convert = type_._cached_result_processor(dialect, None)
     if convert is not None and _uuid_as_text(type_, dialect):
         return _uuid_from_text
+    if convert is not None and (loads := _json_deserializer(type_, dialect)) is not None:
+        return loads
     shorter = _shorter_conversions(type_, dialect)
     return convert if shorter is None else shorter[1]
+
+
+def _json_deserializer(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """For a JSON column read as text (SQLite), the dialect's JSON deserializer itself: what SQLAlchemy's
+    conversion calls through two wrappers of its own. None where they do more: a text conversion before it,
+    or a deserializer that refuses a number with ``TypeError`` (the wrappers then give the number itself)."""
+    loads = getattr(dialect, "_json_deserializer", None)
+    if not isinstance(type_, JSON) or loads is None or dialect.name != "sqlite":
+        return None
+    if type_._str_impl.result_processor(dialect, None) is not None:
+        return None
+    try:
+        loads(0)
+    except TypeError:
+        return None
+    except Exception:  # noqa: BLE001 - refused otherwise: the wrappers let the same error through
+        pass
+    return loads
 
 
 def _shorter_conversions(type_: Any, dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:

@@ -241,3 +241,159 @@ def test_positional_parameters_are_given_in_the_statements_order(db):
         (seq,) = INSERT_EVENT.first(session, _event(type="filing", subject_type="declaration"))
         assert twice.all(session, {"after": 0, "t": "declaration"}) == [(seq,)]
         assert twice.all(session, {"after": seq, "t": "filing"}) == []
+
+
+def _two_lists() -> list[tuple[list[str], list[str]]]:
+    types, subjects = ["filing.created", "filing.submitted", "declaration.accepted", "absent.type"], \
+        ["filing", "declaration", "container", "absent"]
+    return [(types[:n], subjects[:m]) for n in range(1, 5) for m in range(1, 5)] + [
+        (["filing.created", "filing.created"], ["filing", "absent", "filing"]), (["absent.type"], ["filing"])]
+
+
+def test_a_statement_with_two_in_lists_reads_what_the_expanding_statement_reads(db):
+    """Each list is padded to its own length (powers of two, several combinations): the rows are those of the
+    expanding statement run by SQLAlchemy, in the same order."""
+    from onewindow.sql import PreparedIn
+
+    statement = (select(EVENTS.c.seq, EVENTS.c.type, EVENTS.c.subject_type, EVENTS.c.occurred_at)
+                 .where(EVENTS.c.type.in_(bindparam("types", expanding=True)),
+                        EVENTS.c.subject_type.in_(bindparam("subjects", expanding=True)),
+                        EVENTS.c.seq > bindparam("after"))
+                 .order_by(EVENTS.c.seq))
+    prepared = PreparedIn(statement, "types", "subjects")
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        for i, (type_, subject) in enumerate([("filing.created", "filing"), ("filing.submitted", "filing"),
+                                              ("declaration.accepted", "declaration"), ("filing.created", "x"),
+                                              ("container.arrived", "container"), ("filing.submitted", "filing")]):
+            INSERT_EVENT.first(session, _event(type=type_, subject_type=subject,
+                                               occurred_at=datetime(2026, 3, 2, 9, i, tzinfo=UTC)))
+    with unit_of_work(factory) as session:
+        found = []
+        for types, subjects in _two_lists():
+            for after in (0, 2):
+                values = {"types": types, "subjects": subjects, "after": after}
+                ours = prepared.all(session, values)
+                assert ours == [tuple(row) for row in session.execute(statement, values)]
+                found.append(len(ours))
+        with pytest.raises(ValueError, match="IN list subjects is empty"):
+            prepared.all(session, {"types": ["filing.created"], "subjects": [], "after": 0})
+    assert max(found) >= 3 and 0 in found
+    assert set(prepared._by_lengths) >= {(1, 1), (2, 4), (4, 2), (4, 4)}
+
+
+def test_an_update_or_delete_with_in_lists_changes_what_sqlalchemy_changes(db):
+    """:meth:`PreparedIn.execute` runs a ``DELETE`` (or ``UPDATE``) with padded lists: the same rows change as
+    with the expanding statement, and it answers how many."""
+    from sqlalchemy import delete
+
+    from onewindow.sql import PreparedIn
+
+    statement = delete(EVENTS).where(EVENTS.c.type.in_(bindparam("types", expanding=True)),
+                                     EVENTS.c.subject_type == bindparam("subject"))
+    prepared = PreparedIn(statement, "types")
+    kinds = ["a", "b", "c", "d", "e", "f"]
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        for subject in ("ours", "core"):
+            for kind in kinds:
+                INSERT_EVENT.first(session, _event(type=kind, subject_type=subject))
+    with unit_of_work(factory) as session:
+        changed = [(prepared.execute(session, {"types": types, "subject": "ours"}),
+                    session.execute(statement, {"types": types, "subject": "core"}).rowcount)
+                   for types in (["a", "x", "b"], ["c"], ["c", "x"], ["d", "d", "e", "d", "e"])]
+    assert changed == [(2, 2), (1, 1), (0, 0), (2, 2)]
+    with unit_of_work(factory) as session:
+        left = session.execute(select(EVENTS.c.type, EVENTS.c.subject_type)).all()
+    assert sorted(left) == [("f", "core"), ("f", "ours")]
+
+
+def test_repeating_columns_are_converted_once_per_value(db):
+    """A column named ``repeating`` reads the same values as without (NULLs too); where the database's values
+    are converted (UUIDs on SQLite), the rows holding one value share one converted object."""
+    filings = [uuid.uuid4(), uuid.uuid4()]
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        for i in range(7):
+            INSERT_EVENT.first(session, _event(filing_id=None if i == 3 else filings[i % 2],
+                                               occurred_at=datetime(2026, 3, 2, 9, i, tzinfo=UTC)))
+    statement = select(EVENTS.c.filing_id, EVENTS.c.seq, EVENTS.c.subject_id, EVENTS.c.occurred_at,
+                       EVENTS.c.data).order_by(EVENTS.c.seq)
+    plain, repeating = Prepared(statement), Prepared(statement, repeating=["filing_id"])
+    with unit_of_work(factory) as session:
+        core = [tuple(row) for row in session.execute(statement)]
+        assert plain.all(session) == repeating.all(session) == core  # more rows than conversions: by column
+        assert [row[0] for row in core] == [filings[0], filings[1], filings[0], None, filings[0], filings[1],
+                                            filings[0]]
+        rows = repeating.all(session)
+        compiled = repeating._compiled(db.dialect)
+        if compiled.shared:
+            assert rows[0][0] is rows[2][0] is rows[6][0] and rows[1][0] is rows[5][0]
+        assert Prepared(statement.limit(1), repeating=["filing_id"]).all(session) == core[:1]  # row by row
+        with pytest.raises(ValueError, match="no result column nothing"):
+            Prepared(statement, repeating=["nothing"]).all(session)
+
+
+@pytest.mark.parametrize("stored", [{"a": [1, "二"], "b": None}, [1, 2, {"c": True}], "text", None, True, {}])
+def test_json_values_and_their_parts_read_as_sqlalchemy_reads_them(db, stored):
+    """JSON columns, and parts of them, read the values SQLAlchemy's own execution reads (on SQLite through
+    the JSON deserializer itself)."""
+    statement = select(EVENTS.c.data, EVENTS.c.data["a"].label("a"), EVENTS.c.data[("a", 1)].label("a1"),
+                       EVENTS.c.data["b"].label("b")).where(EVENTS.c.seq == bindparam("seq"))
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(data=stored))
+    with unit_of_work(factory) as session:
+        assert Prepared(statement).first(session, {"seq": seq}) == tuple(session.execute(statement, {"seq": seq}).one())
+
+
+def test_json_is_read_with_the_deserializer_itself_unless_sqlalchemy_does_more():
+    """SQLite: the dialect's deserializer (the same values as SQLAlchemy's two wrappers of it), except one that
+    refuses a number with ``TypeError``, whose wrappers give the number instead; elsewhere SQLAlchemy's own."""
+    import json
+
+    import orjson
+    from sqlalchemy import JSON
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from onewindow.sql import _result_conversion
+
+    dialect = sqlite.dialect(json_deserializer=orjson.loads)  # the platform's
+    theirs = JSON().dialect_impl(dialect).result_processor(dialect, None)
+    assert _result_conversion(JSON(), dialect) is orjson.loads
+    for text_ in ('{"a": [1, "二"]}', "[]", '"x"', "null", "true", "1.5"):
+        assert orjson.loads(text_) == theirs(text_)
+    dialect = sqlite.dialect(json_deserializer=json.loads)  # refuses a number with TypeError
+    ours = _result_conversion(JSON(), dialect)
+    assert ours is not json.loads and ours(5) == 5 and ours('{"a": 1}') == {"a": 1}
+    assert _result_conversion(JSON(), postgresql.dialect(json_deserializer=orjson.loads)) is not orjson.loads
+
+
+def test_a_statement_spelt_per_dialect(db):
+    """A mapping of dialect name → statement runs the database's own, or the ``"default"`` one."""
+    from sqlalchemy import literal
+
+    per_dialect = Prepared({"postgresql": select(literal("postgresql").label("x")),
+                            "default": select(literal("other").label("x"))})
+    factory = make_session_factory(db)
+    with unit_of_work(factory) as session:
+        answer = per_dialect.first(session)
+    assert answer == ("postgresql" if db.dialect.name == "postgresql" else "other",)
+
+
+def test_a_none_parameter_is_converted_only_where_the_conversion_makes_something_of_it(db):
+    """None is passed as it is where the conversion would give None anyway (timestamps, UUIDs); a JSON column
+    still has None converted (JSON null, as SQLAlchemy writes it)."""
+    compiled = INSERT_EVENT._compiled(db.dialect)
+    converted = dict(compiled.binds)
+    assert "data" in compiled.none_converted
+    assert not {"occurred_at", "subject_id", "filing_id"} & compiled.none_converted
+    assert all(converted[name](None) is None for name in converted.keys() - compiled.none_converted)
+    factory = make_session_factory(db)
+    nulls = text("SELECT filing_id IS NULL, data IS NULL, CAST(data AS TEXT) FROM events WHERE seq = :s")
+    with unit_of_work(factory) as session:
+        (seq,) = INSERT_EVENT.first(session, _event(filing_id=None, data=None))
+        core_seq = session.execute(insert(EVENTS).returning(EVENTS.c.seq),
+                                   _event(filing_id=None, data=None)).scalar_one()
+        assert session.execute(nulls, {"s": seq}).one() == session.execute(nulls, {"s": core_seq}).one()
+        assert EVENT_BY_SEQ.first(session, {"seq": seq})[3:5] == (None, None)

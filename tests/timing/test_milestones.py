@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from onewindow.timing.milestones import fold_declarations, latest_if_all, stages
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onewindow.timing.milestones import fold_declarations, latest_if_all, seconds, stages
 
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)
 
@@ -58,3 +61,10 @@ def test_a_declaration_time_line_keeps_its_first_filing_and_the_release_in_force
 def test_latest_if_all():
     assert latest_if_all([at(1), at(3), at(2)]) == at(3)
     assert latest_if_all([at(1), None]) is None and latest_if_all([]) is None
+
+
+@given(st.timedeltas(min_value=timedelta(days=-400), max_value=timedelta(days=400)))
+def test_seconds_are_the_whole_seconds_rounded(gap):
+    start = datetime(2026, 3, 2, 9, 30, 0, 500000, tzinfo=UTC)
+    assert seconds(start, start + gap) == round(gap.total_seconds())
+    assert seconds(None, start) is None and seconds(start, None) is None

@@ -138,3 +138,51 @@ def test_a_step_worked_out_before_the_cursor_moved_writes_nothing(flow, run):
     assert run(lambda ctx: projection.write_step(ctx, step)) == 0
     assert run(lambda ctx: (ctx.session.get(SinkCursor, projection.CURSOR).seq,
                             ctx.session.get(ClearanceRecord, filing_id).projected_at)) == moved
+
+
+def test_consignments_recomputed_together_get_the_rows_each_gets_alone(flow, run):
+    """A batch reads what all its consignments need with one statement per kind and sorts it out per
+    consignment: each gets the rows it gets when recomputed alone (different enterprises and credit levels,
+    containers, a joint inspection, releases and gate-outs, a staged filing that is not in the study)."""
+    from onewindow.timing import projection
+
+    run(lambda ctx: ctx.session.execute(update(Organisation).where(Organisation.code == OTHER)
+                                        .values(credit_level="certified")))
+    inspected, (a, b) = flow.entry(61)
+    flow.arrive([a, b])
+    flow.at(30)
+    joint, ids = flow.file(inspected)
+    flow.accept(ids["customs"], "0916")
+    flow.accept(ids["ciq"], "210600")
+    flow.decide(ids["customs"], "0916", [a])
+    flow.at(20)
+    flow.decide(ids["ciq"], "210600", [a])
+    released, (c, d) = flow.entry(62)
+    flow.arrive([c, d])
+    flow.at(45)
+    out, ids = flow.file(released)
+    for agency, office in (("customs", "0916"), ("ciq", "210600")):
+        flow.accept(ids[agency], office)
+        flow.decide(ids[agency], office)
+        flow.at(15)
+        flow.release(ids[agency], office)
+    flow.at(90)
+    flow.gate_out(c)
+    flow.gate_out(d)
+    other, _ = flow.file(flow.entry(63, containers=1, enterprise=OTHER)[0], enterprise=OTHER)
+    staged = flow.post("/filings", ENT, flow.entry(64)[0], 201)["id"]
+    filings = [uuid.UUID(f) for f in (joint, out, other, staged)]
+
+    def rows(ctx, ids):
+        found = projection.study_rows(ctx, ids)
+        return ({r["filing_id"]: r for r in found.records},
+                sorted((r["filing_id"], r["agency"], tuple(sorted(r.items()))) for r in found.agency_rows))
+
+    together = run(lambda ctx: rows(ctx, filings))
+    alone = [run(lambda ctx, f=f: rows(ctx, [f])) for f in filings]
+    assert set(together[0]) == set(filings[:3])
+    assert together[0] == {f: r for records, _ in alone for f, r in records.items()}
+    assert together[1] == sorted(row for _, agencies in alone for row in agencies)
+    assert [together[0][f]["inspection"] for f in filings[:3]] == ["joint", "none", "none"]
+    assert [together[0][f]["credit_level"] for f in filings[:3]] == ["general", "general", "certified"]
+    assert together[0][filings[1]]["complete"] and together[0][filings[0]]["arrived_at"] is not None

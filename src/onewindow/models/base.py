@@ -54,9 +54,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         def write(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetimes are not stored; use the platform clock")
-            value = value.astimezone(UTC)
+            if value.tzinfo is not UTC:  # the platform's own (the clock's) need no conversion
+                if value.tzinfo is None:
+                    raise ValueError("naive datetimes are not stored; use the platform clock")
+                value = value.astimezone(UTC)
             return SQLITE_TEXT % (value.year, value.month, value.day, value.hour, value.minute, value.second,
                                   value.microsecond)
 

@@ -19,8 +19,9 @@ agencies' stage is ``r − f`` and the stages from arrival are unknown (None).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -49,44 +50,47 @@ class AgencyTimeline:
         return self.filed_at is not None and not self.withdrawn
 
 
-def fold_declarations(events: list[tuple[str, str, datetime, dict[str, Any]]]) -> dict[str, AgencyTimeline]:
-    """Declaration id → its timeline, from ``(type, declaration id, occurred_at, data)`` in log order."""
-    timelines: dict[str, AgencyTimeline] = {}
+def fold_declarations(events: list[tuple[str, Hashable, datetime, dict[str, Any]]]) -> dict[Any, AgencyTimeline]:
+    """Declaration → its timeline, from ``(type, declaration, occurred_at, data)`` in log order; a declaration
+    is named by anything that tells it from the others (its id, or the id's ``.int``)."""
+    timelines: dict[Any, AgencyTimeline] = {}
     for type_, subject, at, data in events:
-        t = timelines.get(subject)
-        if t is None:
-            t = timelines[subject] = AgencyTimeline(agency=data.get("agency", ""), office=data.get("office") or "")
-        if data.get("office"):
-            t.office = data["office"]
-        _apply(t, type_, at)
+        office = data.get("office")
+        if subject in timelines:
+            t = timelines[subject]
+            if office:
+                t.office = office
+        else:
+            t = timelines[subject] = AgencyTimeline(agency=data.get("agency", ""), office=office or "")
+        # each event's effect (written out here rather than called per event: the fold runs for every event)
+        if type_ == "declaration.submitted":
+            t.filed_at = t.filed_at or at
+            t.submissions += 1
+            t.withdrawn = False
+        elif type_ == "declaration.rejected":
+            t.rejections += 1
+            t.accepted_at = t.decided_at = None
+        elif type_ == "declaration.accepted":
+            t.accepted_at = at
+        elif type_ == "inspection.decided":
+            t.decided_at = at
+        elif type_ == "declaration.released":
+            t.released_at = at
+        elif type_ == "declaration.release_revoked":
+            t.released_at = None
+        elif type_ == "declaration.withdrawn":
+            t.withdrawn = True
     return timelines
-
-
-def _apply(t: AgencyTimeline, type_: str, at: datetime) -> None:
-    if type_ == "declaration.submitted":
-        t.filed_at = t.filed_at or at
-        t.submissions += 1
-        t.withdrawn = False
-    elif type_ == "declaration.rejected":
-        t.rejections += 1
-        t.accepted_at = t.decided_at = None
-    elif type_ == "declaration.accepted":
-        t.accepted_at = at
-    elif type_ == "inspection.decided":
-        t.decided_at = at
-    elif type_ == "declaration.released":
-        t.released_at = at
-    elif type_ == "declaration.release_revoked":
-        t.released_at = None
-    elif type_ == "declaration.withdrawn":
-        t.withdrawn = True
 
 
 def seconds(start: datetime | None, end: datetime | None) -> int | None:
     """Whole seconds from ``start`` to ``end`` (None when either is unknown)."""
     if start is None or end is None:
         return None
-    return round((end - start).total_seconds())
+    return round((end - start) / _SECOND)  # what total_seconds() gives, without its call
+
+
+_SECOND = timedelta(seconds=1)
 
 
 def stages(arrived: datetime | None, filed: datetime, released: datetime | None,
@@ -105,6 +109,6 @@ def stages(arrived: datetime | None, filed: datetime, released: datetime | None,
 
 def latest_if_all(values: list[datetime | None]) -> datetime | None:
     """The last of ``values`` when every one is known (the moment all were done), else None."""
-    if not values or any(v is None for v in values):
+    if not values or None in values:  # a datetime is never equal to None
         return None
     return max(values)  # type: ignore[type-var]

@@ -48,6 +48,8 @@ import uuid
 from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,10 +61,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from onewindow.context import Context
 from onewindow.events.feed import horizon
 from onewindow.rows import insert as insert_rows
-from onewindow.sql import PreparedIn
+from onewindow.sql import Prepared, PreparedIn
 from onewindow.models import (
-    AGENCIES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration, DeclarationContainer,
-    Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation, SinkCursor,
+    AGENCIES, STAGES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration,
+    DeclarationContainer, Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation,
+    SinkCursor,
 )
 from onewindow.timing.milestones import AgencyTimeline, fold_declarations, latest_if_all, seconds, stages
 
@@ -77,44 +80,50 @@ def _many(name: str):
 
 
 class _Named:
-    """A select with one ``IN`` list, prepared per length of the list (:class:`onewindow.sql.PreparedIn`), whose
-    rows have the statement's column names as Core's rows do. The list must not be empty."""
+    """A select prepared once (:class:`onewindow.sql.Prepared`), or per length of its ``IN`` lists ``names``
+    (:class:`onewindow.sql.PreparedIn`; no list may be empty), whose rows have the statement's column names as
+    Core's rows do. ``repeating``: columns whose values recur from row to row (converted once per value)."""
 
-    def __init__(self, statement: Any, name: str) -> None:
-        self._prepared = PreparedIn(statement, name)
+    def __init__(self, statement: Any, *names: str, repeating: tuple[str, ...] = ()) -> None:
+        self._prepared = (PreparedIn(statement, *names, repeating=repeating) if names
+                          else Prepared(statement, repeating=repeating))
         self._row = namedtuple("Row", [column.key for column in statement.selected_columns])  # type: ignore[misc]
+        # a row of the statement's own columns made a named one (what ``_make`` does, without its length check)
+        self._make = partial(tuple.__new__, self._row)
 
-    def all(self, ctx: Context, parameters: dict[str, Any]) -> list[Any]:
-        return [self._row._make(row) for row in self._prepared.all(ctx.session, parameters)]
+    def all(self, ctx: Context, parameters: dict[str, Any] | None = None) -> list[Any]:
+        return list(map(self._make, self._prepared.all(ctx.session, parameters or {})))
 
 
-# --- the statements, built once (Core, run on the session's connection) -------------------------------------
+# --- the statements, built once and prepared (run on the session's transaction) --------------------------------
 
-# Columns of the tables, not of the mapped classes: a statement computes its cache key on every execution, and
-# plain columns cost a fraction of what ORM attributes do.
 _C, _E, _F, _D = SinkCursor.__table__.c, Event.__table__.c, Filing.__table__.c, Declaration.__table__.c
 _ID, _DC = InspectionDeclaration.__table__.c, DeclarationContainer.__table__.c
 _I, _IP, _V = Inspection.__table__.c, InspectionParticipant.__table__.c, ContainerVisit.__table__.c
 _CR, _ORG = ClearanceRecord.__table__.c, Organisation.__table__.c
 
-_CURSOR_SEED = {dialect: insert_(SinkCursor.__table__).values(name=CURSOR, tx=0, seq=0, published=0)
-                .on_conflict_do_nothing()
-                for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_CURSOR_SEED = Prepared({dialect: insert_(SinkCursor.__table__).values(name=CURSOR, tx=0, seq=0, published=0)
+                         .on_conflict_do_nothing()
+                         for dialect, insert_ in (("postgresql", pg_insert), ("default", sqlite_insert))})
 _CURSOR_READ = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR)
-_CURSOR_CLAIM = _CURSOR_READ.with_for_update(skip_locked=True)
-_CURSOR_MOVE = (update(SinkCursor.__table__).where(_C.name == CURSOR)
-                .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
-                        updated_at=bindparam("now")))
-_EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type, _E.subject_id,
+_CURSOR_CLAIM = Prepared(_CURSOR_READ.with_for_update(skip_locked=True))
+_CURSOR_READ = Prepared(_CURSOR_READ)
+_CURSOR_MOVE = Prepared(update(SinkCursor.__table__).where(_C.name == CURSOR)
+                        .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
+                                updated_at=bindparam("now")))
+_EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type,
+                      # what affected_filings reads: inspections' ids, containers' events' data
+                      case((_E.subject_type == "inspection", _E.subject_id), else_=None).label("subject_id"),
                       case((or_(_E.subject_type == "container", _E.type == "container.arrived"), _E.data),
-                           else_=None).label("data"))  # what affected_filings reads: containers' events' data
+                           else_=None).label("data"))
                .where(tuple_(_E.tx, _E.seq) > tuple_(bindparam("after_tx"), bindparam("after_seq")))
                .order_by(_E.tx, _E.seq).limit(bindparam("size")))
-_FINAL_EVENT_PAGE = _EVENT_PAGE.where(_E.tx < bindparam("xmin"))
+_EVENT_PAGES = {False: _Named(_EVENT_PAGE, repeating=("filing_id",)),  # SQLite: every event is final
+                True: _Named(_EVENT_PAGE.where(_E.tx < bindparam("xmin")), repeating=("filing_id",))}
 _FILINGS_OF_INSPECTIONS = _Named(
     select(_D.filing_id).join(InspectionDeclaration.__table__, _ID.declaration_id == _D.id)
     .where(_ID.inspection_id.in_(_many("inspections"))).distinct(), "inspections")
-_FILINGS_OF_CONTAINERS = _Named(
+_FILINGS_OF_CONTAINERS = PreparedIn(
     select(_D.filing_id, _DC.number, _F.port).select_from(DeclarationContainer.__table__)
     .join(Declaration.__table__, _D.id == _DC.declaration_id)
     .join(Filing.__table__, _F.id == _D.filing_id)
@@ -126,39 +135,41 @@ _FILINGS = _Named(select(
     _F.data["transport_mode"].label("transport_mode"), _F.data["trade_mode"].label("trade_mode"),
     _F.data[("consignee", "uscc")].label("consignee_uscc"), _F.data["destination_country"].label("destination_country"),
     _F.data["trade_country"].label("trade_country"),
-).where(_F.id.in_(_many("filings"))), "filings")
-_TIMELINES = _Named(select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
-                    .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
-                           or_(*(_E.type == type_ for type_ in DECLARATION_EVENTS)))  # fixed: no second IN list
-                    .order_by(_E.tx, _E.seq), "filings")
-_CREDIT_KEPT = _Named(select(_CR.filing_id, _CR.credit_level).where(_CR.filing_id.in_(_many("filings"))), "filings")
-_CREDIT_NOW = _Named(select(_ORG.id, _ORG.credit_level).where(_ORG.id.in_(_many("organisations"))),
-                     "organisations")
+).where(_F.id.in_(_many("filings"))), "filings", repeating=("enterprise_id",))  # an enterprise files many
+_TIMELINES = PreparedIn(select(_E.filing_id, _E.type, _E.subject_id, _E.occurred_at, _E.data)
+                        .where(_E.filing_id.in_(_many("filings")), _E.subject_type == "declaration",
+                               or_(*(_E.type == type_ for type_ in DECLARATION_EVENTS)))  # fixed: one IN list
+                        .order_by(_E.filing_id, _E.tx, _E.seq),  # each filing's events together, in log order
+                        "filings", repeating=("filing_id", "subject_id"))
+_CREDIT_KEPT = PreparedIn(select(_CR.filing_id, _CR.credit_level).where(_CR.filing_id.in_(_many("filings"))),
+                          "filings")
+_CREDIT_NOW = PreparedIn(select(_ORG.id, _ORG.credit_level).where(_ORG.id.in_(_many("organisations"))),
+                         "organisations")
 _DECLARATIONS = _Named(select(_D.id, _D.filing_id, _D.agency, _D.office_code,
                               _D.data["containers"].label("containers"))
-                       .where(_D.filing_id.in_(_many("filings"))).order_by(_D.agency), "filings")
+                       .where(_D.filing_id.in_(_many("filings"))).order_by(_D.agency), "filings",
+                       repeating=("filing_id",))
 _NO_SHOWS = (select(func.count()).where(_IP.inspection_id == _I.id, _IP.absent.is_(True))
              .correlate(Inspection.__table__).scalar_subquery())
 _INSPECTIONS = _Named(select(_ID.declaration_id, _I.id, _I.port, _I.joint, _I.matched_at, _I.relocated_at,
                              _I.started_at, _I.completed_at, _NO_SHOWS.label("no_shows"))
                       .join(Inspection.__table__, _I.id == _ID.inspection_id)
                       .where(_ID.declaration_id.in_(_many("declarations"))), "declarations")
-_VISITS = (select(_V.number, _V.port, _V.arrived_at, _V.released_at, _V.gated_out_at)
-           .where(_V.number.in_(_many("numbers")), or_(_V.port.in_(_many("ports")), _V.port.is_(None)),
-                  or_(_V.gated_out_at.is_(None), _V.gated_out_at >= bindparam("since")))
-           .order_by(_V.number, _V.created_at))
+_VISITS = _Named(select(_V.number, _V.port, _V.arrived_at, _V.released_at, _V.gated_out_at)
+                 .where(_V.number.in_(_many("numbers")), or_(_V.port.in_(_many("ports")), _V.port.is_(None)),
+                        or_(_V.gated_out_at.is_(None), _V.gated_out_at >= bindparam("since")))
+                 .order_by(_V.number, _V.created_at), "numbers", "ports")
 _RECORDS, _AGENCY_RECORDS = ClearanceRecord.__table__, ClearanceAgencyRecord.__table__
-_DELETE_AGENCY_ROWS = delete(_AGENCY_RECORDS).where(_AGENCY_RECORDS.c.filing_id.in_(_many("filings")))
-_DELETE_RECORDS = delete(_RECORDS).where(_RECORDS.c.filing_id.in_(_many("filings")))
+_DELETE_AGENCY_ROWS = PreparedIn(delete(_AGENCY_RECORDS).where(_AGENCY_RECORDS.c.filing_id.in_(_many("filings"))),
+                                 "filings")
+_DELETE_RECORDS = PreparedIn(delete(_RECORDS).where(_RECORDS.c.filing_id.in_(_many("filings"))), "filings")
 
 
 def _claim(ctx: Context) -> tuple[int, int, int] | None:
     """The projection's cursor ``(tx, seq, published)``, locked for this transaction; None while another
     scheduler holds it."""
-    connection = ctx.session.connection()
-    connection.execute(_CURSOR_SEED.get(connection.dialect.name, _CURSOR_SEED["sqlite"]))
-    row = connection.execute(_CURSOR_CLAIM).first()
-    return None if row is None else (row.tx, row.seq, row.published)
+    _CURSOR_SEED.execute(ctx.session)
+    return _CURSOR_CLAIM.first(ctx.session)
 
 
 def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int:
@@ -168,11 +179,11 @@ def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int
     if claimed is None:
         return 0
     tx, seq, published = claimed
-    connection, done, xmin = ctx.session.connection(), 0, horizon(ctx)
-    page, params = (_EVENT_PAGE, {}) if xmin is None else (_FINAL_EVENT_PAGE, {"xmin": xmin})
+    done, xmin = 0, horizon(ctx)
+    page, params = _EVENT_PAGES[xmin is not None], ({} if xmin is None else {"xmin": xmin})
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
-        events = connection.execute(page, {**params, "after_tx": tx, "after_seq": seq, "size": size}).all()
+        events = page.all(ctx, {**params, "after_tx": tx, "after_seq": seq, "size": size})
         if not events:
             break
         refresh_filings(ctx, affected_filings(ctx, events))
@@ -182,7 +193,7 @@ def project(ctx: Context, *, batch: int = 1000, limit: int | None = None) -> int
         if len(events) < size:
             break
     if done:
-        connection.execute(_CURSOR_MOVE, {"tx": tx, "seq": seq, "published": published, "now": ctx.now()})
+        _CURSOR_MOVE.execute(ctx.session, {"tx": tx, "seq": seq, "published": published, "now": ctx.now()})
     return done
 
 
@@ -199,10 +210,11 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
 
     ``events`` are :class:`Event` rows or anything with their ``type``, ``filing_id``, ``subject_type``,
     ``subject_id`` and ``data``."""
-    filings, inspections, containers = set(), set(), set()
+    named: dict[int, uuid.UUID] = {}  # filing ids by their .int: each added to the set once
+    inspections, containers = set(), set()
     for e in events:
         if e.filing_id and e.type != "filing.created":  # a new filing is staged: not in the study yet
-            filings.add(e.filing_id)
+            named[e.filing_id.int] = e.filing_id
         if e.subject_type == "inspection":
             inspections.add(e.subject_id)
         data = e.data or {}
@@ -210,8 +222,10 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
             containers.add((data["container"], data.get("port")))
         if e.type == "container.arrived":
             containers |= {(n, data.get("port")) for n in data.get("containers", [])}
+    filings = set(named.values())
     if inspections:
-        filings |= {row.filing_id for row in _FILINGS_OF_INSPECTIONS.all(ctx, {"inspections": sorted(inspections)})}
+        found = _FILINGS_OF_INSPECTIONS.all(ctx, {"inspections": sorted(inspections, key=_BY_VALUE)})
+        filings |= {row.filing_id for row in found}
     if containers:
         filings |= _filings_of_containers(ctx, containers)
     return filings
@@ -219,7 +233,7 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
 
 def _filings_of_containers(ctx: Context, containers: set[tuple[str, str | None]]) -> set[uuid.UUID]:
     """Filings at the container's port covering it, whose records are not yet complete."""
-    rows = _FILINGS_OF_CONTAINERS.all(ctx, {"numbers": sorted({n for n, _ in containers})})
+    rows = _FILINGS_OF_CONTAINERS.all(ctx.session, {"numbers": sorted({n for n, _ in containers})})
     return {fid for fid, number, port in rows if (number, port) in containers or (number, None) in containers}
 
 
@@ -247,14 +261,15 @@ class StudyRows:
 def study_rows(ctx: Context, filing_ids: Iterable[uuid.UUID]) -> StudyRows:
     """The rows of the consignments ``filing_ids`` as their events, declarations, inspections and containers
     now say (:func:`refresh_filings` without writing them; reads only)."""
-    ids = sorted(set(filing_ids))
+    ids = sorted(set(filing_ids), key=_BY_VALUE)
     records: list[dict[str, Any]] = []
     agency_rows: list[dict[str, Any]] = []
     if ids:
         batch = _Batch.load(ctx, ids)
         for filing_id in batch.in_study:
-            records.append(batch.record(filing_id))
-            agency_rows += batch.agency_rows(filing_id)
+            record, agencies = batch.rows_of(filing_id)
+            records.append(record)
+            agency_rows += agencies
     return StudyRows(ids, records, agency_rows)
 
 
@@ -262,9 +277,8 @@ def _replace(ctx: Context, rows: StudyRows) -> None:
     """Replace the study rows of ``rows.filings`` with ``rows``."""
     if not rows.filings:
         return
-    connection = ctx.session.connection()
-    connection.execute(_DELETE_AGENCY_ROWS, {"filings": rows.filings})
-    connection.execute(_DELETE_RECORDS, {"filings": rows.filings})
+    _DELETE_AGENCY_ROWS.execute(ctx.session, {"filings": rows.filings})
+    _DELETE_RECORDS.execute(ctx.session, {"filings": rows.filings})
     insert_rows(ctx.session, ClearanceRecord, rows.records)
     insert_rows(ctx.session, ClearanceAgencyRecord, rows.agency_rows)
 
@@ -285,12 +299,11 @@ class Step:
 def compute_step(ctx: Context, *, limit: int) -> Step:
     """Read only: the next events (at most ``limit``, final ones) and the rows of the consignments they touch,
     as :func:`project` would write them."""
-    connection = ctx.session.connection()
-    cursor = connection.execute(_CURSOR_READ).first()
-    start = (cursor.tx, cursor.seq) if cursor else (0, 0)
+    cursor = _CURSOR_READ.first(ctx.session)
+    start = (cursor[0], cursor[1]) if cursor else (0, 0)
     xmin = horizon(ctx)
-    page, params = (_EVENT_PAGE, {}) if xmin is None else (_FINAL_EVENT_PAGE, {"xmin": xmin})
-    events = connection.execute(page, {**params, "after_tx": start[0], "after_seq": start[1], "size": limit}).all()
+    page, params = _EVENT_PAGES[xmin is not None], ({} if xmin is None else {"xmin": xmin})
+    events = page.all(ctx, {**params, "after_tx": start[0], "after_seq": start[1], "size": limit})
     if not events:
         return Step(start, start, 0, StudyRows([], [], []))
     return Step(start, (events[-1].tx, events[-1].seq), len(events), study_rows(ctx, affected_filings(ctx, events)))
@@ -305,130 +318,151 @@ def write_step(ctx: Context, step: Step) -> int:
     if claimed is None or claimed[:2] != step.start:
         return 0
     _replace(ctx, step.rows)
-    ctx.session.connection().execute(_CURSOR_MOVE, {"tx": step.end[0], "seq": step.end[1],
-                                                    "published": claimed[2] + step.events, "now": ctx.now()})
+    _CURSOR_MOVE.execute(ctx.session, {"tx": step.end[0], "seq": step.end[1],
+                                       "published": claimed[2] + step.events, "now": ctx.now()})
     return step.events
 
 
 @dataclass
 class _Batch:
-    """What the records of a batch of consignments are computed from, read with one statement per kind."""
+    """What the records of a batch of consignments are computed from, read with one statement per kind; then
+    each consignment's rows (:meth:`rows_of`).
+
+    Filings, declarations and inspections are looked up by their UUID's integer value (``.int``): the same
+    identity, hashed and compared without a Python call each time (a ``UUID`` hashes in Python)."""
 
     now: datetime
-    zone: str
-    filings: dict[uuid.UUID, Any]
-    timelines: dict[uuid.UUID, dict[str, AgencyTimeline]]
-    active: dict[uuid.UUID, dict[str, AgencyTimeline]]
-    """Filing → its declarations taking part (filed and not withdrawn), by declaration id."""
+    zone: ZoneInfo
+    filings: dict[int, Any]
+    timelines: dict[int, dict[int, AgencyTimeline]]
+    """Filing → its declarations followed through their events, by declaration."""
+    active: dict[int, dict[int, AgencyTimeline]]
+    """Filing in the study → its declarations taking part (filed and not withdrawn), by declaration."""
+    filed: dict[int, datetime]
+    """Filing in the study → its first lodgement."""
     in_study: list[uuid.UUID]
-    credit: dict[uuid.UUID, str]
-    declarations: dict[uuid.UUID, list[Any]]
-    inspections: dict[uuid.UUID, list[Any]]
+    credit: dict[int, str]
+    declarations: dict[int, list[Any]]
+    """Filing in the study → its declarations taking part, as read."""
+    inspections: dict[int, list[Any]]
+    """Declaration → its inspections."""
+    numbers: dict[int, list[str]]
+    """Filing in the study → the numbers of the containers its declarations taking part cover, sorted (none:
+    not there)."""
     visits: dict[str, list[Any]]
 
     @classmethod
     def load(cls, ctx: Context, ids: list[uuid.UUID]) -> _Batch:
-        filings = {row.id: row for row in _FILINGS.all(ctx, {"filings": ids})}
-        events: dict[uuid.UUID, list[tuple]] = {}
-        if filings:
-            for fid, type_, subject, at, data in _TIMELINES.all(ctx, {"filings": list(filings)}):
-                events.setdefault(fid, []).append((type_, str(subject), at, data or {}))
-        timelines = {fid: fold_declarations(found) for fid, found in events.items()}
-        active = {fid: {did: t for did, t in found.items() if t.active} for fid, found in timelines.items()}
-        in_study = [fid for fid in ids if active.get(fid)]
-        batch = cls(now=ctx.now(), zone=ctx.settings.clearance_timezone, filings=filings, timelines=timelines,
-                    active=active, in_study=in_study, credit={}, declarations={}, inspections={}, visits={})
-        if in_study:
+        filings = {row.id.int: row for row in _FILINGS.all(ctx, {"filings": ids})}
+        timelines = _timelines(ctx, [row.id for row in filings.values()]) if filings else {}
+        active, filed = {}, {}
+        for fid, found in timelines.items():
+            taking_part = {did: t for did, t in found.items() if t.filed_at is not None and not t.withdrawn}
+            if taking_part:
+                active[fid] = taking_part
+                filed[fid] = min([t.filed_at for t in found.values() if t.filed_at])
+        batch = cls(now=ctx.now(), zone=ZoneInfo(ctx.settings.clearance_timezone), filings=filings,
+                    timelines=timelines, active=active, filed=filed,
+                    in_study=[fid for fid in ids if fid.int in active],
+                    credit={}, declarations={}, inspections={}, numbers={}, visits={})
+        if batch.in_study:
             batch._load_related(ctx)
         return batch
 
     def _load_related(self, ctx: Context) -> None:
         self.credit_levels(ctx)
+        self.declarations = declarations = {fid.int: [] for fid in self.in_study}
         for row in _DECLARATIONS.all(ctx, {"filings": self.in_study}):
-            if str(row.id) in self.active[row.filing_id]:
-                self.declarations.setdefault(row.filing_id, []).append(row)
-        declaration_ids = [row.id for rows in self.declarations.values() for row in rows]
+            fid = row.filing_id.int
+            if row.id.int in self.active[fid]:
+                declarations[fid].append(row)
+        declaration_ids = [row.id for rows in declarations.values() for row in rows]
         if declaration_ids:
             for row in _INSPECTIONS.all(ctx, {"declarations": declaration_ids}):
-                self.inspections.setdefault(row.declaration_id, []).append(row)
-        numbers = sorted({n for fid in self.in_study for n in self.numbers(fid)})
-        if numbers:
-            params = {"numbers": numbers, "ports": sorted({self.filings[fid].port for fid in self.in_study}),
-                      "since": min(self.filed_at(fid) for fid in self.in_study)}
-            for row in ctx.session.connection().execute(_VISITS, params):
+                self.inspections.setdefault(row.declaration_id.int, []).append(row)
+        for fid, rows in declarations.items():
+            numbers = sorted({c["number"] for d in rows for c in d.containers or ()})
+            if numbers:
+                self.numbers[fid] = numbers
+        if self.numbers:
+            params = {"numbers": sorted({n for numbers in self.numbers.values() for n in numbers}),
+                      "ports": sorted({self.filings[fid.int].port for fid in self.in_study}),
+                      "since": min(self.filed.values())}
+            for row in _VISITS.all(ctx, params):
                 self.visits.setdefault(row.number, []).append(row)
 
     def credit_levels(self, ctx: Context) -> None:
         """The credit level each consignment keeps (taken when it entered the study)."""
-        self.credit = dict(_CREDIT_KEPT.all(ctx, {"filings": self.in_study}))
-        entering = {self.filings[fid].enterprise_id for fid in self.in_study if fid not in self.credit}
+        self.credit = {fid.int: level for fid, level in _CREDIT_KEPT.all(ctx.session, {"filings": self.in_study})}
+        entering = [self.filings[fid.int].enterprise_id for fid in self.in_study if fid.int not in self.credit]
         if entering:
-            levels = dict(_CREDIT_NOW.all(ctx, {"organisations": sorted(entering)}))
+            organisations = sorted(set(entering), key=_BY_VALUE)
+            levels = {org.int: level for org, level in _CREDIT_NOW.all(ctx.session, {"organisations": organisations})}
             for fid in self.in_study:
-                if fid not in self.credit:
-                    self.credit[fid] = levels.get(self.filings[fid].enterprise_id) or CreditLevel.general.value
+                if fid.int not in self.credit:
+                    level = levels.get(self.filings[fid.int].enterprise_id.int)
+                    self.credit[fid.int] = level or CreditLevel.general.value
 
-    def filed_at(self, filing_id: uuid.UUID) -> datetime:
-        return min(t.filed_at for t in self.timelines[filing_id].values() if t.filed_at)
-
-    def numbers(self, filing_id: uuid.UUID) -> list[str]:
-        return sorted({c["number"] for d in self.declarations.get(filing_id, ()) for c in d.containers or ()})
-
-    def record(self, filing_id: uuid.UUID) -> dict[str, Any]:
-        """The consignment's :class:`ClearanceRecord` row (see the module's contract)."""
-        filing, timelines, active = self.filings[filing_id], self.timelines[filing_id], self.active[filing_id]
-        filed_at = self.filed_at(filing_id)
-        offices = {d.agency: d.office_code for d in self.declarations.get(filing_id, ())}
+    def rows_of(self, filing_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The consignment's :class:`ClearanceRecord` row and its :class:`ClearanceAgencyRecord` rows (see the
+        module's contract)."""
+        key = filing_id.int
+        filing, filed_at, declarations = self.filings[key], self.filed[key], self.declarations[key]
+        in_force = list(self.active[key].values())
+        by_agency: dict[str, AgencyTimeline] = {}  # each agency's declaration in force: the last taking part
+        for t in in_force:
+            by_agency[t.agency] = t
+        offices = {d.agency: d.office_code for d in declarations}
         record = {"filing_id": filing_id, "direction": filing.direction, "port": filing.port,
                   "customs_office": offices.get("customs"), "ciq_office": offices.get("ciq"),
                   "transport_mode": filing.transport_mode, "trade_mode": filing.trade_mode,
-                  "destination": destination({"direction": filing.data_direction,
-                                              "consignee": {"uscc": filing.consignee_uscc},
-                                              "destination_country": filing.destination_country,
-                                              "trade_country": filing.trade_country}),
-                  "credit_level": self.credit[filing_id], "filed_at": filed_at,
-                  "rejections": sum(t.rejections for t in timelines.values()),
-                  "accepted_at": latest_if_all([t.accepted_at for t in active.values()]),
-                  "decided_at": latest_if_all([t.decided_at for t in active.values()]),
+                  "destination": destination(filing), "credit_level": self.credit[key], "filed_at": filed_at,
+                  "rejections": sum([t.rejections for t in self.timelines[key].values()]),
+                  "accepted_at": latest_if_all([t.accepted_at for t in in_force]),
+                  "decided_at": latest_if_all([t.decided_at for t in in_force]),
                   "projected_at": self.now}
-        record |= self._inspected(filing_id) | self._containers(filing_id, filed_at, active)
-        record["pre_arrival"] = record["arrived_at"] is not None and filed_at < record["arrived_at"]
-        record["started_at"] = min(t for t in (record["arrived_at"], filed_at) if t is not None)
-        record["started_on"] = local_day(record["started_at"], self.zone)
-        record["started_week"] = week_of(record["started_on"])
-        for stage, value in stages(record["arrived_at"], filed_at, record["released_at"],
-                                   record["gated_out_at"]).items():
-            record[f"{stage}_seconds"] = value
-        for agency in AGENCIES:
-            own = [t for t in active.values() if t.agency == agency]
-            record[f"{agency}_filing_to_release_seconds"] = (seconds(own[-1].filed_at, own[-1].released_at)
-                                                             if own else None)
-        return record
+        record |= self._inspected(declarations) | self._containers(key, filing.port, filed_at, in_force)
+        arrived_at = record["arrived_at"]
+        record["pre_arrival"] = arrived_at is not None and filed_at < arrived_at
+        record["started_at"] = started_at = filed_at if arrived_at is None else min(arrived_at, filed_at)
+        record["started_on"] = started_on = started_at.astimezone(self.zone).date()  # local_day
+        record["started_week"] = week_of(started_on)
+        for stage, value in stages(arrived_at, filed_at, record["released_at"], record["gated_out_at"]).items():
+            record[_STAGE_COLUMNS[stage]] = value
+        for agency, column in _AGENCY_COLUMNS:
+            own = by_agency.get(agency)
+            record[column] = None if own is None else seconds(own.filed_at, own.released_at)
+        agency_rows = [{"filing_id": filing_id, "agency": agency, "office": t.office, "filed_at": t.filed_at,
+                        "accepted_at": t.accepted_at, "decided_at": t.decided_at, "released_at": t.released_at,
+                        "rejections": t.rejections, "filing_to_release_seconds": seconds(t.filed_at, t.released_at)}
+                       for agency, t in sorted(by_agency.items())]
+        return record, agency_rows
 
-    def _inspected(self, filing_id: uuid.UUID) -> dict[str, Any]:
-        seen: dict[uuid.UUID, Any] = {}
-        for d in self.declarations.get(filing_id, ()):
-            for row in self.inspections.get(d.id, ()):
-                seen.setdefault(row.id, row)
-        found = sorted(seen.values(), key=lambda i: (i.matched_at, str(i.id)))
+    def _inspected(self, declarations: list[Any]) -> dict[str, Any]:
+        seen: dict[int, Any] = {}
+        for d in declarations:
+            for row in self.inspections.get(d.id.int, ()):
+                seen.setdefault(row.id.int, row)
+        if not seen:
+            return dict(_NOT_INSPECTED)
+        found = sorted(seen.values(), key=_MATCH_ORDER) if len(seen) > 1 else list(seen.values())
         started = [i.started_at for i in found if i.started_at]
         return {"inspections": len(found),
-                "inspection": "joint" if any(i.joint for i in found) else ("single" if found else "none"),
-                "inspection_place": found[0].port if found else None,
-                "no_shows": sum(i.no_shows for i in found),
-                "matched_at": found[0].matched_at if found else None,
+                "inspection": "joint" if any([i.joint for i in found]) else "single",
+                "inspection_place": found[0].port,
+                "no_shows": sum([i.no_shows for i in found]),
+                "matched_at": found[0].matched_at,
                 "relocated_at": latest_if_all([i.relocated_at for i in found]),
                 "inspection_started_at": min(started) if started else None,
                 "inspection_completed_at": latest_if_all([i.completed_at for i in found])}
 
-    def _containers(self, filing_id: uuid.UUID, filed_at: datetime,
-                    active: dict[str, AgencyTimeline]) -> dict[str, Any]:
-        numbers = self.numbers(filing_id)
+    def _containers(self, key: int, port: str, filed_at: datetime, in_force: list[AgencyTimeline]) -> dict[str, Any]:
+        numbers = self.numbers.get(key)
         if not numbers:
-            released = latest_if_all([t.released_at for t in active.values()])
+            released = latest_if_all([t.released_at for t in in_force])
             return {"arrived_at": None, "gated_out_at": None, "released_at": released,
                     "complete": released is not None}
-        visits = self._stays(numbers, self.filings[filing_id].port, filed_at)
+        visits = self._stays(numbers, port, filed_at)
         arrivals = [v.arrived_at for v in visits if v.arrived_at]
         whole = len(visits) == len(numbers)
         gated_out = latest_if_all([v.gated_out_at for v in visits]) if whole else None
@@ -448,24 +482,38 @@ class _Batch:
                     break
         return chosen
 
-    def agency_rows(self, filing_id: uuid.UUID) -> list[dict[str, Any]]:
-        """The consignment's :class:`ClearanceAgencyRecord` rows: each agency's declaration in force."""
-        by_agency: dict[str, AgencyTimeline] = {}
-        for t in self.active[filing_id].values():
-            by_agency[t.agency] = t
-        return [{"filing_id": filing_id, "agency": agency, "office": t.office, "filed_at": t.filed_at,
-                 "accepted_at": t.accepted_at, "decided_at": t.decided_at, "released_at": t.released_at,
-                 "rejections": t.rejections, "filing_to_release_seconds": seconds(t.filed_at, t.released_at)}
-                for agency, t in sorted(by_agency.items())]
+
+def _timelines(ctx: Context, filing_ids: list[uuid.UUID]) -> dict[int, dict[int, AgencyTimeline]]:
+    """Each filing's declarations followed through their events (:func:`fold_declarations`), by the filing's
+    and the declaration's ``.int``; filings without declaration events are left out."""
+    events: dict[int, list[tuple]] = {}
+    last, found = None, []
+    for fid, type_, subject, at, data in _TIMELINES.all(ctx.session, {"filings": filing_ids}):
+        if fid is not last:  # the rows come filing by filing (the same object while the filing lasts, on SQLite)
+            last, found = fid, events.setdefault(fid.int, [])
+        found.append((type_, subject.int, at, data or {}))
+    return {fid: fold_declarations(found) for fid, found in events.items()}
 
 
-def destination(data: dict) -> str | None:
-    """Import: the consignee's administrative division (the USCC's characters 3–8, e.g. 210200 Dalian);
-    export: the destination country (ISO 3166 alpha-3), else the trading country."""
-    if data.get("direction") == "import":
-        uscc = (data.get("consignee") or {}).get("uscc")
-        return uscc[2:8] if uscc else None
-    return data.get("destination_country") or data.get("trade_country")
+_BY_VALUE = attrgetter("int")
+"""The sort key of a UUID that orders as UUIDs do (by their value), without a call of ``UUID.__lt__`` each."""
+_MATCH_ORDER = attrgetter("matched_at", "id.int")
+"""Inspections in the order they were matched (then by id: the same order as the ids' text)."""
+_STAGE_COLUMNS = {stage: f"{stage}_seconds" for stage in STAGES}
+_AGENCY_COLUMNS = tuple((agency, f"{agency}_filing_to_release_seconds") for agency in AGENCIES)
+_NOT_INSPECTED = {"inspections": 0, "inspection": "none", "inspection_place": None, "no_shows": 0,
+                  "matched_at": None, "relocated_at": None, "inspection_started_at": None,
+                  "inspection_completed_at": None}
+
+
+def destination(filing: Any) -> str | None:
+    """Import (the filing's data says so): the consignee's administrative division (the USCC's characters 3–8,
+    e.g. 210200 Dalian); export: the destination country (ISO 3166 alpha-3), else the trading country.
+    ``filing`` has the data's ``data_direction``, ``consignee_uscc``, ``destination_country`` and
+    ``trade_country``."""
+    if filing.data_direction == "import":
+        return filing.consignee_uscc[2:8] if filing.consignee_uscc else None
+    return filing.destination_country or filing.trade_country
 
 
 def local_day(at: datetime, timezone: str) -> date:
