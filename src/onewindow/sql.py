@@ -37,7 +37,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Uuid, bindparam, event
+from sqlalchemy import JSON, Uuid, and_, bindparam, event, tuple_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -397,3 +397,32 @@ def _column_as_is(element: checked_after, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(checked_after, "sqlite")
 def _column_unindexed(element: checked_after, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.clauses, **kw)
+
+
+class after_in_log(FunctionElement):
+    """``after_in_log(tx, seq, after_tx, after_seq)``: the row (of the event log, or a table in its order)
+    comes after the position ``(after_tx, after_seq)``, the log being ordered by ``(tx, seq)``.
+
+    PostgreSQL compares the pairs, ``(tx, seq) > (after_tx, after_seq)``, and seeks to the position in an
+    index ending in ``(tx, seq)``. SQLite reads such a comparison as ``tx >= after_tx`` and walks every row
+    from there; but there every event's ``tx`` is 0 (one writer at a time:
+    :func:`onewindow.events.service.transaction_id`), so the log's order is ``seq``'s and the condition is
+    written ``tx = after_tx AND seq > after_seq``, which seeks."""
+
+    inherit_cache = True
+    name = "after_in_log"  # untyped: a condition as it stands (a Boolean would be compared with 1 on SQLite)
+
+    def __init__(self, tx: Any, seq: Any, after_tx: Any, after_seq: Any) -> None:
+        super().__init__(tx, seq, after_tx, after_seq)
+
+
+@compiles(after_in_log)
+def _pairs_compared(element: after_in_log, compiler: SQLCompiler, **kw: Any) -> str:
+    tx, seq, after_tx, after_seq = element.clauses
+    return compiler.process(tuple_(tx, seq) > tuple_(after_tx, after_seq), **kw)
+
+
+@compiles(after_in_log, "sqlite")
+def _seq_after(element: after_in_log, compiler: SQLCompiler, **kw: Any) -> str:
+    tx, seq, after_tx, after_seq = element.clauses
+    return "(" + compiler.process(and_(tx == after_tx, seq > after_seq), **kw) + ")"

@@ -20,11 +20,12 @@ import asyncio
 import aio_pika
 import orjson
 from pamqp.commands import Basic
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
+from onewindow.sql import after_in_log
 from onewindow.events.feed import event_document, horizon
 from onewindow.models import Event, SinkCursor
 
@@ -95,7 +96,7 @@ def publish_pending(ctx: Context, sink, *, batch: int = 1000) -> int:
         return 0
     query = (select(Event.tx, Event.seq, Event.id, Event.type, Event.occurred_at, Event.subject_type,
                     Event.subject_id, Event.filing_id, Event.data)
-             .where(tuple_(Event.tx, Event.seq) > tuple_(cursor.tx, cursor.seq)))
+             .where(after_in_log(Event.tx, Event.seq, cursor.tx, cursor.seq)))
     if (xmin := horizon(ctx)) is not None:
         query = query.where(Event.tx < xmin)
     events = ctx.session.execute(query.order_by(Event.tx, Event.seq).limit(batch)).all()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.db import make_session_factory, unit_of_work
+from onewindow.sql import after_in_log
 from onewindow.events.feed import BOOKKEEPING_APPLICATION, session_horizon
 from onewindow.events.webhooks import (
     committed_before, matches, payload, signing_secrets,
@@ -240,7 +241,7 @@ def _statements(dialect: str) -> _Statements:
                      .with_for_update(skip_locked=True))
     events = (select(r.tx, r.event_seq, e.type, e.filing_id).join_from(_RECIPIENTS, _EVENTS, e.seq == r.event_seq)
               .where(r.organisation_id == param("org", r.organisation_id),
-                     tuple_(r.tx, r.event_seq) > tuple_(param("after_tx", r.tx), param("after_seq", r.event_seq)))
+                     after_in_log(r.tx, r.event_seq, param("after_tx", r.tx), param("after_seq", r.event_seq)))
               .order_by(r.tx, r.event_seq).limit(FAN_OUT_PAGE))
     earlier = _DELIVERIES.alias("earlier")
     held_back = exists().where(earlier.c.subscription_id == d.subscription_id, earlier.c.filing_id == d.filing_id,

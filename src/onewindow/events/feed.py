@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
+from onewindow.sql import after_in_log
 from onewindow.errors import ValidationFailed, field_error
 from onewindow.models import AGENCY_KINDS, Event, EventRecipient
 from onewindow.parties.permissions import Permission
@@ -82,7 +83,7 @@ def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event],
     query = (select(Event, EventRecipient.tx, EventRecipient.event_seq)
              .join(EventRecipient, EventRecipient.event_seq == Event.seq)
              .where(EventRecipient.organisation_id == actor.org_id,
-                    tuple_(EventRecipient.tx, EventRecipient.event_seq) > tuple_(tx, seq)))
+                    after_in_log(EventRecipient.tx, EventRecipient.event_seq, tx, seq)))
     if (xmin := horizon(ctx)) is not None:
         query = query.where(EventRecipient.tx < xmin)
     rows = ctx.session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq).limit(limit)).all()

@@ -75,7 +75,8 @@ def _tx_key(session) -> tuple[str, int]:
 
 
 def transaction_id(ctx: Context) -> int:
-    """The id of the current PostgreSQL transaction (asked once per transaction); 0 on SQLite.
+    """The id of the current PostgreSQL transaction (asked once per transaction); 0 on SQLite, always (one
+    writer at a time: the log's order is ``seq``'s there, which :class:`onewindow.sql.after_in_log` relies on).
 
     On PostgreSQL the same round trip queues the transaction's ``NOTIFY`` on
     :data:`CHANNEL`, which PostgreSQL delivers at commit (and drops on rollback).

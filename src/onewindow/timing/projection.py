@@ -54,14 +54,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onewindow.context import Context
 from onewindow.events.feed import horizon
 from onewindow.rows import insert as insert_rows
-from onewindow.sql import Prepared, PreparedIn
+from onewindow.sql import after_in_log, Prepared, PreparedIn
 from onewindow.models import (
     AGENCIES, STAGES, ClearanceAgencyRecord, ClearanceRecord, ContainerVisit, CreditLevel, Declaration,
     DeclarationContainer, Event, Filing, Inspection, InspectionDeclaration, InspectionParticipant, Organisation,
@@ -116,7 +116,7 @@ _EVENT_PAGE = (select(_E.tx, _E.seq, _E.type, _E.filing_id, _E.subject_type,
                       case((_E.subject_type == "inspection", _E.subject_id), else_=None).label("subject_id"),
                       case((or_(_E.subject_type == "container", _E.type == "container.arrived"), _E.data),
                            else_=None).label("data"))
-               .where(tuple_(_E.tx, _E.seq) > tuple_(bindparam("after_tx"), bindparam("after_seq")))
+               .where(after_in_log(_E.tx, _E.seq, bindparam("after_tx"), bindparam("after_seq")))
                .order_by(_E.tx, _E.seq).limit(bindparam("size")))
 _EVENT_PAGES = {False: _Named(_EVENT_PAGE, repeating=("filing_id",)),  # SQLite: every event is final
                 True: _Named(_EVENT_PAGE.where(_E.tx < bindparam("xmin")), repeating=("filing_id",))}
@@ -202,7 +202,7 @@ def pending(ctx: Context) -> int:
     cursor = ctx.session.execute(select(SinkCursor.tx, SinkCursor.seq).where(SinkCursor.name == CURSOR)).first()
     tx, seq = (cursor.tx, cursor.seq) if cursor else (0, 0)
     return ctx.session.scalar(select(func.count()).select_from(Event).where(
-        tuple_(Event.tx, Event.seq) > tuple_(tx, seq))) or 0
+        after_in_log(Event.tx, Event.seq, tx, seq))) or 0
 
 
 def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
