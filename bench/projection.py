@@ -20,6 +20,13 @@ time, the events it applied and the consignment refreshes they caused; with
 a count that does not move with the machine's load.
 
     python bench/projection.py [--db sqlite postgresql] [--filings 1000] [--lifecycles 200] [--round 25] [--profile]
+
+``--idle-log N [N ...]`` measures instead what the scheduler pays each round when
+nothing is new, after a log of ``N`` events already applied: the median time of
+one ``project_in_steps`` (the projection finds no event after its cursor), a
+figure that must not grow with the log.
+
+    python bench/projection.py --db sqlite --idle-log 10000 100000 1000000
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import drop_database, fresh_database, machine  # noqa: E402
@@ -48,7 +55,7 @@ from onewindow.filings.service import create_filing, submit_filing  # noqa: E402
 from onewindow.inspections import attendance, terminal  # noqa: E402
 from onewindow.inspections.service import decide  # noqa: E402
 from onewindow.migrate import upgrade  # noqa: E402
-from onewindow.models import ClearanceRecord, InspectionDeclaration, RelocationTask  # noqa: E402
+from onewindow.models import ClearanceRecord, Event, InspectionDeclaration, RelocationTask, SinkCursor  # noqa: E402
 from onewindow.parties.service import actor_for, add_organisation, ensure_user  # noqa: E402
 from onewindow.releases import service as releases  # noqa: E402
 from onewindow.samples import sample_entry  # noqa: E402
@@ -214,6 +221,33 @@ def run_lifecycles(kind: str, n: int, size: int, profile: bool) -> dict:
     return _measured(kind, "lifecycles", n, size, profile, fill)
 
 
+def run_idle(kind: str, events: int, rounds: int = 50) -> dict:
+    """Median wall time of a scheduler round of the projection with nothing new, after ``events`` events."""
+    url = fresh_database(kind, "onewindow_bench_projection_idle")
+    engine = make_engine(url, pool_size=1)
+    try:
+        upgrade(engine)
+        table, at = Event.__table__, datetime(2026, 12, 1, tzinfo=UTC)
+        with engine.begin() as conn:
+            for first in range(1, events + 1, 10_000):
+                conn.execute(insert(table), [
+                    {"seq": seq, "tx": 0, "id": uuid.uuid4(), "type": "bench.event", "occurred_at": at,
+                     "subject_type": "bench", "subject_id": uuid.uuid4(), "data": {}}
+                    for seq in range(first, min(first + 10_000, events + 1))])
+            conn.execute(insert(SinkCursor.__table__).values(name=projection.CURSOR, tx=0, seq=events,
+                                                             published=events, updated_at=at))
+        factory, clock, settings = make_session_factory(engine), FrozenClock(at), Settings(database_url=url)
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            assert project_in_steps(factory, clock, settings) == 0
+            times.append(time.perf_counter() - start)
+        return {"database": kind, "events": events, "idle_round_ms": round(1000 * sorted(times)[rounds // 2], 3)}
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
@@ -221,8 +255,15 @@ def main() -> None:
     parser.add_argument("--lifecycles", type=int, default=200)
     parser.add_argument("--round", type=int, default=25, help="consignments moved between two projections")
     parser.add_argument("--profile", action="store_true", help="Python calls per consignment (cProfile)")
+    parser.add_argument("--idle-log", type=int, nargs="+", metavar="EVENTS",
+                        help="instead: a scheduler round with nothing new after that many events")
     args = parser.parse_args()
     print(json.dumps({"machine": machine()}))
+    if args.idle_log:
+        for kind in args.db:
+            for events in args.idle_log:
+                print(json.dumps(run_idle(kind, events)), flush=True)
+        return
     for kind in args.db:
         if args.filings:
             print(json.dumps(run_filings(kind, args.filings, args.round, args.profile)), flush=True)
