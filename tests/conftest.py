@@ -81,6 +81,15 @@ def fresh_postgres_url() -> Iterator[str]:
     _drop_postgres_database(url)
 
 
+@pytest.fixture(scope="module")
+def sqlite_engine(tmp_path_factory) -> Iterator[Engine]:
+    """An empty migrated SQLite database of the module's own, for the plans of statements (``tests/plans.py``)."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":

@@ -148,7 +148,7 @@ class _WriterGate:
 
     def begin(self, conn) -> None:
         driver = conn.connection.driver_connection
-        if _READING.get():  # a reader: a snapshot, beside the writers; no write (refuse_write_of_reader)
+        if _READING.get():  # a reader: a snapshot, beside the writers; no write (WriteInReadOnlyUnit)
             driver.execute("BEGIN")
             conn.info["reader"] = True
             return
@@ -274,7 +274,12 @@ WRITING_STATEMENTS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE
 
 
 class WriteInReadOnlyUnit(RuntimeError):
-    """A statement that writes ran in a read-only unit of work (:func:`unit_of_work`): a programming error."""
+    """A statement that writes ran in a read-only unit of work (:func:`unit_of_work`): a programming error.
+    Raised before the statement runs, wherever a connection that reads a snapshot (``info["reader"]``) is
+    given one: by :class:`onewindow.sql.Prepared`, and for every other statement by the engine."""
+
+    def __init__(self, statement: str) -> None:
+        super().__init__(f"a read-only unit of work cannot run {statement.split('(', 1)[0].strip()!r}")
 
 
 def writes(statement: str) -> bool:
@@ -283,17 +288,10 @@ def writes(statement: str) -> bool:
     return bool(first) and first[0].upper() in WRITING_STATEMENTS
 
 
-def refuse_write_of_reader(info: dict, statement: str) -> None:
-    """Raise :class:`WriteInReadOnlyUnit` when the connection whose ``info`` this is reads a snapshot (a
-    read-only unit of work on SQLite); ``statement`` is known to write."""
-    if info.get("reader"):
-        raise WriteInReadOnlyUnit(f"a read-only unit of work cannot run {statement.split('(', 1)[0].strip()!r}")
-
-
 def _refuse_writes_of_readers(conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
-    """Statements run through SQLAlchemy (see :func:`refuse_write_of_reader`)."""
+    """Statements run through SQLAlchemy: :class:`WriteInReadOnlyUnit` for one that writes on a reader."""
     if conn.info.get("reader") and writes(statement):
-        refuse_write_of_reader(conn.info, statement)
+        raise WriteInReadOnlyUnit(statement)
 
 
 def json_text(value) -> str:

@@ -47,7 +47,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from onewindow.db import refuse_write_of_reader, writes
+from onewindow.db import WriteInReadOnlyUnit, writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +127,11 @@ class Prepared:
 
     def _cursor(self, session: Session) -> tuple[Any, _Compiled]:
         """The transaction's cursor and the statement for its database (one that writes is refused in a
-        read-only unit of work: :func:`onewindow.db.refuse_write_of_reader`)."""
+        read-only unit of work: :class:`onewindow.db.WriteInReadOnlyUnit`)."""
         cursor, dialect, info = _cursor(session)
         compiled = self._by_dialect.get(dialect.name) or self._compiled(dialect)
         if compiled.writes and info.get("reader"):
-            refuse_write_of_reader(info, compiled.sql)
+            raise WriteInReadOnlyUnit(compiled.sql)
         return cursor, compiled
 
     def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import Engine, event, func, insert, select, tuple_
+from sqlalchemy import event, func, insert, select, tuple_
 
-from onewindow.db import make_engine, make_session_factory, unit_of_work
+from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events import deliveries
 from onewindow.events.feed import read_feed
-from onewindow.migrate import upgrade
 from onewindow.models import Event
 from onewindow.sql import after_in_log
 from onewindow.timing import projection
+from tests.plans import plan
 
 E = Event.__table__
 
@@ -41,28 +41,11 @@ def test_the_rows_after_a_position_are_those_whose_pair_is_greater(db):
                 assert found == compared
 
 
-@pytest.fixture(scope="module")
-def sqlite_engine(tmp_path_factory) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('log') / 'log.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def _plan(engine: Engine, sql: str) -> list[str]:
-    with engine.connect() as conn:
-        return [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?"))]
-
-
-def _sql(engine: Engine, statement) -> str:
-    return str(statement.compile(engine, compile_kwargs={"render_postcompile": True}))
-
-
 @pytest.mark.parametrize("name", ["projection's page", "relay's fan-out page"])
 def test_sqlite_seeks_to_the_position(sqlite_engine, name):
     statement = {"projection's page": projection._EVENT_PAGE,
                  "relay's fan-out page": deliveries._statements("sqlite").events}[name]
-    steps = _plan(sqlite_engine, _sql(sqlite_engine, statement))
+    steps = plan(sqlite_engine, statement)
     assert any("tx=? AND" in s and "seq>?" in s for s in steps), steps
 
 
@@ -90,5 +73,5 @@ def test_the_feed_seeks_to_the_caller_s_position_on_sqlite(sqlite_engine):
     finally:
         event.remove(sqlite_engine, "before_cursor_execute", statement)
     [feed] = [sql for sql in seen if "event_recipients" in sql]
-    steps = _plan(sqlite_engine, feed)
+    steps = plan(sqlite_engine, feed)
     assert any("organisation_id=? AND tx=? AND event_seq>?" in s for s in steps), steps

@@ -1,8 +1,6 @@
 """Scoped reads cost the same however much is stored: SQLite's query plans for them probe indexes.
 
-SQLite plans without statistics (no ``ANALYZE`` is run), so the plan of a
-statement is fixed by its text and the indexes: an empty database shows the
-plan a large one gets. ``LIST SUBQUERY`` (a list built in full before the
+SQLite plans without statistics (see ``tests/plans.py``). ``LIST SUBQUERY`` (a list built in full before the
 outer row is checked) or a ``SCAN`` would read every inspection of an
 organisation, or every task of a port, on each request. PostgreSQL chooses by
 statistics and is not held to these plans here.
@@ -14,30 +12,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
 
 from onewindow.context import Actor
-from onewindow.db import make_engine
 from onewindow.inspections import attendance, recipients, repository, terminal
-from onewindow.migrate import upgrade
 from onewindow.models import Organisation
 from onewindow.web.agency import office_inspections
-
-
-@pytest.fixture(scope="module")
-def sqlite_engine(tmp_path_factory) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def plan(engine: Engine, statement) -> list[str]:
-    """The steps of SQLite's plan for ``statement`` (any parameter values: the plan does not depend on them)."""
-    sql = str(statement.compile(engine, compile_kwargs={"render_postcompile": True}))
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?")).fetchall()
-    return [row[3] for row in rows]
+from tests.plans import plan
 
 
 def reads_in_full(steps: list[str]) -> list[str]:

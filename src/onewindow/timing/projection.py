@@ -105,9 +105,9 @@ _CR, _ORG = ClearanceRecord.__table__.c, Organisation.__table__.c
 _CURSOR_SEED = Prepared({dialect: insert_(SinkCursor.__table__).values(name=CURSOR, tx=0, seq=0, published=0)
                          .on_conflict_do_nothing()
                          for dialect, insert_ in (("postgresql", pg_insert), ("default", sqlite_insert))})
-_CURSOR_READ = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR)
-_CURSOR_CLAIM = Prepared(_CURSOR_READ.with_for_update(skip_locked=True))
-_CURSOR_READ = Prepared(_CURSOR_READ)
+_CURSOR = select(_C.tx, _C.seq, _C.published).where(_C.name == CURSOR)
+_CURSOR_READ = Prepared(_CURSOR)
+_CURSOR_CLAIM = Prepared(_CURSOR.with_for_update(skip_locked=True))
 _CURSOR_MOVE = Prepared(update(SinkCursor.__table__).where(_C.name == CURSOR)
                         .values(tx=bindparam("tx"), seq=bindparam("seq"), published=bindparam("published"),
                                 updated_at=bindparam("now")))
