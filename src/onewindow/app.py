@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.routing import APIRoute
+from fastapi._body_limit import wrap_app_with_body_limit
+from fastapi.routing import APIRoute, request_response
 from sqlalchemy import Engine, text
 from starlette.routing import Match
 from starlette.types import Scope
@@ -19,6 +20,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, clock_from_settings
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
+from onewindow.dispatch import plan_of, route_app
 from onewindow.http import Anyone, install_error_handlers, shutdown_threads
 from onewindow.scheduler import Scheduler
 
@@ -90,6 +92,11 @@ class ApiRoute(APIRoute):
         super().__init__(path, endpoint, **options)
         self.literal_beginning = path.split("{", 1)[0]
         self.literal_end = path.rsplit("}", 1)[-1]
+        self.plan = plan_of(self, ApiRequest)
+        if self.plan is not None:
+            general = request_response(self.get_route_handler())
+            self.app = wrap_app_with_body_limit(route_app(self.plan, general, self.dependency_overrides_provider),
+                                                self.max_body_size)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope["path"]
