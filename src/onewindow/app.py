@@ -20,6 +20,7 @@ from onewindow import __version__
 from onewindow.clock import Clock, clock_from_settings
 from onewindow.config import Settings, get_settings
 from onewindow.db import make_engine, make_session_factory
+from onewindow import route_index
 from onewindow.dispatch import plan_of, route_app
 from onewindow.http import Anyone, install_error_handlers, shutdown_threads
 from onewindow.scheduler import Scheduler
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                 "clock_speed": getattr(app.state.clock, "speed", 1.0),
                 "joint_inspection": app.state.settings.joint_inspection}
 
+    route_index.install(app.router)
     return app
 
 

@@ -1,0 +1,113 @@
+"""The routes a request may match, found by its path's first segments (``onewindow.route_index``): the route
+found is the one the router's own loop finds, and the answers are the loop's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute, Match
+
+from onewindow import route_index
+from onewindow.app import API, create_app
+from onewindow.route_index import RouteIndex, path_key, route_key
+
+ENT = "91210200MA0QK1P3AF"
+METHODS = ("GET", "POST", "PATCH", "DELETE", "HEAD")
+
+
+def _scope(method: str, path: str, root_path: str = "") -> dict:
+    return {"type": "http", "method": method, "path": root_path + path, "root_path": root_path,
+            "query_string": b"", "headers": []}
+
+
+def _first_match(routes: list[BaseRoute], scope: dict) -> tuple[BaseRoute | None, Match]:
+    """The router loop's choice: the first route matching in full, else the first matching but for the method."""
+    partial = None
+    for route in routes:
+        match, _ = route.matches(dict(scope))
+        if match == Match.FULL:
+            return route, match
+        if match == Match.PARTIAL and partial is None:
+            partial = route
+    return partial, Match.PARTIAL if partial else Match.NONE
+
+
+def _paths(app) -> list[str]:
+    """A path for each route's pattern, and near misses: a trailing slash, one segment more, one less."""
+    paths = set()
+    for route in app.routes:
+        for path in [getattr(route, "path", None), *(getattr(r, "path", None) for r in getattr(route, "routes", []))]:
+            if not path:
+                continue
+            made = re.sub(r"{[^}]+}", "x1", path)
+            paths |= {made, made + "/", made + "/more", made.rsplit("/", 1)[0], made.upper()}
+    return sorted(paths | {"/", "", "/api", "/api/v1", "/api/v1/", "/static/pico.min.css", "/nothing/at/all/here"})
+
+
+def test_the_route_found_is_the_one_the_routers_loop_finds(app):
+    index = RouteIndex(app.router)
+    found = set()
+    for path in _paths(app):
+        for method in METHODS:
+            for root_path in ("", "/window"):
+                scope = _scope(method, path, root_path)
+                candidates = index.keyed.get(path_key(path), index.others)
+                chosen = _first_match(app.routes, scope)
+                assert _first_match(candidates, scope) == chosen, (method, path)
+                found.add((id(chosen[0]), chosen[1]))
+    assert {(id(r), Match.FULL) for r in app.routes if getattr(r, "path", "").startswith(API)} <= found
+    assert any(match == Match.PARTIAL for _, match in found)
+
+
+def test_api_routes_are_keyed_by_their_first_three_segments(app):
+    keys = {route_key(r) for r in app.routes if getattr(r, "path", "").startswith(API)}
+    assert keys == {f"{API}/{segment}" for segment in ("me", "organisations", "filings", "declarations", "inspections",
+                                                      "terminal", "containers", "events", "webhooks", "refdata",
+                                                      "public")}
+    assert route_key(next(r for r in app.routes if getattr(r, "path", "") == "/openapi.json")) == "/openapi.json"
+
+
+@pytest.mark.parametrize(("path", "key"), [
+    ("/api/v1/refdata/{table}", "/api/v1/refdata"), ("/api/{version}/me", None), ("/api/v1/{what}", None),
+    ("/docs/oauth2-redirect", "/docs/oauth2-redirect"), ("/api/v1/terminal/tasks", "/api/v1/terminal"),
+])
+def test_a_route_is_keyed_only_when_its_literal_beginning_holds_the_segments(path, key):
+    from starlette.routing import Route
+
+    assert route_key(Route(path, lambda request: None)) == key
+
+
+@pytest.fixture
+def looping(db, settings, clock, monkeypatch):
+    """The application finding routes with the router's own loop."""
+    monkeypatch.setattr(route_index, "install", lambda router: None)
+    return create_app(settings, clock=clock, engine=db)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/v1/me"), ("GET", "/api/v1/me/"), ("DELETE", "/api/v1/me"), ("GET", "/api/v1/me%0A"),
+    ("GET", "/api/v1/terminal/tasks?status=open"), ("POST", "/api/v1/terminal/tasks"),
+    ("GET", "/api/v1/inspections/x1/results"), ("GET", "/api/v1/nothing"), ("GET", "/openapi.json"),
+    ("GET", "/openapi.json/"), ("GET", "/docs"), ("GET", "/healthz/"), ("GET", "/static/nothing.css"),
+    ("GET", "/api/v1/refdata/countries"), ("GET", "/api/v1/public/clearance-times.csv"), ("GET", "/nothing"),
+])
+def test_answers_are_those_of_the_routers_loop(app, looping, world, method, path):
+    answers = []
+    for application_ in (app, looping):
+        with TestClient(application_) as client:
+            answer = client.request(method, path, headers=world.headers(ENT), follow_redirects=False)
+        answers.append((answer.status_code, answer.headers.get("allow"), answer.headers.get("location"),
+                        answer.content if path.startswith(API) else None))
+    assert answers[0] == answers[1]
+
+
+def test_a_route_added_later_is_found(app, world):
+    @app.get(API + "/me/later")
+    async def later() -> dict:
+        return {"later": True}
+
+    with TestClient(app) as client:
+        assert client.get(API + "/me/later").json() == {"later": True}
+        assert client.get(API + "/me", headers=world.headers(ENT)).status_code == 200
