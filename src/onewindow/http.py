@@ -128,12 +128,17 @@ class _CallerScheme(HTTPBearer):
         self.required = required
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
-        headers = request.headers
-        token = _bearer_token(headers.get("authorization"))
+        scope = request.scope
+        authorization = None
+        for name, value in scope["headers"]:  # what ``request.headers.get("authorization")`` gives, read directly
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        token = _bearer_token(authorization)
         if token is None and self.required:
             raise Unauthenticated("send 'Authorization: Bearer <token>'")
-        return Caller(state=request.app.state, token=token, headers=headers,
-                      safe=request.scope["method"] in SAFE_METHODS)
+        return Caller(state=scope["app"].state, token=token, headers=request.headers,
+                      safe=scope["method"] in SAFE_METHODS)
 
 
 def _bearer_token(authorization: str | None) -> str | None:
