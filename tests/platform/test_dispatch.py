@@ -211,3 +211,20 @@ def test_a_plan_answers_as_fastapi_for_status_codes_without_a_body():
                             _answer(client.post("/api/made?n=x", headers=headers))])
     assert answers[0] == answers[1]
     assert [a[0] for a in answers[0]] == [204, 201, 422]
+
+
+def test_the_openapi_document_is_byte_for_byte_the_one_of_plain_fastapi_routes(app, db, settings, clock, world,
+                                                                             monkeypatch):
+    """Against the application as FastAPI alone makes it: routers included, its handler, its router's loop."""
+    from onewindow import route_index
+
+    monkeypatch.setattr(application, "add_routes", lambda app_, router, prefix: app_.include_router(router,
+                                                                                                 prefix=prefix))
+    monkeypatch.setattr(route_index, "install", lambda router: None)
+    plain = create_app(settings, clock=clock, engine=db)
+    documents = []
+    for application_ in (app, plain):
+        with TestClient(application_) as client:
+            documents.append(client.get("/openapi.json").content)
+    assert documents[0] == documents[1]
+    assert b'"/api/v1/inspections/{inspection_id}/appointment"' in documents[0]
