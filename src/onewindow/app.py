@@ -87,7 +87,9 @@ class ApiRoute(APIRoute):
     The path a route matches is the request's path, or its end when the application is served under a
     root path: a path that lacks the literal beginning or ends otherwise matches no route with them.
 
-    A route with a body reads it as JSON with :func:`request_json` (:class:`ApiRequest`).
+    A route with a body reads it as JSON with :func:`request_json` (:class:`ApiRequest`). A route of the shape
+    the API's routes have answers with its plan of FastAPI's handler (``plan``, :mod:`onewindow.dispatch`),
+    handing to FastAPI's own handler what only FastAPI does (dependency overrides, observed requests).
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:

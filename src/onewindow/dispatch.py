@@ -6,7 +6,7 @@ FastAPI's handler is general: every request it solves the route's dependencies a
 cache key and classifies callables), finds each parameter's aliases and asks whether its type is a sequence,
 parses the content type with ``email.message``, looks up the request's telemetry four times and opens two exit
 stacks for dependencies with ``yield``. For a route of the shape the API's routes have (see :func:`plan_of`)
-:class:`Plan` does the same work with what can be known once per route known once: the same pydantic
+:class:`Plan` does the same work with what can be known per route worked out once: the same pydantic
 validators, so the same values and the same 422 details (``loc`` included); the same status codes, headers
 and serialization; the same order of refusals (malformed JSON, then the caller's 401, then the parameters'
 and the body's 422).
