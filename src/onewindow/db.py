@@ -152,13 +152,14 @@ class _WriterGate:
             driver.execute("BEGIN")
             conn.info["reader"] = True
             return
+        info = conn.info  # read before the gate is taken: no step more than needed while it is held
         self._acquire()
         try:
             driver.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._release()
             raise
-        conn.info["writer_gate_held"] = True
+        info["writer_gate_held"] = driver  # the connection to end the transaction on (:meth:`_end`)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -176,16 +177,17 @@ class _WriterGate:
         self._end(conn, "ROLLBACK")
 
     def _end(self, conn, statement: str) -> None:
-        writer = conn.info.pop("writer_gate_held", False)
-        reader = conn.info.pop("reader", False)
-        if not (writer or reader):
+        info = conn.info
+        writer = info.pop("writer_gate_held", None)  # the driver connection :meth:`begin` began on
+        reader = info.pop("reader", False)
+        if writer is None and not reader:
             return
-        driver = conn.connection.driver_connection
+        driver = writer if writer is not None else conn.connection.driver_connection
         try:
             if driver.in_transaction:
                 driver.execute(statement)
         finally:
-            if writer:
+            if writer is not None:
                 self._release()
 
     def _acquire(self) -> None:
@@ -322,6 +324,19 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          **json_args)
+
+
+def flush(session: Session) -> None:
+    """``session.flush()``: what the unit of work holds, written. Nothing to do, and not a step, when it holds
+    no new, changed or deleted object (``flush`` itself then returns at once) and no flush is under way
+    (``flush`` refuses to run inside one)."""
+    if session._new or session._deleted or session.identity_map._modified or session._flushing:
+        session.flush()
+
+
+def holds_new(session: Session, model: type) -> bool:
+    """Whether the session holds a new (pending) object of ``model``: one of ``session.new``."""
+    return any(isinstance(obj, model) for obj in session._new.values())
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
