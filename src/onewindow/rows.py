@@ -152,11 +152,10 @@ def _placed_at_once(held: Any, hash_key: int, obj: Any) -> bool:
     """Attach ``obj`` to the session (``held``: its identity map; ``hash_key``: its key) as the ORM's steps
     would, when :func:`_stored_at_once` makes it stored: the identity map's entry, the session's mark. False
     (nothing done) for any other object, or one whose key the session holds already."""
-    key = _stored_at_once(obj, identity_in_session=held._dict)
-    if key is None:
+    if _stored_at_once(obj, held._dict) is None:
         return False
     state = instance_state(obj)
-    held._add_unpresent(state, key)  # what the identity map's ``add`` does for an unchanged object it lacks
+    state._instance_dict = held._wr  # with the entry made by _stored_at_once: the identity map's ``add``
     state.session_id = hash_key
     return True
 
@@ -177,8 +176,9 @@ def _stored_at_once(obj: Any, identity_in_session: dict | None = None) -> tuple 
 
     None, and nothing done, for any other object: one stored or in a session, one deleted, one lacking a
     column of its primary key; one lacking a column that has a loader of its own, or of a class with a
-    listener for expiry; one whose key is in ``identity_in_session`` (the session's identity map: the ORM's
-    steps refuse such an object, or replace one gone).
+    listener for expiry; one whose key is in ``identity_in_session`` (the session's identity map, key →
+    state: the ORM's steps refuse such an object, or replace one gone). Any other key is entered there, for
+    the object's state.
     """
     state, values, identity = instance_state(obj), obj.__dict__, _identity_of(type(obj))
     if state.key is not None or state.session_id is not None or state._deleted or state.manager.dispatch.expire:
@@ -187,7 +187,7 @@ def _stored_at_once(obj: Any, identity_in_session: dict | None = None) -> tuple 
     if missing and (state.callables or not missing.isdisjoint(identity.primary)):
         return None
     key = (identity.cls, identity.key(values), state.identity_token)
-    if identity_in_session is not None and key in identity_in_session:
+    if identity_in_session is not None and identity_in_session.setdefault(key, state) is not state:
         return None
     if state.modified or state.committed_state or state.expired_attributes or "_pending_mutations" in state.__dict__:
         state._commit_all(values)
