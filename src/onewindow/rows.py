@@ -232,8 +232,10 @@ def committed(obj: Any, **values: Any) -> None:
     change recorded, any earlier change of these attributes dropped), in one step for attributes that hold
     one value; a collection is set by ``set_committed_value``."""
     if values.keys() <= _identity_of(type(obj)).plain:
-        obj.__dict__.update(values)
-        instance_state(obj)._commit(obj.__dict__, values)  # what set_committed_value does after setting each
+        state, stored = instance_state(obj), obj.__dict__
+        stored.update(values)
+        if state.committed_state or state.expired_attributes or state.callables or state.expired:
+            state._commit(stored, values)  # what set_committed_value does after setting each (else nothing)
         return
     for name, value in values.items():
         set_committed_value(obj, name, value)

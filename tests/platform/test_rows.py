@@ -250,6 +250,27 @@ def test_committed_is_what_set_committed_value_does(stored):
         assert filing.declarations == [mine] and not inspect(filing).attrs.declarations.history.has_changes()
 
 
+@pytest.mark.parametrize("data", [True, False], ids=["unchanged", "a column expired"])
+def test_committed_is_what_set_committed_value_does_to_an_unchanged_object(db, stored, data):
+    factory, filing_id = stored
+
+    def held(commit):
+        with _rolled_back(factory) as session:
+            filing, _ = _copies(session, filing_id, data=data)
+            rows.place(session, filing)
+            commit(filing)
+            with _statements(db) as seen:
+                assert filing.data == {"entry": 2}
+            assert seen == []
+            return _held(filing, session)
+
+    def one_by_one(filing):
+        set_committed_value(filing, "data", {"entry": 2})
+        set_committed_value(filing, "version", 2)
+
+    assert held(lambda filing: rows.committed(filing, data={"entry": 2}, version=2)) == held(one_by_one)
+
+
 def test_objects_gives_held_objects_and_places_the_others(stored):
     factory, filing_id = stored
     with _rolled_back(factory) as session:
