@@ -152,13 +152,14 @@ class _WriterGate:
             driver.execute("BEGIN")
             conn.info["reader"] = True
             return
+        info = conn.info  # read before the gate is taken: no step more than needed while it is held
         self._acquire()
         try:
             driver.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._release()
             raise
-        conn.info["writer_gate_held"] = True
+        info[_WRITER] = (self, driver)  # the gate to open and the connection to end the transaction on
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -176,16 +177,17 @@ class _WriterGate:
         self._end(conn, "ROLLBACK")
 
     def _end(self, conn, statement: str) -> None:
-        writer = conn.info.pop("writer_gate_held", False)
-        reader = conn.info.pop("reader", False)
-        if not (writer or reader):
+        info = conn.info
+        writer = info.pop(_WRITER, None)  # (this gate, the driver connection :meth:`begin` began on)
+        reader = info.pop("reader", False)
+        if writer is None and not reader:
             return
-        driver = conn.connection.driver_connection
+        driver = writer[1] if writer is not None else conn.connection.driver_connection
         try:
             if driver.in_transaction:
                 driver.execute(statement)
         finally:
-            if writer:
+            if writer is not None:
                 self._release()
 
     def _acquire(self) -> None:
@@ -209,6 +211,10 @@ class _WriterGate:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+
+_WRITER = "writer_gate_held"
+"""In a SQLite connection's ``info`` while its transaction holds the writer gate: (the gate, the driver's
+connection)."""
 
 _gates: weakref.WeakValueDictionary[tuple[Path, int], _WriterGate] = weakref.WeakValueDictionary()
 """(database file, process id) → the gate, while an engine on that file holds it."""
@@ -324,6 +330,39 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
                          **json_args)
 
 
+def _commit_writer_first(session: Session) -> None:
+    """A SQLite writer's transaction committed in the database, and the writer gate opened, before the
+    session's own commit steps, when none of those comes before the database's ``COMMIT``: no change to
+    flush, no ``before_commit`` listener, one connection, the gate's, in the session's own transaction (no
+    savepoint, not two-phase). The session's steps then find the transaction ended in SQLite (the gate's
+    commit has nothing left to do) and run as before, the gate no longer held meanwhile (some 35 steps of
+    SQLAlchemy's each unit of work). Anything else: nothing done here, all of it is the session's commit."""
+    transaction = session._transaction
+    if (transaction is None or transaction._parent is not None or session.twophase or session._flushing
+            or session._new or session._deleted or session.identity_map._modified or session.dispatch.before_commit):
+        return
+    # (connection, its transaction, whether the session ends it, _), under the engine's key and the connection's
+    connections = set(transaction._connections.values())
+    if len(connections) != 1:
+        return
+    ((conn, begun, ends_it, _),) = connections
+    if ends_it and begun.is_active and (writer := conn.info.get(_WRITER)) is not None:
+        writer[0].commit(conn)
+
+
+def flush(session: Session) -> None:
+    """``session.flush()``: what the unit of work holds, written. Nothing to do, and not a step, when it holds
+    no new, changed or deleted object (``flush`` itself then returns at once) and no flush is under way
+    (``flush`` refuses to run inside one)."""
+    if session._new or session._deleted or session.identity_map._modified or session._flushing:
+        session.flush()
+
+
+def holds_new(session: Session, model: type) -> bool:
+    """Whether the session holds a new (pending) object of ``model``: one of ``session.new``."""
+    return any(isinstance(obj, model) for obj in session._new.values())
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
@@ -344,6 +383,7 @@ def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> 
     try:
         yield session
         if session.in_transaction():  # else nothing was asked of the session (an answer from memory)
+            _commit_writer_first(session)
             session.commit()
     except BaseException:
         session.rollback()

@@ -14,16 +14,18 @@ as the ORM would give them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 
 from sqlalchemy import Column, bindparam
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import inspect
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from onewindow.sql import Prepared, loaded
@@ -73,8 +75,7 @@ def update(session: Session, objects: Sequence[Any], **values: Any) -> None:
     statement = _update_by_id(type(objects[0]).__table__, columns)
     statement.executemany(session, [{"_id": obj.id, **values} for obj in objects])
     for obj in objects:
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
+        committed(obj, **values)
 
 
 def new_rows(session: Session, model: type, *values: dict[str, Any]) -> list[Any]:
@@ -125,11 +126,119 @@ def place(session: Session, root: Any, *parts: Any) -> None:
 
     Each is attached as ``session.add`` attaches a stored object, without the cascade ``session.add(root)``
     would walk (every property of every object, to find the very parts given here): half of what placing a
-    filing and its declarations cost.
+    filing and its declarations cost. An object holding its primary key is attached in a few steps
+    (:func:`_placed_at_once`, to the same effect); any other takes the ORM's own steps
+    (``make_transient_to_detached``, then the session's step for one stored object), as do all of them while
+    a listener waits for these steps (:func:`_attaching_listened`).
     """
-    for obj in (root, *parts):
+    placed = (root, *parts)
+    if _attaching_listened(session):
+        for obj in placed:
+            _placed_by_the_orm(session, obj)
+        return
+    session._autobegin_t()  # what attaching does first (once is enough: the transaction stays)
+    held, hash_key = session.identity_map, session.hash_key
+    for obj in placed:
+        if not _placed_at_once(held, hash_key, obj):
+            _placed_by_the_orm(session, obj)
+
+
+def _placed_by_the_orm(session: Session, obj: Any) -> None:
+    make_transient_to_detached(obj)
+    session._update_impl(instance_state(obj))  # the ORM's own step for one stored object
+
+
+def _placed_at_once(held: Any, hash_key: int, obj: Any) -> bool:
+    """Attach ``obj`` to the session (``held``: its identity map; ``hash_key``: its key) as the ORM's steps
+    would, when :func:`_stored_at_once` makes it stored: the identity map's entry, the session's mark. False
+    (nothing done) for any other object, or one whose key the session holds already."""
+    if _stored_at_once(obj, held._dict) is None:
+        return False
+    state = instance_state(obj)
+    state._instance_dict = held._wr  # with the entry made by _stored_at_once: the identity map's ``add``
+    state.session_id = hash_key
+    return True
+
+
+def detached(obj: Any) -> Any:
+    """``obj``, an object :func:`loaded` made, made a stored, detached object, as ``make_transient_to_detached``
+    makes it: in fewer steps when it holds its primary key (:func:`_stored_at_once`)."""
+    if _stored_at_once(obj) is None:
         make_transient_to_detached(obj)
-        session._update_impl(instance_state(obj))  # the ORM's own step for one stored object
+    return obj
+
+
+def _stored_at_once(obj: Any, identity_in_session: dict | None = None) -> tuple | None:
+    """What ``make_transient_to_detached`` does to an object holding its primary key: its changes committed
+    (``_commit_all``; nothing to do for one :func:`loaded` made and left unchanged), the columns it lacks
+    expired (loaded when first read, as a deferred column would be; nothing to do for one holding every
+    column) and its identity key set from its primary key; that key.
+
+    None, and nothing done, for any other object: one stored or in a session, one deleted, one lacking a
+    column of its primary key; one lacking a column that has a loader of its own, or of a class with a
+    listener for expiry; one whose key is in ``identity_in_session`` (the session's identity map, key →
+    state: the ORM's steps refuse such an object, or replace one gone). Any other key is entered there, for
+    the object's state.
+    """
+    state, values, identity = instance_state(obj), obj.__dict__, _identity_of(type(obj))
+    if state.key is not None or state.session_id is not None or state._deleted or state.manager.dispatch.expire:
+        return None
+    missing = identity.columns - values.keys()
+    if missing and (state.callables or not missing.isdisjoint(identity.primary)):
+        return None
+    key = (identity.cls, identity.key(values), state.identity_token)
+    if identity_in_session is not None and identity_in_session.setdefault(key, state) is not state:
+        return None
+    if state.modified or state.committed_state or state.expired_attributes or "_pending_mutations" in state.__dict__:
+        state._commit_all(values)
+    if missing:
+        state.expired_attributes.update(missing)
+    state.key = key
+    return key
+
+
+def _attaching_listened(session: Session) -> bool:
+    """Whether a listener (of the session or its class) waits for an object being attached as stored: then
+    :func:`place` takes the ORM's own steps, which call it."""
+    dispatch = session.dispatch
+    return bool(dispatch.before_attach or dispatch.after_attach or dispatch.detached_to_persistent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """What attaching an object of one class needs to know of it."""
+
+    cls: type  # the class of its identity keys
+    key: Callable[[dict[str, Any]], tuple]  # its primary key's values, from the object's ``__dict__``
+    columns: frozenset[str]  # the attributes loaded with a row (those that expire)
+    primary: frozenset[str]  # those of the primary key
+    plain: frozenset[str]  # the attributes holding one value (no collection)
+
+
+@cache
+def _identity_of(model: type) -> _Identity:
+    configure_mappers()  # every attribute in place, backrefs too
+    mapper = inspect(model)
+    manager = mapper.class_manager
+    names = tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key)
+    key = itemgetter(*names) if len(names) > 1 else (lambda values, name=names[0]: (values[name],))
+    return _Identity(cls=mapper._identity_class, key=key, primary=frozenset(names),
+                     columns=frozenset(name for name in manager if manager[name].impl.accepts_scalar_loader),
+                     plain=frozenset(name for name in manager if not manager[name].impl.collection))
+
+
+def committed(obj: Any, **values: Any) -> None:
+    """Set ``values`` (attribute → value) on ``obj`` as stored, as ``set_committed_value`` sets each (no
+    change recorded, any earlier change of these attributes dropped), in one step for attributes that hold
+    one value; a collection is set by ``set_committed_value``."""
+    if values.keys() <= _identity_of(type(obj)).plain:
+        state, stored = instance_state(obj), obj.__dict__
+        stored.update(values)
+        if state.committed_state or state.expired_attributes or state.callables or state.expired:
+            state._commit(stored, values)  # what set_committed_value does after setting each (else nothing)
+        return
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
 
 
 def holds_any(session: Session, *models: type) -> bool:
@@ -200,24 +309,28 @@ def objects(session: Session, model: type, rows: Iterable[Sequence[Any]], *, ref
     object. For rows just read with :func:`onewindow.inspections.stored.read` (which first writes what the
     unit of work holds, so no held object has changes pending).
     """
-    mapper = inspect(model)
     names, pk = keys(model), _key_positions(model)
-    held = session.identity_map
+    identity_class = _identity_of(model).cls
+    held = session.identity_map._dict  # identity key → state (of an object perhaps gone)
     found: dict[tuple, Any] = {}
-    out = []
+    out, new = [], []
     for row in rows:
-        identity = mapper.identity_key_from_primary_key([row[i] for i in pk])
+        identity = (identity_class, tuple([row[i] for i in pk]), None)  # as identity_key_from_primary_key
         obj = found.get(identity)
         if obj is None:
-            obj = held.get(identity)
+            state = held.get(identity)
+            obj = None if state is None else state.obj()  # as the identity map's ``get``
             if obj is None:
                 obj = from_row(model, row)
-                place(session, obj)
+                new.append(obj)
             else:
                 stored = obj.__dict__
-                for key, value in zip(names, row, strict=True):
-                    if key not in stored or (refresh and stored[key] != value):
-                        set_committed_value(obj, key, value)
+                changed = {key: value for key, value in zip(names, row, strict=True)
+                           if key not in stored or (refresh and stored[key] != value)}
+                if changed:
+                    committed(obj, **changed)
             found[identity] = obj
         out.append(obj)
+    if new:
+        place(session, *new)
     return out

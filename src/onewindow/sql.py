@@ -231,7 +231,9 @@ def _cursor(session: Session) -> tuple[Any, Dialect, dict]:
     the connection's ``info``, remembered in ``session.info`` for the rest of that transaction: each statement
     runs on the same cursor (a statement's rows are all fetched, or its row count read, before the next one
     runs)."""
-    transaction = session.get_transaction()
+    transaction = session._transaction  # the outermost one, as ``session.get_transaction()`` gives it
+    while transaction is not None and transaction._parent is not None:
+        transaction = transaction._parent
     known = session.info.get(_CURSOR)
     if transaction is not None and known is not None and known[0] is transaction:
         return known[1], known[2], known[3]
@@ -254,14 +256,19 @@ def _close_cursor(session: Session, transaction: Any) -> None:
 def loaded(model: type, **values: Any) -> Any:
     """A ``model`` instance holding ``values`` (attribute key → value) as the ORM holds a loaded row: placed
     without change events (a fraction of what the constructor costs); in no session."""
-    obj = _class_manager(model).new_instance()
+    manager = _class_manager(model)
+    obj = model.__new__(model)  # what the manager's ``new_instance()`` does, in one call less
+    manager._state_setter(obj, manager._state_constructor(obj, manager))
     obj.__dict__.update(values)
     return obj
 
 
 @cache
 def _class_manager(model: type) -> Any:
-    return sa_inspect(model).class_manager
+    manager = sa_inspect(model).class_manager
+    if manager.class_ is not model:
+        raise TypeError(f"{model.__name__} is not the class of its own mapping")
+    return manager
 
 
 def _compile(statement: Any, dialect: Dialect, keys: list[str] | None,

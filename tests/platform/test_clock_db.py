@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.orm import Session
 
 from onewindow.clock import FrozenClock, SystemClock
 from onewindow.db import (WriteInReadOnlyUnit, is_sqlite, make_engine, make_session_factory, normalise_url,
@@ -345,6 +346,54 @@ def test_unit_of_work_commits_or_rolls_back(db, clock):
             raise RuntimeError("stop")
     with db.connect() as conn:
         assert conn.execute(text("SELECT code FROM organisations")).scalars().all() == ["0916"]
+
+
+def _committed_in_sqlite_before_the_sessions_commit(db, work, monkeypatch) -> list[bool]:
+    """For each commit of a session in ``unit_of_work`` running ``work(session)``: whether its transaction
+    was already committed in SQLite when ``Session.commit`` began."""
+    seen, commit = [], Session.commit
+
+    def recorded(session) -> None:
+        seen.append(not session.connection().connection.driver_connection.in_transaction)
+        commit(session)
+
+    monkeypatch.setattr(Session, "commit", recorded)
+    with unit_of_work(make_session_factory(db)) as session:
+        work(session)
+    monkeypatch.undo()
+    return seen
+
+
+def test_a_unit_of_work_with_nothing_to_flush_commits_in_sqlite_before_the_sessions_commit(db, clock, monkeypatch):
+    """The writer gate opens before the session's commit steps when none comes before ``COMMIT``."""
+    if not is_sqlite(str(db.url)):
+        pytest.skip("the writer gate is SQLite's")
+    org = _org("0916", clock.now())
+
+    def written_at_once(session) -> None:
+        session.add(org)
+        session.flush()
+
+    assert _committed_in_sqlite_before_the_sessions_commit(db, written_at_once, monkeypatch) == [True]
+
+    def changed_then(session) -> None:
+        session.get(Organisation, org.id).name = "changed"
+
+    assert _committed_in_sqlite_before_the_sessions_commit(db, changed_then, monkeypatch) == [False]  # flushed first
+
+    def listened(session) -> None:
+        session.execute(text("SELECT 1"))
+        event.listen(session, "before_commit", lambda s: s.add(_org("0917", clock.now())))
+
+    assert _committed_in_sqlite_before_the_sessions_commit(db, listened, monkeypatch) == [False]
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT code, name FROM organisations ORDER BY code")).all() == [
+            ("0916", "changed"), ("0917", "0917")]
+    with pytest.raises(RuntimeError), unit_of_work(make_session_factory(db)) as session:
+        session.execute(text("DELETE FROM organisations"))
+        raise RuntimeError("stop")
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM organisations")).scalar() == 2
 
 
 def test_urls_are_normalised(tmp_path):

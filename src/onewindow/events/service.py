@@ -12,6 +12,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
+from onewindow.db import holds_new
 from onewindow.models import Event, EventRecipient, Organisation
 from onewindow.sql import Prepared
 
@@ -53,7 +54,7 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
     """
     session = ctx.session
-    if any(isinstance(obj, Organisation) for obj in session.new):
+    if holds_new(session, Organisation):
         session.flush()  # a recipient registered in this unit of work must exist before it is referenced
     actor = ctx.actor
     values = {"id": uuid.uuid4(), "type": type_, "occurred_at": ctx.now(), "subject_type": subject_type,
@@ -82,7 +83,7 @@ def transaction_id(ctx: Context) -> int:
     :data:`CHANNEL`, which PostgreSQL delivers at commit (and drops on rollback).
     """
     session = ctx.session
-    if session.get_bind().dialect.name != "postgresql":
+    if (session.bind or session.get_bind()).dialect.name != "postgresql":  # the session's engine
         return 0
     key = _tx_key(session)
     if key not in session.info:

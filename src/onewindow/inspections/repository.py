@@ -11,13 +11,13 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, event, false, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import aliased, joinedload, lazyload, make_transient_to_detached
+from sqlalchemy.orm import aliased, joinedload, lazyload
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.inspections.stored import read
-from onewindow.rows import columns, from_row, holds_any, loaded, objects
+from onewindow.rows import columns, detached, from_row, holds_any, loaded, objects
 from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
@@ -141,7 +141,7 @@ def _assembled(inspection_row: tuple, rows: list[tuple], width: int) -> Inspecti
     set_committed_value(inspection, "containers", containers)
     set_committed_value(inspection, "participants", list(by_agency.values()))
     for obj in (inspection, *containers, *by_agency.values()):
-        make_transient_to_detached(obj)
+        detached(obj)
     return inspection
 
 

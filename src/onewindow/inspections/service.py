@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, literal_column, select
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
@@ -351,7 +350,7 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
     for key, group in parts.items():
         set_committed_value(inspection, key, group)
     for obj in (inspection, *(part for group in parts.values() for part in group)):
-        make_transient_to_detached(obj)
+        rows.detached(obj)
     return inspection
 
 

@@ -26,8 +26,9 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, inspect, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
+from onewindow.db import flush
+from onewindow.rows import committed
 from onewindow.sql import Prepared, PreparedIn
 
 _KEY = "_key_"
@@ -40,7 +41,7 @@ def read(session: Session, statement: Select | Prepared | PreparedIn, parameters
     What the unit of work holds is written first (as ``Session.execute`` would
     autoflush it), so the rows include this transaction's changes.
     """
-    session.flush()
+    flush(session)
     if isinstance(statement, (Prepared, PreparedIn)):
         return statement.all(session, parameters or {})
     return session.connection().execute(statement, parameters or {}).all()
@@ -71,5 +72,4 @@ def write(session: Session, obj: Any, **values: Any) -> None:
     model = type(obj)
     parameters = {name: getattr(obj, attribute) for name, attribute in _key_attributes(model)}
     _update_by_key(model, tuple(sorted(values))).execute(session, {**parameters, **values})
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
+    committed(obj, **values)

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from onewindow.context import Actor
 from onewindow.models import ApiToken, Organisation, User
+from onewindow.rows import detached
 from onewindow.sql import loaded
 
 WATCHED = (ApiToken, Organisation, User)
@@ -112,9 +113,7 @@ def actor_of(holder: Holder) -> Actor:
 def _detached(model: type, values: dict[str, Any], **related: Any) -> Any:
     """A detached copy made as the ORM loads rows (values placed as stored, no change events), a third of
     what building it through its constructor costs."""
-    obj = loaded(model, **values, **related)
-    make_transient_to_detached(obj)
-    return obj
+    return detached(loaded(model, **values, **related))
 
 
 def _touches_holders(session: Session) -> bool:
