@@ -71,7 +71,9 @@ class _Checkpointer(threading.Thread):
     which never happens while writers keep writing during the checkpoints; so
     once the log holds :data:`RESTART_FRAMES` pages, the checkpoint is made
     holding the writer gate (no writer meanwhile; a short wait for them, rarely)
-    and the next writer starts the log from its beginning. The thread ends once
+    and the next writer starts the log from its beginning. It takes the gate
+    before this process's writers (:meth:`_WriterGate.held_first`): writers that
+    never pause would otherwise take it back one after another while it waits. The thread ends once
     its writer gate is gone (every engine on the file disposed of). SQLite
     still checkpoints when the last connection to the file closes.
     """
@@ -103,7 +105,7 @@ class _Checkpointer(threading.Thread):
         _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         gate = self._gate()
         if frames >= RESTART_FRAMES and gate is not None:
-            with gate.held():  # readers still reading the log make it busy: then the next round tries again
+            with gate.held_first():  # readers still reading the log make it busy: then the next round tries again
                 connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
@@ -140,6 +142,8 @@ class _WriterGate:
     def __init__(self, lock_path: Path | None, timeout: float | None = 30.0) -> None:
         self._lock = threading.Lock()  # not an RLock: commit may run on another thread than BEGIN
         self._timeout = timeout
+        self._writers_may = threading.Event()  # cleared while a holder that comes first waits for or holds it
+        self._writers_may.set()
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644) if lock_path else None
         if self._fd is not None:
             # Closed once the gate is gone for good. Not in ``__del__``: that runs while the weak references to
@@ -153,6 +157,8 @@ class _WriterGate:
             conn.info["reader"] = True
             return
         info = conn.info  # read before the gate is taken: no step more than needed while it is held
+        if not self._writers_may.is_set():
+            self._writers_may.wait(self._timeout)
         self._acquire()
         try:
             driver.execute("BEGIN IMMEDIATE")
@@ -169,6 +175,18 @@ class _WriterGate:
             yield
         finally:
             self._release()
+
+    @contextmanager
+    def held_first(self) -> Iterator[None]:
+        """:meth:`held`, before this process's writers: a transaction that begins meanwhile waits until the
+        gate is let go. The lock is not fair: writers one after another would take it back at once, and a holder
+        that waits between their transactions (the checkpointer restarting the log) could wait without end."""
+        self._writers_may.clear()
+        try:
+            with self.held():
+                yield
+        finally:
+            self._writers_may.set()
 
     def commit(self, conn) -> None:
         self._end(conn, "COMMIT")
