@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from onewindow.filings import declarations as decl_service
 from onewindow.filings import service
 from onewindow.filings.presenters import (
-    declaration_out, declaration_version_out, filing_detail, filing_out, filing_version_out,
+    declaration_answer, declaration_out, declaration_read, declaration_version_out, filing_detail, filing_out,
+    filing_version_out,
 )
 from onewindow.filings.schemas import (
     AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingDetail, FilingEntry, FilingOut,
@@ -141,12 +142,14 @@ async def declaration_versions(caller: AsCaller, declaration_id: str) -> list[De
 @router.post("/declarations/{declaration_id}/accept", response_model=DeclarationOut)
 async def accept(caller: AsCaller, declaration_id: str) -> DeclarationOut:
     """Accept (受理): the declaration gets its office's next receipt number."""
-    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.accept(ctx, declaration_id)))
+    return await caller.run(lambda ctx: declaration_read(ctx, decl_service.accept(ctx, declaration_id)),
+                            then=declaration_answer)
 
 
 @router.post("/declarations/{declaration_id}/reject", response_model=DeclarationOut)
 async def reject(caller: AsCaller, declaration_id: str, body: RejectRequest) -> DeclarationOut:
-    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.reject(ctx, declaration_id, body.reason)))
+    return await caller.run(lambda ctx: declaration_read(ctx, decl_service.reject(ctx, declaration_id, body.reason)),
+                            then=declaration_answer)
 
 
 @router.post("/declarations/{declaration_id}/amendments", status_code=201, response_model=DeclarationOut)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
@@ -88,9 +90,28 @@ _NOTICE_FIELDS = ("id", "source_declaration_id", "source_agency", "source_versio
 def declaration_out(ctx: Context, d: Declaration) -> DeclarationOut:
     """The declaration with its receipt and the notices left on it by amendments of the filing's other
     declarations (oldest first, one query of their columns)."""
-    notices = [NoticeOut(**dict(zip(_NOTICE_FIELDS, row, strict=True)))
-               for row in read(ctx.session, _NOTICES, {"declaration_id": d.id})]
+    return declaration_answer(declaration_read(ctx, d))
+
+
+DeclarationRead = tuple[Declaration, Sequence[tuple], str]
+"""What :func:`declaration_out` needs of the database, read: the declaration, its notices' rows, the direction."""
+
+
+def declaration_read(ctx: Context, d: Declaration) -> DeclarationRead:
+    """Everything of :func:`declaration_out` that the database gives, read in the unit of work: the notices'
+    rows (one query) and the direction (from the filing only if the declaration's data lacks it). The answer
+    is then made from these by :func:`declaration_answer`, which reads nothing more: once the unit of work
+    has ended (outside SQLite's write lock), as well as inside it."""
+    rows = read(ctx.session, _NOTICES, {"declaration_id": d.id})
     direction = d.data["direction"] if "direction" in d.data else d.filing.direction  # the filing only if need be
+    return d, rows, direction
+
+
+def declaration_answer(found: DeclarationRead) -> DeclarationOut:
+    """:func:`declaration_out` from what :func:`declaration_read` read (no database: the declaration's
+    columns are loaded)."""
+    d, rows, direction = found
+    notices = [NoticeOut(**dict(zip(_NOTICE_FIELDS, row, strict=True))) for row in rows]
     return DeclarationOut(**_summary_fields(d), filing_id=d.filing_id, direction=direction, data=d.data,
                           notices=notices)
 

@@ -66,6 +66,7 @@ _INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, In
                         .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
                         .where(InspectionContainer.number.in_(_NUMBERS)), "numbers")
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
+_RELEASED = DeclarationStatus.released.value
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
 _UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
               .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
@@ -241,7 +242,7 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
 def _settled(covering: dict[str, dict[str, list[Cover]]]) -> dict[str, set[str]]:
     """Container → covering declarations (engine keys) decided earlier, or released without a decision."""
     return {n: {_key(agency, d) for agency, ds in by_agency.items() for d in ds
-                if d.decided or d.status == DeclarationStatus.released.value}
+                if d.decided or d.status == _RELEASED}
             for n, by_agency in covering.items()}
 
 

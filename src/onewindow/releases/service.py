@@ -31,6 +31,8 @@ from onewindow.models import (
 from onewindow.parties.permissions import Permission
 
 RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value})
+_RELEASED = DeclarationStatus.released.value
+"""The released status as stored (the enum member's ``value`` read once, not for each declaration compared)."""
 
 _PARTS = Prepared(
     select(Inspection.id, Inspection.status, InspectionParticipant.absent, InspectionParticipant.adopted_at,
@@ -151,7 +153,7 @@ def container_status(ctx: Context, number: str) -> tuple[list[str], list[str]]:
 def _status(by_agency: dict[str, list[Cover]]) -> tuple[list[str], list[str]]:
     """(released agencies, pending agencies) of one container's coverage."""
     released = {a for a, ds in by_agency.items()
-                if all(d.status == DeclarationStatus.released.value for d in ds)}
+                if all(d.status == _RELEASED for d in ds)}
     return sorted(released), sorted(set(by_agency) - released)
 
 
