@@ -376,11 +376,6 @@ def flush(session: Session) -> None:
         session.flush()
 
 
-def holds_new(session: Session, model: type) -> bool:
-    """Whether the session holds a new (pending) object of ``model``: one of ``session.new``."""
-    return any(isinstance(obj, model) for obj in session._new.values())
-
-
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 

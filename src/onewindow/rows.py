@@ -104,7 +104,7 @@ def insert_new(session: Session, objects: Sequence[Any]) -> None:
     """Insert new ORM objects of one class as they are (every column set on the object is written).
 
     Columns never set are written as NULL and set to None on the object, so
-    that once :func:`attach`-ed nothing is loaded again.
+    that once :func:`place`-d nothing is loaded again.
     """
     if not objects:
         return
@@ -247,23 +247,9 @@ def holds_any(session: Session, *models: type) -> bool:
     return any(isinstance(obj, models) for obj in session.identity_map.values())
 
 
-def attach(session: Session, *objects: Any) -> None:
-    """Attach objects already written by :func:`insert_new` to the session as stored, unchanged rows.
-
-    Related objects reached through cascades must have been written too.
-    """
-    for obj in _with_cascade(objects):
-        make_transient_to_detached(obj)
-    session.add_all(objects)
-
-
-def _with_cascade(objects: Iterable[Any]) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for obj in objects:
-        seen[id(obj)] = obj
-        for child, _, _, _ in inspect(type(obj)).cascade_iterator("save-update", inspect(obj)):
-            seen.setdefault(id(child), child)
-    return list(seen.values())
+def holds_new(session: Session, model: type) -> bool:
+    """Whether the session holds a new (pending) object of ``model``: one of ``session.new``."""
+    return any(isinstance(obj, model) for obj in session._new.values())
 
 
 @cache

@@ -16,7 +16,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow import rows
-from onewindow.db import flush, holds_new, make_session_factory, unit_of_work
+from onewindow.db import flush, make_session_factory, unit_of_work
 from onewindow.models import Declaration, Filing, Organisation
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -290,9 +290,9 @@ def test_flush_writes_what_the_unit_of_work_holds_and_refuses_to_run_inside_a_fl
         assert seen == []
         org = Organisation(id=uuid.uuid4(), kind="customs", code="0916", name="Dalian Customs", created_at=NOW)
         session.add(org)
-        assert holds_new(session, Organisation) and not holds_new(session, Filing)
+        assert rows.holds_new(session, Organisation) and not rows.holds_new(session, Filing)
         flush(session)
-        assert not holds_new(session, Organisation) and inspect(org).persistent
+        assert not rows.holds_new(session, Organisation) and inspect(org).persistent
         event.listen(session, "before_flush", lambda s, _context, _objects: flush(s))
         session.add(Organisation(kind="ciq", code="210600", name="Dalian CIQ", created_at=NOW))
         with pytest.raises(InvalidRequestError, match="already flushing"):

@@ -12,8 +12,8 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
-from onewindow.db import holds_new
 from onewindow.models import Event, EventRecipient, Organisation
+from onewindow.rows import holds_new
 from onewindow.sql import Prepared
 
 _EVENTS = Event.__table__
