@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,3 +32,19 @@ def current_revision(engine: Engine) -> str | None:
         return None
     with engine.connect() as conn:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def made_here(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for a database of ``dialect``: the schema items the models create only on
+    other databases (``ddl_if(dialect=...)``, like the log's ``(tx, seq)`` index, PostgreSQL's alone) are left
+    out of the comparison of the models with the database."""
+
+    def include(item: Any, _name: str | None, _type: str, reflected: bool, compare_to: Any) -> bool:
+        model = compare_to if reflected else item
+        condition = getattr(model, "_ddl_if", None)
+        if condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include

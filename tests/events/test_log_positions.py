@@ -11,7 +11,8 @@ from sqlalchemy import event, func, insert, select, tuple_
 from onewindow.db import make_session_factory, unit_of_work
 from onewindow.events import deliveries
 from onewindow.events.feed import read_feed
-from onewindow.models import Event
+from onewindow.models import Event, EventRecipient
+from onewindow.models.event import recipient_of
 from onewindow.sql import after_in_log
 from onewindow.timing import projection
 from tests.plans import plan
@@ -41,12 +42,15 @@ def test_the_rows_after_a_position_are_those_whose_pair_is_greater(db):
                 assert found == compared
 
 
-@pytest.mark.parametrize("name", ["projection's page", "relay's fan-out page"])
-def test_sqlite_seeks_to_the_position(sqlite_engine, name):
+@pytest.mark.parametrize(("name", "seek"), [
+    ("projection's page", "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),  # the log's order is seq's there
+    ("relay's fan-out page", "USING PRIMARY KEY (organisation_id=? AND tx=? AND event_seq>?)"),  # the feed's
+])
+def test_sqlite_seeks_to_the_position(sqlite_engine, name, seek):
     statement = {"projection's page": projection._EVENT_PAGE,
                  "relay's fan-out page": deliveries._statements("sqlite").events}[name]
     steps = plan(sqlite_engine, statement)
-    assert any("tx=? AND" in s and "seq>?" in s for s in steps), steps
+    assert any(seek in s for s in steps), steps
 
 
 def test_the_feed_seeks_to_the_caller_s_position_on_sqlite(sqlite_engine):
@@ -75,3 +79,13 @@ def test_the_feed_seeks_to_the_caller_s_position_on_sqlite(sqlite_engine):
     [feed] = [sql for sql in seen if "event_recipients" in sql]
     steps = plan(sqlite_engine, feed)
     assert any("organisation_id=? AND tx=? AND event_seq>?" in s for s in steps), steps
+
+
+def test_from_an_event_to_its_recipient_is_one_seek_of_the_whole_key_on_sqlite(sqlite_engine):
+    """The recipients are keyed in each organisation's feed order: from an event (one being redelivered), its
+    recipient row is found by the organisation and the event's own place in the log, ``tx`` and ``seq``
+    (:func:`recipient_of`)."""
+    statement = select(Event).join(EventRecipient, recipient_of(uuid.uuid4())).where(Event.id == uuid.uuid4())
+    assert plan(sqlite_engine, statement) == [
+        "SEARCH events USING INDEX sqlite_autoindex_events_1 (id=?)",
+        "SEARCH event_recipients USING PRIMARY KEY (organisation_id=? AND tx=? AND event_seq=?)"]

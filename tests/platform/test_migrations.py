@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from onewindow.db import make_engine
-from onewindow.migrate import alembic_config, current_revision, upgrade
+from onewindow.migrate import alembic_config, current_revision, made_here, upgrade
 from onewindow.models import Base, Organisation
 from onewindow.parties.service import add_organisation
 
@@ -20,7 +20,8 @@ def _script(url: str) -> ScriptDirectory:
 
 def _diff(engine) -> list:
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, "include_object": made_here(conn.dialect.name)}
+        return compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
 
 
 def test_the_migrated_schema_matches_the_models(db):
@@ -76,3 +77,28 @@ def test_a_new_database_is_built_from_nothing_and_can_go_down_and_up(tmp_path):
         assert _diff(engine) == []
     finally:
         engine.dispose()
+
+
+def test_the_recipients_of_events_are_keyed_in_feed_order_and_the_log_s_pair_indexed_where_it_varies(db):
+    """One b-tree per recipient row (its key is the feed's order; on SQLite the rows are stored in it), and the
+    index of the log's (tx, seq) only on PostgreSQL: on SQLite tx is always 0 and seq is the table's own key."""
+    inspector = inspect(db)
+    postgres = db.dialect.name == "postgresql"
+    assert inspector.get_pk_constraint("event_recipients")["constrained_columns"] == [
+        "organisation_id", "tx", "event_seq"]
+    assert inspector.get_indexes("event_recipients") == []
+    assert ("ix_events_tx_seq" in {i["name"] for i in inspector.get_indexes("events")}) is postgres
+    if not postgres:
+        with db.connect() as conn:
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'event_recipients'").scalar()
+        assert sql.rstrip().endswith("WITHOUT ROWID")
+
+
+def test_only_the_items_made_on_a_database_are_compared_there():
+    """``made_here``: an index the models make only on PostgreSQL (``ddl_if``) is not missing on SQLite."""
+    [index] = [i for i in Base.metadata.tables["events"].indexes if i.name == "ix_events_tx_seq"]
+    [other] = [i for i in Base.metadata.tables["events"].indexes if i.name == "ix_events_filing_seq"]
+    assert made_here("postgresql")(index, index.name, "index", False, None)
+    assert not made_here("sqlite")(index, index.name, "index", False, None)
+    assert not made_here("sqlite")(index, index.name, "index", True, index)  # as found in a database
+    assert made_here("sqlite")(other, other.name, "index", False, None)

@@ -34,6 +34,7 @@ from onewindow.events.feed import event_document
 from onewindow.models import (
     AGENCY_KINDS, DeliveryStatus, Event, EventRecipient, OrgKind, WebhookDelivery, WebhookSubscription,
 )
+from onewindow.models.event import recipient_of
 from onewindow.parties.permissions import Permission
 
 SECRET_PREFIX = "whsec_"
@@ -329,9 +330,8 @@ def redeliver(ctx: Context, subscription_id: str, event_id: str) -> tuple[Webhoo
     attempt, but the redelivery decides the status.
     """
     sub = get_subscription(ctx, subscription_id, for_update=True)
-    event = ctx.session.scalar(select(Event).join(EventRecipient, EventRecipient.event_seq == Event.seq)
-                               .where(Event.id == parse_id(event_id, "event"),
-                                      EventRecipient.organisation_id == sub.organisation_id))
+    event = ctx.session.scalar(select(Event).join(EventRecipient, recipient_of(sub.organisation_id))
+                               .where(Event.id == parse_id(event_id, "event")))
     if event is None:
         raise NotFound.of("event", event_id)
     if not sub.enabled:

@@ -6,6 +6,7 @@ from alembic import context
 
 from onewindow.config import get_settings
 from onewindow.db import make_engine
+from onewindow.migrate import made_here
 from onewindow.models import Base
 
 config = context.config
@@ -35,7 +36,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_object=made_here(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 

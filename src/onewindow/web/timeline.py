@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from onewindow.context import Context
 from onewindow.events.feed import event_out
 from onewindow.models import ContainerVisit, Event, EventRecipient, Filing
+from onewindow.models.event import recipient_of
 
 LIMIT = 500
 
@@ -24,9 +25,8 @@ def consignment_timeline(ctx: Context, filing: Filing) -> list[dict[str, Any]]:
     numbers = sorted({c["number"] for c in filing.data.get("containers", []) if isinstance(c, dict)})
     visits = select(ContainerVisit.id).where(ContainerVisit.number.in_(numbers), or_(
         ContainerVisit.gated_out_at.is_(None), ContainerVisit.gated_out_at >= filing.created_at))
-    query = (select(Event).join(EventRecipient, EventRecipient.event_seq == Event.seq)
-             .where(EventRecipient.organisation_id == actor.org_id,
-                    or_(Event.filing_id == filing.id,
+    query = (select(Event).join(EventRecipient, recipient_of(actor.org_id))
+             .where(or_(Event.filing_id == filing.id,
                         and_(Event.subject_type == "container", Event.subject_id.in_(visits))))
              .order_by(Event.occurred_at, Event.seq).limit(LIMIT))
     return [event_out(ctx, event) for event in ctx.session.scalars(query)]
