@@ -13,13 +13,16 @@ are printed per filing.
 
     python bench/filings.py [--db sqlite postgresql] [--filings 3000] [--concurrency 16] [--workers 1]
     python bench/filings.py --in-process [--db sqlite] [--filings 1000] [--profile]
+    python bench/filings.py --in-process --log-pages --db sqlite [--filings 500]
 
 ``--in-process`` drives the application object itself (ASGI calls, no
 sockets, no server process, no scheduler or relay) from the same concurrent
 clients and prints the CPU time per filing of the whole process; with
 ``--profile`` the requests run on the event loop's thread under cProfile and
 it prints the Python function calls per filing, a count that does not move
-with the machine's load.
+with the machine's load; with ``--log-pages`` (SQLite), the pages the
+filings' commits append to the write-ahead log, by table or index, with the
+process's checkpoints stopped (``common.LogPages``), another such count.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    Connection, asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary,
-    units_of_work_on_the_loop,
+    Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
+    summary, units_of_work_on_the_loop,
 )
 
 from onewindow.clock import SystemClock  # noqa: E402
@@ -175,13 +178,16 @@ def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
     raw.commit()
 
 
-def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None) -> dict:
-    """Create and submit ``n`` filings through the application object in this process; CPU per filing."""
+def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None,
+                   log_pages: bool = False) -> dict:
+    """Create and submit ``n`` filings through the application object in this process; CPU per filing (and,
+    with ``log_pages`` on SQLite, the write-ahead log's pages: :class:`common.LogPages`)."""
     from onewindow.app import create_app
 
     bodies = [json.dumps(sample_entry(containers=2, items=5, seed=i), ensure_ascii=False).encode()
               for i in range(n + 200)]
     url = fresh_database(kind, "onewindow_bench_http")
+    pages = LogPages(url) if log_pages and kind == "sqlite" else None
     token, _ = prepare(url)
     app = create_app(Settings(database_url=url, embedded_scheduler=False))
     if profile:  # on the loop's thread, where cProfile sees it (no thread hop)
@@ -205,6 +211,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     async def main() -> dict:
         await drive_app(bodies[:200])
         profiler = cProfile.Profile() if profile else None
+        if pages:
+            pages.start()
         cpu, start = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -212,6 +220,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
         if profiler:
             profiler.disable()
         cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        if pages:
+            pages.stop()
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
         if profiler and profile_out:
             profiler.dump_stats(profile_out)
@@ -221,7 +231,9 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     try:
         import uvloop
 
-        return uvloop.run(main())
+        result = uvloop.run(main())
+        app.state.engine.dispose()
+        return {**result, "log_pages": pages.pages() if pages else None}
     finally:
         app.state.engine.dispose()
         drop_database(url)
@@ -271,6 +283,9 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="drive the application object in this process (no HTTP server): CPU per filing")
     parser.add_argument("--profile", action="store_true", help="with --in-process: Python calls per filing")
+    parser.add_argument("--log-pages", action="store_true",
+                        help="with --in-process on SQLite: the write-ahead log's pages per filing, by table or index "
+                             "(checkpoints stopped)")
     parser.add_argument("--profile-out", metavar="PATH",
                         help="with --profile: also write the cProfile statistics there")
     args = parser.parse_args()
@@ -280,9 +295,13 @@ def main() -> None:
         print("| database | filings | clients | filings/s | CPU ms per filing | Python calls per filing |")
         print("|---|---|---|---|---|---|")
         for kind in args.db:
-            r = run_in_process(kind, args.filings, args.concurrency, args.profile, args.profile_out)
+            r = run_in_process(kind, args.filings, args.concurrency, args.profile, args.profile_out, args.log_pages)
             print(f"| {r['database']} | {r['filings']} | {r['concurrency']} | {r['filings_per_s']} | {r['cpu_ms']} | "
                   f"{r['calls'] or '-'} |", flush=True)
+            if r["log_pages"] is not None:
+                print(f"\n{r['database']}, pages the {r['filings']} filings appended to the write-ahead log "
+                      "(checkpoints stopped):")
+                print_log_pages(r["log_pages"], r["filings"], "filing")
         return
     print(f"| database | filings | workers | clients | HTTP filings/s "
           f"| bare SQL filings/s (median of {BASELINE_PASSES}) | bare SQL range | SQL ÷ HTTP "

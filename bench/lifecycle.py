@@ -14,6 +14,7 @@ machine's cores with the server) are printed per lifecycle.
 
     python bench/lifecycle.py [--db sqlite postgresql] [--lifecycles 300] [--concurrency 8] [--workers 1]
     python bench/lifecycle.py --in-process [--db sqlite] [--lifecycles 300] [--concurrency 8] [--profile] [--floor]
+    python bench/lifecycle.py --in-process --log-pages --db sqlite [--lifecycles 100]
 
 ``--in-process`` drives the application object itself (ASGI calls, no
 sockets, no server process, no scheduler or relay) from the same concurrent
@@ -25,7 +26,10 @@ Python function calls per lifecycle and per request kind, counts that do not
 move with the machine's load. ``--floor`` then also runs two requests that do
 next to nothing, one at a time: ``GET /me`` (the caller, from the token
 memory, no statement) and ``GET /terminal/tasks?status=open`` (one query, no
-open task left): what every request pays.
+open task left): what every request pays. ``--log-pages`` (SQLite) counts the
+pages the measured lifecycles' commits append to the write-ahead log, by
+table or index, with the process's checkpoints stopped (so its CPU figures
+leave out theirs): another count that does not move with the machine.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    Connection, asgi_request, cpu_seconds, drop_database, fresh_database, machine, server, summary,
-    units_of_work_on_the_loop,
+    Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
+    summary, units_of_work_on_the_loop,
 )
 
 from onewindow.clock import SystemClock  # noqa: E402
@@ -227,14 +231,16 @@ FLOOR = [("GET", "/me"), ("GET", "/terminal/tasks?status=open")]
 
 
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50,
-                   floor: bool = False) -> dict:
+                   floor: bool = False, log_pages: bool = False) -> dict:
     """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
     ``sequential`` more one request at a time (CPU per request kind); with ``floor``, ``10 * sequential``
-    of each :data:`FLOOR` request, one at a time."""
+    of each :data:`FLOOR` request, one at a time; with ``log_pages`` (SQLite), the write-ahead log's pages
+    of the ``n`` lifecycles (:class:`common.LogPages`)."""
     from onewindow.app import create_app, settle_collector
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
+    pages = LogPages(url) if log_pages and kind == "sqlite" else None
     tokens = prepare(url)
     app = create_app(Settings(database_url=url, embedded_scheduler=False))
     settle_collector()  # as served_app() does for `onewindow serve`
@@ -255,6 +261,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
     async def main() -> dict:
         await drive_app(entries[:30], concurrency)
         profiler = cProfile.Profile() if profile else None
+        if pages:
+            pages.start()
         cpu, start = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -262,6 +270,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
         if profiler:
             profiler.disable()
         cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        if pages:
+            pages.stop()
         await drive_app(entries[30 + n:], 1, costs)
         if floor:
             terminal = InProcessParty(app, tokens["terminal"], floor_costs)
@@ -274,7 +284,9 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
                 "kinds": costs.rows(), "floor": floor_costs.rows()}
 
     try:
-        return uvloop.run(main())
+        result = uvloop.run(main())
+        app.state.engine.dispose()
+        return {**result, "log_pages": pages.pages() if pages else None}
     finally:
         app.state.engine.dispose()
         drop_database(url)
@@ -289,6 +301,10 @@ def print_in_process(r: dict) -> None:
     _print_requests(f"{r['database']}, one request at a time:", r["kinds"], 2)
     if r["floor"]:
         _print_requests(f"{r['database']}, the floor (after the lifecycles, one request at a time):", r["floor"], 3)
+    if r["log_pages"] is not None:
+        print(f"{r['database']}, pages the {r['lifecycles']} lifecycles appended to the write-ahead log "
+              "(checkpoints stopped):")
+        print_log_pages(r["log_pages"], r["lifecycles"], "lifecycle")
 
 
 def _print_requests(title: str, kinds: list, digits: int) -> None:
@@ -312,6 +328,9 @@ def main() -> None:
                              "and per request kind")
     parser.add_argument("--profile", action="store_true",
                         help="with --in-process: Python calls per lifecycle and per request kind")
+    parser.add_argument("--log-pages", action="store_true",
+                        help="with --in-process on SQLite: the write-ahead log's pages per lifecycle, by table or "
+                             "index (checkpoints stopped)")
     parser.add_argument("--floor", action="store_true",
                         help="with --in-process: also the cost of two requests doing next to nothing (GET /me, "
                              "GET /terminal/tasks?status=open)")
@@ -321,7 +340,7 @@ def main() -> None:
     if args.in_process:
         for kind in args.db:
             print_in_process(run_in_process(kind, args.lifecycles, args.concurrency, args.profile,
-                                            floor=args.floor))
+                                            floor=args.floor, log_pages=args.log_pages))
         return
     print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s "
           "| server CPU ms per lifecycle | client CPU ms per lifecycle | p50 ms | p99 ms |")
