@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 
 from onewindow.db import make_engine
 from onewindow.migrate import alembic_config, current_revision, made_here, upgrade
-from onewindow.models import Base, Organisation
+from onewindow.models import Base, Event, EventRecipient, Organisation
 from onewindow.parties.service import add_organisation
+
+NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 
 
 def _script(url: str) -> ScriptDirectory:
@@ -102,3 +108,51 @@ def test_only_the_items_made_on_a_database_are_compared_there():
     assert not made_here("sqlite")(index, index.name, "index", False, None)
     assert not made_here("sqlite")(index, index.name, "index", True, index)  # as found in a database
     assert made_here("sqlite")(other, other.name, "index", False, None)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_event_log_s_rows_move_to_the_feed_order_and_back(kind, tmp_path, request):
+    """Migration 0016 keeps every event and recipient, up and down (SQLite moves the rows to a new table)."""
+    url = (f"sqlite:///{tmp_path / 'log.db'}" if kind == "sqlite"
+           else request.getfixturevalue("fresh_postgres_url"))
+    engine = make_engine(url, pool_size=1)
+    cfg = alembic_config(url)
+
+    def migrate(to: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.upgrade if to == "head" else command.downgrade)(cfg, to)
+
+    def stored() -> tuple[list, list]:
+        with engine.connect() as conn:
+            return (conn.execute(select(Event.seq, Event.tx, Event.id).order_by(Event.seq)).all(),
+                    sorted(conn.execute(select(EventRecipient.event_seq, EventRecipient.organisation_id,
+                                               EventRecipient.tx)).all()))
+
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0015")
+        orgs = [uuid.uuid4(), uuid.uuid4()]
+        with engine.begin() as conn:
+            conn.execute(insert(Organisation), [dict(id=o, kind="customs", code=f"09{i}6", name="x", created_at=NOW)
+                                                for i, o in enumerate(orgs)])
+            conn.execute(insert(Event), [dict(seq=s, tx=tx, id=uuid.uuid4(), type="filing.created", occurred_at=NOW,
+                                              subject_type="filing", subject_id=uuid.uuid4(), data={})
+                                         for s, tx in ((1, 7), (2, 7), (3, 9))])
+            conn.execute(insert(EventRecipient), [dict(event_seq=s, organisation_id=o, tx=tx)
+                                                  for s, o, tx in ((1, orgs[0], 7), (1, orgs[1], 7), (3, orgs[1], 9))])
+        before = stored()
+        migrate("head")
+        assert stored() == before
+        assert inspect(engine).get_pk_constraint("event_recipients")["constrained_columns"] == [
+            "organisation_id", "tx", "event_seq"]
+        migrate("0015")
+        assert stored() == before
+        assert inspect(engine).get_pk_constraint("event_recipients")["constrained_columns"] == [
+            "event_seq", "organisation_id"]
+        assert {i["name"] for i in inspect(engine).get_indexes("event_recipients")} == {
+            "ix_event_recipients_org_tx_seq"}
+        assert "ix_events_tx_seq" in {i["name"] for i in inspect(engine).get_indexes("events")}
+    finally:
+        engine.dispose()
