@@ -178,6 +178,14 @@ def _baseline_filing(raw, q, uid, ts, entry, offices, ent) -> None:
     raw.commit()
 
 
+async def file_in_process(app, headers: list, body: bytes) -> None:
+    """One filing through the application object: ``POST /filings`` with ``body``, then its submit."""
+    status, answer = await asgi_request(app, "POST", "/api/v1/filings", headers, body)
+    assert status == 201, answer
+    status, answer = await asgi_request(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit", headers)
+    assert status == 200, answer
+
+
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None,
                    log_pages: bool = False) -> dict:
     """Create and submit ``n`` filings through the application object in this process; CPU per filing (and,
@@ -200,11 +208,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
 
         async def client() -> None:
             while queue:
-                status, answer = await asgi_request(app, "POST", "/api/v1/filings", headers, queue.pop())
-                assert status == 201, answer
-                status, answer = await asgi_request(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit",
-                                             headers)
-                assert status == 200, answer
+                await file_in_process(app, headers, queue.pop())
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
 
@@ -231,9 +235,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     try:
         import uvloop
 
-        result = uvloop.run(main())
-        app.state.engine.dispose()
-        return {**result, "log_pages": pages.pages() if pages else None}
+        return {**uvloop.run(main()), "log_pages": pages.pages() if pages else None}
     finally:
         app.state.engine.dispose()
         drop_database(url)

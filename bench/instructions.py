@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import LogPages, asgi_request, drop_database, fresh_database, machine  # noqa: E402
+from common import LogPages, drop_database, fresh_database, machine  # noqa: E402
 
 WARM_UP = 10
 """Lifecycles or filings run before those counted, in every run."""
@@ -67,12 +67,7 @@ def child(what: str, n: int) -> None:
         headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
                    (b"host", b"bench")]
         for entry in entries:
-            status, answer = await asgi_request(app, "POST", "/api/v1/filings", headers,
-                                                json.dumps(entry, ensure_ascii=False).encode())
-            assert status == 201, answer
-            status, answer = await asgi_request(app, "POST", f"/api/v1/filings/{json.loads(answer)['id']}/submit",
-                                                headers)
-            assert status == 200, answer
+            await filings.file_in_process(app, headers, json.dumps(entry, ensure_ascii=False).encode())
 
     try:
         uvloop.run(main())

@@ -284,9 +284,7 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
                 "kinds": costs.rows(), "floor": floor_costs.rows()}
 
     try:
-        result = uvloop.run(main())
-        app.state.engine.dispose()
-        return {**result, "log_pages": pages.pages() if pages else None}
+        return {**uvloop.run(main()), "log_pages": pages.pages() if pages else None}
     finally:
         app.state.engine.dispose()
         drop_database(url)
