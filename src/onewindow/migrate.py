@@ -19,9 +19,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied to ``engine``'s database."""
+    """Apply every migration not yet applied to ``engine``'s database, in one transaction (Alembic's) but for
+    a migration's steps that cannot run in one (an index built concurrently on PostgreSQL)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -110,6 +110,14 @@ def test_only_the_items_made_on_a_database_are_compared_there():
     assert made_here("sqlite")(other, other.name, "index", False, None)
 
 
+def test_only_the_events_about_a_container_are_indexed_by_their_subject(db):
+    """Migration 0017: the timeline's look-up of a visit's events, a partial index (no entry for the others)."""
+    [index] = [i for i in inspect(db).get_indexes("events") if i["name"] == "ix_events_container_subject"]
+    assert index["column_names"] == ["subject_id"]
+    where = index["dialect_options"][f"{db.dialect.name}_where"]
+    assert "subject_type" in str(where) and "'container'" in str(where)
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_the_event_log_s_rows_move_to_the_feed_order_and_back(kind, tmp_path, request):
     """Migration 0016 keeps every event and recipient, up and down (SQLite moves the rows to a new table)."""
@@ -121,7 +129,7 @@ def test_the_event_log_s_rows_move_to_the_feed_order_and_back(kind, tmp_path, re
     def migrate(to: str) -> None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            (command.upgrade if to == "head" else command.downgrade)(cfg, to)
+            (command.upgrade if to == "0016" else command.downgrade)(cfg, to)
 
     def stored() -> tuple[list, list]:
         with engine.connect() as conn:
@@ -143,7 +151,7 @@ def test_the_event_log_s_rows_move_to_the_feed_order_and_back(kind, tmp_path, re
             conn.execute(insert(EventRecipient), [dict(event_seq=s, organisation_id=o, tx=tx)
                                                   for s, o, tx in ((1, orgs[0], 7), (1, orgs[1], 7), (3, orgs[1], 9))])
         before = stored()
-        migrate("head")
+        migrate("0016")
         assert stored() == before
         assert inspect(engine).get_pk_constraint("event_recipients")["constrained_columns"] == [
             "organisation_id", "tx", "event_seq"]

@@ -4,13 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from onewindow.models.base import Base
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+CONTAINER_SUBJECT = text("subject_type = 'container'")
+"""The events about a container visit (released, release revoked, gated out): the only ones a reader looks up
+by their subject (a consignment's timeline), indexed by it alone (:data:`Event`'s partial index); a query
+that uses the index says so in these words, not with a bound value."""
 
 
 class Event(Base):
@@ -25,7 +30,9 @@ class Event(Base):
     # The log in its order, (tx, seq), is only indexed where tx varies: on SQLite it is always 0 and the log's
     # order is seq's, the table's own (one index less to write for every event).
     __table_args__ = (Index("ix_events_filing_seq", "filing_id", "seq"),
-                      Index("ix_events_tx_seq", "tx", "seq").ddl_if(dialect="postgresql"))
+                      Index("ix_events_tx_seq", "tx", "seq").ddl_if(dialect="postgresql"),
+                      Index("ix_events_container_subject", "subject_id", sqlite_where=CONTAINER_SUBJECT,
+                            postgresql_where=CONTAINER_SUBJECT))
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -7,26 +7,34 @@ would; confidential fields only for agencies (``events.feed.event_out``).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, or_, select, union_all
 
 from onewindow.context import Context
 from onewindow.events.feed import event_out
 from onewindow.models import ContainerVisit, Event, EventRecipient, Filing
-from onewindow.models.event import recipient_of
+from onewindow.models.event import CONTAINER_SUBJECT, recipient_of
 
 LIMIT = 500
 
 
 def consignment_timeline(ctx: Context, filing: Filing) -> list[dict[str, Any]]:
-    """The events of ``filing`` and of its containers' visits since it was entered, oldest first."""
-    actor = ctx.as_actor()
+    """The events of ``filing`` and of its containers' visits since it was entered that the caller's
+    organisation received, oldest first (at most :data:`LIMIT`)."""
+    query = timeline_query(ctx.as_actor().org_id, filing)
+    return [event_out(ctx, event) for event in ctx.session.scalars(query)]
+
+
+def timeline_query(organisation_id: uuid.UUID, filing: Filing) -> Select:
+    """The statement of :func:`consignment_timeline`. The events are found by the filing's index and the
+    container events' index, then each is kept if ``organisation_id`` is among its recipients (a seek): the
+    work grows with the consignment, not with the organisation's feed."""
     numbers = sorted({c["number"] for c in filing.data.get("containers", []) if isinstance(c, dict)})
     visits = select(ContainerVisit.id).where(ContainerVisit.number.in_(numbers), or_(
         ContainerVisit.gated_out_at.is_(None), ContainerVisit.gated_out_at >= filing.created_at))
-    query = (select(Event).join(EventRecipient, recipient_of(actor.org_id))
-             .where(or_(Event.filing_id == filing.id,
-                        and_(Event.subject_type == "container", Event.subject_id.in_(visits))))
-             .order_by(Event.occurred_at, Event.seq).limit(LIMIT))
-    return [event_out(ctx, event) for event in ctx.session.scalars(query)]
+    about = union_all(select(Event.seq).where(Event.filing_id == filing.id),
+                      select(Event.seq).where(CONTAINER_SUBJECT, Event.subject_id.in_(visits)))
+    received = select(EventRecipient.event_seq).where(recipient_of(organisation_id)).exists()
+    return select(Event).where(Event.seq.in_(about), received).order_by(Event.occurred_at, Event.seq).limit(LIMIT)
