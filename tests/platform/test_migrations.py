@@ -110,12 +110,16 @@ def test_only_the_items_made_on_a_database_are_compared_there():
     assert made_here("sqlite")(other, other.name, "index", False, None)
 
 
-def test_only_the_events_about_a_container_are_indexed_by_their_subject(db):
-    """Migration 0017: the timeline's look-up of a visit's events, a partial index (no entry for the others)."""
-    [index] = [i for i in inspect(db).get_indexes("events") if i["name"] == "ix_events_container_subject"]
-    assert index["column_names"] == ["subject_id"]
-    where = index["dialect_options"][f"{db.dialect.name}_where"]
-    assert "subject_type" in str(where) and "'container'" in str(where)
+@pytest.mark.parametrize(("table", "name", "columns", "where"), [
+    ("events", "ix_events_container_subject", ["subject_id"], ("subject_type", "'container'")),  # 0017
+    ("container_visits", "ix_container_visits_yard", ["port", "arrived_at"], ("gated_out_at", "IS NULL")),  # 0018
+])
+def test_partial_indexes_hold_only_their_rows(db, table, name, columns, where):
+    """The reads of a timeline and of a yard go by indexes of the few rows they look for."""
+    [index] = [i for i in inspect(db).get_indexes(table) if i["name"] == name]
+    assert index["column_names"] == columns
+    text = str(index["dialect_options"][f"{db.dialect.name}_where"])
+    assert all(word in text for word in where), text
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

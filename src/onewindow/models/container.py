@@ -3,10 +3,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from onewindow.models.base import Base, IdMixin
+
+IN_THE_PORT = text("gated_out_at IS NULL")
+"""The visits not yet over (no gate-out): a terminal's yard is those of its port that arrived. The yard's index
+holds them alone, so it stays the size of the yard however many visits the port has seen."""
 
 
 class ContainerVisit(IdMixin, Base):
@@ -18,7 +22,9 @@ class ContainerVisit(IdMixin, Base):
     """
 
     __tablename__ = "container_visits"
-    __table_args__ = (Index("ix_container_visits_number_open", "number", "gated_out_at"),)
+    __table_args__ = (Index("ix_container_visits_number_open", "number", "gated_out_at"),
+                      Index("ix_container_visits_yard", "port", "arrived_at", sqlite_where=IN_THE_PORT,
+                            postgresql_where=IN_THE_PORT))
 
     number: Mapped[str] = mapped_column(String(11))
     port: Mapped[str | None] = mapped_column(String(5))
