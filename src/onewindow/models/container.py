@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from onewindow.models.base import Base, IdMixin
 
-IN_THE_PORT = text("gated_out_at IS NULL")
+NOT_GATED_OUT = text("gated_out_at IS NULL")
 """The visits not yet over (no gate-out): a terminal's yard is those of its port that arrived. The yard's index
 holds them alone, so it stays the size of the yard however many visits the port has seen."""
 
@@ -23,8 +23,8 @@ class ContainerVisit(IdMixin, Base):
 
     __tablename__ = "container_visits"
     __table_args__ = (Index("ix_container_visits_number_open", "number", "gated_out_at"),
-                      Index("ix_container_visits_yard", "port", "arrived_at", sqlite_where=IN_THE_PORT,
-                            postgresql_where=IN_THE_PORT))
+                      Index("ix_container_visits_yard", "port", "arrived_at", sqlite_where=NOT_GATED_OUT,
+                            postgresql_where=NOT_GATED_OUT))
 
     number: Mapped[str] = mapped_column(String(11))
     port: Mapped[str | None] = mapped_column(String(5))

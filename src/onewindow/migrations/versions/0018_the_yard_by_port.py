@@ -19,16 +19,16 @@ down_revision = '0017'
 branch_labels = None
 depends_on = None
 
-IN_THE_PORT = sa.text('gated_out_at IS NULL')
+NOT_GATED_OUT = sa.text('gated_out_at IS NULL')
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         with op.get_context().autocommit_block():
             op.create_index('ix_container_visits_yard', 'container_visits', ['port', 'arrived_at'],
-                            postgresql_where=IN_THE_PORT, postgresql_concurrently=True)
+                            postgresql_where=NOT_GATED_OUT, postgresql_concurrently=True)
         return
-    op.create_index('ix_container_visits_yard', 'container_visits', ['port', 'arrived_at'], sqlite_where=IN_THE_PORT)
+    op.create_index('ix_container_visits_yard', 'container_visits', ['port', 'arrived_at'], sqlite_where=NOT_GATED_OUT)
 
 
 def downgrade() -> None:
