@@ -1,11 +1,12 @@
 """No page, no API read and none of the services' writes walks a table that grows with the platform's history.
 
 The demo's data set is loaded into a SQLite database (consignments in every stage, written by the services
-the API calls); then every organisation's user signs in and opens every
+the API calls) and the scheduler's rounds follow; then every organisation's user signs in and opens every
 page and every API read it has (the routes' own list, each path parameter filled with the demo's filings,
-declarations, inspections and containers), and every statement the platform ran, loading and serving, is put through
-``EXPLAIN QUERY PLAN``. SQLite plans without statistics (``tests/plans.py``), so an empty table shows the plan
-a large one gets: a ``SCAN`` of a growing table is a read whose time grows with everything ever recorded.
+declarations, inspections and containers), and the webhook relay tries its deliveries to a subscriber.
+Every statement the platform ran meanwhile is put through ``EXPLAIN QUERY PLAN``. SQLite plans without
+statistics (``tests/plans.py``), so an empty table shows the plan a large one gets: a ``SCAN`` of a growing
+table is a read whose time grows with everything ever recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from onewindow.config import Settings
 from onewindow.context import Context
 from onewindow.db import make_engine, make_session_factory, unit_of_work
 from onewindow.demo import DEMO_PASSWORD, load_demo
+from onewindow.events.relay import run_relay_once
 from onewindow.migrate import upgrade
 from onewindow.models import ContainerVisit, Declaration, Filing, Inspection
 from onewindow.scheduler import housekeeping, tick
@@ -57,7 +59,7 @@ def demo(tmp_path, clock):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    settings = Settings(database_url=url, embedded_scheduler=False)
+    settings = Settings(database_url=url, embedded_scheduler=False, webhook_allowed_hosts=["127.0.0.1"])
     factory = make_session_factory(engine)
     with collected(engine) as statements:
         with unit_of_work(factory) as session:
@@ -80,6 +82,19 @@ def collected(engine) -> Iterator[set[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+def relay(app, logins) -> None:
+    """The webhook relay's work: the terminal subscribes (to a port nothing listens on), discharges a container,
+    and the relay fans the events out and tries their deliveries, recording the attempts and the retries."""
+    token = {"Authorization": f"Bearer {next(l for l in logins if l.kind == 'terminal').token}"}
+    with TestClient(app) as client:
+        assert client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"},
+                           headers=token).status_code == 201
+        assert client.post("/api/v1/terminal/arrivals", json={"containers": ["CSQU3054383"], "conveyance": {}},
+                           headers=token).status_code in (200, 201)
+    counts = run_relay_once(app.state.session_factory, app.state.clock, app.state.settings)
+    assert counts["webhooks_fanned_out"] >= 1 and counts["webhook_failed_attempts"] >= 1, counts
 
 
 def get_routes(app) -> list[str]:
@@ -150,6 +165,7 @@ def test_the_demo_s_writes_and_every_page_and_api_read_of_every_party_seek(demo)
                         answer = client.get(path, headers=api if path.startswith("/api/") else {})
                         assert answer.status_code < 500, (login.code, path, answer.text)
                         opened += answer.status_code == 200
+        relay(app, logins)
     assert opened > 100
     assert any("container_visits.arrived_at DESC" in s for s in statements)  # a yard was read
     assert any("event_recipients.event_seq = events.seq" in s for s in statements)  # and a timeline
