@@ -29,6 +29,8 @@ from onewindow.events.relay import run_relay_once
 from onewindow.migrate import upgrade
 from onewindow.models import ContainerVisit, Declaration, Filing, Inspection
 from onewindow.scheduler import housekeeping, tick
+from tests.plans import plan
+from tests.web.conftest import Pages
 
 GROWING = {
     "events", "event_recipients", "filings", "filing_versions", "declarations", "declaration_versions",
@@ -98,8 +100,8 @@ def relay(app, logins) -> None:
 
 
 def get_routes(app) -> list[str]:
-    """Every GET path the application serves, pages and API, its parameters as ``{name}``."""
-    from onewindow.web import account, agency, amendments, clearance, enterprise, entry, lookup, public, terminal
+    """Every GET path the application serves, pages and API, its parameters as ``{name}`` (the routers it
+    includes walked into)."""
 
     def walk(routes) -> list[str]:
         found = []
@@ -110,9 +112,7 @@ def get_routes(app) -> list[str]:
                 found.append(route.path)
         return found
 
-    pages = [m.router.routes for m in (account, lookup, public, clearance, entry, amendments, enterprise, agency,
-                                       terminal)]
-    return sorted({p for routes in [app.routes, *pages] for p in walk(routes)})
+    return sorted(set(walk(app.routes)))
 
 
 def values_of(engine) -> dict[str, list[Any]]:
@@ -135,19 +135,9 @@ def paths(route: str, values: dict[str, list[Any]]) -> list[str]:
     return [route.replace(f"{{{names[0]}}}", str(v)) for v in values[names[0]]]
 
 
-def sign_in(client: TestClient, code: str, user: str) -> None:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
-    answer = client.post("/login", data={"organisation": code, "user": user, "password": DEMO_PASSWORD,
-                                         "csrf_token": token, "next": "/"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-
-
 def walks(engine, statement: str) -> list[str]:
     """The steps of SQLite's plan for ``statement`` that read a growing table whole."""
-    with engine.connect() as conn:
-        steps = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
-                                                        (None,) * statement.count("?"))]
-    return [s for s in steps if s.startswith("SCAN ") and s.split()[1] in GROWING]
+    return [s for s in plan(engine, statement) if s.startswith("SCAN ") and s.split()[1] in GROWING]
 
 
 def test_the_demo_s_writes_and_every_page_and_api_read_of_every_party_seek(demo):
@@ -158,7 +148,7 @@ def test_the_demo_s_writes_and_every_page_and_api_read_of_every_party_seek(demo)
     with collected(engine) as statements:
         for login in logins:
             with TestClient(app) as client:
-                sign_in(client, login.code, login.user)
+                Pages.sign_in(client, login.code, login.user, DEMO_PASSWORD)
                 api = {"Authorization": f"Bearer {login.token}"}
                 for route in routes:
                     for path in paths(route, values):

@@ -74,8 +74,10 @@ class Pages:
         html = client.get("/login").text if "ow_session" not in client.cookies else client.get("/status").text
         return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
-    def sign_in(self, client, code: str, user: str = "staff", password: str = PASSWORD):
-        token = self.csrf(client)
+    @staticmethod
+    def sign_in(client, code: str, user: str = "staff", password: str = PASSWORD):
+        """Sign ``user`` of ``code`` in on ``client`` (its cookie), through the sign-in form."""
+        token = Pages.csrf(client)
         response = client.post("/login", data={"organisation": code, "user": user, "password": password,
                                                "csrf_token": token, "next": "/"}, follow_redirects=False)
         assert response.status_code == 303, response.text
