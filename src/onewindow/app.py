@@ -155,7 +155,7 @@ def request_json(body: bytes) -> Any:
 
 def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
     """Add the routes of ``router`` to the application itself, under ``prefix``: what ``include_router`` did
-    before FastAPI 0.137, and how the API's routes are matched.
+    before FastAPI 0.137, and how the API's routes and the pages' are matched.
 
     ``include_router`` now keeps the router as one node of the application's routes: a request is matched
     against every route of each router before its own, and the router that holds its route matches it a
@@ -163,18 +163,21 @@ def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
     router). A route of the application itself is matched once, by its path, and an :class:`ApiRoute`
     passes over a path that cannot be its own at a glance. Each route is added with all its own settings
     (a router's tags, dependencies and responses are already part of its routes), so the routes, their
-    OpenAPI operations and their answers are those ``include_router`` gives. Settings that apply to a
-    router as a whole (body and form limits, its own start-up, shut-down and lifespan, pages served from
-    a folder) and streamed answers are refused, not dropped.
+    OpenAPI operations and their answers are those ``include_router`` gives. A plain ``APIRoute`` becomes
+    an :class:`ApiRoute`; a route of a class of the router's own (the pages' ``PageRoute``) keeps its class.
+    Settings that apply to a router as a whole (body and form limits, its own start-up, shut-down and
+    lifespan, pages served from a folder), routers included in the router, and streamed answers are
+    refused, not dropped.
     """
     if router.max_body_size is not None or router.form_limits or router.on_startup or router.on_shutdown \
             or type(router.lifespan_context) is not type(APIRouter().lifespan_context) \
             or router._low_priority_routes:
         raise ValueError(f"{router.tags}: a router with settings of its own is included, not added route by route")
     for route in router.routes:
-        if type(route) is not APIRoute or route.form_limits or route.stream_item_type or route.is_json_stream \
+        if not isinstance(route, APIRoute) or route.form_limits or route.stream_item_type or route.is_json_stream \
                 or route.is_sse_stream:
             raise ValueError(f"{route}: only plain API routes are added route by route")
+        route_class = ApiRoute if type(route) is APIRoute else type(route)
         app.router.add_api_route(
             prefix + route.path, route.endpoint, response_model=route.response_model,
             status_code=route.status_code, tags=route.tags, dependencies=route.dependencies,
@@ -191,7 +194,7 @@ def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
             callbacks=route.callbacks, openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
             strict_content_type=route.strict_content_type, max_body_size=route.max_body_size,
-            route_class_override=ApiRoute)
+            route_class_override=route_class)
 
 
 COLLECTOR_THRESHOLDS = (10_000, 20, 20)

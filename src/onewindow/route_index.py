@@ -11,9 +11,13 @@ another kind: mounts, included routers), and asks only those.
 
 The first route that matches in full, or else the first that matches but for the method, is the one the
 router's own loop finds: every route passed over could not have matched. The request is then handled as the
-router's loop handles it; a request no listed route matches (a 404, a redirect to the path with or without a
-trailing slash, FastAPI's low-priority routes) goes to the router's own loop, as does a path ending with a
-line feed (a pattern's ``$`` matches before one) and any request while the routes differ from those indexed.
+router's loop handles it. A request no listed route matches is answered as the router's loop answers it
+after its loop over every route: a redirect to the path with or without a trailing slash when a route
+listed for that path matches it (the router's own loop then handles the request), FastAPI's low-priority
+routes when the router has any (the same), else the router's default answer (404) at once, without the two
+walks over every route that the router's own loop would take first. A path ending with a line feed (a
+pattern's ``$`` matches before one) and any request while the routes differ from those indexed go to the
+router's own loop.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from fastapi.routing import APIRoute, APIRouter, _apply_router_form_limits, _rou
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Receive, Scope, Send
+
+_PLAIN_MATCHES = (Route.matches, APIRoute.matches)
+"""The ways of matching of a plain route: its pattern against the request's path, then its methods."""
 
 KEY_SEGMENTS = 3
 """The segments of a path that key its routes: ``/api/v1/inspections`` of ``/api/v1/inspections/{id}/results``."""
@@ -34,10 +41,14 @@ def path_key(path: str) -> str:
 
 def route_key(route: BaseRoute) -> str | None:
     """The key of the paths ``route`` may match, or None for a route that may match other paths (one of
-    another kind, or whose literal beginning does not hold :data:`KEY_SEGMENTS` whole segments)."""
+    another kind, or whose literal beginning does not hold :data:`KEY_SEGMENTS` whole segments).
+
+    A plain route is a ``Route`` (an ``APIRoute`` among them) of a class that matches as those do (the pages'
+    ``PageRoute``), or an :class:`onewindow.app.ApiRoute`, which only passes over more paths at a glance."""
     from onewindow.app import ApiRoute
 
-    if type(route) not in (Route, APIRoute, ApiRoute) or not route.path_regex.pattern.startswith("^"):
+    if not isinstance(route, Route) or (type(route).matches not in _PLAIN_MATCHES and type(route) is not ApiRoute) \
+            or not route.path_regex.pattern.startswith("^"):
         return None
     path: str = route.path
     if "{" not in path:
@@ -70,6 +81,7 @@ class RouteIndex:
             else:
                 keyed.setdefault(key, list(others)).append(route)
         self.keyed, self.others = keyed, others
+        self.low_priority = any(True for _ in self.router._iter_low_priority_routes())
         self.indexed = (list(routes), self.router._routes_version)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,7 +106,20 @@ class RouteIndex:
         if partial is not None:
             await self._handle(*partial, scope, receive, send)
             return
-        await router.app(scope, receive, send)
+        if self.low_priority or self._redirects(scope, route_path):
+            await router.app(scope, receive, send)
+            return
+        await router.default(scope, receive, send)
+
+    def _redirects(self, scope: Scope, route_path: str) -> bool:
+        """Whether the router's loop, having found no route for the request, redirects it to its path with a
+        trailing slash, or without one: a route listed for that path matches it, even but for the method."""
+        if not self.router.redirect_slashes or route_path == "/":
+            return False
+        path = scope["path"]
+        redirect_scope = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else path + "/"}
+        return any(route.matches(redirect_scope)[0] != Match.NONE
+                   for route in self.keyed.get(path_key(get_route_path(redirect_scope)), self.others))
 
     @staticmethod
     async def _handle(route: BaseRoute, child_scope: Scope, scope: Scope, receive: Receive, send: Send) -> None:

@@ -86,7 +86,40 @@ def looping(db, settings, clock, monkeypatch):
     return create_app(settings, clock=clock, engine=db)
 
 
+def test_page_routes_are_keyed_too(app):
+    from onewindow.web.routing import PageRoute
+
+    index = RouteIndex(app.router)
+    pages = [r for r in app.routes if type(r) is PageRoute]
+    unkeyed = [r.path for r in pages if route_key(r) is None]  # a parameter within the first three segments
+    assert pages and all("{" in "/".join(path.split("/")[:4]) for path in unkeyed), unkeyed
+    assert route_key(next(r for r in pages if r.path == "/terminal/tasks")) == "/terminal/tasks"
+    assert [r.path for r in index.others] == [*unkeyed, "/static"]  # no router among them
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/nothing/at/all", "/api/v1/filings/x1/nothing",
+                                  "/terminal/nothing/"])
+def test_a_path_no_route_matches_asks_only_the_routes_listed_for_it(app, world, monkeypatch, path):
+    """A 404 asks the routes listed for its path and for the path with or without a trailing slash, not every
+    route of the application once for the path and once more for the other path."""
+    asked = []
+    for route in app.routes:
+        monkeypatch.setattr(route, "matches", lambda scope, m=route.matches, r=route: asked.append(r) or m(scope),
+                            raising=False)
+    with TestClient(app) as client:
+        answer = client.get(path, headers=world.headers(ENT), follow_redirects=False)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+    index = app.router.middleware_stack
+    listed = {id(r) for key in (path_key(path), path_key(path.rstrip("/") if path.endswith("/") else path + "/"))
+              for r in index.keyed.get(key, index.others)}
+    assert {id(r) for r in asked} <= listed < {id(r) for r in app.routes}
+    assert len(asked) <= 2 * len(listed)  # once for the path, once for the path with(out) the trailing slash
+
+
 @pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/terminal/tasks"), ("GET", "/terminal/tasks/"), ("POST", "/terminal/tasks"), ("GET", "/terminal/x"),
+    ("GET", "/customs/declarations/x1"), ("GET", "/customs/declarations/x1/"), ("GET", "/login/"),
     ("GET", "/api/v1/me"), ("GET", "/api/v1/me/"), ("DELETE", "/api/v1/me"), ("GET", "/api/v1/me%0A"),
     ("GET", "/api/v1/terminal/tasks?status=open"), ("POST", "/api/v1/terminal/tasks"),
     ("GET", "/api/v1/inspections/x1/results"), ("GET", "/api/v1/nothing"), ("GET", "/openapi.json"),

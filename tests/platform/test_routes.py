@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from onewindow import app as application
 from onewindow.app import API, ApiRoute, add_routes, create_app
@@ -31,6 +31,35 @@ def test_every_api_route_is_matched_by_the_application_itself(app):
     assert len(api) == sum(len(router.routes) for router in application.api_routers())
 
 
+def test_every_page_route_is_matched_by_the_application_itself(app, included):
+    """The pages' routes are the application's own, of the pages' route class, each once, in the order that
+    included routers give: no router is left among the application's routes."""
+    from onewindow.web.routing import PageRoute
+
+    def flat(routes):
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router: its routes, in its order
+                yield from flat(route.original_router.routes)
+            else:
+                yield route
+
+    pages = [(r.path, tuple(sorted(r.methods)), r.name) for r in app.routes if type(r) is PageRoute]
+    assert pages == [(r.path, tuple(sorted(r.methods)), r.name) for r in flat(included.routes) if type(r) is PageRoute]
+    assert len(pages) > 40 and len(set(pages)) == len(pages)
+    assert not any(hasattr(r, "original_router") for r in app.routes)
+    assert [r.path for r in app.routes if isinstance(r, Mount)] == ["/static"]
+
+
+def test_a_router_holding_another_router_is_refused(app):
+    from fastapi import APIRouter
+
+    inner, outer = APIRouter(), APIRouter()
+    inner.get("/x")(lambda: None)
+    outer.include_router(inner)
+    with pytest.raises(ValueError, match="route by route"):
+        add_routes(app, outer, "")
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("GET", "/api/v1/me", None),
     ("GET", "/api/v1/me/", None),  # a slash too many: redirected
@@ -46,6 +75,14 @@ def test_every_api_route_is_matched_by_the_application_itself(app):
     ("GET", "/api/v1/organisations?kind=customs", None),
     ("GET", "/healthz", None),  # the time differs: status and type only
     ("GET", "/login", None),  # a fresh CSRF token: status and type only
+    ("GET", "/terminal/tasks", None),  # a page: to the sign-in page
+    ("GET", "/terminal/tasks/", None),  # a page's path with a slash too many: redirected
+    ("GET", "/customs/declarations/x1", None),  # a page of the agencies' workbench
+    ("POST", "/ciq/inspections/x1/check-in", None),  # an action of the agencies' workbench
+    ("GET", "/customs/declarations/x1/amend", None),  # an amendment form
+    ("DELETE", "/terminal/tasks", None),  # a page's path, not its method
+    ("GET", "/terminal/nothing", None),
+    ("GET", "/static/app.css", None),
 ])
 def test_answers_are_those_of_included_routers(app, included, world, method, path, body):
     headers = {**world.headers(ENT), "Content-Type": "application/json"}

@@ -16,10 +16,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    """Add every page router and the static files to ``app``."""
+    """Add the routes of every page router to ``app`` as its own (:func:`onewindow.app.add_routes`), and the
+    static files."""
+    from onewindow import app as application
     from onewindow.web import account, agency, amendments, clearance, enterprise, entry, lookup, public, terminal
 
     # fixed paths before /filings/{id}
     for module in (account, lookup, public, clearance, entry, amendments, enterprise, agency, terminal):
-        app.include_router(module.router)
+        application.add_routes(app, module.router, "")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

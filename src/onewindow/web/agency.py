@@ -40,7 +40,7 @@ from onewindow.parties.permissions import Permission
 from onewindow.releases import service as release_service
 from onewindow.web import i18n
 from onewindow.web.page import AsPage, Page
-from onewindow.web.routing import PageRoute, page_router
+from onewindow.web.routing import joined, page_router
 
 AGENCIES = (OrgKind.customs, OrgKind.ciq)
 QUEUE_STATUSES = ("submitted", "accepted", "inspecting", "released", "rejected")
@@ -265,6 +265,4 @@ def workbench(kind: OrgKind) -> APIRouter:
     return router
 
 
-router = APIRouter(route_class=PageRoute, include_in_schema=False)
-for _kind in AGENCIES:
-    router.include_router(workbench(_kind))
+router = joined(*(workbench(kind) for kind in AGENCIES))

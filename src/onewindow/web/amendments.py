@@ -28,7 +28,7 @@ from onewindow.parties.permissions import Permission
 from onewindow.web.entry import HEADER_PATHS, LOOKUPS, ROWS, SECTIONS, EntryForm, empty_row, entry_from_form, \
     form_from_data, place_errors
 from onewindow.web.page import AsPage, Page
-from onewindow.web.routing import page_router
+from onewindow.web.routing import joined, page_router
 
 FORM_FIELDS = frozenset({path.split(".")[0] for path in HEADER_PATHS} | set(ROWS))
 """The entry's top-level fields the form shows (only these can be changed here)."""
@@ -131,9 +131,8 @@ def _without_changes(loc: list[Any]) -> list[Any]:
     return loc[1:] if loc[:1] == ["changes"] else loc
 
 
-router = page_router()
-router.include_router(amendment_routes(
-    OrgKind.enterprise, lambda about: f"/enterprise/filings/{about['filing_id']}?amended={about['agency']}"))
-for _kind in (OrgKind.customs, OrgKind.ciq):
-    router.include_router(amendment_routes(
-        _kind, lambda about, k=_kind: f"/{k.value}/declarations/{about['id']}?done=amended"))
+router = joined(
+    amendment_routes(OrgKind.enterprise,
+                     lambda about: f"/enterprise/filings/{about['filing_id']}?amended={about['agency']}"),
+    *(amendment_routes(kind, lambda about, k=kind: f"/{k.value}/declarations/{about['id']}?done=amended")
+      for kind in (OrgKind.customs, OrgKind.ciq)))

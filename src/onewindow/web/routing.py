@@ -40,6 +40,16 @@ def page_router(**kwargs) -> APIRouter:
     return APIRouter(route_class=PageRoute, include_in_schema=False, **kwargs)
 
 
+def joined(*routers: APIRouter) -> APIRouter:
+    """One page router holding the routes of ``routers``, in their order, each route as its router made it
+    (its path with that router's prefix): the routes ``include_router`` would give, held by the router itself,
+    so that the application adds them as its own (:func:`onewindow.app.add_routes`)."""
+    router = page_router()
+    for part in routers:
+        router.routes.extend(part.routes)
+    return router
+
+
 def login_redirect(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
