@@ -1,8 +1,9 @@
 """Server-rendered pages (Jinja2 + htmx, Pico CSS): sign-in, the enterprise's pages, the agencies'
 workbench, the terminal's pages, the public status query.
 
-``mount(app)`` adds the page routers and ``/static``. How to add a page:
-docs/user-guide/enterprise.md and :mod:`onewindow.web.page`.
+``mount(app)`` adds the page routers' routes and ``/static``. How to add a page: a route on the ``router``
+of a module listed in :func:`mount` (a :func:`onewindow.web.routing.page_router`; several made alike are put
+together with :func:`onewindow.web.routing.joined`), its work in ``page.run`` (:mod:`onewindow.web.page`).
 """
 
 from __future__ import annotations
