@@ -7,7 +7,10 @@ at a glance), and FastAPI's own documentation routes, which come first, a full m
 literal beginning (its pattern is anchored there), so a route whose literal beginning holds the path's first
 :data:`KEY_SEGMENTS` segments whole can match only paths with those segments: :class:`RouteIndex` keeps, for
 each such beginning, the routes that may match in the router's order (those routes, and every route of
-another kind: mounts, included routers), and asks only those.
+another kind: mounts, included routers), and asks only those. A plain route whose first parameter comes
+sooner (``/customs/declarations/{declaration_id}``) can match only paths beginning with the whole segments
+before it: it is listed under those segments (its prefix), for the paths of its key and for the paths without
+a key of their own that begin with that prefix (decision 34).
 
 The first route that matches in full, or else the first that matches but for the method, is the one the
 router's own loop finds: every route passed over could not have matched. The request is then handled as the
@@ -39,16 +42,27 @@ def path_key(path: str) -> str:
     return "/".join(path.split("/", KEY_SEGMENTS + 1)[:KEY_SEGMENTS + 1])
 
 
-def route_key(route: BaseRoute) -> str | None:
-    """The key of the paths ``route`` may match, or None for a route that may match other paths (one of
-    another kind, or whose literal beginning does not hold :data:`KEY_SEGMENTS` whole segments).
+def path_prefixes(path: str) -> tuple[str, ...]:
+    """The path's first segment, and its first two when it has more (``("/a", "/a/b")`` of ``/a/b/c``)."""
+    parts = path.split("/", KEY_SEGMENTS)
+    return tuple("/".join(parts[:count + 1]) for count in range(1, min(len(parts), KEY_SEGMENTS)))
 
-    A plain route is a ``Route`` (an ``APIRoute`` among them) of a class that matches as those do (the pages'
-    ``PageRoute``), or an :class:`onewindow.app.ApiRoute`, which only passes over more paths at a glance."""
+
+def _plain(route: BaseRoute) -> bool:
+    """A ``Route`` (an ``APIRoute`` among them) of a class that matches as those do (the pages' ``PageRoute``),
+    or an :class:`onewindow.app.ApiRoute`, which only passes over more paths at a glance; its pattern anchored
+    at the path's beginning."""
     from onewindow.app import ApiRoute
 
-    if not isinstance(route, Route) or (type(route).matches not in _PLAIN_MATCHES and type(route) is not ApiRoute) \
-            or not route.path_regex.pattern.startswith("^"):
+    return isinstance(route, Route) and (type(route).matches in _PLAIN_MATCHES or type(route) is ApiRoute) \
+        and route.path_regex.pattern.startswith("^")
+
+
+def route_key(route: BaseRoute) -> str | None:
+    """The key of the paths ``route`` may match, or None for a route that may match other paths (one of
+    another kind, or a plain route (:func:`_plain`) whose literal beginning does not hold
+    :data:`KEY_SEGMENTS` whole segments)."""
+    if not _plain(route):
         return None
     path: str = route.path
     if "{" not in path:
@@ -59,30 +73,53 @@ def route_key(route: BaseRoute) -> str | None:
     return path_key(literal_beginning)
 
 
+def route_prefix(route: BaseRoute) -> str | None:
+    """For a plain route that :func:`route_key` does not key, the whole segments before its first parameter,
+    one or two (``/customs/declarations`` of ``/customs/declarations/{declaration_id}``): it matches only
+    paths beginning with them. None for a route with a key, one of another kind, or one whose first segment
+    is cut by a parameter."""
+    if not _plain(route) or route_key(route) is not None:
+        return None
+    literal_beginning = route.path.split("{", 1)[0]
+    return literal_beginning[:literal_beginning.rfind("/")] or None
+
+
 class RouteIndex:
-    """The router's routes by :func:`path_key`; an ASGI application standing for the router's own matching
-    loop (``router.middleware_stack``)."""
+    """The router's routes by :func:`path_key`, and by :func:`path_prefixes` for the paths no key lists; an
+    ASGI application standing for the router's own matching loop (``router.middleware_stack``)."""
 
     def __init__(self, router: APIRouter) -> None:
         self.router = router
         self.index()
 
     def index(self) -> None:
-        """List, for every key, the routes that may match a path of that key, in the router's order."""
+        """List, for every key and every prefix of the routes, the routes that may match a path of that key (or,
+        with no key of its own, beginning with that prefix), in the router's order."""
         routes = self.router.routes
-        keyed: dict[str, list[BaseRoute]] = {}
-        others: list[BaseRoute] = []
-        for route in routes:
-            key = route_key(route)
-            if key is None:
-                others.append(route)
-                for listed in keyed.values():
-                    listed.append(route)
-            else:
-                keyed.setdefault(key, list(others)).append(route)
-        self.keyed, self.others = keyed, others
+        found = [(route, route_key(route), route_prefix(route)) for route in routes]
+
+        def listed(key: str | None, prefixes: tuple[str, ...]) -> list[BaseRoute]:
+            return [route for route, its_key, its_prefix in found
+                    if (its_key is None and its_prefix is None) or (key is not None and its_key == key)
+                    or its_prefix in prefixes]
+
+        self.keyed = {key: listed(key, path_prefixes(key)) for _, key, _ in found if key is not None}
+        self.prefixed = {prefix: listed(None, path_prefixes(prefix)) for _, _, prefix in found if prefix is not None}
+        self.others = listed(None, ())
         self.low_priority = any(True for _ in self.router._iter_low_priority_routes())
         self.indexed = (list(routes), self.router._routes_version)
+
+    def candidates(self, route_path: str) -> list[BaseRoute]:
+        """The routes that may match ``route_path``, in the router's order: those of its key, or else of its
+        longest prefix listed, or else the routes neither keyed nor prefixed."""
+        listed = self.keyed.get(path_key(route_path))
+        if listed is not None:
+            return listed
+        for prefix in reversed(path_prefixes(route_path)):
+            listed = self.prefixed.get(prefix)
+            if listed is not None:
+                return listed
+        return self.others
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         router = self.router
@@ -96,7 +133,7 @@ class RouteIndex:
         if "router" not in scope:
             scope["router"] = router
         partial: tuple[BaseRoute, Scope] | None = None
-        for route in self.keyed.get(path_key(route_path), self.others):
+        for route in self.candidates(route_path):
             match, child_scope = route.matches(scope)
             if match == Match.FULL:
                 await self._handle(route, child_scope, scope, receive, send)
@@ -119,7 +156,7 @@ class RouteIndex:
         path = scope["path"]
         redirect_scope = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else path + "/"}
         return any(route.matches(redirect_scope)[0] != Match.NONE
-                   for route in self.keyed.get(path_key(get_route_path(redirect_scope)), self.others))
+                   for route in self.candidates(get_route_path(redirect_scope)))
 
     @staticmethod
     async def _handle(route: BaseRoute, child_scope: Scope, scope: Scope, receive: Receive, send: Send) -> None:

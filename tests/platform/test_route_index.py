@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Match
 
 from onewindow import route_index
 from onewindow.app import API, create_app
-from onewindow.route_index import RouteIndex, path_key, route_key
+from onewindow.route_index import RouteIndex, path_prefixes, route_key, route_prefix
 
 ENT = "91210200MA0QK1P3AF"
 METHODS = ("GET", "POST", "PATCH", "DELETE", "HEAD")
@@ -53,7 +53,7 @@ def test_the_route_found_is_the_one_the_routers_loop_finds(app):
         for method in METHODS:
             for root_path in ("", "/window"):
                 scope = _scope(method, path, root_path)
-                candidates = index.keyed.get(path_key(path), index.others)
+                candidates = index.candidates(path)
                 chosen = _first_match(app.routes, scope)
                 assert _first_match(candidates, scope) == chosen, (method, path)
                 found.add((id(chosen[0]), chosen[1]))
@@ -91,10 +91,32 @@ def test_page_routes_are_keyed_too(app):
 
     index = RouteIndex(app.router)
     pages = [r for r in app.routes if type(r) is PageRoute]
-    unkeyed = [r.path for r in pages if route_key(r) is None]  # a parameter within the first three segments
-    assert pages and all("{" in "/".join(path.split("/")[:4]) for path in unkeyed), unkeyed
+    assert pages and all((route_key(r) is None) != (route_prefix(r) is None) for r in pages)
     assert route_key(next(r for r in pages if r.path == "/terminal/tasks")) == "/terminal/tasks"
-    assert [r.path for r in index.others] == [*unkeyed, "/static"]  # no router among them
+    workbench = next(r for r in pages if r.path == "/customs/declarations/{declaration_id}")
+    assert route_prefix(workbench) == "/customs/declarations"
+    assert index.candidates("/customs/declarations/x1") == index.prefixed["/customs/declarations"]
+    assert workbench in index.candidates("/customs/declarations/x1")
+    assert workbench not in index.candidates("/ciq/declarations/x1")
+    assert [r.path for r in index.others] == ["/static"]  # no router, no page
+
+
+@pytest.mark.parametrize(("path", "prefix"), [
+    ("/customs/declarations/{declaration_id}", "/customs/declarations"), ("/lookup/{table}", "/lookup"),
+    ("/files/report-{day}", "/files"), ("/{anything}", None), ("/api/v1/filings/{filing_id}", None),
+    ("/login", None),
+])
+def test_a_route_without_a_key_is_listed_under_the_whole_segments_before_its_first_parameter(path, prefix):
+    from starlette.routing import Route
+
+    assert route_prefix(Route(path, lambda request: None)) == prefix
+
+
+@pytest.mark.parametrize(("path", "prefixes"), [
+    ("/a/b/c/d", ("/a", "/a/b")), ("/a/b", ("/a", "/a/b")), ("/a", ("/a",)), ("/a/", ("/a", "/a/")),
+])
+def test_path_prefixes(path, prefixes):
+    assert path_prefixes(path) == prefixes
 
 
 @pytest.mark.parametrize("path", ["/api/v1/nothing", "/nothing/at/all", "/api/v1/filings/x1/nothing",
@@ -111,8 +133,8 @@ def test_a_path_no_route_matches_asks_only_the_routes_listed_for_it(app, world, 
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
     index = app.router.middleware_stack
-    listed = {id(r) for key in (path_key(path), path_key(path.rstrip("/") if path.endswith("/") else path + "/"))
-              for r in index.keyed.get(key, index.others)}
+    listed = {id(r) for other_form in (path, path.rstrip("/") if path.endswith("/") else path + "/")
+              for r in index.candidates(other_form)}
     assert {id(r) for r in asked} <= listed < {id(r) for r in app.routes}
     assert len(asked) <= 2 * len(listed)  # once for the path, once for the path with(out) the trailing slash
 
