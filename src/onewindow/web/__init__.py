@@ -19,7 +19,7 @@ STATIC = Path(__file__).parent / "static"
 def mount(app: FastAPI) -> None:
     """Add the routes of every page router to ``app`` as its own (:func:`onewindow.app.add_routes`), and the
     static files."""
-    from onewindow import app as application
+    from onewindow import app as application  # add_routes read when called: a test may include routers instead
     from onewindow.web import account, agency, amendments, clearance, enterprise, entry, lookup, public, terminal
 
     # fixed paths before /filings/{id}
