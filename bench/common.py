@@ -61,10 +61,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def server(database_url: str, workers: int = 1):
-    """``onewindow serve`` on a free loopback port; yields its base URL (a :class:`ServerURL`)."""
+def server(database_url: str, workers: int = 1, env: dict[str, str] | None = None):
+    """``onewindow serve`` on a free loopback port, with ``env`` added to its environment; yields its base URL
+    (a :class:`ServerURL`)."""
     port = free_port()
-    env = {**os.environ, "ONEWINDOW_DATABASE_URL": database_url, "ONEWINDOW_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "ONEWINDOW_DATABASE_URL": database_url, "ONEWINDOW_LOG_LEVEL": "WARNING", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "serve", "--port", str(port),
                              "--workers", str(workers)], env=env)
     base = ServerURL(f"http://127.0.0.1:{port}")

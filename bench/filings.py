@@ -14,6 +14,7 @@ are printed per filing.
     python bench/filings.py [--db sqlite postgresql] [--filings 3000] [--concurrency 16] [--workers 1]
     python bench/filings.py --in-process [--db sqlite] [--filings 1000] [--profile]
     python bench/filings.py --in-process --log-pages --db sqlite [--filings 500]
+    python bench/filings.py --writer-lock --db sqlite [--workers 2] [--in-process]
 
 ``--in-process`` drives the application object itself (ASGI calls, no
 sockets, no server process, no scheduler or relay) from the same concurrent
@@ -23,6 +24,11 @@ it prints the Python function calls per filing, a count that does not move
 with the machine's load; with ``--log-pages`` (SQLite), the pages the
 filings' commits append to the write-ahead log, by table or index, with the
 process's checkpoints stopped (``common.LogPages``), another such count.
+``--writer-lock`` (SQLite, served or in process) also prints how long the
+write lock was held per filing and for what share of the measured time, by
+holder (requests, scheduler, relay, checkpoints), and how long writers waited
+for it (``writer_lock``): where that share nears 100 % the lock, not the CPU,
+bounds throughput.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
     summary, units_of_work_on_the_loop,
 )
+from writer_lock import WRITE_SECONDS, WriterLockTimings, install, print_summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -187,10 +194,15 @@ async def file_in_process(app, headers: list, body: bytes) -> None:
 
 
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_out: str | None = None,
-                   log_pages: bool = False) -> dict:
+                   log_pages: bool = False, writer_lock: bool = False) -> dict:
     """Create and submit ``n`` filings through the application object in this process; CPU per filing (and,
-    with ``log_pages`` on SQLite, the write-ahead log's pages: :class:`common.LogPages`)."""
+    with ``log_pages`` on SQLite, the write-ahead log's pages: :class:`common.LogPages`; with ``writer_lock``,
+    the write lock's figures: :mod:`writer_lock`)."""
     from onewindow.app import create_app
+
+    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    if timings:
+        install(timings.directory)
 
     bodies = [json.dumps(sample_entry(containers=2, items=5, seed=i), ensure_ascii=False).encode()
               for i in range(n + 200)]
@@ -217,20 +229,23 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
         profiler = cProfile.Profile() if profile else None
         if pages:
             pages.start()
-        cpu, start = time.process_time(), time.perf_counter()
+        cpu, start, began = time.process_time(), time.perf_counter(), WriterLockTimings.now()
         if profiler:
             profiler.enable()
         await drive_app(bodies[200:])
         if profiler:
             profiler.disable()
-        cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        cpu, seconds, ended = time.process_time() - cpu, time.perf_counter() - start, WriterLockTimings.now()
         if pages:
             pages.stop()
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
         if profiler and profile_out:
             profiler.dump_stats(profile_out)
+        if timings:
+            await asyncio.sleep(2 * WRITE_SECONDS)
         return {"database": kind, "filings": n, "concurrency": concurrency, "filings_per_s": round(n / seconds, 1),
-                "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None}
+                "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None,
+                "writer_lock": timings.summary(began, ended) if timings else None}
 
     try:
         import uvloop
@@ -239,6 +254,8 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     finally:
         app.state.engine.dispose()
         drop_database(url)
+        if timings:
+            timings.close()
 
 
 BASELINE_PASSES = 3
@@ -246,24 +263,31 @@ BASELINE_PASSES = 3
 single pass on a virtual disk moves by a factor of up to two from one run to the next)."""
 
 
-def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
+def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = False) -> dict:
     entries = [sample_entry(containers=2, items=5, seed=i) for i in range(n + 200)]
     bodies = [json.dumps(e, ensure_ascii=False).encode() for e in entries]
     url = fresh_database(kind, "onewindow_bench_http")
     token, offices = prepare(url)
-    with server(url, workers=workers) as base:
+    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    with server(url, workers=workers, env=timings.env() if timings else None) as base:
         uvloop.run(drive(base, token, bodies[:200], concurrency))  # warm-up
-        cpu, client = cpu_seconds(base.pid), time.process_time()
+        cpu, client, began = cpu_seconds(base.pid), time.process_time(), WriterLockTimings.now()
         seconds, latencies = uvloop.run(drive(base, token, bodies[200:], concurrency))
-        cpu, client = cpu_seconds(base.pid) - cpu, time.process_time() - client
+        cpu, client, ended = cpu_seconds(base.pid) - cpu, time.process_time() - client, WriterLockTimings.now()
+        if timings:
+            time.sleep(2 * WRITE_SECONDS)
     drop_database(url)
+    lock = None
+    if timings:
+        lock = timings.summary(began, ended)
+        timings.close()
     passes = sorted(n / _baseline_pass(kind, entries[200:], offices) for _ in range(BASELINE_PASSES))
     http_rate, sql_rate = n / seconds, passes[len(passes) // 2]
     return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,
             "http_filings_per_s": round(http_rate, 1), "sql_filings_per_s": round(sql_rate, 1),
             "sql_range": f"{passes[0]:.0f}-{passes[-1]:.0f}",
             "ratio": round(sql_rate / http_rate, 2), "server_cpu_ms": round(1000 * cpu / n, 2),
-            "client_cpu_ms": round(1000 * client / n, 2),
+            "client_cpu_ms": round(1000 * client / n, 2), "writer_lock": lock,
             **summary(latencies)}
 
 
@@ -285,6 +309,8 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="drive the application object in this process (no HTTP server): CPU per filing")
     parser.add_argument("--profile", action="store_true", help="with --in-process: Python calls per filing")
+    parser.add_argument("--writer-lock", action="store_true",
+                        help="SQLite: how long the write lock was held, by whom, and the waits for it")
     parser.add_argument("--log-pages", action="store_true",
                         help="with --in-process on SQLite: the write-ahead log's pages per filing, by table or index "
                              "(checkpoints stopped)")
@@ -297,25 +323,33 @@ def main() -> None:
         print("| database | filings | clients | filings/s | CPU ms per filing | Python calls per filing |")
         print("|---|---|---|---|---|---|")
         for kind in args.db:
-            r = run_in_process(kind, args.filings, args.concurrency, args.profile, args.profile_out, args.log_pages)
+            r = run_in_process(kind, args.filings, args.concurrency, args.profile, args.profile_out, args.log_pages,
+                               args.writer_lock)
             print(f"| {r['database']} | {r['filings']} | {r['concurrency']} | {r['filings_per_s']} | {r['cpu_ms']} | "
                   f"{r['calls'] or '-'} |", flush=True)
             if r["log_pages"] is not None:
                 print(f"\n{r['database']}, pages the {r['filings']} filings appended to the write-ahead log "
                       "(checkpoints stopped):")
                 print_log_pages(r["log_pages"], r["filings"], "filing")
+            if r["writer_lock"]:
+                print_summary(r["writer_lock"], r["filings"], "filing")
         return
     print(f"| database | filings | workers | clients | HTTP filings/s "
           f"| bare SQL filings/s (median of {BASELINE_PASSES}) | bare SQL range | SQL ÷ HTTP "
           "| server CPU ms per filing | client CPU ms per filing | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    locks = []
     for kind in args.db:
-        r = run(kind, args.filings, args.concurrency, args.workers)
+        r = run(kind, args.filings, args.concurrency, args.workers, args.writer_lock)
         print(f"| {r['database']} | {r['filings']} | {r['workers']} | {r['concurrency']} | "
               f"{r['http_filings_per_s']} | {r['sql_filings_per_s']} | {r['sql_range']} | {r['ratio']}× | "
               f"{r['server_cpu_ms']} | {r['client_cpu_ms']} | "
               f"{r['p50_ms']} | "
               f"{r['p99_ms']} |", flush=True)
+        if r["writer_lock"]:
+            locks.append(r)
+    for r in locks:
+        print_summary(r["writer_lock"], r["filings"], "filing")
 
 
 if __name__ == "__main__":

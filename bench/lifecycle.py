@@ -15,6 +15,7 @@ machine's cores with the server) are printed per lifecycle.
     python bench/lifecycle.py [--db sqlite postgresql] [--lifecycles 300] [--concurrency 8] [--workers 1]
     python bench/lifecycle.py --in-process [--db sqlite] [--lifecycles 300] [--concurrency 8] [--profile] [--floor]
     python bench/lifecycle.py --in-process --log-pages --db sqlite [--lifecycles 100]
+    python bench/lifecycle.py --writer-lock --db sqlite [--workers 2] [--in-process]
 
 ``--in-process`` drives the application object itself (ASGI calls, no
 sockets, no server process, no scheduler or relay) from the same concurrent
@@ -30,6 +31,9 @@ open task left): what every request pays. ``--log-pages`` (SQLite) counts the
 pages the measured lifecycles' commits append to the write-ahead log, by
 table or index, with the process's checkpoints stopped (so its CPU figures
 leave out theirs): another count that does not move with the machine.
+``--writer-lock`` (SQLite, served or in process) also prints how long the write
+lock was held per lifecycle and for what share of the measured time, by holder,
+and how long writers waited for it (``writer_lock``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
     summary, units_of_work_on_the_loop,
 )
+from writer_lock import WRITE_SECONDS, WriterLockTimings, install, print_summary  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -170,22 +175,29 @@ async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurre
             connection.close()
 
 
-def run(kind: str, n: int, concurrency: int, workers: int) -> dict:
+def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = False) -> dict:
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
+    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    lock = None
     try:
         tokens = prepare(url)
-        with server(url, workers=workers) as base:
+        with server(url, workers=workers, env=timings.env() if timings else None) as base:
             uvloop.run(drive(base, tokens, entries[:30], concurrency))
-            cpu, client = cpu_seconds(base.pid), time.process_time()
+            cpu, client, began = cpu_seconds(base.pid), time.process_time(), WriterLockTimings.now()
             seconds, latencies = uvloop.run(drive(base, tokens, entries[30:], concurrency))
-            cpu, client = cpu_seconds(base.pid) - cpu, time.process_time() - client
+            cpu, client, ended = cpu_seconds(base.pid) - cpu, time.process_time() - client, WriterLockTimings.now()
+            if timings:
+                time.sleep(2 * WRITE_SECONDS)
+                lock = timings.summary(began, ended)
     finally:
         drop_database(url)
+        if timings:
+            timings.close()
     return {"database": kind, "lifecycles": n, "workers": workers, "concurrency": concurrency,
             "per_s": round(n / seconds, 1), "requests_per_s": round(n * REQUESTS / seconds),
             "server_cpu_ms": round(1000 * cpu / n, 1), "client_cpu_ms": round(1000 * client / n, 1),
-            **summary(latencies)}
+            "writer_lock": lock, **summary(latencies)}
 
 
 ROUTE_PARAMETER = re.compile(r"/([0-9a-f]{8}-[0-9a-f-]{27}|[A-Z]{4}[0-9]{7})(?=/|$)")
@@ -231,12 +243,17 @@ FLOOR = [("GET", "/me"), ("GET", "/terminal/tasks?status=open")]
 
 
 def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequential: int = 50,
-                   floor: bool = False, log_pages: bool = False) -> dict:
+                   floor: bool = False, log_pages: bool = False, writer_lock: bool = False) -> dict:
     """``n`` lifecycles through the application object in this process (CPU per lifecycle), then
     ``sequential`` more one request at a time (CPU per request kind); with ``floor``, ``10 * sequential``
     of each :data:`FLOOR` request, one at a time; with ``log_pages`` (SQLite), the write-ahead log's pages
-    of the ``n`` lifecycles (:class:`common.LogPages`)."""
+    of the ``n`` lifecycles (:class:`common.LogPages`); with ``writer_lock`` (SQLite), the write lock's figures
+    of the ``n`` lifecycles (:mod:`writer_lock`)."""
     from onewindow.app import create_app, settle_collector
+
+    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    if timings:
+        install(timings.directory)
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
@@ -263,13 +280,13 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
         profiler = cProfile.Profile() if profile else None
         if pages:
             pages.start()
-        cpu, start = time.process_time(), time.perf_counter()
+        cpu, start, began = time.process_time(), time.perf_counter(), WriterLockTimings.now()
         if profiler:
             profiler.enable()
         await drive_app(entries[30:30 + n], concurrency)
         if profiler:
             profiler.disable()
-        cpu, seconds = time.process_time() - cpu, time.perf_counter() - start
+        cpu, seconds, ended = time.process_time() - cpu, time.perf_counter() - start, WriterLockTimings.now()
         if pages:
             pages.stop()
         await drive_app(entries[30 + n:], 1, costs)
@@ -279,15 +296,20 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
                 for method, path in FLOOR:
                     await terminal.call(method, path)
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
+        if timings:
+            await asyncio.sleep(2 * WRITE_SECONDS)
         return {"database": kind, "lifecycles": n, "concurrency": concurrency, "per_s": round(n / seconds, 1),
                 "cpu_ms": round(1000 * cpu / n, 1), "calls": round(calls) if calls else None,
-                "kinds": costs.rows(), "floor": floor_costs.rows()}
+                "kinds": costs.rows(), "floor": floor_costs.rows(),
+                "writer_lock": timings.summary(began, ended) if timings else None}
 
     try:
         return {**uvloop.run(main()), "log_pages": pages.pages() if pages else None}
     finally:
         app.state.engine.dispose()
         drop_database(url)
+        if timings:
+            timings.close()
 
 
 def print_in_process(r: dict) -> None:
@@ -329,6 +351,8 @@ def main() -> None:
     parser.add_argument("--log-pages", action="store_true",
                         help="with --in-process on SQLite: the write-ahead log's pages per lifecycle, by table or "
                              "index (checkpoints stopped)")
+    parser.add_argument("--writer-lock", action="store_true",
+                        help="SQLite: how long the write lock was held, by whom, and the waits for it")
     parser.add_argument("--floor", action="store_true",
                         help="with --in-process: also the cost of two requests doing next to nothing (GET /me, "
                              "GET /terminal/tasks?status=open)")
@@ -337,17 +361,25 @@ def main() -> None:
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.in_process:
         for kind in args.db:
-            print_in_process(run_in_process(kind, args.lifecycles, args.concurrency, args.profile,
-                                            floor=args.floor, log_pages=args.log_pages))
+            r = run_in_process(kind, args.lifecycles, args.concurrency, args.profile, floor=args.floor,
+                               log_pages=args.log_pages, writer_lock=args.writer_lock)
+            print_in_process(r)
+            if r["writer_lock"]:
+                print_summary(r["writer_lock"], r["lifecycles"], "lifecycle")
         return
     print("| database | lifecycles | server processes | clients | lifecycles/s | requests/s "
           "| server CPU ms per lifecycle | client CPU ms per lifecycle | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    locks = []
     for kind in args.db:
-        r = run(kind, args.lifecycles, args.concurrency, args.workers)
+        r = run(kind, args.lifecycles, args.concurrency, args.workers, args.writer_lock)
         print(f"| {r['database']} | {r['lifecycles']} | {r['workers']} | {r['concurrency']} | {r['per_s']} | "
               f"{r['requests_per_s']} | {r['server_cpu_ms']} | {r['client_cpu_ms']} | {r['p50_ms']} | "
               f"{r['p99_ms']} |", flush=True)
+        if r["writer_lock"]:
+            locks.append(r)
+    for r in locks:
+        print_summary(r["writer_lock"], r["lifecycles"], "lifecycle")
 
 
 if __name__ == "__main__":
