@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sqlite3
-import sys
-from pathlib import Path
 
 from onewindow.app import create_app
 from onewindow.config import Settings
 from onewindow.samples import sample_entry
+from tests.bench import bench_module
 
-BENCH = Path(__file__).parents[2] / "bench"
 LOGINS = {"api_tokens", "users"}  # the platform's caller; the baseline has none to authenticate
-
-
-def _bench_module(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def _rows_per_table(url: str) -> dict[str, int]:
@@ -36,7 +25,7 @@ def _rows_per_table(url: str) -> dict[str, int]:
 
 
 def test_the_bare_sql_baseline_writes_the_rows_the_platform_writes(tmp_path):
-    filings, common = _bench_module("filings"), _bench_module("common")
+    filings, common = bench_module("filings"), bench_module("common")
     entries = [sample_entry(containers=2, items=5, seed=i) for i in range(4)]
     platform_url, baseline_url = f"sqlite:///{tmp_path}/platform.db", f"sqlite:///{tmp_path}/baseline.db"
     token, offices = filings.prepare(platform_url)

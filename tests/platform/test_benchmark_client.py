@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).parents[2] / "bench"
+from tests.bench import bench_module
 
 
 def _common():
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module("common")
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("common")
 
 
 ANSWERS = [

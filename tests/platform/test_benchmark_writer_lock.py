@@ -3,14 +3,13 @@ environment reports, holder by holder, for a window."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-BENCH = Path(__file__).parents[2] / "bench"
+from tests.bench import bench_module
 
 PROGRAM = textwrap.dedent("""
     import sys, threading, time
@@ -48,24 +47,21 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-def _writer_lock():
-    sys.path.insert(0, str(BENCH))
+def _timed_run(database: Path, window) -> dict:
+    """:data:`PROGRAM` run with the helper's environment; the figures of ``window(start, end)``, the program's
+    own window."""
+    timings = bench_module("writer_lock").WriterLockTimings()
     try:
-        return importlib.import_module("writer_lock")
+        run = subprocess.run([sys.executable, "-c", PROGRAM, f"sqlite:///{database}"],
+                             env={**os.environ, **timings.env()}, capture_output=True, text=True, check=True)
+        start, end = (float(line) for line in run.stdout.split())
+        return timings.summary(*window(start, end))
     finally:
-        sys.path.remove(str(BENCH))
+        timings.close()
 
 
 def test_a_process_started_with_its_environment_reports_each_holder_of_the_write_lock(tmp_path):
-    writer_lock = _writer_lock()
-    timings = writer_lock.WriterLockTimings()
-    try:
-        run = subprocess.run([sys.executable, "-c", PROGRAM, f"sqlite:///{tmp_path / 'lock.db'}"],
-                             env={**os.environ, **timings.env()}, capture_output=True, text=True, check=True)
-        start, end = (float(line) for line in run.stdout.split())
-        found = timings.summary(start, end)
-    finally:
-        timings.close()
+    found = _timed_run(tmp_path / "lock.db", lambda start, end: (start, end))
     requests, scheduler = found["roles"]["requests"], found["roles"]["scheduler"]
     assert requests["transactions"] == 3
     assert 0.09 <= requests["held_s"] < 0.5
@@ -76,14 +72,6 @@ def test_a_process_started_with_its_environment_reports_each_holder_of_the_write
 
 
 def test_holds_outside_the_window_are_not_counted(tmp_path):
-    writer_lock = _writer_lock()
-    timings = writer_lock.WriterLockTimings()
-    try:
-        run = subprocess.run([sys.executable, "-c", PROGRAM, f"sqlite:///{tmp_path / 'lock.db'}"],
-                             env={**os.environ, **timings.env()}, capture_output=True, text=True, check=True)
-        start, _end = (float(line) for line in run.stdout.split())
-        found = timings.summary(start - 60, start - 30)
-    finally:
-        timings.close()
+    found = _timed_run(tmp_path / "lock.db", lambda start, _end: (start - 60, start - 30))
     assert all(figures["transactions"] == 0 for figures in found["roles"].values())
     assert found["held_share"] == 0
