@@ -3,9 +3,10 @@ measured window: what bounds throughput once two server processes take turns on 
 
 :func:`install` times every hold of ``onewindow.db``'s writer gate in the process it runs in (the gate's
 lock of this process, then the file lock shared by all processes): when it was taken, how long it was held,
-how long the taker waited for it, and which thread held it (requests, the scheduler, the checkpointer, the
-relay). Holds of the side locks that are gates too (``sqlite_side_lock``: projectors taking turns beside the
-writers) are not the write lock and are left out. Each process writes its figures, in buckets of
+how long the taker waited for it, the processor time its thread used meanwhile (less than the time held when
+the thread was switched out while holding it), and which thread held it (requests, the scheduler, the
+checkpointer, the relay). Holds of the side locks that are gates too (``sqlite_side_lock``: projectors
+taking turns beside the writers) are not the write lock and are left out. Each process writes its figures, in buckets of
 :data:`BUCKET_SECONDS` of the machine's monotonic clock (one clock for every process), to ``<pid>.json`` in a
 directory, several times a second; :func:`summary` adds up those of a window.
 
@@ -14,7 +15,7 @@ A served benchmark runs ``onewindow serve`` with :meth:`WriterLockTimings.env`: 
 server and each worker process time their gate from their start. In process, call :func:`install` before
 the application is made.
 
-The timing costs two clock readings and a dictionary update per transaction, under the lock.
+The timing costs four clock readings and a dictionary update per transaction, under the lock.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def role(thread_name: str) -> str:
 
 _target: dict[str, Path] = {}
 """Where this process's figures go (the latest :func:`install`'s directory)."""
-_buckets: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-"""(bucket, holder) → [transactions, seconds held, seconds waited], from the holds' starts."""
+_buckets: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+"""(bucket, holder) → [transactions, seconds held, seconds waited, processor seconds while held], from the
+holds' starts."""
 
 
 def install(directory: str | Path) -> None:
@@ -74,7 +76,7 @@ def install(directory: str | Path) -> None:
     def _acquire(self) -> None:
         asked = time.monotonic()
         acquire(self)
-        self._held_since = time.monotonic()
+        self._held_since, self._cpu_since = time.monotonic(), time.thread_time()
         self._waited = self._held_since - asked
 
     def _release(self) -> None:
@@ -84,6 +86,7 @@ def install(directory: str | Path) -> None:
             figures[0] += 1
             figures[1] += time.monotonic() - since
             figures[2] += self._waited
+            figures[3] += time.thread_time() - self._cpu_since
         release(self)
 
     def write() -> None:
@@ -107,19 +110,21 @@ def install(directory: str | Path) -> None:
 def summary(directory: str | Path, start: float, end: float) -> dict:
     """The figures of every process in ``directory`` for the holds taken from ``start`` to ``end`` (monotonic
     clock; a bucket that overlaps the window counts whole, so holds up to :data:`BUCKET_SECONDS` either side
-    may count): per role, transactions, seconds held and seconds waited; and the share of the window the lock
+    may count): per role, transactions, seconds held, seconds waited and processor seconds while held; and the
+    share of the window the lock
     was held (one holder at a time, whichever the process)."""
-    roles = {name: {"transactions": 0, "held_s": 0.0, "waited_s": 0.0} for name in ROLES}
+    roles = {name: {"transactions": 0, "held_s": 0.0, "waited_s": 0.0, "cpu_s": 0.0} for name in ROLES}
     processes = 0
     for file in Path(directory).glob("*.json"):
         rows = json.loads(file.read_text())
-        processes += any(name == "requests" and count for _, name, count, _, _ in rows)
-        for at, name, count, held, waited in rows:
+        processes += any(name == "requests" and count for _, name, count, *_ in rows)
+        for at, name, count, held, waited, cpu in rows:
             if at + BUCKET_SECONDS > start and at < end:
                 figures = roles[name]
                 figures["transactions"] += count
                 figures["held_s"] += held
                 figures["waited_s"] += waited
+                figures["cpu_s"] += cpu
     held = sum(figures["held_s"] for figures in roles.values())
     return {"seconds": end - start, "processes": processes, "roles": roles, "held_share": held / (end - start)}
 
@@ -129,13 +134,14 @@ def print_summary(found: dict, per: int, unit: str) -> None:
     print(f"\nwriter lock, {found['seconds']:.1f} s measured, {found['processes']} process(es) serving: "
           f"held {100 * found['held_share']:.0f} % of the time")
     print(f"| holder | transactions per {unit} | held ms per {unit} | held ms per transaction "
-          "| waited ms per transaction |")
-    print("|---|---|---|---|---|")
+          "| of which processor ms | waited ms per transaction |")
+    print("|---|---|---|---|---|---|")
     for name, figures in found["roles"].items():
         count = figures["transactions"]
         if count:
             print(f"| {name} | {count / per:.2f} | {1000 * figures['held_s'] / per:.2f} | "
-                  f"{1000 * figures['held_s'] / count:.3f} | {1000 * figures['waited_s'] / count:.3f} |")
+                  f"{1000 * figures['held_s'] / count:.3f} | {1000 * figures['cpu_s'] / count:.3f} | "
+                  f"{1000 * figures['waited_s'] / count:.3f} |")
 
 
 class WriterLockTimings:

@@ -65,6 +65,7 @@ def test_a_process_started_with_its_environment_reports_each_holder_of_the_write
     requests, scheduler = found["roles"]["requests"], found["roles"]["scheduler"]
     assert requests["transactions"] == 3
     assert 0.09 <= requests["held_s"] < 0.5
+    assert requests["cpu_s"] < requests["held_s"] / 2  # held while asleep: little processor time
     assert scheduler["transactions"] == 1 and 0.01 <= scheduler["held_s"] < 0.3
     assert found["processes"] == 1
     # held 0.1 s of a window that also held 50 ms of the side lock, a reader and the thread's start
