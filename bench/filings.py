@@ -53,7 +53,7 @@ from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
     summary, units_of_work_on_the_loop,
 )
-from writer_lock import WRITE_SECONDS, WriterLockTimings, install, print_summary  # noqa: E402
+from writer_lock import WriterLockTimings, print_summary, timings_for  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -200,9 +200,9 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
     the write lock's figures: :mod:`writer_lock`)."""
     from onewindow.app import create_app
 
-    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    timings = timings_for(kind, writer_lock)
     if timings:
-        install(timings.directory)
+        timings.time_here()
 
     bodies = [json.dumps(sample_entry(containers=2, items=5, seed=i), ensure_ascii=False).encode()
               for i in range(n + 200)]
@@ -241,8 +241,6 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
         if profiler and profile_out:
             profiler.dump_stats(profile_out)
-        if timings:
-            await asyncio.sleep(2 * WRITE_SECONDS)
         return {"database": kind, "filings": n, "concurrency": concurrency, "filings_per_s": round(n / seconds, 1),
                 "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None,
                 "writer_lock": timings.summary(began, ended) if timings else None}
@@ -268,19 +266,18 @@ def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = F
     bodies = [json.dumps(e, ensure_ascii=False).encode() for e in entries]
     url = fresh_database(kind, "onewindow_bench_http")
     token, offices = prepare(url)
-    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    timings = timings_for(kind, writer_lock)
+    lock = None
     with server(url, workers=workers, env=timings.env() if timings else None) as base:
         uvloop.run(drive(base, token, bodies[:200], concurrency))  # warm-up
         cpu, client, began = cpu_seconds(base.pid), time.process_time(), WriterLockTimings.now()
         seconds, latencies = uvloop.run(drive(base, token, bodies[200:], concurrency))
         cpu, client, ended = cpu_seconds(base.pid) - cpu, time.process_time() - client, WriterLockTimings.now()
         if timings:
-            time.sleep(2 * WRITE_SECONDS)
-    drop_database(url)
-    lock = None
+            lock = timings.summary(began, ended)
     if timings:
-        lock = timings.summary(began, ended)
         timings.close()
+    drop_database(url)
     passes = sorted(n / _baseline_pass(kind, entries[200:], offices) for _ in range(BASELINE_PASSES))
     http_rate, sql_rate = n / seconds, passes[len(passes) // 2]
     return {"database": kind, "filings": n, "concurrency": concurrency, "workers": workers,

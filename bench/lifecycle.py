@@ -59,7 +59,7 @@ from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, fresh_database, machine, print_log_pages, server,
     summary, units_of_work_on_the_loop,
 )
-from writer_lock import WRITE_SECONDS, WriterLockTimings, install, print_summary  # noqa: E402
+from writer_lock import WriterLockTimings, print_summary, timings_for  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -178,7 +178,7 @@ async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurre
 def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = False) -> dict:
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
-    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    timings = timings_for(kind, writer_lock)
     lock = None
     try:
         tokens = prepare(url)
@@ -188,7 +188,6 @@ def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = F
             seconds, latencies = uvloop.run(drive(base, tokens, entries[30:], concurrency))
             cpu, client, ended = cpu_seconds(base.pid) - cpu, time.process_time() - client, WriterLockTimings.now()
             if timings:
-                time.sleep(2 * WRITE_SECONDS)
                 lock = timings.summary(began, ended)
     finally:
         drop_database(url)
@@ -251,9 +250,9 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
     of the ``n`` lifecycles (:mod:`writer_lock`)."""
     from onewindow.app import create_app, settle_collector
 
-    timings = WriterLockTimings() if writer_lock and kind == "sqlite" else None
+    timings = timings_for(kind, writer_lock)
     if timings:
-        install(timings.directory)
+        timings.time_here()
 
     entries = [sample_entry(seed=i, containers=2, items=5) for i in range(n + 30 + sequential)]
     url = fresh_database(kind, "onewindow_bench_lifecycle")
@@ -296,8 +295,6 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
                 for method, path in FLOOR:
                     await terminal.call(method, path)
         calls = pstats.Stats(profiler).total_calls / n if profiler else None
-        if timings:
-            await asyncio.sleep(2 * WRITE_SECONDS)
         return {"database": kind, "lifecycles": n, "concurrency": concurrency, "per_s": round(n / seconds, 1),
                 "cpu_ms": round(1000 * cpu / n, 1), "calls": round(calls) if calls else None,
                 "kinds": costs.rows(), "floor": floor_costs.rows(),

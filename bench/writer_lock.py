@@ -10,10 +10,12 @@ taking turns beside the writers) are not the write lock and are left out. Each p
 :data:`BUCKET_SECONDS` of the machine's monotonic clock (one clock for every process), to ``<pid>.json`` in a
 directory, several times a second; :func:`summary` adds up those of a window.
 
-A served benchmark runs ``onewindow serve`` with :meth:`WriterLockTimings.env`: this directory, holding a
-``sitecustomize`` module that calls :func:`install`, comes first on the server's ``PYTHONPATH``, so the
-server and each worker process time their gate from their start. In process, call :func:`install` before
-the application is made.
+A benchmark takes a :class:`WriterLockTimings` (:func:`timings_for`). Served, it runs ``onewindow serve``
+with :meth:`WriterLockTimings.env`: the timings' directory, holding a ``sitecustomize`` module that calls
+:func:`install`, comes first on the server's ``PYTHONPATH``, so the server and each worker process time
+their gate from their start. In process, it calls :meth:`WriterLockTimings.time_here` before the
+application is made. :meth:`WriterLockTimings.summary`, while the processes still run, gives a window's
+figures.
 
 The timing costs four clock readings and a dictionary update per transaction, under the lock.
 """
@@ -92,11 +94,12 @@ def install(directory: str | Path) -> None:
     def write() -> None:
         rows = [[key * BUCKET_SECONDS, name, *figures] for (key, name), figures in list(buckets.items())]
         path = _target["path"]
-        if not path.parent.exists():
-            return
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(rows))
-        temporary.replace(path)
+        try:
+            temporary.write_text(json.dumps(rows))
+            temporary.replace(path)
+        except FileNotFoundError:  # the directory is gone: the benchmark has its figures
+            pass
 
     def keep_writing() -> None:
         while True:
@@ -144,6 +147,12 @@ def print_summary(found: dict, per: int, unit: str) -> None:
                   f"{1000 * figures['waited_s'] / count:.3f} |")
 
 
+def timings_for(kind: str, wanted: bool) -> WriterLockTimings | None:
+    """Timings for a benchmark on a database of ``kind`` when ``wanted`` (SQLite only: PostgreSQL has no such
+    lock)."""
+    return WriterLockTimings() if wanted and kind == "sqlite" else None
+
+
 class WriterLockTimings:
     """A directory for the figures of a benchmark's processes (removed with :meth:`close`)."""
 
@@ -161,11 +170,17 @@ class WriterLockTimings:
         return {ENV: str(self.directory),
                 "PYTHONPATH": str(self.directory) + (os.pathsep + path if path else "")}
 
+    def time_here(self) -> None:
+        """Time the writer gate of this process (:func:`install`), its figures in this directory."""
+        install(self.directory)
+
     @staticmethod
     def now() -> float:
         return time.monotonic()
 
     def summary(self, start: float, end: float) -> dict:
+        """:func:`summary` of the window, once every process still running has written its latest figures."""
+        time.sleep(2 * WRITE_SECONDS)
         return summary(self.directory, start, end)
 
     def close(self) -> None:
