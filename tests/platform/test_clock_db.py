@@ -217,6 +217,66 @@ def test_commits_do_not_checkpoint_a_background_thread_does(tmp_path):
         engine.dispose()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
+def test_the_checkpointer_lets_go_of_a_removed_database_and_takes_up_one_made_again(tmp_path, monkeypatch):
+    """Once the database file is removed (the engine still alive), the checkpointer keeps none of its files
+    open; a database made again at that path is checkpointed as before."""
+    import shutil
+    import sqlite3
+    import time
+
+    from onewindow import db as db_module
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_SECONDS", 0.02)
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    path = folder / "x.db"
+    engine = make_engine(f"sqlite:///{path}", pool_size=1)
+
+    def open_files() -> list[str]:  # this process's open files of that database (not the gate's lock file)
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:  # closed meanwhile
+                continue
+            if target.split(" (deleted)")[0] in {str(path), f"{path}-wal", f"{path}-shm"}:
+                names.append(target)
+        return names
+
+    def checkpointed(rows: int) -> None:  # wait until the file itself holds the rows (read ignoring the log)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as raw:
+                    if raw.execute("SELECT count(*) FROM t").fetchone()[0] == rows:
+                        return
+            except sqlite3.DatabaseError:  # the table only in the log yet
+                pass
+            assert time.monotonic() < deadline, "the log was never copied into the database file"
+            time.sleep(0.02)
+
+    def write_and_checkpoint() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+            conn.exec_driver_sql("INSERT INTO t VALUES ('a')")
+        checkpointed(1)
+        engine.dispose()  # the pool's connections closed: only the checkpointer's is left open
+
+    try:
+        write_and_checkpoint()
+        assert open_files(), "the checkpointer has the database open"
+        shutil.rmtree(folder)
+        deadline = time.monotonic() + 10
+        while open_files():
+            assert time.monotonic() < deadline, f"still open: {open_files()}"
+            time.sleep(0.02)
+        folder.mkdir()
+        write_and_checkpoint()
+    finally:
+        engine.dispose()
+
+
 def test_a_holder_that_comes_first_is_not_passed_by_writers_one_after_another(tmp_path):
     """The checkpointer restarting the log takes the writer gate between two transactions of writers that
     never pause: at most the transaction under way and one that had already asked end before it. (With the
