@@ -220,13 +220,16 @@ def settle_collector() -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    """Start the deadline scheduler and the webhook relay with the server (unless ``embedded_scheduler`` is off)."""
+    """Start the webhook relay and the deadline scheduler with the server: neither when ``embedded_scheduler``
+    is off, the relay alone when ``scheduler_thread`` is (the scheduler then runs in a process of its own)."""
     from onewindow.events.relay import Relay
 
+    state, settings = app.state, app.state.settings
     threads = []
-    if app.state.settings.embedded_scheduler:
-        threads = [Scheduler(app.state.session_factory, app.state.clock, app.state.settings),
-                   Relay(app.state.session_factory, app.state.clock, app.state.settings)]
+    if settings.embedded_scheduler:
+        threads.append(Relay(state.session_factory, state.clock, settings))
+        if settings.scheduler_thread:
+            threads.append(Scheduler(state.session_factory, state.clock, settings))
         for thread in threads:
             thread.start()
     yield

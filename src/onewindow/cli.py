@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from onewindow.clock import SystemClock
+from onewindow.clock import SystemClock, clock_from_settings
 from onewindow.config import get_settings
 from onewindow.context import Context
 from onewindow.db import make_engine, make_session_factory, unit_of_work
@@ -184,15 +184,16 @@ def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The 
 def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
     """Serve the API and pages. With several workers this process accepts the connections and hands each to
-    the worker process with the fewest open ones."""
+    the worker process with the fewest open ones, and the deadline scheduler runs in a process of its own."""
     import uvicorn
 
     from onewindow import processes
 
+    settings = get_settings()
     config = uvicorn.Config("onewindow.app:served_app", factory=True, host=host, port=port,
-                            http="onewindow.serving:HttpProtocol", log_level=get_settings().log_level.lower(),
+                            http="onewindow.serving:HttpProtocol", log_level=settings.log_level.lower(),
                             access_log=False)
-    processes.serve(config, workers)
+    processes.serve(config, workers, scheduler=settings.embedded_scheduler and settings.scheduler_thread)
 
 
 @app.command()
@@ -207,7 +208,7 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=4)
-    factory, clock = make_session_factory(engine), SystemClock()
+    factory, clock = make_session_factory(engine), clock_from_settings(settings)  # the server's time
     relay = None
     try:
         if current_revision(engine) is None:

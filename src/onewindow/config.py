@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     inspection_catalogue: Path | None = None
     """A CSV file replacing the shipped inspection catalogue (see docs/reference-data.md)."""
     embedded_scheduler: bool = True
-    """Run the deadline scheduler inside ``onewindow serve`` (turn off when ``onewindow worker`` runs it)."""
+    """Run the deadline scheduler and the webhook relay with ``onewindow serve`` (turn off when ``onewindow
+    worker`` runs them)."""
+    scheduler_thread: bool = True
+    """With ``embedded_scheduler``: each server process runs the deadline scheduler in a thread of its own.
+    ``onewindow serve --workers N`` turns it off in its worker processes and runs the scheduler in one process
+    of its own beside them (each worker still runs the webhook relay); not meant to be set by hand."""
     scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     """How often the scheduler looks for deadlines that have passed."""
     broker_url: str | None = None

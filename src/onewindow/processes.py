@@ -22,6 +22,19 @@ connections are lost with it, as they would be with uvicorn), and stops
 everything when a worker fails before it could serve (the application did not
 start) or on ``SIGINT``/``SIGTERM``, letting each worker finish its requests as
 uvicorn does.
+
+With ``embedded_scheduler`` (the default) the deadline scheduler runs in one
+process of its own beside the workers (named ``ow-scheduler``), started,
+restarted (at most every :data:`RESTART_SECONDS`) and stopped by the parent,
+and the workers run no scheduler thread (``scheduler_thread`` off; each still
+runs the webhook relay, which wakes on its own process's commits). A scheduler
+thread in every worker did the same rounds once per worker, and its rounds, a
+few hundred milliseconds of Python every ``scheduler_interval_seconds``, took
+the interpreter lock from the requests' loop: each statement a request ran
+while the scheduler computed could wait up to a switch interval (5 ms) for the
+lock again, holding SQLite's write lock meanwhile (measured in
+docs/benchmarks.md: lifecycles per second with two workers, and their 99th
+percentile latency).
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +66,11 @@ ROUND_SECONDS = 0.5
 """The parent's longest wait between looking for ended workers (and after a failed accept)."""
 STOP_SECONDS = 30.0
 """How long the parent waits for a worker to finish its requests on shut-down before killing it."""
+RESTART_SECONDS = 10.0
+"""The scheduler process is started again at most this often after it ended (one that cannot run is not
+restarted in a tight loop)."""
+SCHEDULER_NAME = "ow-scheduler"
+"""The scheduler process's name as ``ps`` and ``top`` show it (Linux)."""
 
 
 def least_loaded(open_connections: Sequence[int | None], after: int) -> int | None:
@@ -85,11 +104,16 @@ class _Worker:
 class Supervisor:
     """The parent process: accepts on the port, hands connections to workers, restarts and stops them."""
 
-    def __init__(self, config: uvicorn.Config, workers: int) -> None:
+    def __init__(self, config: uvicorn.Config, workers: int, *, scheduler: bool = False) -> None:
+        """``scheduler``: run the deadline scheduler in a process of its own beside the workers (which then run
+        none)."""
         if workers < 2:
             raise ValueError("a supervisor runs two or more workers")
         self.config = config
         self.count = workers
+        self.with_scheduler = scheduler
+        self.scheduler: BaseProcess | None = None
+        self.scheduler_started = 0.0
         self.workers: list[_Worker] = []
         self.last = -1
         self.should_exit = False
@@ -107,6 +131,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         logger.info("Started parent process [%d], handing connections to %d workers", os.getpid(), self.count)
         self.workers = [self._start() for _ in range(self.count)]
+        if self.with_scheduler:
+            self._start_scheduler()
         self.selector.register(listener, selectors.EVENT_READ, None)
         try:
             while not self.should_exit:
@@ -118,6 +144,7 @@ class Supervisor:
                     self._accept(listener)
                 self._resume_accepting(listener)
                 self._replace_dead()
+                self._restart_scheduler()
         finally:
             if self.paused_until is None:
                 self.selector.unregister(listener)
@@ -130,13 +157,30 @@ class Supervisor:
 
     def _start(self) -> _Worker:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        process = self._context.Process(target=_serve_handed, args=(self.config, child_end), daemon=False)
+        process = self._context.Process(target=_serve_handed, args=(self.config, child_end, self.with_scheduler),
+                                        daemon=False)
         process.start()
         child_end.close()
         parent_end.setblocking(False)
         worker = _Worker(process, parent_end)
         self.selector.register(parent_end, selectors.EVENT_READ, worker)
         return worker
+
+    def _start_scheduler(self) -> None:
+        self.scheduler = self._context.Process(target=_schedule, args=(self.config,), daemon=False)
+        self.scheduler.start()
+        self.scheduler_started = time.monotonic()
+
+    def _restart_scheduler(self) -> None:
+        """Start the scheduler process again once it has ended, at most every :data:`RESTART_SECONDS`."""
+        process = self.scheduler
+        if (process is None or self.should_exit or process.is_alive()
+                or time.monotonic() < self.scheduler_started + RESTART_SECONDS):
+            return
+        process.join()
+        logger.warning("the scheduler process [%d] ended (exit status %s): starting another", process.pid,
+                       process.exitcode)
+        self._start_scheduler()
 
     def _accept(self, listener: socket.socket) -> None:
         """Hand every connection waiting on the port to a worker. When accepting fails (out of file
@@ -214,16 +258,21 @@ class Supervisor:
             self.workers[index] = self._start()
 
     def _stop_workers(self) -> None:
-        """Ask every worker to finish its requests and end; kill those still running after STOP_SECONDS."""
+        """Ask every worker (and the scheduler process) to finish what it is doing and end; kill those still
+        running after STOP_SECONDS."""
+        processes = [worker.process for worker in self.workers]
+        if self.scheduler is not None:
+            processes.append(self.scheduler)
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.join(STOP_SECONDS)
+            if process.is_alive():
+                logger.warning("process [%d] did not stop in time: killing it", process.pid)
+                process.kill()
+                process.join()
         for worker in self.workers:
-            if worker.process.is_alive():
-                os.kill(worker.process.pid, signal.SIGTERM)
-        for worker in self.workers:
-            worker.process.join(STOP_SECONDS)
-            if worker.process.is_alive():
-                logger.warning("worker [%d] did not stop in time: killing it", worker.process.pid)
-                worker.process.kill()
-                worker.process.join()
             self._forget(worker)
 
     def _forget(self, worker: _Worker) -> None:
@@ -297,19 +346,59 @@ def _counting(protocol_class: type, on_close) -> type:
     return Counted
 
 
-def _serve_handed(config: uvicorn.Config, channel: socket.socket) -> None:  # runs in a worker process
+def _serve_handed(config: uvicorn.Config, channel: socket.socket, scheduler_beside: bool) -> None:
+    """A worker process: serve what the parent hands over (with no scheduler thread when ``scheduler_beside``:
+    the scheduler process runs it)."""
+    if scheduler_beside:
+        os.environ["ONEWINDOW_SCHEDULER_THREAD"] = "false"  # read by the application's settings, made next
     config.configure_logging()
     HandedServer(config, channel).run()
     channel.close()
 
 
-def serve(config: uvicorn.Config, workers: int) -> None:
+def _schedule(config: uvicorn.Config) -> None:
+    """The scheduler process: the deadline scheduler (:class:`onewindow.scheduler.Scheduler`) on the
+    application's settings and clock, until ``SIGTERM`` or ``SIGINT``; then its round under way ends first."""
+    from onewindow.clock import clock_from_settings
+    from onewindow.config import get_settings
+    from onewindow.db import make_engine, make_session_factory
+    from onewindow.scheduler import Scheduler
+
+    config.configure_logging()
+    _name_process(SCHEDULER_NAME)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=2)
+    scheduler = Scheduler(make_session_factory(engine), clock_from_settings(settings), settings)
+    scheduler.start()
+    try:
+        while not stopping.wait(ROUND_SECONDS):
+            pass
+    finally:
+        scheduler.stop(STOP_SECONDS)
+        engine.dispose()
+
+
+def _name_process(name: str) -> None:
+    """Show this process as ``name`` in ``ps`` and ``top`` (Linux; elsewhere nothing)."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name)
+    except OSError:
+        pass
+
+
+def serve(config: uvicorn.Config, workers: int, *, scheduler: bool = False) -> None:
     """Run ``workers`` server processes with ``config`` behind this process, which accepts; exits when they
-    have stopped (status 3 when the application could not start)."""
+    have stopped (status 3 when the application could not start). ``scheduler``: with two or more workers,
+    the deadline scheduler runs in a process of its own beside them (one worker alone runs it in a thread, as
+    its settings say)."""
     if workers < 2:
         server = uvicorn.Server(config)
         server.run()
         if not server.started:
             sys.exit(STARTUP_FAILURE)
         return
-    sys.exit(Supervisor(config, workers).run())
+    sys.exit(Supervisor(config, workers, scheduler=scheduler).run())

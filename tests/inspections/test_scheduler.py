@@ -85,3 +85,20 @@ def test_the_worker_command_runs_one_round(client, world, database_url, monkeypa
     assert result.exit_code == 0, result.output
     assert '"match_windows_closed": 1' in result.output  # by the real clock the window passed long ago
     assert len(_inspections(client, world, filing_id)) == 1
+
+
+def test_the_worker_command_keeps_the_platforms_simulated_time(client, world, database_url, clock, monkeypatch):
+    """``ONEWINDOW_CLOCK_START`` (as ``onewindow serve`` runs on it): by that clock the window has not passed."""
+    filing_id = _lone_decision(client, world, seed=44)
+    monkeypatch.setenv("ONEWINDOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("ONEWINDOW_CLOCK_START", clock.now().isoformat())
+    get_settings.cache_clear()
+    try:
+        from onewindow.cli import app
+
+        result = CliRunner().invoke(app, ["worker", "--once"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert '"match_windows_closed": 0' in result.output
+    assert _inspections(client, world, filing_id) == []

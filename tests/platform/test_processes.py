@@ -11,15 +11,16 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections import Counter
 
 import psutil
 import pytest
 import uvicorn
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from onewindow.migrate import upgrade
-from onewindow.processes import HANDED, Supervisor, _Worker, least_loaded
+from onewindow.processes import HANDED, SCHEDULER_NAME, Supervisor, _Worker, least_loaded
 from tests.served import Served
 
 # --- the choice --------------------------------------------------------------------------------------------
@@ -107,13 +108,14 @@ def _get(connection: socket.socket, path: str = "/healthz") -> bytes:
 class Workers(Served):
     """``onewindow serve --workers N`` on a SQLite database of its own (or ``database_url``), launched."""
 
-    def __init__(self, tmp_path, workers: int, database_url: str | None = None) -> None:
+    def __init__(self, tmp_path, workers: int, database_url: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         if database_url is None:
             database_url = f"sqlite:///{tmp_path / 'ow.db'}"
             engine = create_engine(database_url)
             upgrade(engine)
             engine.dispose()
-        super().__init__(database_url, "--workers", str(workers))
+        super().__init__(database_url, "--workers", str(workers), env=env)
         self.launch()
 
     def wait_until_serving(self, workers: int) -> None:
@@ -139,8 +141,21 @@ class Workers(Served):
                 c.close()
 
     def workers(self) -> list[psutil.Process]:
-        return [p for p in psutil.Process(self.proc.pid).children() if p.is_running()
-                and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+        return [p for p in self._children() if p.name() != SCHEDULER_NAME]
+
+    def schedulers(self) -> list[psutil.Process]:
+        """The scheduler processes running beside the workers."""
+        return [p for p in self._children() if p.name() == SCHEDULER_NAME]
+
+    def _children(self) -> list[psutil.Process]:
+        children = []
+        for p in psutil.Process(self.proc.pid).children():
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline()):
+                    children.append(p)
+            except psutil.NoSuchProcess:  # ended meanwhile
+                pass
+        return children
 
     def held(self) -> Counter:
         """Established connections to the port per worker pid (the parent's own included, under its pid)."""
@@ -237,8 +252,78 @@ def test_a_dead_worker_is_replaced_and_the_port_keeps_serving(two_workers):
         c.close()
 
 
+def _record_an_event(database_url: str, code: str) -> None:
+    """One event in the log (about an organisation ``code`` made for it), committed."""
+    from onewindow.clock import SystemClock
+    from onewindow.config import Settings
+    from onewindow.context import Context
+    from onewindow.db import make_engine, make_session_factory, unit_of_work
+    from onewindow.events.service import record_event
+    from onewindow.models import Organisation
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            clock = SystemClock()
+            organisation = Organisation(kind="customs", code=code, name=code, created_at=clock.now())
+            session.add(organisation)
+            session.flush()
+            record_event(Context(session, clock, Settings(database_url=database_url)), "filing.created",
+                         subject_type="filing", subject_id=uuid.uuid4(), recipients=[organisation.id], data={})
+    finally:
+        engine.dispose()
+
+
+def _projected(database_url: str) -> int:
+    """Events the clearance-time study has taken in (its cursor's count; 0 before the first)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT published FROM sink_cursors WHERE name = 'clearance'")).scalar() or 0
+    finally:
+        engine.dispose()
+
+
+def test_one_scheduler_process_runs_beside_the_workers_and_is_restarted_when_it_ends(tmp_path):
+    """The deadline scheduler runs once, in a process of its own (not in each worker): it keeps the
+    clearance-time study up to date, and the parent starts it again when it dies."""
+    served = Workers(tmp_path, workers=2, env={"ONEWINDOW_SCHEDULER_INTERVAL_SECONDS": "0.1"})
+    url = served.env["ONEWINDOW_DATABASE_URL"]
+    try:
+        served.wait_until_serving(2)
+        served.wait_until(lambda: len(served.schedulers()) == 1, 30, "no scheduler process")
+        [first] = served.schedulers()
+        _record_an_event(url, "0916")
+        served.wait_until(lambda: _projected(url) == 1, 30, "the scheduler did not take the event in")
+
+        first.kill()
+        served.wait_until(lambda: [p.pid for p in served.schedulers()] not in ([], [first.pid]),
+                          30, "the scheduler process was not started again")
+        assert len(served.schedulers()) == 1
+        _record_an_event(url, "0917")
+        served.wait_until(lambda: _projected(url) == 2, 30, "the new scheduler did not take the event in")
+    finally:
+        served.stop()
+
+
+def test_without_the_embedded_scheduler_no_scheduler_process_runs(tmp_path):
+    """``ONEWINDOW_EMBEDDED_SCHEDULER=false`` (``onewindow worker`` runs it): neither a scheduler process nor a
+    scheduler in the workers takes the events in."""
+    served = Workers(tmp_path, workers=2, env={"ONEWINDOW_EMBEDDED_SCHEDULER": "false",
+                                               "ONEWINDOW_SCHEDULER_INTERVAL_SECONDS": "0.1"})
+    url = served.env["ONEWINDOW_DATABASE_URL"]
+    try:
+        served.wait_until_serving(2)
+        _record_an_event(url, "0916")
+        time.sleep(1.0)  # ten scheduler intervals
+        assert served.schedulers() == [] and _projected(url) == 0
+    finally:
+        served.stop()
+
+
 def test_sigterm_stops_the_parent_and_every_worker(two_workers):
-    workers = two_workers.workers()
+    workers = two_workers.workers() + two_workers.schedulers()
+    assert len(workers) == 3
     assert two_workers.stop() == 0
     for worker in workers:
         try:

@@ -1,11 +1,18 @@
-"""The application as `onewindow serve` builds it: start-up objects frozen, collector thresholds raised."""
+"""The application as `onewindow serve` builds it: start-up objects frozen, collector thresholds raised, its
+background threads."""
 
 from __future__ import annotations
 
 import gc
+import threading
 
-from onewindow.app import COLLECTOR_THRESHOLDS, served_app
-from onewindow.config import get_settings
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from onewindow.app import COLLECTOR_THRESHOLDS, create_app, served_app
+from onewindow.config import Settings, get_settings
+from onewindow.migrate import upgrade
 
 
 def test_the_served_application_tunes_the_collector(monkeypatch, tmp_path):
@@ -21,3 +28,20 @@ def test_the_served_application_tunes_the_collector(monkeypatch, tmp_path):
         gc.unfreeze()
         gc.set_threshold(*before)
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("scheduler_thread", "expected"), [
+    (True, {"onewindow-relay", "onewindow-scheduler"}),
+    (False, {"onewindow-relay"}),  # a worker of `onewindow serve --workers N`: the scheduler runs beside it
+])
+def test_a_server_process_runs_the_relay_and_the_scheduler_unless_it_runs_in_its_own(tmp_path, scheduler_thread,
+                                                                                     expected):
+    url = f"sqlite:///{tmp_path / 'ow.db'}"
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app(Settings(database_url=url, scheduler_thread=scheduler_thread))
+    before = set(threading.enumerate())
+    with TestClient(app):
+        started = {t.name for t in threading.enumerate() if t not in before}
+    assert started & {"onewindow-relay", "onewindow-scheduler"} == expected
