@@ -72,9 +72,10 @@ def test_two_ticks_at_once_match_a_decision_once(client, world, db, clock, setti
     assert len(_inspections(client, world, filing_id)) == 1
 
 
-def test_the_worker_command_runs_one_round(client, world, database_url, monkeypatch):
-    filing_id = _lone_decision(client, world, seed=43)  # decided at the frozen time, long before the real now
-    monkeypatch.setenv("ONEWINDOW_DATABASE_URL", database_url)
+def _worker_once(monkeypatch, **env: str) -> str:
+    """``onewindow worker --once`` with ``env`` (``ONEWINDOW_<NAME>``) set; its output, once it succeeded."""
+    for name, value in env.items():
+        monkeypatch.setenv(f"ONEWINDOW_{name.upper()}", value)
     get_settings.cache_clear()
     try:
         from onewindow.cli import app
@@ -83,22 +84,19 @@ def test_the_worker_command_runs_one_round(client, world, database_url, monkeypa
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert '"match_windows_closed": 1' in result.output  # by the real clock the window passed long ago
+    return result.output
+
+
+def test_the_worker_command_runs_one_round(client, world, database_url, monkeypatch):
+    filing_id = _lone_decision(client, world, seed=43)  # decided at the frozen time, long before the real now
+    output = _worker_once(monkeypatch, database_url=database_url)
+    assert '"match_windows_closed": 1' in output  # by the real clock the window passed long ago
     assert len(_inspections(client, world, filing_id)) == 1
 
 
 def test_the_worker_command_keeps_the_platforms_simulated_time(client, world, database_url, clock, monkeypatch):
     """``ONEWINDOW_CLOCK_START`` (as ``onewindow serve`` runs on it): by that clock the window has not passed."""
     filing_id = _lone_decision(client, world, seed=44)
-    monkeypatch.setenv("ONEWINDOW_DATABASE_URL", database_url)
-    monkeypatch.setenv("ONEWINDOW_CLOCK_START", clock.now().isoformat())
-    get_settings.cache_clear()
-    try:
-        from onewindow.cli import app
-
-        result = CliRunner().invoke(app, ["worker", "--once"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    assert '"match_windows_closed": 0' in result.output
+    output = _worker_once(monkeypatch, database_url=database_url, clock_start=clock.now().isoformat())
+    assert '"match_windows_closed": 0' in output
     assert _inspections(client, world, filing_id) == []
