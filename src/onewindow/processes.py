@@ -358,12 +358,14 @@ def _serve_handed(config: uvicorn.Config, channel: socket.socket, scheduler_besi
 
 def _schedule(config: uvicorn.Config) -> None:
     """The scheduler process: the deadline scheduler (:class:`onewindow.scheduler.Scheduler`) on the
-    application's settings and clock, until ``SIGTERM`` or ``SIGINT``; then its round under way ends first."""
+    application's settings and clock, until ``SIGTERM`` or ``SIGINT``, or until the parent is gone (killed:
+    this process is then another's child); its round under way ends first."""
     from onewindow.clock import clock_from_settings
     from onewindow.config import get_settings
     from onewindow.db import make_engine, make_session_factory
     from onewindow.scheduler import Scheduler
 
+    parent = os.getppid()
     config.configure_logging()
     _name_process(SCHEDULER_NAME)
     stopping = threading.Event()
@@ -374,7 +376,7 @@ def _schedule(config: uvicorn.Config) -> None:
     scheduler = Scheduler(make_session_factory(engine), clock_from_settings(settings), settings)
     scheduler.start()
     try:
-        while not stopping.wait(ROUND_SECONDS):
+        while not stopping.wait(ROUND_SECONDS) and os.getppid() == parent:
             pass
     finally:
         scheduler.stop(STOP_SECONDS)

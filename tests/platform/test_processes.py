@@ -306,6 +306,19 @@ def test_one_scheduler_process_runs_beside_the_workers_and_is_restarted_when_it_
         served.stop()
 
 
+def test_the_scheduler_process_ends_once_its_parent_is_killed(two_workers):
+    """SIGKILL of the parent (no clean-up of any kind): its workers end, and so does the scheduler process."""
+    children = two_workers.workers() + two_workers.schedulers()
+    assert len(children) == 3
+    two_workers.kill()
+    for child in children:
+        try:
+            child.wait(20)
+        except psutil.NoSuchProcess:
+            pass
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
 def test_without_the_embedded_scheduler_no_scheduler_process_runs(tmp_path):
     """``ONEWINDOW_EMBEDDED_SCHEDULER=false`` (``onewindow worker`` runs it): neither a scheduler process nor a
     scheduler in the workers takes the events in."""
