@@ -25,16 +25,16 @@ uvicorn does.
 
 With ``embedded_scheduler`` (the default) the deadline scheduler runs in one
 process of its own beside the workers (named ``ow-scheduler``), started,
-restarted (at most every :data:`RESTART_SECONDS`) and stopped by the parent,
-and the workers run no scheduler thread (``scheduler_thread`` off; each still
-runs the webhook relay, which wakes on its own process's commits). A scheduler
-thread in every worker did the same rounds once per worker, and its rounds, a
-few hundred milliseconds of Python every ``scheduler_interval_seconds``, took
-the interpreter lock from the requests' loop: each statement a request ran
-while the scheduler computed could wait up to a switch interval (5 ms) for the
-lock again, holding SQLite's write lock meanwhile (measured in
-docs/benchmarks.md: lifecycles per second with two workers, and their 99th
-percentile latency).
+restarted (at most every :data:`RESTART_SECONDS`) and stopped by the parent
+(and ending by itself once the parent is gone), and the workers run no
+scheduler thread (``scheduler_thread`` off; each still runs the webhook relay,
+which wakes on its own process's commits). A scheduler thread in every worker
+did the same rounds once per worker, and its rounds, a few hundred
+milliseconds of Python every ``scheduler_interval_seconds``, took the
+interpreter lock from the requests' loop: each statement a request ran while
+the scheduler computed could wait up to a switch interval (5 ms) for the lock
+again, holding SQLite's write lock meanwhile (measured in docs/benchmarks.md:
+lifecycles per second with two workers, and their 99th percentile latency).
 """
 
 from __future__ import annotations
