@@ -306,17 +306,21 @@ def test_one_scheduler_process_runs_beside_the_workers_and_is_restarted_when_it_
         served.stop()
 
 
+def _assert_all_end(processes: list[psutil.Process], within: float) -> None:
+    for process in processes:
+        try:
+            process.wait(within)
+        except psutil.NoSuchProcess:
+            pass
+        assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
 def test_the_scheduler_process_ends_once_its_parent_is_killed(two_workers):
     """SIGKILL of the parent (no clean-up of any kind): its workers end, and so does the scheduler process."""
     children = two_workers.workers() + two_workers.schedulers()
     assert len(children) == 3
     two_workers.kill()
-    for child in children:
-        try:
-            child.wait(20)
-        except psutil.NoSuchProcess:
-            pass
-        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    _assert_all_end(children, 20)
 
 
 def test_without_the_embedded_scheduler_no_scheduler_process_runs(tmp_path):
@@ -335,15 +339,10 @@ def test_without_the_embedded_scheduler_no_scheduler_process_runs(tmp_path):
 
 
 def test_sigterm_stops_the_parent_and_every_worker(two_workers):
-    workers = two_workers.workers() + two_workers.schedulers()
-    assert len(workers) == 3
+    children = two_workers.workers() + two_workers.schedulers()
+    assert len(children) == 3
     assert two_workers.stop() == 0
-    for worker in workers:
-        try:
-            worker.wait(10)
-        except psutil.NoSuchProcess:
-            pass
-        assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+    _assert_all_end(children, 10)
 
 
 def test_an_application_that_cannot_start_stops_the_parent_with_uvicorns_failure_status(tmp_path):
