@@ -149,7 +149,7 @@ class Supervisor:
             if self.paused_until is None:
                 self.selector.unregister(listener)
             listener.close()
-            self._stop_workers()
+            self._stop_children()
         return STARTUP_FAILURE if self.failed else 0
 
     def _stop(self, _signum, _frame) -> None:
@@ -257,7 +257,7 @@ class Supervisor:
                            worker.process.exitcode)
             self.workers[index] = self._start()
 
-    def _stop_workers(self) -> None:
+    def _stop_children(self) -> None:
         """Ask every worker (and the scheduler process) to finish what it is doing and end; kill those still
         running after STOP_SECONDS."""
         processes = [worker.process for worker in self.workers]

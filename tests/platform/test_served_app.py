@@ -8,11 +8,9 @@ import threading
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
 
 from onewindow.app import COLLECTOR_THRESHOLDS, create_app, served_app
 from onewindow.config import Settings, get_settings
-from onewindow.migrate import upgrade
 
 
 def test_the_served_application_tunes_the_collector(monkeypatch, tmp_path):
@@ -34,13 +32,9 @@ def test_the_served_application_tunes_the_collector(monkeypatch, tmp_path):
     (True, {"onewindow-relay", "onewindow-scheduler"}),
     (False, {"onewindow-relay"}),  # a worker of `onewindow serve --workers N`: the scheduler runs beside it
 ])
-def test_a_server_process_runs_the_relay_and_the_scheduler_unless_it_runs_in_its_own(tmp_path, scheduler_thread,
+def test_a_server_process_runs_the_relay_and_the_scheduler_unless_it_runs_in_its_own(db, clock, scheduler_thread,
                                                                                      expected):
-    url = f"sqlite:///{tmp_path / 'ow.db'}"
-    engine = create_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app(Settings(database_url=url, scheduler_thread=scheduler_thread))
+    app = create_app(Settings(database_url=str(db.url), scheduler_thread=scheduler_thread), clock=clock, engine=db)
     before = set(threading.enumerate())
     with TestClient(app):
         started = {t.name for t in threading.enumerate() if t not in before}
