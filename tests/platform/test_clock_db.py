@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -248,9 +249,9 @@ def test_the_checkpointer_lets_go_of_a_removed_database_and_takes_up_one_made_ag
         deadline = time.monotonic() + 10
         while True:
             try:
-                with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as raw:
-                    if raw.execute("SELECT count(*) FROM t").fetchone()[0] == rows:
-                        return
+                with closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as raw:
+                    if raw.execute("SELECT count(*) FROM t").fetchone()[0] == rows:  # closed at once: a
+                        return  # connection left to the collector would hold the file open meanwhile
             except sqlite3.DatabaseError:  # the table only in the log yet
                 pass
             assert time.monotonic() < deadline, "the log was never copied into the database file"
@@ -539,6 +540,89 @@ def test_a_sqlite_writer_holds_the_file_lock_other_processes_queue_on(tmp_path):
     finally:
         first.dispose()
         second.dispose()
+
+
+class _Asks:
+    """``fcntl.flock`` on the descriptor ``fd``, each call recorded: (asked without waiting, taken)."""
+
+    def __init__(self, monkeypatch, fd: int) -> None:
+        import fcntl
+
+        from onewindow import db
+
+        self.calls: list[tuple[bool, bool]] = []
+        flock = fcntl.flock
+
+        def recorded(on, operation):
+            try:
+                flock(on, operation)
+            except BlockingIOError:
+                if on == fd:
+                    self.calls.append((bool(operation & fcntl.LOCK_NB), False))
+                raise
+            if on == fd:
+                self.calls.append((bool(operation & fcntl.LOCK_NB), True))
+
+        monkeypatch.setattr(db.fcntl, "flock", recorded)
+
+
+def _lock_files(tmp_path) -> tuple[int, int]:
+    """Two descriptors of one lock file: an ``flock`` on one holds off the other, as another process's would."""
+    path = tmp_path / "x.db.writer-lock"
+    return os.open(path, os.O_RDWR | os.O_CREAT), os.open(path, os.O_RDWR)
+
+
+def test_a_writer_waiting_for_another_process_asks_again_awake_and_takes_the_lock_once_let_go(tmp_path, monkeypatch):
+    import fcntl
+
+    from onewindow import db
+
+    holder, waiter = _lock_files(tmp_path)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    asks = _Asks(monkeypatch, waiter)
+    yields = 0
+
+    def between_two_asks() -> None:  # the other process lets go while this one is still awake
+        nonlocal yields
+        yields += 1
+        if yields == 3:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(db, "WAIT_AWAKE_SECONDS", 60.0)
+    monkeypatch.setattr(db.os, "sched_yield", between_two_asks)
+    try:
+        db._take_file_lock(waiter)
+        assert asks.calls == [(True, False)] * 3 + [(True, True)]  # never asleep in flock
+        with pytest.raises(BlockingIOError):  # and it holds the lock now
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(holder)
+        os.close(waiter)
+
+
+def test_a_writer_waits_asleep_once_another_process_holds_the_lock_longer(tmp_path, monkeypatch):
+    import fcntl
+    import time
+
+    from onewindow import db
+
+    holder, waiter = _lock_files(tmp_path)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    monkeypatch.setattr(db, "WAIT_AWAKE_SECONDS", 0.01)
+    asks = _Asks(monkeypatch, waiter)
+    letting_go = threading.Timer(0.5, fcntl.flock, (holder, fcntl.LOCK_UN))
+    try:
+        letting_go.start()
+        began, processor = time.monotonic(), time.thread_time()
+        db._take_file_lock(waiter)
+        waited, used = time.monotonic() - began, time.thread_time() - processor
+        assert waited >= 0.4  # taken once let go, not before
+        assert used < 0.25  # most of the wait spent asleep, not asking
+        assert asks.calls[-1] == (False, True) and all(nb and not taken for nb, taken in asks.calls[:-1])
+    finally:
+        letting_go.join()
+        os.close(holder)
+        os.close(waiter)
 
 
 def test_side_locks_taken_and_let_go_by_many_threads_always_hold_their_file(tmp_path):
