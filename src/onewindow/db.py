@@ -125,9 +125,9 @@ def _take_file_lock(fd: int) -> None:
     """An exclusive ``flock`` on ``fd``, waited for awake at first.
 
     Another process holds the lock for one transaction at a time, well under a millisecond on the request
-    path. A process that sleeps in ``flock`` meanwhile is woken by the kernel once it is let go; on a
-    virtual machine the sleeping processor is handed back to the host, and the waking costs the time to get
-    it back, with the process's caches cold, on every turn. So the lock is asked for without waiting, again
+    path. A process that sleeps in ``flock`` meanwhile is woken by the kernel once it is let go, often after
+    the holder has taken it again, and the work it then does holding the lock runs slower than after no sleep
+    (measured on a two-core virtual machine: decision 36). So the lock is asked for without waiting, again
     and again, for up to :data:`WAIT_AWAKE_SECONDS` (offering the processor to any other ready thread between
     two asks: ``sched_yield``), and only then waited for asleep: a long holder (a migration, an import) costs
     a waiter that much processor time at most.
