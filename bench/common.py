@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
 PG_ADMIN = os.environ.get("ONEWINDOW_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -37,6 +38,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def first_publication_made(database_url: str, timeout: float = 60.0) -> int:
+    """Wait until the server on ``database_url`` has published the clearance figures' standard set once, and
+    return how many answers that is (0, at once, when the server runs no scheduler:
+    ``ONEWINDOW_EMBEDDED_SCHEDULER=false``).
+
+    A server publishes them in its scheduler's first round after it starts, then at most every
+    ``ONEWINDOW_CLEARANCE_REFRESH_SECONDS`` (10 minutes) while the study changes: work done once at start,
+    which a measured part of a few seconds would count as if it came with every request. The scheduler's
+    steady work (the study kept up to date, the deadlines) stays in the measured part.
+    """
+    from datetime import UTC, datetime
+
+    from onewindow.config import Settings
+    from onewindow.timing.publication import standard_set
+    from onewindow.timing.projection import local_day
+
+    settings = Settings(database_url=database_url)
+    if not settings.embedded_scheduler:
+        return 0
+    wanted = len(standard_set(local_day(datetime.now(UTC), settings.clearance_timezone),
+                              settings.clearance_min_group))
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                made = conn.execute(text("SELECT count(*) FROM clearance_publications")).scalar()
+            if made >= wanted:
+                return made
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server published {made} of the {wanted} clearance answers in {timeout} s")
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 class ServerURL(str):
