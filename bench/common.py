@@ -53,6 +53,7 @@ def first_publication_made(database_url: str, timeout: float = 60.0) -> int:
     from datetime import UTC, datetime
 
     from onewindow.config import Settings
+    from onewindow.db import normalise_url
     from onewindow.timing.publication import standard_set
     from onewindow.timing.projection import local_day
 
@@ -61,7 +62,7 @@ def first_publication_made(database_url: str, timeout: float = 60.0) -> int:
         return 0
     wanted = len(standard_set(local_day(datetime.now(UTC), settings.clearance_timezone),
                               settings.clearance_min_group))
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool)
+    engine = create_engine(normalise_url(database_url), poolclass=NullPool)
     deadline = time.monotonic() + timeout
     try:
         while True:
