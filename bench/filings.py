@@ -51,8 +51,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, first_publication_made, fresh_database, machine,
-    print_log_pages, server,
-    summary, units_of_work_on_the_loop,
+    print_log_pages, server, summary, units_of_work_on_the_loop,
 )
 from writer_lock import WriterLockTimings, print_summary, timings_for  # noqa: E402
 

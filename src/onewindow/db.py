@@ -132,19 +132,19 @@ def _take_file_lock(fd: int) -> None:
     two asks: ``sched_yield``), and only then waited for asleep: a long holder (a migration, an import) costs
     a waiter that much processor time at most.
     """
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return
-    except BlockingIOError:
-        pass
-    until = time.monotonic() + WAIT_AWAKE_SECONDS
-    while time.monotonic() < until:
-        os.sched_yield()
+    until = None
+    while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             pass
+        now = time.monotonic()
+        if until is None:
+            until = now + WAIT_AWAKE_SECONDS
+        elif now >= until:
+            break
+        os.sched_yield()
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 

@@ -32,9 +32,9 @@ def test_the_served_application_tunes_the_collector(monkeypatch, tmp_path):
     (True, {"onewindow-relay", "onewindow-scheduler"}),
     (False, {"onewindow-relay"}),  # a worker of `onewindow serve --workers N`: the scheduler runs beside it
 ])
-def test_a_server_process_runs_the_relay_and_the_scheduler_unless_it_runs_in_its_own(db, clock, scheduler_thread,
-                                                                                     expected):
-    app = create_app(Settings(database_url=str(db.url), scheduler_thread=scheduler_thread), clock=clock, engine=db)
+def test_a_server_process_runs_the_relay_and_the_scheduler_unless_it_runs_in_its_own(db, database_url, clock,
+                                                                                     scheduler_thread, expected):
+    app = create_app(Settings(database_url=database_url, scheduler_thread=scheduler_thread), clock=clock, engine=db)
     before = set(threading.enumerate())
     with TestClient(app):
         started = {t.name for t in threading.enumerate() if t not in before}
