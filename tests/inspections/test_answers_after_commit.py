@@ -14,9 +14,8 @@ from onewindow.filings import api as filings_api
 from onewindow.inspections import api as inspections_api
 from onewindow.releases import api as releases_api
 from onewindow.samples import sample_entry
+from tests.flows import API, ENT, ok
 
-ENT = "91210200MA0QK1P3AF"
-API = "/api/v1"
 
 ANSWERS = [(filings_api, "_filing_json"), (filings_api, "declaration_answer"), (inspections_api, "decision_out"),
            (inspections_api, "_arrivals_answer"), (inspections_api, "task_out"), (inspections_api, "inspection_out"),
@@ -52,11 +51,6 @@ def made(monkeypatch) -> dict[str, list[bool]]:
         monkeypatch.setattr(module, name, recorded(f"{module.__name__.rsplit('.', 2)[1]}.{name}",
                                                    getattr(module, name)))
     return calls
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
 
 
 def test_lifecycle_answers_are_made_after_the_commit_and_match_later_reads(client, world, clock, made):

@@ -12,42 +12,9 @@ from sqlalchemy import select
 from onewindow.inspections import service
 from onewindow.models import Event, EventRecipient, InspectionDecision, Organisation
 from onewindow.samples import sample_entry
+from tests.flows import API, ENT, OTHER, accepted_filing, error, ok
 
-ENT = "91210200MA0QK1P3AF"
-OTHER = "91210211MA0XY7L2XK"
-API = "/api/v1"
 NOT_ON_ANY_DECLARATION = "MSKU9070323"
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def error(answer, status):
-    assert answer.status_code == status, answer.text
-    return answer.json()["error"]
-
-
-def new_filing(client, world, *, seed, containers=3, enterprise=ENT, inspected=True, numbers=None, arrive=True,
-               submit=True, accept=("customs", "ciq")):
-    """A filing (its containers discharged first), submitted and accepted by the named agencies."""
-    entry = sample_entry(seed=seed, containers=containers, inspected=inspected, consignee_uscc=enterprise)
-    if numbers is not None:
-        entry["containers"] = [{"number": n, "size_type": "45R1"} for n in numbers]
-    numbers = [c["number"] for c in entry["containers"]]
-    if arrive:
-        ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                       headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(enterprise)), 201)
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    if submit:
-        ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(enterprise)))
-    offices = {"customs": "0916", "ciq": "210600"}
-    for agency in accept:
-        if agency in ids:
-            ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(offices[agency])))
-    return filing["id"], ids, numbers
 
 
 def decide(client, world, declaration_id, office, status=201, **body):
@@ -91,7 +58,7 @@ def events(run, type_):
 
 
 def test_a_decision_is_recorded_and_waits_for_the_other_agency(client, world):
-    _, ids, (a, b, c) = new_filing(client, world, seed=11)
+    _, ids, (a, b, c) = accepted_filing(client, world, seed=11)
     body = decide(client, world, ids["customs"], "0916", inspect=True, containers=[b, a, a], kind="physical",
                   reason="risk rule R-17")
     assert body["declaration_id"] == ids["customs"] and body["agency"] == "customs"
@@ -102,7 +69,7 @@ def test_a_decision_is_recorded_and_waits_for_the_other_agency(client, world):
 
 
 def test_only_accepted_declarations_take_a_decision(client, world):
-    _, ids, (a, _b, _c) = new_filing(client, world, seed=12, accept=())
+    _, ids, (a, _b, _c) = accepted_filing(client, world, seed=12, accept=())
     refused = error(client.post(f"{API}/declarations/{ids['customs']}/decision", json={"inspect": False},
                                 headers=world.headers("0916")), 409)
     assert refused["code"] == "not_accepted"
@@ -115,7 +82,7 @@ def test_only_accepted_declarations_take_a_decision(client, world):
 
 
 def test_a_declaration_is_decided_once(client, world):
-    _, ids, (a, _b, _c) = new_filing(client, world, seed=13)
+    _, ids, (a, _b, _c) = accepted_filing(client, world, seed=13)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a], kind="physical")
     for body in ({"inspect": False}, {"inspect": True, "containers": [a], "kind": "physical"}):
         again = error(client.post(f"{API}/declarations/{ids['customs']}/decision", json=body,
@@ -124,7 +91,7 @@ def test_a_declaration_is_decided_once(client, world):
 
 
 def test_invalid_decisions_name_the_bad_field(client, world):
-    _, ids, (a, b, _c) = new_filing(client, world, seed=14)
+    _, ids, (a, b, _c) = accepted_filing(client, world, seed=14)
     url, customs = f"{API}/declarations/{ids['customs']}/decision", world.headers("0916")
     cases = [
         ({"inspect": True, "containers": [a, NOT_ON_ANY_DECLARATION], "kind": "physical"}, [["containers", 1]]),
@@ -147,7 +114,7 @@ def test_invalid_decisions_name_the_bad_field(client, world):
 
 
 def test_another_office_does_not_see_the_declaration(client, world):
-    _, ids, (a, _b, _c) = new_filing(client, world, seed=15)
+    _, ids, (a, _b, _c) = accepted_filing(client, world, seed=15)
     body = {"inspect": True, "containers": [a], "kind": "physical"}
     for office, declaration in (("0900", "customs"), ("210000", "ciq"), ("210600", "customs"), ("0916", "ciq")):
         err = error(client.post(f"{API}/declarations/{ids[declaration]}/decision", json=body,
@@ -157,7 +124,7 @@ def test_another_office_does_not_see_the_declaration(client, world):
 
 
 def test_a_viewer_may_not_decide(client, world):
-    _, ids, (a, _b, _c) = new_filing(client, world, seed=16)
+    _, ids, (a, _b, _c) = accepted_filing(client, world, seed=16)
     viewer = world.token_with_role("0916", "v", "viewer")
     err = error(client.post(f"{API}/declarations/{ids['customs']}/decision",
                             json={"inspect": True, "containers": [a], "kind": "physical"}, headers=viewer), 403)
@@ -171,7 +138,7 @@ def test_a_viewer_may_not_decide(client, world):
 
 
 def test_full_overlap_is_one_joint_inspection_and_the_declarations_are_inspecting(client, world, run):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=21)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=21)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a, b], kind="physical", reason="R-17")
     assert inspections(client, world, filing_id) == []
     assert declaration_status(client, world, ids["customs"], "0916") == "accepted"
@@ -189,7 +156,7 @@ def test_full_overlap_is_one_joint_inspection_and_the_declarations_are_inspectin
 
 
 def test_partial_overlap_splits_into_joint_and_single_inspections(client, world):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=22)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=22)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a, b], kind="physical")
     decide(client, world, ids["ciq"], "210600", inspect=True, containers=[b, c], kind="sampling")
     assert shapes(inspections(client, world, filing_id)) == sorted([
@@ -203,7 +170,7 @@ def test_partial_overlap_splits_into_joint_and_single_inspections(client, world)
 
 
 def test_both_no_inspection_clears_the_consignment(client, world, run):
-    filing_id, ids, _ = new_filing(client, world, seed=23)
+    filing_id, ids, _ = accepted_filing(client, world, seed=23)
     decide(client, world, ids["customs"], "0916", inspect=False)
     assert decision_statuses(run) == {("customs", ()): "pending"}
     decide(client, world, ids["ciq"], "210600", inspect=False)
@@ -215,7 +182,7 @@ def test_both_no_inspection_clears_the_consignment(client, world, run):
 
 
 def test_one_inspects_and_the_other_not_is_a_single_inspection(client, world, run):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=24)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=24)
     decide(client, world, ids["ciq"], "210600", inspect=True, containers=[c], kind="quarantine_treatment")
     decide(client, world, ids["customs"], "0916", inspect=False)
     assert shapes(inspections(client, world, filing_id)) == [((c,), ("ciq",), False, False)]
@@ -225,7 +192,7 @@ def test_one_inspects_and_the_other_not_is_a_single_inspection(client, world, ru
 
 
 def test_a_lone_decision_waits_for_the_match_window(client, world, run, clock):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=25)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=25)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a], kind="physical")
     clock.advance(seconds=7199)
     assert run(service.run_due) == 0
@@ -244,12 +211,12 @@ def test_a_lone_decision_waits_for_the_match_window(client, world, run, clock):
 
 def test_decisions_are_matched_across_filings_by_container_number(client, world):
     # filing 1: plain goods, customs only; filing 2 (another enterprise): goods needing CIQ in the same container
-    f1, ids1, (shared,) = new_filing(client, world, seed=26, containers=1, inspected=False)
+    f1, ids1, (shared,) = accepted_filing(client, world, seed=26, containers=1, inspected=False)
     assert set(ids1) == {"customs"}
     extra = sample_entry(seed=27, containers=1)["containers"][0]["number"]
     ok(client.post(f"{API}/terminal/arrivals", json={"containers": [extra], "conveyance": {"name": "X", "voyage": "1"}},
                    headers=world.headers("DCT")), 201)
-    f2, ids2, _ = new_filing(client, world, seed=28, enterprise=OTHER, numbers=[shared, extra], arrive=False)
+    f2, ids2, _ = accepted_filing(client, world, seed=28, enterprise=OTHER, numbers=[shared, extra], arrive=False)
     assert set(ids2) == {"customs", "ciq"}
     decide(client, world, ids2["customs"], "0916", inspect=False)
     decide(client, world, ids1["customs"], "0916", inspect=True, containers=[shared], kind="physical")
@@ -265,7 +232,7 @@ def test_decisions_are_matched_across_filings_by_container_number(client, world)
 
 
 def test_a_decision_after_the_inspection_started_gets_its_own_late_inspection(client, world, run, clock):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=29)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=29)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a], kind="physical")
     clock.advance(seconds=7201)
     run(service.run_due)
@@ -287,7 +254,7 @@ def test_a_decision_after_the_inspection_started_gets_its_own_late_inspection(cl
 
 
 def test_the_match_is_announced_to_every_party_with_reasons_kept_confidential(client, world, run):
-    filing_id, ids, (a, b, c) = new_filing(client, world, seed=30)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=30)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a, b], kind="physical",
            reason="risk rule R-17")
     assert events(run, "inspection.matched") == []
@@ -307,10 +274,9 @@ def test_the_match_is_announced_to_every_party_with_reasons_kept_confidential(cl
     assert all("reason" not in d for d, _, _ in decided)
 
 
-
 def test_a_container_is_opened_once_when_one_agency_has_two_declarations_covering_it(client, world):
-    f1, ids1, (shared,) = new_filing(client, world, seed=31, containers=1, inspected=False)
-    f2, ids2, _ = new_filing(client, world, seed=32, enterprise=OTHER, numbers=[shared], arrive=False)
+    f1, ids1, (shared,) = accepted_filing(client, world, seed=31, containers=1, inspected=False)
+    f2, ids2, _ = accepted_filing(client, world, seed=32, enterprise=OTHER, numbers=[shared], arrive=False)
     decide(client, world, ids2["customs"], "0916", inspect=False)
     decide(client, world, ids2["ciq"], "210600", inspect=True, containers=[shared], kind="sampling")
     decide(client, world, ids1["customs"], "0916", inspect=True, containers=[shared], kind="physical")
@@ -329,7 +295,7 @@ def test_a_container_is_opened_once_when_one_agency_has_two_declarations_coverin
 ], ids=["container-list", "container-object", "kind-list", "reason-list", "reason-too-long"])
 def test_malformed_decision_fields_are_invalid_payloads(app, world, bad):
     with TestClient(app, raise_server_exceptions=False) as client:
-        _, ids, (a, _b, _c) = new_filing(client, world, seed=33)
+        _, ids, (a, _b, _c) = accepted_filing(client, world, seed=33)
         body = {"inspect": True, "containers": [a], "kind": "physical", **bad}
         answer = client.post(f"{API}/declarations/{ids['customs']}/decision", json=body, headers=world.headers("0916"))
         assert answer.status_code == 422, (answer.status_code, answer.text[:200])

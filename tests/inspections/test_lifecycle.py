@@ -6,32 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from onewindow.inspections import attendance
-from onewindow.samples import sample_entry
-
-ENT = "91210200MA0QK1P3AF"
-API = "/api/v1"
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def accepted_filing(client, world, seed=1):
-    entry = sample_entry(seed=seed, containers=3)
-    numbers = [c["number"] for c in entry["containers"]]
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                   headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    ok(client.post(f"{API}/declarations/{ids['customs']}/accept", headers=world.headers("0916")))
-    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
-    return filing["id"], ids, numbers
+from tests.flows import API, ENT, accepted_filing, ok
 
 
 def test_whole_life_with_joint_inspection_and_no_show(client, world, run, clock):
-    filing_id, ids, (a, b, c) = accepted_filing(client, world)
+    filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=1)
     customs, ciq, terminal, ent = (world.headers(x) for x in ("0916", "210600", "DCT", ENT))
     ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
                    json={"inspect": True, "containers": [a, b], "kind": "physical", "reason": "risk rule R-17"},

@@ -4,25 +4,13 @@ even when one agency has two declarations covering a container."""
 from __future__ import annotations
 
 from onewindow.samples import sample_entry
-
-ENT, OTHER = "91210200MA0QK1P3AF", "91210211MA0XY7L2XK"
-API = "/api/v1"
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
+from tests.flows import API, ENT, OTHER, file_entry, ok
 
 def accepted(client, world, enterprise, entry):
+    """``entry`` as ``enterprise``'s consignment (its containers not discharged), submitted and accepted."""
     entry = {**entry, "consignee": {"uscc": enterprise, "name": "x"}}
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(enterprise)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(enterprise)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    for agency, office in (("customs", "0916"), ("ciq", "210600")):
-        if agency in ids:
-            ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(office)))
-    return filing["id"], ids
+    filing_id, ids, _ = file_entry(client, world, entry, enterprise=enterprise, arrive=False)
+    return filing_id, ids
 
 
 def test_two_customs_declarations_on_a_container_give_one_joint_inspection(client, world):

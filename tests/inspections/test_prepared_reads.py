@@ -14,31 +14,9 @@ from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
 from onewindow.sql import PreparedIn
 from onewindow.models import ContainerVisit, Declaration, InspectionDecision
-from onewindow.samples import sample_entry
+from tests.flows import API, ENT, OTHER, accepted_filing, ok
 
-ENT = "91210200MA0QK1P3AF"
-OTHER = "91210211MA0XY7L2XK"
-API = "/api/v1"
 ABSENT = "MSKU9070323"
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def accepted_filing(client, world, seed):
-    """A filing of 3 discharged containers, submitted and accepted by customs and CIQ: (declaration ids, numbers)."""
-    entry = sample_entry(seed=seed, containers=3, consignee_uscc=ENT)
-    numbers = [c["number"] for c in entry["containers"]]
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                   headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    for agency, office in (("customs", "0916"), ("ciq", "210600")):
-        ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(office)))
-    return ids, numbers
 
 
 def decide(client, world, declaration_id, office, containers, kind):
@@ -50,10 +28,10 @@ def decide(client, world, declaration_id, office, containers, kind):
 @pytest.fixture
 def port(client, world):
     """One consignment matched into a joint inspection, another with customs' decision open; their numbers."""
-    matched, first = accepted_filing(client, world, seed=41)
+    _, matched, first = accepted_filing(client, world, seed=41)
     decide(client, world, matched["customs"], "0916", first[:2], "physical")
     decide(client, world, matched["ciq"], "210600", first[1:], "sampling")
-    waiting, second = accepted_filing(client, world, seed=42)
+    _, waiting, second = accepted_filing(client, world, seed=42)
     decide(client, world, waiting["customs"], "0916", second[:1], "physical")
     return first + second
 
@@ -131,8 +109,8 @@ def test_refreshed_objects_take_the_stored_values_as_populate_existing_does(run,
 @pytest.mark.parametrize("who", ["0916", ENT])
 def test_get_declaration_reads_the_same_by_its_prepared_statement_and_by_the_orm(client, world, run, who,
                                                                                    for_update):
-    ids, _ = accepted_filing(client, world, seed=43)
-    other, _ = accepted_filing(client, world, seed=44)
+    _, ids, _ = accepted_filing(client, world, seed=43)
+    _, other, _ = accepted_filing(client, world, seed=44)
     attributes = [c.key for c in columns(Declaration)]
 
     def read_it(ctx, hold_one):
@@ -150,7 +128,7 @@ def test_get_declaration_reads_the_same_by_its_prepared_statement_and_by_the_orm
 
 @pytest.mark.parametrize("hold_one", [False, True])
 def test_get_declaration_hides_what_the_actor_may_not_see_on_either_path(client, world, run, hold_one):
-    ids, _ = accepted_filing(client, world, seed=45)
+    _, ids, _ = accepted_filing(client, world, seed=45)
 
     def read_it(ctx, declaration_id):
         if hold_one:
@@ -168,7 +146,7 @@ def test_a_decision_matches_the_same_when_the_session_already_holds_declarations
     record and match the same."""
 
     def match(hold):
-        ids, numbers = accepted_filing(client, world, seed=46 + hold)
+        _, ids, numbers = accepted_filing(client, world, seed=46 + hold)
         decide(client, world, ids["customs"], "0916", numbers[:2], "physical")
 
         def last(ctx):

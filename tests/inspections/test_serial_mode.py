@@ -8,11 +8,7 @@ from datetime import timedelta
 import pytest
 
 from onewindow.config import Settings
-from onewindow.samples import sample_entry
-
-ENT = "91210200MA0QK1P3AF"
-API = "/api/v1"
-OFFICES = {"customs": "0916", "ciq": "210600"}
+from tests.flows import API, ENT, OFFICES, accepted_filing, ok
 
 
 @pytest.fixture(params=[True, False], ids=["joint", "serial"])
@@ -23,24 +19,6 @@ def joint(request) -> bool:
 @pytest.fixture
 def settings(database_url, joint) -> Settings:
     return Settings(database_url=database_url, embedded_scheduler=False, joint_inspection=joint)
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def accepted_filing(client, world, seed=11, containers=2):
-    """A consignment with customs and CIQ declarations, discharged, filed and accepted by both."""
-    entry = sample_entry(seed=seed, containers=containers, inspected=True, consignee_uscc=ENT)
-    numbers = [c["number"] for c in entry["containers"]]
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers}, headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    for agency, declaration_id in ids.items():
-        ok(client.post(f"{API}/declarations/{declaration_id}/accept", headers=world.headers(OFFICES[agency])))
-    return filing["id"], ids, numbers
 
 
 def inspect(client, world, ids, agency, numbers):
@@ -55,7 +33,7 @@ def inspections_of(client, world, filing_id):
 
 def test_two_agencies_on_one_container(client, world, joint):
     """On: one joint inspection of both agencies. Off: two single inspections, one per agency."""
-    filing_id, ids, numbers = accepted_filing(client, world)
+    filing_id, ids, numbers = accepted_filing(client, world, seed=11, containers=2)
     inspect(client, world, ids, "customs", numbers)
     first = inspections_of(client, world, filing_id)
     if joint:

@@ -10,34 +10,9 @@ from fastapi.testclient import TestClient
 
 from onewindow.inspections import attendance
 from onewindow.samples import sample_entry
+from tests.flows import API, ENT, OTHER, accepted_filing, error, ok
 
-ENT = "91210200MA0QK1P3AF"
-OTHER = "91210211MA0XY7L2XK"
-API = "/api/v1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def error(answer, status):
-    assert answer.status_code == status, answer.text
-    return answer.json()["error"]
-
-
-def accepted_filing(client, world, seed=1, containers=3):
-    entry = sample_entry(seed=seed, containers=containers)
-    numbers = [c["number"] for c in entry["containers"]]
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                   headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    ok(client.post(f"{API}/declarations/{ids['customs']}/accept", headers=world.headers("0916")))
-    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
-    return filing["id"], ids, numbers
 
 
 def matched(client, world, seed, customs=(0,), ciq=(0,)):
@@ -45,7 +20,7 @@ def matched(client, world, seed, customs=(0,), ciq=(0,)):
 
     Returns (filing id, declaration ids, container numbers, inspections keyed by their containers).
     """
-    filing_id, ids, numbers = accepted_filing(client, world, seed)
+    filing_id, ids, numbers = accepted_filing(client, world, seed=seed)
     for agency, office, wanted in (("customs", "0916", customs), ("ciq", "210600", ciq)):
         body = ({"inspect": True, "containers": [numbers[i] for i in wanted], "kind": "physical",
                  "reason": f"{agency} risk rule"} if wanted else {"inspect": False})

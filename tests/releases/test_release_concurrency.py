@@ -9,30 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from onewindow.models import Event
-from onewindow.samples import sample_entry
+from tests.flows import API, OFFICES, accepted_filing, ok
 
-ENT = "91210200MA0QK1P3AF"
-API = "/api/v1"
-OFFICES = {"customs": "0916", "ciq": "210600"}
 ROUNDS = 15
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
 
 
 def decided_filing(client, world, seed, containers=2):
     """A consignment both agencies accepted and decided not to inspect: ready to be released."""
-    entry = sample_entry(seed=seed, containers=containers)
-    numbers = [c["number"] for c in entry["containers"]]
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                   headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
-    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
+    _, ids, numbers = accepted_filing(client, world, seed=seed, containers=containers)
     for agency, office in OFFICES.items():
-        ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(office)))
         ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
                        headers=world.headers(office)), 201)
     return ids, numbers

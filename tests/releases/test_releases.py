@@ -7,42 +7,7 @@ from sqlalchemy import select
 
 from onewindow.models import Event
 from onewindow.samples import sample_entry
-
-ENT = "91210200MA0QK1P3AF"
-OTHER = "91210211MA0XY7L2XK"
-API = "/api/v1"
-OFFICES = {"customs": "0916", "ciq": "210600"}
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
-
-
-def error(answer, status):
-    assert answer.status_code == status, answer.text
-    return answer.json()["error"]
-
-
-def new_filing(client, world, *, seed, containers=2, enterprise=ENT, inspected=True, numbers=None, arrive=True,
-               submit=("customs", "ciq"), accept=("customs", "ciq")):
-    entry = sample_entry(seed=seed, containers=containers, inspected=inspected, consignee_uscc=enterprise)
-    if numbers is not None:
-        entry["containers"] = [{"number": n, "size_type": "45R1"} for n in numbers]
-    numbers = [c["number"] for c in entry["containers"]]
-    if arrive:
-        ok(client.post(f"{API}/terminal/arrivals", json={"containers": numbers, "conveyance": entry["conveyance"]},
-                       headers=world.headers("DCT")), 201)
-    filing = ok(client.post(f"{API}/filings", json=entry, headers=world.headers(enterprise)), 201)
-    ids = {d["agency"]: d["id"] for d in filing["declarations"]}
-    if submit:
-        agencies = [a for a in submit if a in ids]
-        ok(client.post(f"{API}/filings/{filing['id']}/submit", json={"agencies": agencies},
-                       headers=world.headers(enterprise)))
-    for agency in accept:
-        if agency in ids:
-            ok(client.post(f"{API}/declarations/{ids[agency]}/accept", headers=world.headers(OFFICES[agency])))
-    return filing["id"], ids, numbers
+from tests.flows import API, ENT, OFFICES, OTHER, accepted_filing, error, ok
 
 
 def no_inspection(client, world, ids, *agencies):
@@ -72,7 +37,7 @@ def container_events(run, type_, number=None):
 
 def inspected_by_customs(client, world, clock, seed):
     """A filing where customs inspects the first container (a single inspection, relocated and booked)."""
-    filing_id, ids, numbers = new_filing(client, world, seed=seed)
+    filing_id, ids, numbers = accepted_filing(client, world, seed=seed, containers=2)
     ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
                    json={"inspect": True, "containers": [numbers[0]], "kind": "physical", "reason": "R-17"},
                    headers=world.headers("0916")), 201)
@@ -105,24 +70,24 @@ def test_release_waits_for_the_inspections_the_agency_takes_part_in(client, worl
 
 
 def test_a_pending_inspection_decision_blocks_the_release(client, world):
-    _, ids, (a, _b) = new_filing(client, world, seed=202)
+    _, ids, (a, _b) = accepted_filing(client, world, seed=202, containers=2)
     ok(client.post(f"{API}/declarations/{ids['customs']}/decision",
                    json={"inspect": True, "containers": [a], "kind": "physical"}, headers=world.headers("0916")), 201)
     assert error(release(client, world, ids, "customs"), 409)["code"] == "decision_pending"
 
 
 def test_only_accepted_declarations_are_released(client, world):
-    _, ids, (a, _b) = new_filing(client, world, seed=203, accept=())
+    _, ids, (a, _b) = accepted_filing(client, world, seed=203, containers=2, accept=())
     assert error(release(client, world, ids, "customs"), 409)["code"] == "not_releasable"
     ok(client.post(f"{API}/declarations/{ids['ciq']}/reject", json={"reason": "no certificate"},
                    headers=world.headers("210600")))
     assert error(release(client, world, ids, "ciq"), 409)["code"] == "not_releasable"
-    _, drafts, _ = new_filing(client, world, seed=204, submit=(), accept=())
+    _, drafts, _ = accepted_filing(client, world, seed=204, containers=2, submit=(), accept=())
     assert error(release(client, world, drafts, "customs"), 404)["code"] == "not_found"
 
 
 def test_who_may_release(client, world):
-    _, ids, _ = new_filing(client, world, seed=205)
+    _, ids, _ = accepted_filing(client, world, seed=205, containers=2)
     for who in ("0900", "210600"):
         assert client.post(f"{API}/declarations/{ids['customs']}/release",
                            headers=world.headers(who)).status_code == 404
@@ -140,11 +105,10 @@ def test_a_nonconforming_result_with_its_disposal_allows_the_release(client, wor
     assert released(client, world, ids, "customs")["status"] == "released"
 
 
-
 def test_an_absent_agency_adopts_or_reinspects_before_it_releases(client, world, run, clock):
     from onewindow.inspections import attendance
 
-    filing_id, ids, (a, b) = new_filing(client, world, seed=207)
+    filing_id, ids, (a, b) = accepted_filing(client, world, seed=207, containers=2)
     for agency in ("customs", "ciq"):
         ok(client.post(f"{API}/declarations/{ids[agency]}/decision",
                        json={"inspect": True, "containers": [a], "kind": "physical"},
@@ -173,7 +137,7 @@ def test_an_absent_agency_adopts_or_reinspects_before_it_releases(client, world,
 
 
 def test_a_container_is_released_when_every_covering_agency_has_released(client, world, run):
-    _, ids, (a, b) = new_filing(client, world, seed=211)
+    _, ids, (a, b) = accepted_filing(client, world, seed=211, containers=2)
     no_inspection(client, world, ids)
     for headers in (world.headers("DCT"), world.headers(ENT)):
         status = container(client, a, headers)
@@ -199,8 +163,8 @@ def test_a_container_is_released_when_every_covering_agency_has_released(client,
 
 
 def test_a_container_shared_by_two_filings_waits_for_both(client, world, run):
-    f1, ids1, (shared,) = new_filing(client, world, seed=212, containers=1, inspected=False)
-    f2, ids2, _ = new_filing(client, world, seed=213, enterprise=OTHER, numbers=[shared], arrive=False)
+    f1, ids1, (shared,) = accepted_filing(client, world, seed=212, containers=1, inspected=False)
+    f2, ids2, _ = accepted_filing(client, world, seed=213, enterprise=OTHER, numbers=[shared], arrive=False)
     no_inspection(client, world, ids1)
     no_inspection(client, world, ids2)
     released(client, world, ids1, "customs")
@@ -215,7 +179,7 @@ def test_a_container_shared_by_two_filings_waits_for_both(client, world, run):
 
 
 def test_a_declaration_not_yet_accepted_does_not_hold_the_container(client, world):
-    _, ids, (a, _b) = new_filing(client, world, seed=214, accept=("customs",))
+    _, ids, (a, _b) = accepted_filing(client, world, seed=214, containers=2, accept=("customs",))
     no_inspection(client, world, ids, "customs")
     released(client, world, ids, "customs")
     # CIQ's declaration is only submitted: it does not cover the container yet
@@ -223,7 +187,7 @@ def test_a_declaration_not_yet_accepted_does_not_hold_the_container(client, worl
 
 
 def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world, run):
-    _, ids, (a, _b) = new_filing(client, world, seed=215, submit=("customs",), accept=("customs",))
+    _, ids, (a, _b) = accepted_filing(client, world, seed=215, containers=2, submit=("customs",), accept=("customs",))
     no_inspection(client, world, ids, "customs")
     released(client, world, ids, "customs")
     assert container(client, a, world.headers("DCT"))["released"] is True
@@ -243,7 +207,7 @@ def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world
 
 
 def test_gate_out_waits_for_the_release_and_happens_once(client, world, run):
-    _, ids, (a, b) = new_filing(client, world, seed=221)
+    _, ids, (a, b) = accepted_filing(client, world, seed=221, containers=2)
     no_inspection(client, world, ids)
     refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
     assert refused["code"] == "not_released" and refused["details"] == [{"pending": ["ciq", "customs"]}]
@@ -270,7 +234,7 @@ def test_another_ports_terminal_cannot_gate_the_container_out(client, world, run
         return issue_token(ctx, ensure_user(ctx, org, "staff"))
 
     qqct = {"Authorization": f"Bearer {run(setup)}"}
-    _, ids, (a, _b) = new_filing(client, world, seed=222)
+    _, ids, (a, _b) = accepted_filing(client, world, seed=222, containers=2)
     no_inspection(client, world, ids)
     released(client, world, ids, "customs")
     released(client, world, ids, "ciq")
@@ -283,7 +247,7 @@ def test_another_ports_terminal_cannot_gate_the_container_out(client, world, run
 
 
 def test_a_hold_before_gate_out_unreleases_the_containers(client, world, run):
-    _, ids, (a, b) = new_filing(client, world, seed=231)
+    _, ids, (a, b) = accepted_filing(client, world, seed=231, containers=2)
     no_inspection(client, world, ids)
     assert error(client.post(f"{API}/declarations/{ids['ciq']}/revoke-release", json={"reason": "lab"},
                              headers=world.headers("210600")), 409)["code"] == "not_released"
@@ -312,7 +276,7 @@ def test_a_hold_before_gate_out_unreleases_the_containers(client, world, run):
 
 
 def test_no_hold_after_gate_out(client, world):
-    _, ids, (a, b) = new_filing(client, world, seed=232)
+    _, ids, (a, b) = accepted_filing(client, world, seed=232, containers=2)
     no_inspection(client, world, ids)
     released(client, world, ids, "customs")
     released(client, world, ids, "ciq")

@@ -10,15 +10,7 @@ import pytest
 from onewindow.inspections import attendance
 from onewindow.samples import sample_entry
 from onewindow.timing import projection
-
-API = "/api/v1"
-ENT = "91210200MA0QK1P3AF"
-OTHER = "91210211MA0XY7L2XK"
-
-
-def ok(answer, status=200):
-    assert answer.status_code == status, answer.text
-    return answer.json()
+from tests.flows import API, ENT, ok
 
 
 class Flow:
