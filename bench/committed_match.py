@@ -32,7 +32,13 @@ the others (what a machine of one's own would see, checkpoints included;
 a long decision is likelier to be preempted, so on a loaded machine this
 figure leans low: read it with the count).
 
-    python bench/committed_match.py [--db sqlite postgresql] [--consignments 500] [--profile]
+    python bench/committed_match.py [--db sqlite postgresql] [--consignments 500] [--profile] [--rate R]
+
+``--rate R``: the timed decisions arrive R per second at even intervals (an open schedule) instead of one
+right after the other; each latency counts from its decision's arrival, so a decision that finds the one
+before still running counts its wait. One right after the other (about 1,000 a second) is the heaviest
+load one client can make, and the write-ahead log then grows by some 90 MB between two checkpoints; a
+port's agencies make a few decisions a second at their busiest.
 
 ``--profile`` also counts the Python function calls of each last decision
 (under cProfile, in a further pass after the timed one), a figure that does
@@ -101,12 +107,17 @@ def set_up(parties: Parties, seed: int) -> tuple[str, list[str]]:
     return ids["ciq"], numbers
 
 
-def last_decision(parties: Parties, declaration_id: str, numbers: list[str]) -> tuple[float, float, bool]:
+def last_decision(parties: Parties, declaration_id: str, numbers: list[str],
+                  due: float | None = None) -> tuple[float, float, bool]:
     """CIQ's decision through commit; (wall seconds, CPU seconds of this thread, whether the thread was
-    preempted meanwhile: switched out by the kernel for other work)."""
+    preempted meanwhile: switched out by the kernel for other work). With ``due`` (a ``perf_counter``
+    instant) the decision waits for it and the wall time counts from it: the latency of a decision that
+    arrived then, its wait for the one before included when that one ended late."""
     body = {"inspect": True, "containers": numbers[:1], "kind": "sampling"}
+    if due is not None and (ahead := due - time.perf_counter()) > 0:
+        time.sleep(ahead)
     switches = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
-    wall, cpu = time.perf_counter(), time.thread_time()
+    wall, cpu = time.perf_counter() if due is None else due, time.thread_time()
     status = parties.run("ciq", lambda ctx: inspections.decide(ctx, declaration_id, body).status)
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
     preempted = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switches
@@ -124,15 +135,27 @@ def profiled(parties: Parties, pending: list[tuple[str, list[str]]]) -> float:
     return pstats.Stats(profiler).total_calls / len(pending)
 
 
-def run(kind: str, n: int, profile: bool = False) -> dict:
+def timed_decisions(parties: Parties, pending: list[tuple[str, list[str]]], rate: float | None
+                    ) -> list[tuple[float, float, bool]]:
+    """The last decisions of ``pending``, one after the other, or arriving ``rate`` per second at even
+    intervals (an open schedule: a late decision delays the next, which counts its wait)."""
+    if not rate:
+        return [last_decision(parties, declaration_id, numbers) for declaration_id, numbers in pending]
+    start = time.perf_counter()
+    return [last_decision(parties, declaration_id, numbers, due=start + i / rate)
+            for i, (declaration_id, numbers) in enumerate(pending)]
+
+
+def run(kind: str, n: int, profile: bool = False, rate: float | None = None) -> dict:
     url = fresh_database(kind, "onewindow_bench_committed_match")
     parties = Parties(url)
     counted = n // 5 if profile else 0
     try:
         pending = [set_up(parties, seed) for seed in range(n + WARM_UP + counted)]
         settle_collector()  # the collector as a serving process has it (`onewindow serve`, the worker)
-        timed = [last_decision(parties, declaration_id, numbers)
-                 for declaration_id, numbers in pending[:n + WARM_UP]][WARM_UP:]
+        for declaration_id, numbers in pending[:WARM_UP]:
+            last_decision(parties, declaration_id, numbers)
+        timed = timed_decisions(parties, pending[WARM_UP:n + WARM_UP], rate)
         calls = profiled(parties, pending[n + WARM_UP:]) if profile else None
         with unit_of_work(parties.factory) as session:
             joint = session.query(Inspection).filter(Inspection.joint.is_(True)).count()
@@ -153,14 +176,19 @@ def main() -> None:
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--consignments", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="also count Python calls per last decision")
+    parser.add_argument("--rate", type=float, help="last decisions arriving this many per second (open "
+                        "schedule, latency from each one's arrival) instead of one right after the other")
     args = parser.parse_args()
+    if args.rate is not None and args.rate <= 0:
+        parser.error(f"--rate must be a positive number of decisions per second, not {args.rate}")
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("last decisions: " + (f"arriving {args.rate:g} per second" if args.rate else "one right after the other"))
     print("| database | last decisions timed | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms "
           "| preempted | p99 ms not preempted | Python calls per decision |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in args.db:
-        r = run(kind, args.consignments, args.profile)
+        r = run(kind, args.consignments, args.profile, args.rate)
         print(f"| {r['database']} | {r['n']} | {r['p50']} | {r['p99']} | {r['max']} | {r['cpu_p50']} | "
               f"{r['cpu_p99']} | {r['preempted']} | {r['steady_p99'] or '-'} | {r['calls'] or '-'} |", flush=True)
 
