@@ -37,8 +37,8 @@ figure leans low: read it with the count).
 ``--rate R``: the timed decisions arrive R per second at even intervals (an open schedule) instead of one
 right after the other; each latency counts from its decision's arrival, so a decision that finds the one
 before still running counts its wait. One right after the other (about 1,000 a second) is the heaviest
-load one client can make, and the write-ahead log then grows by some 90 MB between two checkpoints; a
-port's agencies make a few decisions a second at their busiest.
+load one client can make, and the write-ahead log then grows by some 90 MB between two checkpoints; even a
+large port's agencies decide far fewer times a second.
 
 ``--profile`` also counts the Python function calls of each last decision
 (under cProfile, in a further pass after the timed one), a figure that does
