@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
@@ -9,17 +10,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from onewindow.filings import declarations as decl_service
-from onewindow.filings import service
+from onewindow.filings import public, service
 from onewindow.filings.presenters import (
     declaration_answer, declaration_out, declaration_read, declaration_version_out, filing_detail, filing_out,
     filing_version_out,
 )
 from onewindow.filings.schemas import (
     AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingDetail, FilingEntry, FilingOut,
-    FilingVersionOut, RejectRequest, SubmitRequest,
+    FilingVersionOut, PublicStatusOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
-from onewindow.http import AsCaller, Caller, FastJSONResponse
+from onewindow.http import Anyone, AsCaller, Caller, FastJSONResponse
 from onewindow.idempotency import run_once
 from onewindow.models import DeclarationStatus, FilingStatus
 
@@ -157,6 +158,19 @@ async def amend(caller: AsCaller, declaration_id: str, body: AmendmentRequest) -
     """Amend a filed declaration; the filing's other agencies see a notice."""
     return await caller.run(
         lambda ctx: declaration_out(ctx, decl_service.amend(ctx, declaration_id, body.changes, body.reason)))
+
+
+StatusNumber = Annotated[str, Query(max_length=40, description="the declaration's number: 18 digits (customs) "
+                                    "or 15 (CIQ); blanks ignored")]
+
+
+@router.get("/public/status", response_model=PublicStatusOut, tags=["public"])
+async def public_status(caller: Anyone, number: StatusNumber = "") -> PublicStatusOut:
+    """The public status query (通关状态查询), no login: the agency, status and dates of the accepted declaration
+    with this number, nothing else (422 naming `query.number` when malformed, 404 when none has it)."""
+    checked = public.checked_number(number)
+    found = await caller.run_public(lambda ctx: public.public_status(ctx, checked), read_only=True)
+    return PublicStatusOut(**asdict(found))
 
 
 __all__ = ["router", "ENTRY_DOC", "ENTRY_DEFS"]
