@@ -6,6 +6,7 @@ from __future__ import annotations
 from onewindow.samples import sample_entry
 from tests.flows import API, ENT, OTHER, file_entry, ok
 
+
 def accepted(client, world, enterprise, entry):
     """``entry`` as ``enterprise``'s consignment (its containers not discharged), submitted and accepted."""
     entry = {**entry, "consignee": {"uscc": enterprise, "name": "x"}}
