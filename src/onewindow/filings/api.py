@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
@@ -17,7 +16,7 @@ from onewindow.filings.presenters import (
 )
 from onewindow.filings.schemas import (
     AmendmentRequest, DeclarationOut, DeclarationVersionOut, FilingDetail, FilingEntry, FilingOut,
-    FilingVersionOut, PublicStatusOut, RejectRequest, SubmitRequest,
+    FilingVersionOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
 from onewindow.http import Anyone, AsCaller, Caller, FastJSONResponse
@@ -164,13 +163,12 @@ StatusNumber = Annotated[str, Query(max_length=40, description="the declaration'
                                     "or 15 (CIQ); blanks ignored")]
 
 
-@router.get("/public/status", response_model=PublicStatusOut, tags=["public"])
-async def public_status(caller: Anyone, number: StatusNumber = "") -> PublicStatusOut:
+@router.get("/public/status", response_model=public.PublicStatus, tags=["public"])
+async def public_status(caller: Anyone, number: StatusNumber = "") -> public.PublicStatus:
     """The public status query (通关状态查询), no login: the agency, status and dates of the accepted declaration
     with this number, nothing else (422 naming `query.number` when malformed, 404 when none has it)."""
     checked = public.checked_number(number)
-    found = await caller.run_public(lambda ctx: public.public_status(ctx, checked), read_only=True)
-    return PublicStatusOut(**asdict(found))
+    return await caller.run_public(lambda ctx: public.public_status(ctx, checked), read_only=True)
 
 
 __all__ = ["router", "ENTRY_DOC", "ENTRY_DEFS"]

@@ -24,7 +24,7 @@ MALFORMED = "a declaration number has 18 digits (customs) or 15 digits (inspecti
 
 @dataclass(frozen=True)
 class PublicStatus:
-    """What the public may know of a declaration."""
+    """What the public may know of a declaration (the API's answer as it is)."""
 
     number: str
     agency: str

@@ -142,18 +142,6 @@ class GateOutOut(BaseModel):
     gated_out_at: datetime
 
 
-class PublicStatusOut(BaseModel):
-    """The public status query's answer: the declaration's agency, status and dates, nothing else."""
-
-    number: str
-    agency: str
-    status: str
-    filed_at: datetime | None
-    accepted_at: datetime | None
-    released_at: datetime | None
-    gated_out_at: datetime | None
-
-
 class FilingDetail(FilingOut):
     """A filing with everything that happened to it: inspections (as its enterprise sees them), releases, gate-outs."""
 
