@@ -164,7 +164,7 @@ StatusNumber = Annotated[str, Query(max_length=40, description="the declaration'
 
 
 @router.get("/public/status", response_model=public.PublicStatus, tags=["public"])
-async def public_status(caller: Anyone, number: StatusNumber = "") -> public.PublicStatus:
+async def public_declaration_status(caller: Anyone, number: StatusNumber = "") -> public.PublicStatus:
     """The public status query (通关状态查询), no login: the agency, status and dates of the accepted declaration
     with this number, nothing else (422 naming `query.number` when malformed, 404 when none has it)."""
     checked = public.checked_number(number)
