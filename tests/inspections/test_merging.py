@@ -49,3 +49,66 @@ def test_a_decision_after_the_match_but_before_the_start_joins_the_inspection(cl
     assert joined["id"] == single["id"] and joined["agencies"] == ["ciq", "customs"] and joined["joint"]
     tasks = ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT")))
     assert len(tasks) == 1  # the container is still moved once
+
+
+def test_a_later_decision_joins_the_unstarted_inspection_for_its_containers_and_gets_one_for_the_others(
+        client, world, run, clock):
+    from onewindow.inspections.service import run_due
+
+    entry = sample_entry(seed=64, containers=3)
+    a, b, c = (x["number"] for x in entry["containers"])
+    filing_id, ids = accepted(client, world, ENT, entry)
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                   json={"inspect": True, "containers": [a, b], "kind": "physical", "reason": "R-1"}), 201)
+    clock.advance(seconds=7201)
+    run(run_due)  # customs inspects A and B alone; not started yet
+    [first] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", headers=world.headers("210600"),
+                   json={"inspect": True, "containers": [b, c], "kind": "sampling", "reason": "Q-2"}), 201)
+    seen = {tuple(i["containers"]): i for i in ok(client.get(f"{API}/inspections?filing={filing_id}",
+                                                             headers=world.headers("210600")))}
+    assert set(seen) == {tuple(sorted([a, b])), (c,)}  # B is not opened a second time
+    joint, single = seen[tuple(sorted([a, b]))], seen[(c,)]
+    assert joint["id"] == first["id"] and joint["agencies"] == ["ciq", "customs"] and joint["joint"]
+    assert {p["agency"]: p["kinds"] for p in joint["results"]} == {"ciq": ["sampling"], "customs": ["physical"]}
+    assert single["agencies"] == ["ciq"] and not single["joint"] and not single["late"]
+    assert len(ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT")))) == 2  # one per inspection
+    events = ok(client.get(f"{API}/events?limit=1000", headers=world.headers("210600")))["events"]
+    [joined] = [e for e in events if e["type"] == "inspection.joined"]
+    assert joined["data"]["inspection_id"] == first["id"] and joined["data"]["joining"] == ["ciq"]
+    assert joined["data"]["agencies"] == ["ciq", "customs"]
+
+
+def test_an_agency_s_decision_on_a_second_consignment_joins_its_own_unstarted_inspection(client, world):
+    first_entry = sample_entry(seed=65, containers=1, inspected=False)
+    number = first_entry["containers"][0]["number"]
+    first_filing, first_ids = accepted(client, world, ENT, first_entry)
+    ok(client.post(f"{API}/declarations/{first_ids['customs']}/decision", headers=world.headers("0916"),
+                   json={"inspect": True, "containers": [number], "kind": "physical"}), 201)
+    [inspection] = ok(client.get(f"{API}/inspections?filing={first_filing}", headers=world.headers(ENT)))
+    second_entry = sample_entry(seed=66, containers=1, inspected=False)
+    second_entry["containers"] = first_entry["containers"]  # the other enterprise's goods in the same container
+    second_filing, second_ids = accepted(client, world, OTHER, second_entry)
+    ok(client.post(f"{API}/declarations/{second_ids['customs']}/decision", headers=world.headers("0916"),
+                   json={"inspect": True, "containers": [number], "kind": "machine_scan"}), 201)
+    [same] = ok(client.get(f"{API}/inspections?filing={second_filing}", headers=world.headers(OTHER)))
+    assert same["id"] == inspection["id"] and same["agencies"] == ["customs"] and not same["joint"]
+    assert same["results"][0]["kinds"] == ["machine_scan", "physical"]
+    assert len(ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT")))) == 1
+    # the second consignment's release waits for that inspection too
+    refused = client.post(f"{API}/declarations/{second_ids['customs']}/release", headers=world.headers("0916"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "inspection_open"
+
+
+def test_a_release_without_a_decision_matches_the_decisions_that_waited_for_it(client, world):
+    entry = sample_entry(seed=67, containers=2)
+    a, b = (x["number"] for x in entry["containers"])
+    filing_id, ids = accepted(client, world, ENT, entry)
+    decided = ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                             json={"inspect": True, "containers": [a], "kind": "physical"}), 201)
+    assert decided["status"] == "pending"  # waits for CIQ
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/release", headers=world.headers("210600")))
+    [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    assert inspection["containers"] == [a] and inspection["agencies"] == ["customs"]
+    refused = client.post(f"{API}/declarations/{ids['customs']}/release", headers=world.headers("0916"))
+    assert refused.json()["error"]["code"] == "inspection_open"  # no longer decision_pending

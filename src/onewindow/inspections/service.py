@@ -62,15 +62,17 @@ _PENDING = PreparedIn(
     "numbers")
 """Open decisions on declarations covering one of ``numbers``: the decision's columns, the declaration's, the
 port of its filing; one row per decision."""
-_INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, Inspection.matched_at)
+_INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, Inspection.matched_at, Inspection.id)
                         .join(Inspection, Inspection.id == InspectionContainer.inspection_id)
                         .where(InspectionContainer.number.in_(_NUMBERS)), "numbers")
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _RELEASED = DeclarationStatus.released.value
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
-_UNSTARTED = (select(Inspection).join(InspectionContainer, InspectionContainer.inspection_id == Inspection.id)
-              .where(InspectionContainer.number.in_(_NUMBERS), Inspection.status.in_(_JOINABLE))
-              .with_for_update(of=Inspection))
+_UNSTARTED = (select(Inspection).where(Inspection.id.in_(bindparam("ids", expanding=True)),
+                                       Inspection.status.in_(_JOINABLE))
+              .order_by(Inspection.matched_at, Inspection.id).with_for_update()
+              .execution_options(populate_existing=True))
+"""These inspections, locked, if they have still not started: the status is read again under the lock."""
 
 
 class DecisionRequest(BaseModel):
@@ -201,8 +203,8 @@ def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | Non
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
         started=started, settled=_settled(covering), joint=ctx.settings.joint_inspection)
     by_declaration = {str(declarations[d.id].id): d for d in decisions}
-    created = [_persist(ctx, planned, by_declaration, declarations, ports, unstarted)
-               for planned in _merged(result.inspections)]
+    created = [inspection for planned in _merged(result.inspections)
+               for inspection in _persist(ctx, planned, by_declaration, declarations, ports, unstarted)]
     matched = [by_declaration[i] for i in result.matched]
     rows.update(ctx.session, [d for d in matched if d.inspect], status=DecisionStatus.matched.value,
                 matched_at=ctx.now())
@@ -227,15 +229,17 @@ def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matchin
                              inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
 
 
-def _inspected(ctx: Context, visits) -> tuple[frozenset[str], set[str]]:
-    """(containers whose inspection during their current visit is in progress or done, containers that
-    have an inspection not yet started) — one query."""
-    started, unstarted = set(), set()
-    for number, status, matched_at in read(ctx.session, _INSPECTED, {"numbers": list(visits)}):
-        if status in _STARTED and matched_at >= visits[number].created_at:
+def _inspected(ctx: Context, visits) -> tuple[frozenset[str], dict[str, list[uuid.UUID]]]:
+    """(containers whose inspection during their current visit is in progress or done, container → its
+    inspections during the current visit not yet started) — one query."""
+    started, unstarted = set(), {}
+    for number, status, matched_at, inspection_id in read(ctx.session, _INSPECTED, {"numbers": list(visits)}):
+        if matched_at < visits[number].created_at:
+            continue  # an earlier visit's
+        if status in _STARTED:
             started.add(number)
         elif status in _JOINABLE:
-            unstarted.add(number)
+            unstarted.setdefault(number, []).append(inspection_id)
     return frozenset(started), unstarted
 
 
@@ -284,41 +288,63 @@ def _combine(group: list[matching.PlannedInspection]) -> matching.PlannedInspect
 
 
 def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: dict[str, InspectionDecision],
-             declarations: dict, ports: dict, unstarted: set[str]) -> Inspection:
-    """Write a planned inspection, or add its decisions to one not yet started that holds its containers.
+             declarations: dict, ports: dict, unstarted: dict[str, list[uuid.UUID]]) -> list[Inspection]:
+    """Write a planned inspection; the inspections it touches, each once.
 
-    ``unstarted``: containers having an inspection not yet started (the new inspection's are added).
+    Its containers that an inspection not yet started already holds (``unstarted``: container → such
+    inspections, from :func:`_inspected`) join that inspection instead, so each is still moved, booked and
+    opened once (一次开箱); a new inspection holds the others, if any. Not for a late inspection (its
+    containers' inspection has started) nor in serial mode (no container is opened together).
     """
     members = [by_declaration[i] for i in planned.decisions]
     member_declarations = [declarations[d.id] for d in members]
-    port = ports[member_declarations[0].id]
     agencies = sorted({_agency(k) for k in planned.agencies})
     offices = {d.agency: d.organisation_id for d in members}
-
-    def merged(table: dict, agency: str) -> list[str]:
-        return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
-
-    joinable = (not planned.late and ctx.settings.joint_inspection  # serial mode: never open a container together
-                and set(planned.containers) <= unstarted)
-    if joinable and (joined := _join_unstarted(ctx, planned, agencies, member_declarations)) is not None:
-        for a in agencies:
-            if a not in joined.agencies:
-                joined.participants.append(InspectionParticipant(
-                    agency=a, organisation_id=offices[a], kinds=merged(planned.kinds, a),
-                    reasons=merged(planned.reasons, a)))
-        joined.joint = len(joined.participants) > 1
-        _mark_inspecting(ctx, member_declarations)
-        ctx.session.flush()
-        inspection_event(ctx, joined, "inspection.joined", agencies=agencies)
-        return joined
-    inspection = _write_inspection(
-        ctx, port=port, late=planned.late, containers=planned.containers,
-        declaration_ids=[d.id for d in member_declarations],
-        participants=[(a, offices[a], merged(planned.kinds, a), merged(planned.reasons, a)) for a in agencies])
+    kinds = {a: _merged_values(planned.kinds, a) for a in agencies}
+    reasons = {a: _merged_values(planned.reasons, a) for a in agencies}
+    touched, rest = [], list(planned.containers)
+    held = {i for n in rest for i in unstarted.get(n, ())}
+    if held and not planned.late and ctx.settings.joint_inspection:
+        for inspection in ctx.session.scalars(_UNSTARTED, {"ids": sorted(held)}).unique():
+            if share := set(inspection.container_numbers) & set(rest):
+                _join(ctx, inspection, member_declarations, [(a, offices[a], kinds[a], reasons[a]) for a in agencies])
+                rest = [n for n in rest if n not in share]
+                touched.append(inspection)
+    if rest:
+        inspection = _write_inspection(
+            ctx, port=ports[member_declarations[0].id], late=planned.late, containers=rest,
+            declaration_ids=[d.id for d in member_declarations],
+            participants=[(a, offices[a], kinds[a], reasons[a]) for a in agencies])
+        inspection_event(ctx, inspection, "inspection.matched")
+        touched.append(inspection)
     _mark_inspecting(ctx, member_declarations)
-    unstarted.update(planned.containers)
-    inspection_event(ctx, inspection, "inspection.matched")
-    return inspection
+    return touched
+
+
+def _merged_values(table: dict[str, tuple[str, ...]], agency: str) -> list[str]:
+    """The sorted, distinct values of ``table`` (engine key → values) for ``agency``'s deciders."""
+    return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
+
+
+def _join(ctx: Context, inspection: Inspection, declarations: list[Declaration], participants: list[tuple]) -> None:
+    """The decisions of ``declarations`` join ``inspection`` (not started): their declarations are served by it,
+    each agency (agency, office, kinds, reasons) takes part in it, an agency already taking part with the
+    kinds and reasons of both; ``inspection.joined`` (``joining``: those agencies) tells its parties, the new
+    ones included."""
+    existing = {d.declaration_id for d in inspection.declarations}
+    inspection.declarations.extend(InspectionDeclaration(declaration_id=d.id) for d in declarations
+                                   if d.id not in existing)
+    taking_part = {p.agency: p for p in inspection.participants}
+    for agency, office, kinds, reasons in participants:
+        if (p := taking_part.get(agency)) is None:
+            inspection.participants.append(InspectionParticipant(
+                agency=agency, organisation_id=office, kinds=kinds, reasons=reasons, absent=False))
+        else:
+            p.kinds, p.reasons = sorted({*p.kinds, *kinds}), sorted({*p.reasons, *reasons})
+    inspection.participants.sort(key=lambda p: p.agency)  # in the order the collection loads (by agency)
+    inspection.joint = len(inspection.participants) > 1
+    ctx.session.flush()
+    inspection_event(ctx, inspection, "inspection.joined", joining=[a for a, *_ in participants])
 
 
 def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers: Iterable[str],
@@ -358,21 +384,6 @@ def _write_inspection(ctx: Context, *, port: str | None, late: bool, containers:
 def _mark_inspecting(ctx: Context, declarations: list[Declaration]) -> None:
     rows.update(ctx.session, [d for d in declarations if d.status == DeclarationStatus.accepted.value],
                 status=DeclarationStatus.inspecting.value)
-
-
-def _join_unstarted(ctx: Context, planned: matching.PlannedInspection, agencies: list[str],
-                    declarations: list[Declaration]) -> Inspection | None:
-    """An inspection not yet started, of this visit, holding every container planned: the new
-    decision joins it, so the containers are still opened once (一次开箱)."""
-    wanted = set(planned.containers)
-    candidates = ctx.session.scalars(_UNSTARTED, {"numbers": sorted(wanted)})
-    for inspection in dict.fromkeys(candidates):
-        if wanted <= set(inspection.container_numbers) and not set(agencies) <= set(inspection.agencies):
-            existing = {d.declaration_id for d in inspection.declarations}
-            inspection.declarations.extend(InspectionDeclaration(declaration_id=d.id) for d in declarations
-                                           if d.id not in existing)
-            return inspection
-    return None
 
 
 def inspection_data(inspection: Inspection) -> dict[str, Any]:

@@ -20,13 +20,13 @@ from onewindow.filings import repository as filings_repository
 from onewindow import rows
 from onewindow.filings.service import AGENCY_NAMES, STATUS_NAMES, declaration_event_data
 from onewindow.inspections.recipients import port_terminals
-from onewindow.inspections.service import inspection_status_name
+from onewindow.inspections.service import inspection_status_name, match_containers
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
-    ContainerVisit, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision, InspectionDeclaration,
-    InspectionParticipant, InspectionStatus, OrgKind, Release,
+    ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision,
+    InspectionDeclaration, InspectionParticipant, InspectionStatus, OrgKind, Release,
 )
 from onewindow.parties.permissions import Permission
 
@@ -41,9 +41,9 @@ _PARTS = Prepared(
     .join(InspectionParticipant, InspectionParticipant.inspection_id == Inspection.id)
     .where(InspectionDeclaration.declaration_id == bindparam("declaration_id"),
            InspectionParticipant.agency == bindparam("agency")))
-_PENDING_DECISION = Prepared(select(InspectionDecision.id).where(
-    InspectionDecision.declaration_id == bindparam("declaration_id"), InspectionDecision.status == "pending",
-    InspectionDecision.inspect.is_(True)).limit(1))
+_DECISION = Prepared(select(InspectionDecision.status, InspectionDecision.inspect).where(
+    InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
+"""The declaration's inspection decision (there is at most one): its status and whether it asks to inspect."""
 _KNOWN = Prepared(select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
                                                   ContainerVisit.gated_out_at.is_(None)).limit(1))
 _LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
@@ -90,23 +90,31 @@ def _blocking_inspections(ctx: Context, declaration: Declaration) -> list[str]:
 
 
 def release(ctx: Context, declaration_id: str) -> Declaration:
-    """The agency releases its declaration (核放); then each of its containers' combined release is decided."""
+    """The agency releases its declaration (核放); then each of its containers' combined release is decided.
+
+    409 while the declaration is not accepted, while an inspection of the agency is open or its decision to
+    inspect still waits to be matched. A release without a decision settles the agency for the match: other
+    agencies' decisions on these containers that waited only for it are matched at once.
+    """
     declaration, filing = _own_declaration(ctx, declaration_id)
     if declaration.status not in RELEASABLE:
         raise Conflict(Text("a {status} declaration cannot be released",
                             status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict(Text("not yet: {reasons}", reasons=joined(reasons, "; ")), code="inspection_open")
-    pending = read(ctx.session, _PENDING_DECISION, {"declaration_id": declaration.id})
-    if pending:
+    decision = read(ctx.session, _DECISION, {"declaration_id": declaration.id})
+    if decision and decision[0][0] == DecisionStatus.pending.value and decision[0][1]:
         raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
-    visits = open_visits(ctx, declaration_numbers(declaration), port=filing.port)
+    numbers = declaration_numbers(declaration)
+    visits = open_visits(ctx, numbers, port=filing.port)
     rows.insert(ctx.session, Release, [{
         "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
         "organisation_id": declaration.organisation_id, "released_at": ctx.now(),
         "released_by": ctx.as_actor().user_id, "revoked_at": None, "revoke_reason": None}])
     rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
     _event(ctx, declaration, filing, "declaration.released")
+    if not decision:  # released without a decision: the agency no longer keeps other agencies' decisions waiting
+        match_containers(ctx, numbers, locked=visits)
     covering = coverage(ctx, visits)
     _decide_containers(ctx, [(visit, covering.get(visit.number, {})) for visit in visits.values()])
     return declaration
