@@ -112,3 +112,44 @@ def test_a_release_without_a_decision_matches_the_decisions_that_waited_for_it(c
     assert inspection["containers"] == [a] and inspection["agencies"] == ["customs"]
     refused = client.post(f"{API}/declarations/{ids['customs']}/release", headers=world.headers("0916"))
     assert refused.json()["error"]["code"] == "inspection_open"  # no longer decision_pending
+
+
+def test_an_amendment_that_drops_a_container_matches_the_decisions_that_waited_for_it(client, world):
+    entry = sample_entry(seed=68, containers=2)
+    a, b = (x["number"] for x in entry["containers"])
+    filing_id, ids = accepted(client, world, ENT, entry)
+
+    def amend(agency: str, office: str, keep: str) -> None:
+        ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=world.headers(office), json={
+            "changes": {"containers": [c for c in entry["containers"] if c["number"] == keep]},
+            "reason": "short-shipped"}), 201)
+
+    amend("ciq", "210600", keep=a)  # CIQ's goods are all in A
+    decided = ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", headers=world.headers("210600"),
+                             json={"inspect": True, "containers": [a], "kind": "sampling"}), 201)
+    assert decided["status"] == "pending"  # customs covers A too, and has not decided
+    amend("customs", "0916", keep=b)  # customs' goods in A were short-shipped: A waits for CIQ alone
+    [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    assert inspection["containers"] == [a] and inspection["agencies"] == ["ciq"]
+
+
+def test_a_container_named_in_a_decision_not_matched_yet_stays_in_the_declaration(client, world):
+    entry = sample_entry(seed=69, containers=2)
+    a, b = (x["number"] for x in entry["containers"])
+    filing_id, ids = accepted(client, world, ENT, entry)
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                   json={"inspect": True, "containers": [a], "kind": "physical"}), 201)  # waits for CIQ
+    for party in (ENT, "0916"):  # neither the enterprise nor the office takes A out before the match
+        refused = client.post(f"{API}/declarations/{ids['customs']}/amendments", headers=world.headers(party),
+                              json={"changes": {"containers": [entry["containers"][1]]}, "reason": "short-shipped"})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "named_for_inspection", refused.text
+        assert a in refused.json()["error"]["message"]
+    declaration = ok(client.get(f"{API}/declarations/{ids['customs']}", headers=world.headers("0916")))
+    assert declaration["version"] == 1 and [c["number"] for c in declaration["data"]["containers"]] == [a, b]
+    # a container the decision does not name may go
+    ok(client.post(f"{API}/declarations/{ids['customs']}/amendments", headers=world.headers("0916"),
+                   json={"changes": {"containers": [entry["containers"][0]]}, "reason": "short-shipped"}), 201)
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", headers=world.headers("210600"),
+                   json={"inspect": False}), 201)
+    [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    assert inspection["containers"] == [a] and inspection["agencies"] == ["customs"]

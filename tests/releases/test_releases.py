@@ -203,6 +203,64 @@ def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world
     assert container_events(run, "container.released", a)[-1]["agencies"] == ["ciq", "customs"]
 
 
+def _amend_containers(client, world, ids, agency, keep):
+    """The agency amends its declaration to cover only the containers in ``keep``."""
+    headers = world.headers(OFFICES[agency])
+    data = ok(client.get(f"{API}/declarations/{ids[agency]}", headers=headers))["data"]
+    return ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=headers, json={
+        "changes": {"containers": [c for c in data["containers"] if c["number"] in keep]},
+        "reason": "short-shipped"}), 201)
+
+
+def test_an_amendment_that_drops_a_container_lets_the_others_release_it(client, world, run):
+    _, ids, (a, b) = accepted_filing(client, world, seed=216, containers=2)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "ciq")
+    assert container(client, a, world.headers("DCT"))["pending"] == ["customs"]
+    _amend_containers(client, world, ids, "customs", keep={b})  # A was short-shipped under customs' declaration
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["agencies"], status["pending"]) == (True, ["ciq"], [])
+    [event] = container_events(run, "container.released", a)
+    assert event["agencies"] == ["ciq"]
+    assert container(client, b, world.headers("DCT"))["released"] is False  # B still waits for customs
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+
+
+def test_an_amendment_that_adds_a_released_container_holds_it_for_that_agency(client, world, run):
+    _, ids, (a, b) = accepted_filing(client, world, seed=217, containers=2)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "ciq")
+    _amend_containers(client, world, ids, "customs", keep={b})
+    assert container(client, a, world.headers("DCT"))["released"] is True
+    data = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers("210600")))["data"]
+    ok(client.post(f"{API}/declarations/{ids['customs']}/amendments", headers=world.headers("0916"), json={
+        "changes": {"containers": data["containers"]}, "reason": "found on board after all"}), 201)
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["pending"]) == (False, ["customs"])
+    [held] = container_events(run, "container.release_revoked", a)
+    assert held["agencies"] == ["customs"] and held["reason"] == "the customs declaration was amended"
+    refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
+    assert refused["details"] == [{"pending": ["customs"]}]
+    released(client, world, ids, "customs")
+    assert len(container_events(run, "container.released", a)) == 2
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+
+
+def test_an_amendment_does_not_add_a_container_that_has_left(client, world):
+    _, ids, (a, b) = accepted_filing(client, world, seed=218, containers=2)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "ciq")
+    _amend_containers(client, world, ids, "customs", keep={b})
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))  # released by CIQ alone
+    data = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers("210600")))["data"]
+    refused = error(client.post(f"{API}/declarations/{ids['customs']}/amendments", headers=world.headers("0916"),
+                                json={"changes": {"containers": data["containers"]}, "reason": "found"}), 409)
+    assert refused["code"] == "gated_out" and a in refused["message"]
+    assert client.get(f"{API}/containers/{a}/release", headers=world.headers("DCT")).status_code == 404  # not back
+    released(client, world, ids, "customs")  # B; A stays gone
+    assert client.get(f"{API}/containers/{a}/release", headers=world.headers("DCT")).status_code == 404
+
+
 # --- gate-out --------------------------------------------------------------------------------------------------------
 
 

@@ -17,9 +17,14 @@ from onewindow.filings.service import (
     refresh_status, validate,
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
-from onewindow.inspections.visits import reopen_released, sync_declaration_containers
-from onewindow.models import STAGED_STATUSES, Declaration, DeclarationStatus, DeclarationVersion, Notice
+from onewindow.inspections.service import match_containers
+from onewindow.inspections.visits import declaration_numbers, filing_port, open_visits, sync_declaration_containers
+from onewindow.models import (
+    STAGED_STATUSES, ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, DeclarationVersion, Filing,
+    InspectionDecision, Notice,
+)
 from onewindow.parties.permissions import Permission
+from onewindow.releases.service import recheck_containers
 
 AMENDABLE = frozenset({DeclarationStatus.submitted.value, DeclarationStatus.accepted.value})
 INACTIVE = STAGED_STATUSES | {DeclarationStatus.withdrawn.value}
@@ -69,7 +74,10 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
     rows.update(ctx.session, [declaration], number=number, status=DeclarationStatus.accepted.value,
                 decided_at=now, updated_at=now)
     _receipt_event(ctx, declaration, "declaration.accepted")
-    reopen_released(ctx, declaration)
+    # its containers already released wait for this agency too (their visits locked, made if missing, so a
+    # release deciding them at the same moment waits for this transaction)
+    visits = open_visits(ctx, declaration_numbers(declaration), port=lambda: filing_port(ctx, declaration))
+    recheck_containers(ctx, visits, reason=f"a {declaration.agency} declaration now covers it")
     return declaration
 
 
@@ -119,7 +127,9 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     an entry (422 names each bad field under ``changes``). The declaration
     and the filing each get a new kept version; staged declarations of the
     filing follow; every other filed declaration carrying a changed field gets
-    a :class:`Notice`, and ``declaration.amended`` goes to all of them.
+    a :class:`Notice`, and ``declaration.amended`` goes to all of them. When an accepted declaration comes to
+    cover other containers, their combined release is decided again, and decisions waiting on them are matched
+    if they no longer wait for anyone.
     """
     actor = ctx.as_actor()
     declaration = repository.get_declaration(ctx, declaration_id)
@@ -127,6 +137,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
     ctx.session.refresh(declaration, with_for_update=True)
     _check_amendable(declaration)
+    covered = set(declaration_numbers(declaration))
     _check_changes(declaration, changes)
     view = {**filing.data, **as_entry_fields(declaration.agency, declaration.data), **changes}
     entry, parts, offices = validate(ctx, {k: v for k, v in view.items() if v is not None},
@@ -135,6 +146,9 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     changed = {k for k in set(new) | set(declaration.data) if new.get(k) != declaration.data.get(k)}
     if not changed:
         raise Conflict(Text("the changes leave the declaration as it is"), code="no_change")
+    numbers = {c["number"] for c in new.get("containers", [])}
+    _keep_containers_named_for_inspection(ctx, declaration, covered - numbers)
+    _add_no_departed_container(ctx, filing, numbers - covered)
     entry_data = entry.model_dump(mode="json", exclude_none=True)
     filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed | set(changes)}}.items()
                    if v is not None}
@@ -142,6 +156,14 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     reconcile_drafts(ctx, filing, parts, offices)
     _new_declaration_version(ctx, declaration, new, changes, reason)
     sync_declaration_containers(ctx, declaration)
+    if declaration.status == DeclarationStatus.accepted.value and (
+            moved := covered.symmetric_difference(declaration_numbers(declaration))):
+        # of the containers at the port: one it now covers waits for it; one it no longer covers may now be
+        # released by the others, and other agencies' decisions on it may have waited only for this one
+        visits = open_visits(ctx, moved, create=False)
+        recheck_containers(ctx, visits, reason=f"the {declaration.agency} declaration was amended")
+        if dropped := {n: v for n, v in visits.items() if n in covered}:
+            match_containers(ctx, list(dropped), locked=dropped)
     others = _notify_others(ctx, filing, declaration, changed, reason)
     record_event(ctx, "declaration.amended", subject_type="declaration", subject_id=declaration.id,
                  filing_id=filing.id,
@@ -149,6 +171,34 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
                  data={**declaration_event_data(declaration), "changed": sorted(changed), "reason": reason,
                        "by": actor.kind.value})
     return declaration
+
+
+def _keep_containers_named_for_inspection(ctx: Context, declaration: Declaration, dropped: set[str]) -> None:
+    """409 when an amendment takes out of the declaration containers its decision to inspect, not matched yet,
+    names: the decision stands as made (one per declaration), so the containers stay until the match (after
+    it the declaration is ``inspecting``, and not amendable)."""
+    if not dropped:
+        return
+    for containers in ctx.session.scalars(select(InspectionDecision.containers).where(
+            InspectionDecision.declaration_id == declaration.id,
+            InspectionDecision.status == DecisionStatus.pending.value)):
+        if named := sorted(dropped.intersection(containers)):
+            raise Conflict(Text("{containers}: named in the decision to inspect, not matched yet; a container to be "
+                                "inspected stays in the declaration", containers=", ".join(named)),
+                           code="named_for_inspection")
+
+
+def _add_no_departed_container(ctx: Context, filing: Filing, added: set[str]) -> None:
+    """409 when an amendment adds containers that have left the port since the consignment was filed (and have
+    not come back): they can no longer be inspected or released there."""
+    if not added:
+        return
+    departed = set(ctx.session.scalars(select(ContainerVisit.number).where(
+        ContainerVisit.number.in_(sorted(added)), ContainerVisit.port == filing.port,
+        ContainerVisit.gated_out_at >= filing.created_at)))
+    if departed := departed - set(open_visits(ctx, departed, lock=False, create=False)):
+        raise Conflict(Text("{containers}: left the port after the consignment was filed",
+                            containers=", ".join(sorted(departed))), code="gated_out")
 
 
 def _check_amendable(declaration: Declaration) -> None:

@@ -125,28 +125,3 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[C
 def filing_port(ctx: Context, declaration: Declaration) -> str | None:
     """The port of the declaration's filing (without loading the filing)."""
     return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id})[0][0]
-
-
-def reopen_released(ctx: Context, declaration: Declaration) -> None:
-    """A newly accepted declaration covers containers already released: they are released no longer.
-
-    The combined release waits for this agency too; ``container.release_revoked`` says so, and the
-    agency's own release later publishes ``container.released`` again.
-    """
-    from onewindow.events.service import record_event
-    from onewindow.inspections.recipients import port_terminals
-
-    visits = open_visits(ctx, declaration_numbers(declaration), port=lambda: filing_port(ctx, declaration))
-    released = [v for v in visits.values() if v.released_at is not None]
-    if not released:
-        return
-    port, enterprise_id = ctx.session.execute(select(Filing.port, Filing.enterprise_id)
-                                              .where(Filing.id == declaration.filing_id)).one()
-    terminals = port_terminals(ctx, port)
-    for visit in released:
-        visit.released_at = None
-        record_event(ctx, "container.release_revoked", subject_type="container", subject_id=visit.id,
-                     filing_id=declaration.filing_id,
-                     recipients=[enterprise_id, declaration.organisation_id, *terminals],
-                     data={"container": visit.number, "port": visit.port, "agencies": [declaration.agency],
-                           "reason": f"a {declaration.agency} declaration now covers it", "released_at": None})

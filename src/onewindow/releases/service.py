@@ -9,7 +9,7 @@ releasing at the same moment publish ``container.released`` exactly once.
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -180,10 +180,28 @@ def _decide_containers(ctx: Context, containers: list[tuple[ContainerVisit, dict
         _container_event(ctx, visit, "container.released", released, by_agency)
 
 
+def recheck_containers(ctx: Context, visits: dict[str, ContainerVisit], reason: str) -> None:
+    """Decide again the combined release of these containers (number → open visit, locked) after what covers
+    them changed: a declaration accepted, or amended to name other containers.
+
+    A container every covering agency has now released is released (``container.released``, once per visit,
+    as after a release); a released one that now waits for an agency is released no longer
+    (``container.release_revoked``, naming the agencies it waits for, with ``reason``). A container no
+    declaration covers any more keeps its state.
+    """
+    covering = coverage(ctx, visits)
+    _decide_containers(ctx, [(visit, covering.get(number, {})) for number, visit in visits.items()])
+    for number, visit in visits.items():
+        by_agency = covering.get(number, {})
+        if visit.released_at is not None and (pending := _status(by_agency)[1]):
+            visit.released_at = None
+            _container_event(ctx, visit, "container.release_revoked", pending, by_agency, reason=reason)
+
+
 def _container_event(ctx: Context, visit: ContainerVisit, type_: str, agencies: list[str],
-                     by_agency: dict[str, list[Cover]] | None = None) -> None:
+                     by_agency: dict[str, list[Cover]] | None = None, **extra: Any) -> None:
     """An event about a container to the enterprises and offices of its covering declarations and the
-    terminals of its port (``by_agency``: its coverage when already read)."""
+    terminals of its port (``by_agency``: its coverage when already read; ``extra``: more data)."""
     if by_agency is None:
         by_agency = coverage(ctx, [visit.number]).get(visit.number, {})
     declarations = [d for ds in by_agency.values() for d in ds]
@@ -192,7 +210,7 @@ def _container_event(ctx: Context, visit: ContainerVisit, type_: str, agencies: 
     record_event(ctx, type_, subject_type="container", subject_id=visit.id,
                  recipients=[*enterprises, *offices, *port_terminals(ctx, visit.port)],
                  data={"container": visit.number, "port": visit.port, "agencies": agencies,
-                       "released_at": visit.released_at.isoformat() if visit.released_at else None})
+                       "released_at": visit.released_at.isoformat() if visit.released_at else None, **extra})
 
 
 def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
