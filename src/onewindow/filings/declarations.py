@@ -75,9 +75,10 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
                 decided_at=now, updated_at=now)
     _receipt_event(ctx, declaration, "declaration.accepted")
     # its containers already released wait for this agency too (their visits locked, made if missing, so a
-    # release deciding them at the same moment waits for this transaction)
+    # release deciding them at the same moment waits for this transaction); an acceptance releases nothing
     visits = open_visits(ctx, declaration_numbers(declaration), port=lambda: filing_port(ctx, declaration))
-    recheck_containers(ctx, visits, reason=f"a {declaration.agency} declaration now covers it")
+    if any(visit.released_at is not None for visit in visits.values()):
+        recheck_containers(ctx, visits, reason=f"a {declaration.agency} declaration now covers it")
     return declaration
 
 
