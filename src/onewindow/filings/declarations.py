@@ -157,8 +157,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     reconcile_drafts(ctx, filing, parts, offices)
     _new_declaration_version(ctx, declaration, new, changes, reason)
     sync_declaration_containers(ctx, declaration)
-    if declaration.status == DeclarationStatus.accepted.value and (
-            moved := covered.symmetric_difference(declaration_numbers(declaration))):
+    if declaration.status == DeclarationStatus.accepted.value and (moved := covered ^ numbers):
         # of the containers at the port: one it now covers waits for it; one it no longer covers may now be
         # released by the others, and other agencies' decisions on it may have waited only for this one
         visits = open_visits(ctx, moved, create=False)

@@ -305,7 +305,7 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     touched, rest = [], list(planned.containers)
     held = {i for n in rest for i in unstarted.get(n, ())}
     if held and not planned.late and ctx.settings.joint_inspection:
-        for inspection in ctx.session.scalars(_UNSTARTED, {"ids": sorted(held)}).unique():
+        for inspection in ctx.session.scalars(_UNSTARTED, {"ids": sorted(held)}):
             if share := set(inspection.container_numbers) & set(rest):
                 _join(ctx, inspection, member_declarations, [(a, offices[a], kinds[a], reasons[a]) for a in agencies])
                 rest = [n for n in rest if n not in share]

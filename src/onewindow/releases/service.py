@@ -102,8 +102,9 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
                             status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_releasable")
     if reasons := _blocking_inspections(ctx, declaration):
         raise Conflict(Text("not yet: {reasons}", reasons=joined(reasons, "; ")), code="inspection_open")
-    decision = read(ctx.session, _DECISION, {"declaration_id": declaration.id})
-    if decision and decision[0][0] == DecisionStatus.pending.value and decision[0][1]:
+    decided = read(ctx.session, _DECISION, {"declaration_id": declaration.id})
+    status, inspect = decided[0] if decided else (None, False)
+    if status == DecisionStatus.pending.value and inspect:
         raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, port=filing.port)
@@ -113,7 +114,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
         "released_by": ctx.as_actor().user_id, "revoked_at": None, "revoke_reason": None}])
     rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
     _event(ctx, declaration, filing, "declaration.released")
-    if not decision:  # released without a decision: the agency no longer keeps other agencies' decisions waiting
+    if not decided:  # released without a decision: the agency no longer keeps other agencies' decisions waiting
         match_containers(ctx, numbers, locked=visits)
     covering = coverage(ctx, visits)
     _decide_containers(ctx, [(visit, covering.get(visit.number, {})) for visit in visits.values()])
