@@ -263,6 +263,9 @@ class ConsignmentLife(RuleBasedStateMachine):
             assert answer.status_code == 422, answer.text
             assert {tuple(e["loc"][:1]) for e in answer.json()["error"]["details"]} == {("containers",)}
             return
+        if any(self.containers[n].gated_out for n in wanted):  # accepted after they left
+            self.refused(answer, "gated_out")
+            return
         assert answer.status_code == 201, answer.text
         self.reasons.add(reason)
         d.wanted, d.decided_at = frozenset(wanted), self.now()
@@ -294,11 +297,10 @@ class ConsignmentLife(RuleBasedStateMachine):
         if inspection.status == "in_progress" and all(p.outcome for p in present):
             inspection.status = "completed"
 
-    @step(1, lambda life: "ciq" in life.declarations and life.declarations["ciq"].status == "submitted"
-          and not any(c.gated_out for c in life.containers.values()))
+    @step(1, lambda life: "ciq" in life.declarations and life.declarations["ciq"].status == "submitted")
     def ciq_accepts(self) -> None:
-        """CIQ accepts its declaration late: it covers the containers from now on (while they are at the port:
-        goods that have left are not modelled)."""
+        """CIQ accepts its declaration late: it covers the containers at the port from now on; those that have
+        left are gone with their goods (nothing of theirs changes, and they cannot be inspected)."""
         d = self.declarations["ciq"]
         answer = self.post(OFFICES["ciq"], f"/declarations/{d.id}/accept")
         if d.status != "submitted":

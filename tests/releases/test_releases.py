@@ -203,6 +203,48 @@ def test_a_declaration_accepted_after_the_release_takes_part_in_it(client, world
     assert container_events(run, "container.released", a)[-1]["agencies"] == ["ciq", "customs"]
 
 
+def test_a_declaration_accepted_after_its_container_left_changes_nothing_of_it(client, world, run):
+    _, ids, (a, b) = accepted_filing(client, world, seed=219, containers=2, submit=("customs",), accept=("customs",))
+    no_inspection(client, world, ids, "customs")
+    released(client, world, ids, "customs")
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))  # CIQ had not accepted yet
+    filing_id = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers(ENT)))["filing_id"]
+    ok(client.post(f"{API}/filings/{filing_id}/submit", json={"agencies": ["ciq"]}, headers=world.headers(ENT)))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
+    # A has gone with its goods: it is not at the port again; B, still there, now waits for CIQ
+    assert client.get(f"{API}/containers/{a}/release", headers=world.headers("DCT")).status_code == 404
+    assert container(client, b, world.headers("DCT"))["pending"] == ["ciq"]
+    assert [e["container"] for e in container_events(run, "container.release_revoked")] == [b]
+    decide = lambda body: client.post(f"{API}/declarations/{ids['ciq']}/decision", json=body,  # noqa: E731
+                                      headers=world.headers("210600"))
+    refused = error(decide({"inspect": True, "containers": [a, b], "kind": "sampling"}), 409)
+    assert refused["code"] == "gated_out" and a in refused["message"] and b not in refused["message"]
+    ok(decide({"inspect": False}), 201)  # the refused decision was not kept
+    released(client, world, ids, "ciq")
+    assert [e["container"] for e in container_events(run, "container.released")] == [a, b, b]
+    assert client.get(f"{API}/containers/{a}/release", headers=world.headers("DCT")).status_code == 404
+    held = error(client.post(f"{API}/declarations/{ids['ciq']}/revoke-release", json={"reason": "late finding"},
+                             headers=world.headers("210600")), 409)
+    assert held["code"] == "gated_out"
+
+
+def test_a_container_that_left_before_the_filing_waits_for_its_next_arrival(client, world, clock):
+    _, ids, (a, _b) = accepted_filing(client, world, seed=220, containers=2)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "customs")
+    released(client, world, ids, "ciq")
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+    clock.advance(days=20)
+    # the same container, its next voyage's goods filed before it is discharged again
+    _, again, _ = accepted_filing(client, world, seed=221, numbers=[a], arrive=False)
+    status = container(client, a, world.headers(ENT))
+    assert (status["released"], status["pending"]) == (False, ["ciq", "customs"])
+    no_inspection(client, world, again)
+    released(client, world, again, "customs")
+    released(client, world, again, "ciq")
+    assert container(client, a, world.headers(ENT))["released"] is True
+
+
 def _amend_containers(client, world, ids, agency, keep):
     """The agency amends its declaration to cover only the containers in ``keep``."""
     headers = world.headers(OFFICES[agency])

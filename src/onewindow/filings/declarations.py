@@ -18,9 +18,11 @@ from onewindow.filings.service import (
 )
 from onewindow.filings.split import OFFICE_FIELD, PARTS, as_entry_fields, part_for
 from onewindow.inspections.service import match_containers
-from onewindow.inspections.visits import declaration_numbers, filing_port, open_visits, sync_declaration_containers
+from onewindow.inspections.visits import (
+    FilingPlace, declaration_numbers, departed, open_visits, sync_declaration_containers,
+)
 from onewindow.models import (
-    STAGED_STATUSES, ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, DeclarationVersion, Filing,
+    STAGED_STATUSES, DecisionStatus, Declaration, DeclarationStatus, DeclarationVersion, Filing,
     InspectionDecision, Notice,
 )
 from onewindow.parties.permissions import Permission
@@ -75,8 +77,10 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
                 decided_at=now, updated_at=now)
     _receipt_event(ctx, declaration, "declaration.accepted")
     # its containers already released wait for this agency too (their visits locked, made if missing, so a
-    # release deciding them at the same moment waits for this transaction); an acceptance releases nothing
-    visits = open_visits(ctx, declaration_numbers(declaration), port=lambda: filing_port(ctx, declaration))
+    # release deciding them at the same moment waits for this transaction); an acceptance releases nothing.
+    # Containers that have left the port since the filing are gone: nothing of theirs changes.
+    filing = declaration.filing
+    visits = open_visits(ctx, declaration_numbers(declaration), filing=FilingPlace(filing.port, filing.created_at))
     if any(visit.released_at is not None for visit in visits.values()):
         recheck_containers(ctx, visits, reason=f"a {declaration.agency} declaration now covers it")
     return declaration
@@ -160,7 +164,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     if declaration.status == DeclarationStatus.accepted.value and (moved := covered ^ numbers):
         # of the containers at the port: one it now covers waits for it; one it no longer covers may now be
         # released by the others, and other agencies' decisions on it may have waited only for this one
-        visits = open_visits(ctx, moved, create=False)
+        visits = open_visits(ctx, moved)
         recheck_containers(ctx, visits, reason=f"the {declaration.agency} declaration was amended")
         if dropped := {n: v for n, v in visits.items() if n in covered}:
             match_containers(ctx, list(dropped), locked=dropped)
@@ -193,12 +197,10 @@ def _add_no_departed_container(ctx: Context, filing: Filing, added: set[str]) ->
     not come back): they can no longer be inspected or released there."""
     if not added:
         return
-    departed = set(ctx.session.scalars(select(ContainerVisit.number).where(
-        ContainerVisit.number.in_(sorted(added)), ContainerVisit.port == filing.port,
-        ContainerVisit.gated_out_at >= filing.created_at)))
-    if departed := departed - set(open_visits(ctx, departed, lock=False, create=False)):
+    gone = departed(ctx, added, FilingPlace(filing.port, filing.created_at))
+    if gone := gone - set(open_visits(ctx, gone, lock=False)):
         raise Conflict(Text("{containers}: left the port after the consignment was filed",
-                            containers=", ".join(sorted(departed))), code="gated_out")
+                            containers=", ".join(sorted(gone))), code="gated_out")
 
 
 def _check_amendable(declaration: Declaration) -> None:

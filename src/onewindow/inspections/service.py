@@ -28,7 +28,7 @@ from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
 from onewindow.sql import Prepared, PreparedIn
-from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_port, open_visits
+from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_place, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
     InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
@@ -109,8 +109,9 @@ def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
 def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> InspectionDecision:
     """Record the declaration's agency's decision, then match what it completes.
 
-    409 unless the declaration is accepted and not yet decided; 422 names a
-    container the declaration does not cover or a missing kind.
+    409 unless the declaration is accepted and not yet decided, or when a
+    container to inspect has left the port since the consignment was filed;
+    422 names a container the declaration does not cover or a missing kind.
     """
     actor = ctx.as_actor()
     declaration = filings_repository.get_declaration(ctx, declaration_id, for_update=True)
@@ -127,7 +128,10 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     inspect = request.inspect
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
-    visits = open_visits(ctx, numbers, port=lambda: filing_port(ctx, declaration))
+    visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration))
+    if gone := [n for n in containers if n not in visits]:
+        raise Conflict(Text("{containers}: left the port after the consignment was filed; it cannot be inspected "
+                            "there", containers=", ".join(gone)), code="gated_out")
     (decision,) = rows.new_rows(ctx.session, InspectionDecision, dict(
         id=uuid.uuid4(), declaration_id=declaration.id, agency=declaration.agency, organisation_id=actor.org_id,
         inspect=inspect, containers=containers, kind=kind, reason=(request.reason or None) if inspect else None,
@@ -170,17 +174,20 @@ def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = No
     Two transactions matching the same containers (two agencies deciding at
     once, two schedulers) queue on the locks; the second then sees what the
     first committed and never matches a decision twice. ``locked``: visits
-    this transaction has already locked.
+    this transaction has already locked. A container with no open visit (it
+    has left the port) has nothing to lock and is left out of the visits
+    answered.
     """
-    locked = dict(locked or {})
+    locked, gone = dict(locked or {}), set()
     wanted = set(numbers)
     while True:
-        if wanted - set(locked):
-            locked.update(open_visits(ctx, wanted - set(locked)))
+        if missing := wanted - set(locked) - gone:
+            locked.update(found := open_visits(ctx, missing))
+            gone |= missing - set(found)
         decisions, declarations, ports = _pending_group(ctx, locked)
         touched = {n for decl in declarations.values() for n in declaration_numbers(decl)}
-        if touched <= set(locked):
-            return decisions, declarations, ports, {n: locked[n] for n in touched}
+        if touched <= set(locked) | gone:
+            return decisions, declarations, ports, {n: locked[n] for n in touched if n in locked}
         wanted = touched
 
 

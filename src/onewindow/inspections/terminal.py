@@ -62,7 +62,7 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     """Record the discharge of containers at the terminal's port (卸船); each gets its open visit."""
     actor = _terminal(ctx)
     request = _parse_arrival(body)
-    found = open_visits(ctx, request.containers, create=False)
+    found = open_visits(ctx, request.containers)
     for visit in found.values():
         if visit.arrived_at is not None:
             raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),

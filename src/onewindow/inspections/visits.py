@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select
@@ -55,19 +56,49 @@ _COVERAGE = PreparedIn(
     .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
            Declaration.status.in_([bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)])),
     "numbers")
-_FILING_PORT = Prepared(select(Filing.port).where(Filing.id == bindparam("filing_id")))
+_FILING_PLACE = Prepared(select(Filing.port, Filing.created_at).where(Filing.id == bindparam("filing_id")))
+_DEPARTED = PreparedIn(select(ContainerVisit.number).distinct().where(
+    ContainerVisit.number.in_(bindparam("numbers", expanding=True)), ContainerVisit.port == bindparam("port"),
+    ContainerVisit.gated_out_at >= bindparam("since")), "numbers")
 
 
-def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Callable[[], str | None] = None,
-                lock: bool = True, create: bool = True) -> dict[str, ContainerVisit]:
-    """The open visit of each container (created when missing, unless not ``create``: then only the visits
-    found), locked in number order when ``lock``.
+class FilingPlace(NamedTuple):
+    """Where a filing's containers are and since when they are its: the filing's port and when it was made."""
+
+    port: str | None
+    since: datetime
+
+
+def filing_place(ctx: Context, declaration: Declaration) -> FilingPlace:
+    """The port of the declaration's filing and when the filing was made (without loading the filing)."""
+    return FilingPlace(*read(ctx.session, _FILING_PLACE, {"filing_id": declaration.filing_id})[0])
+
+
+def departed(ctx: Context, numbers: Iterable[str], filing: FilingPlace) -> set[str]:
+    """Of ``numbers``, those gated out at the filing's port since the filing was made: gone with its goods,
+    unless one has come back since (an open visit), which the caller checks where it matters."""
+    numbers = sorted(set(numbers))
+    if not numbers:
+        return set()
+    return {number for (number,) in read(ctx.session, _DEPARTED,
+                                         {"numbers": numbers, "port": filing.port, "since": filing.since})}
+
+
+def open_visits(ctx: Context, numbers: Iterable[str], *,
+                filing: FilingPlace | Callable[[], FilingPlace] | None = None,
+                lock: bool = True) -> dict[str, ContainerVisit]:
+    """The open visit of each container found, locked in number order when ``lock``.
 
     Locking the visits serialises everything that decides a container's fate
     (matching, releases, gate-out) without blocking other containers. One
-    query reads (and locks) them all; missing visits are written with one
-    insert, at ``port`` (or what ``port()`` answers, asked only then). The
-    visits the session holds are returned as held, as the ORM's query would.
+    query reads (and locks) them all. With ``filing`` (the declaration's
+    filing's place, or a function answering it, asked only when a visit is
+    missing) a container of that filing not at the port yet gets its visit
+    there, the missing ones written with one insert, so that what decides its
+    fate has a row to lock before it arrives; a container that has left the
+    filing's port since the filing was made gets none and is left out of the
+    answer: gone with its goods, it is not inspected or released there again.
+    The visits the session holds are returned as held, as the ORM's query would.
     """
     wanted = sorted(set(numbers))
     if not wanted:
@@ -76,8 +107,10 @@ def open_visits(ctx: Context, numbers: Iterable[str], *, port: str | None | Call
     found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
     for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
-    if create and (missing := [n for n in wanted if n not in visits]):
-        visits.update((v.number, v) for v in new_visits(ctx, missing, port=port() if callable(port) else port))
+    if filing is not None and (missing := [n for n in wanted if n not in visits]):
+        place = filing() if callable(filing) else filing
+        if arriving := [n for n in missing if n not in departed(ctx, missing, place)]:
+            visits.update((v.number, v) for v in new_visits(ctx, arriving, port=place.port))
     return {n: visits[n] for n in wanted if n in visits}
 
 
@@ -120,8 +153,3 @@ def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[C
     for number, *cover in read(ctx.session, _COVERAGE, {"numbers": numbers}):
         found[number][cover[1]].append(Cover(*cover[:5], decided=bool(cover[5])))
     return {n: dict(by_agency) for n, by_agency in found.items()}
-
-
-def filing_port(ctx: Context, declaration: Declaration) -> str | None:
-    """The port of the declaration's filing (without loading the filing)."""
-    return read(ctx.session, _FILING_PORT, {"filing_id": declaration.filing_id})[0][0]

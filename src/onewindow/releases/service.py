@@ -9,6 +9,7 @@ releasing at the same moment publish ``container.released`` exactly once.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -23,7 +24,7 @@ from onewindow.inspections.recipients import port_terminals
 from onewindow.inspections.service import inspection_status_name, match_containers
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
-from onewindow.inspections.visits import Cover, coverage, declaration_numbers, open_visit, open_visits
+from onewindow.inspections.visits import Cover, FilingPlace, coverage, declaration_numbers, open_visit, open_visits
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision,
     InspectionDeclaration, InspectionParticipant, InspectionStatus, OrgKind, Release,
@@ -50,14 +51,20 @@ _LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("numb
                                         ContainerVisit.gated_out_at.is_not(None))
 _GATED_OUT = Prepared(_LEFT.limit(1))
 _GATED_OUT_AT_PORT = Prepared(_LEFT.where(ContainerVisit.port == bindparam("port")).limit(1))
-_FILING = Prepared(select(Filing.port, Filing.enterprise_id).where(Filing.id == bindparam("filing_id")))
+_FILING = Prepared(select(Filing.port, Filing.enterprise_id, Filing.created_at)
+                   .where(Filing.id == bindparam("filing_id")))
 
 
 class FilingParties(NamedTuple):
-    """What a release needs of the declaration's filing: its port and its enterprise."""
+    """What a release needs of the declaration's filing: its port, its enterprise and when it was made."""
 
     port: str | None
     enterprise_id: uuid.UUID
+    created_at: datetime
+
+    @property
+    def place(self) -> FilingPlace:
+        return FilingPlace(self.port, self.created_at)
 
 
 def _own_declaration(ctx: Context, declaration_id: str) -> tuple[Declaration, FilingParties]:
@@ -107,7 +114,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     if status == DecisionStatus.pending.value and inspect:
         raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
     numbers = declaration_numbers(declaration)
-    visits = open_visits(ctx, numbers, port=filing.port)
+    visits = open_visits(ctx, numbers, filing=filing.place)  # not those gone since the filing
     rows.insert(ctx.session, Release, [{
         "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
         "organisation_id": declaration.organisation_id, "released_at": ctx.now(),
