@@ -175,6 +175,19 @@ class Connection(asyncio.Protocol):
         self._answer.set_result((self._parser.get_status_code(), body))
 
 
+async def over_connections(base: str, concurrency: int, client) -> float:
+    """The seconds ``concurrency`` clients take, each ``await client(connection)`` on a kept-alive
+    :class:`Connection` of its own to ``base``, all at once; the connections are closed after."""
+    connections = [await Connection.to(base) for _ in range(concurrency)]
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in connections))
+        return time.perf_counter() - start
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

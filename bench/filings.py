@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import json
 import os
 import sys
@@ -51,9 +49,10 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, first_publication_made, fresh_database, machine,
-    print_log_pages, server, summary, units_of_work_on_the_loop,
+    over_connections, print_log_pages, server, summary, units_of_work_on_the_loop,
 )
 from writer_lock import WriterLockTimings, print_summary, timings_for  # noqa: E402
+from in_process import Measured, run_and_clean_up  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -100,14 +99,7 @@ async def drive(base: str, token: str, bodies: list[bytes], concurrency: int) ->
             assert status == 200, answer
             latencies.append(time.perf_counter() - t0)
 
-    connections = [await Connection.to(base) for _ in range(concurrency)]
-    try:
-        start = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in connections))
-        return time.perf_counter() - start, latencies
-    finally:
-        for connection in connections:
-            connection.close()
+    return await over_connections(base, concurrency, client), latencies
 
 
 def baseline(url: str, entries: list[dict], offices: dict[str, str]) -> float:
@@ -226,34 +218,17 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, profile_o
 
     async def main() -> dict:
         await drive_app(bodies[:200])
-        profiler = cProfile.Profile() if profile else None
-        if pages:
-            pages.start()
-        cpu, start, began = time.process_time(), time.perf_counter(), WriterLockTimings.now()
-        if profiler:
-            profiler.enable()
-        await drive_app(bodies[200:])
-        if profiler:
-            profiler.disable()
-        cpu, seconds, ended = time.process_time() - cpu, time.perf_counter() - start, WriterLockTimings.now()
-        if pages:
-            pages.stop()
-        calls = pstats.Stats(profiler).total_calls / n if profiler else None
-        if profiler and profile_out:
-            profiler.dump_stats(profile_out)
-        return {"database": kind, "filings": n, "concurrency": concurrency, "filings_per_s": round(n / seconds, 1),
-                "cpu_ms": round(1000 * cpu / n, 2), "calls": round(calls) if calls else None,
-                "writer_lock": timings.summary(began, ended) if timings else None}
+        with Measured(profile, pages) as measured:
+            await drive_app(bodies[200:])
+        calls = measured.calls_per(n)
+        if measured.profiler and profile_out:
+            measured.profiler.dump_stats(profile_out)
+        return {"database": kind, "filings": n, "concurrency": concurrency,
+                "filings_per_s": round(n / measured.seconds, 1), "cpu_ms": round(1000 * measured.cpu / n, 2),
+                "calls": round(calls) if calls else None,
+                "writer_lock": timings.summary(measured.began, measured.ended) if timings else None}
 
-    try:
-        import uvloop
-
-        return {**uvloop.run(main()), "log_pages": pages.pages() if pages else None}
-    finally:
-        app.state.engine.dispose()
-        drop_database(url)
-        if timings:
-            timings.close()
+    return run_and_clean_up(main, app, url, pages, timings)
 
 
 BASELINE_PASSES = 3

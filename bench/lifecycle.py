@@ -57,9 +57,10 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
     Connection, LogPages, asgi_request, cpu_seconds, drop_database, first_publication_made, fresh_database, machine,
-    print_log_pages, server, summary, units_of_work_on_the_loop,
+    over_connections, print_log_pages, server, summary, units_of_work_on_the_loop,
 )
 from writer_lock import WriterLockTimings, print_summary, timings_for  # noqa: E402
+from in_process import Measured, run_and_clean_up  # noqa: E402
 
 from onewindow.clock import SystemClock  # noqa: E402
 from onewindow.config import Settings  # noqa: E402
@@ -165,14 +166,7 @@ async def drive(base: str, tokens: dict[str, str], entries: list[dict], concurre
             await lifecycle(parties, entry)
             latencies.append(time.perf_counter() - t0)
 
-    connections = [await Connection.to(base) for _ in range(concurrency)]
-    try:
-        start = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in connections))
-        return time.perf_counter() - start, latencies
-    finally:
-        for connection in connections:
-            connection.close()
+    return await over_connections(base, concurrency, client), latencies
 
 
 def run(kind: str, n: int, concurrency: int, workers: int, writer_lock: bool = False) -> dict:
@@ -277,37 +271,21 @@ def run_in_process(kind: str, n: int, concurrency: int, profile: bool, sequentia
 
     async def main() -> dict:
         await drive_app(entries[:30], concurrency)
-        profiler = cProfile.Profile() if profile else None
-        if pages:
-            pages.start()
-        cpu, start, began = time.process_time(), time.perf_counter(), WriterLockTimings.now()
-        if profiler:
-            profiler.enable()
-        await drive_app(entries[30:30 + n], concurrency)
-        if profiler:
-            profiler.disable()
-        cpu, seconds, ended = time.process_time() - cpu, time.perf_counter() - start, WriterLockTimings.now()
-        if pages:
-            pages.stop()
+        with Measured(profile, pages) as measured:
+            await drive_app(entries[30:30 + n], concurrency)
         await drive_app(entries[30 + n:], 1, costs)
         if floor:
             terminal = InProcessParty(app, tokens["terminal"], floor_costs)
             for _ in range(10 * sequential):
                 for method, path in FLOOR:
                     await terminal.call(method, path)
-        calls = pstats.Stats(profiler).total_calls / n if profiler else None
-        return {"database": kind, "lifecycles": n, "concurrency": concurrency, "per_s": round(n / seconds, 1),
-                "cpu_ms": round(1000 * cpu / n, 1), "calls": round(calls) if calls else None,
-                "kinds": costs.rows(), "floor": floor_costs.rows(),
-                "writer_lock": timings.summary(began, ended) if timings else None}
+        calls = measured.calls_per(n)
+        return {"database": kind, "lifecycles": n, "concurrency": concurrency,
+                "per_s": round(n / measured.seconds, 1), "cpu_ms": round(1000 * measured.cpu / n, 1),
+                "calls": round(calls) if calls else None, "kinds": costs.rows(), "floor": floor_costs.rows(),
+                "writer_lock": timings.summary(measured.began, measured.ended) if timings else None}
 
-    try:
-        return {**uvloop.run(main()), "log_pages": pages.pages() if pages else None}
-    finally:
-        app.state.engine.dispose()
-        drop_database(url)
-        if timings:
-            timings.close()
+    return run_and_clean_up(main, app, url, pages, timings)
 
 
 def print_in_process(r: dict) -> None:
