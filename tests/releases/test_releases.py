@@ -366,7 +366,7 @@ def test_a_hold_before_gate_out_unreleases_the_containers(client, world, run):
         assert (status["released"], status["released_at"], status["pending"]) == (False, None, ["ciq"])
     revoked = container_events(run, "container.release_revoked")
     assert sorted(e["container"] for e in revoked) == sorted([a, b])
-    assert all(e["agencies"] == ["ciq"] for e in revoked)
+    assert all((e["agencies"], e["reason"]) == (["ciq"], "lab result pending") for e in revoked)  # why, too
     refused = error(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")), 409)
     assert refused["details"] == [{"pending": ["ciq"]}]
     # released again: published again, and the container may leave

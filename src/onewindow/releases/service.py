@@ -143,10 +143,7 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
     declaration.status, declaration.updated_at = DeclarationStatus.accepted.value, ctx.now()
     _event(ctx, declaration, filing, "declaration.release_revoked", reason=current.revoke_reason)
-    for visit in visits.values():
-        if visit.released_at is not None:
-            visit.released_at = None
-            _container_event(ctx, visit, "container.release_revoked", [declaration.agency])
+    recheck_containers(ctx, visits, reason=current.revoke_reason)  # each released one now waits for this agency
     return declaration
 
 
@@ -190,7 +187,7 @@ def _decide_containers(ctx: Context, containers: list[tuple[ContainerVisit, dict
 
 def recheck_containers(ctx: Context, visits: dict[str, ContainerVisit], reason: str) -> None:
     """Decide again the combined release of these containers (number → open visit, locked) after what covers
-    them changed: a declaration accepted, or amended to name other containers.
+    them changed: a declaration accepted, amended to name other containers, or its release held.
 
     A container every covering agency has now released is released (``container.released``, once per visit,
     as after a release); a released one that now waits for an agency is released no longer
