@@ -24,7 +24,9 @@ from onewindow.inspections.recipients import port_terminals
 from onewindow.inspections.service import inspection_status_name, match_containers
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
-from onewindow.inspections.visits import Cover, FilingPlace, coverage, declaration_numbers, open_visit, open_visits
+from onewindow.inspections.visits import (
+    Cover, FilingPlace, coverage, declaration_numbers, departed, open_visit, open_visits,
+)
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision,
     InspectionDeclaration, InspectionParticipant, InspectionStatus, OrgKind, Release,
@@ -45,12 +47,9 @@ _PARTS = Prepared(
 _DECISION = Prepared(select(InspectionDecision.status, InspectionDecision.inspect).where(
     InspectionDecision.declaration_id == bindparam("declaration_id")).limit(1))
 """The declaration's inspection decision (there is at most one): its status and whether it asks to inspect."""
-_KNOWN = Prepared(select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                                  ContainerVisit.gated_out_at.is_(None)).limit(1))
-_LEFT = select(ContainerVisit.id).where(ContainerVisit.number == bindparam("number"),
-                                        ContainerVisit.gated_out_at.is_not(None))
-_GATED_OUT = Prepared(_LEFT.limit(1))
-_GATED_OUT_AT_PORT = Prepared(_LEFT.where(ContainerVisit.port == bindparam("port")).limit(1))
+_GATED_OUT_AT_PORT = Prepared(select(ContainerVisit.id).where(
+    ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_not(None),
+    ContainerVisit.port == bindparam("port")).limit(1))
 _FILING = Prepared(select(Filing.port, Filing.enterprise_id, Filing.created_at)
                    .where(Filing.id == bindparam("filing_id")))
 
@@ -137,9 +136,9 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     if current is None:
         raise Conflict(Text("the declaration is not released"), code="not_released")
     numbers = declaration_numbers(declaration)
-    if any(not _known(ctx, n) and _gated_out(ctx, n) for n in numbers):
-        raise Conflict(Text("the goods have left the port"), code="gated_out")
     visits = open_visits(ctx, numbers)
+    if departed(ctx, set(numbers) - set(visits), filing.place):  # not at the port: left since the filing
+        raise Conflict(Text("the goods have left the port"), code="gated_out")
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
     declaration.status, declaration.updated_at = DeclarationStatus.accepted.value, ctx.now()
     _event(ctx, declaration, filing, "declaration.release_revoked", reason=current.revoke_reason)
@@ -237,15 +236,9 @@ def _visible_container(ctx: Context, number: str, visit: ContainerVisit | None
     raise NotFound.of("container", number)
 
 
-def _known(ctx: Context, number: str) -> bool:
-    """Whether ``number`` has an open visit (it is at the port)."""
-    return bool(read(ctx.session, _KNOWN, {"number": number}))
-
-
-def _gated_out(ctx: Context, number: str, port: str | None = None) -> bool:
-    """Whether ``number`` has left the port (``port``: that port only, so nobody learns of other ports)."""
-    query = _GATED_OUT if port is None else _GATED_OUT_AT_PORT
-    return bool(read(ctx.session, query, {"number": number, "port": port}))
+def _gated_out(ctx: Context, number: str, port: str | None) -> bool:
+    """Whether ``number`` has left ``port`` (that port only, so nobody learns of other ports)."""
+    return bool(read(ctx.session, _GATED_OUT_AT_PORT, {"number": number, "port": port}))
 
 
 def release_status(ctx: Context, number: str) -> dict:
