@@ -274,7 +274,19 @@ class ConsignmentLife(RuleBasedStateMachine):
     @step(2, hours=st.sampled_from([0.25, 0.5, 1, 2.5]))
     def time_passes(self, hours: float) -> None:
         """Time goes by; the deadline scheduler closes the match windows and the check-in grace that passed."""
-        self.clock.advance(seconds=int(hours * 3600))
+        self.advance(int(hours * 3600))
+
+    @step(2, lambda life: any(i.status == "in_progress" and not all(p.checked_in or p.absent for p in i.parts.values())
+                              for i in life.inspections.values()))
+    def grace_passes(self) -> None:
+        """Time goes by until an inspection under way is past its check-in grace: an agency that has not checked
+        in is recorded absent (a no-show, else rare in random lives)."""
+        grace_end = min(i.appointment + GRACE for i in self.inspections.values() if i.status == "in_progress"
+                        and not all(p.checked_in or p.absent for p in i.parts.values()))
+        self.advance(max(0, int((grace_end - self.now()).total_seconds())) + 60)
+
+    def advance(self, seconds: int) -> None:
+        self.clock.advance(seconds=seconds)
         self.run(service.run_due)
         self.run(attendance.run_due)
         for inspection in self.inspections.values():
