@@ -112,33 +112,28 @@ class SharedContainer(RuleBasedStateMachine):
 
     # --- steps -------------------------------------------------------------------------------------------
 
-    @rule(key=st.sampled_from(KEYS), fit=st.booleans())
-    def accept(self, key: str, fit: bool) -> None:
-        key = self.choose(key, fit, lambda d: d.status == "submitted")
+    def moves(self, key: str, fit: bool, action: str, before: str, after: str, refusal: str) -> None:
+        """The office's ``action`` on declaration ``key`` (with ``fit``, on one that is ``before`` if any): a
+        declaration ``before`` becomes ``after``; any other is refused with 409 ``refusal``."""
+        key = self.choose(key, fit, lambda d: d.status == before)
         if key not in self.declarations:
             return
         d = self.declarations[key]
-        answer = self.post(key, "accept")
-        if d.status != "submitted":
-            self.refused(answer, "not_submitted")
+        answer = self.post(key, action)
+        if d.status != before:
+            self.refused(answer, refusal)
             return
-        ok(answer)
-        d.status = "accepted"
+        assert ok(answer)["status"] == after
+        d.status = after
         self.combined_release()
 
     @rule(key=st.sampled_from(KEYS), fit=st.booleans())
+    def accept(self, key: str, fit: bool) -> None:
+        self.moves(key, fit, "accept", "submitted", "accepted", "not_submitted")
+
+    @rule(key=st.sampled_from(KEYS), fit=st.booleans())
     def release(self, key: str, fit: bool) -> None:
-        key = self.choose(key, fit, lambda d: d.status == "accepted")
-        if key not in self.declarations:
-            return
-        d = self.declarations[key]
-        answer = self.post(key, "release")
-        if d.status != "accepted":
-            self.refused(answer, "not_releasable")
-            return
-        assert ok(answer)["status"] == "released"
-        d.status = "released"
-        self.combined_release()
+        self.moves(key, fit, "release", "accepted", "released", "not_releasable")
 
     @rule(key=st.sampled_from(KEYS), fit=st.booleans())
     def hold(self, key: str, fit: bool) -> None:
