@@ -79,8 +79,7 @@ def accept(ctx: Context, declaration_id: str) -> Declaration:
     # its containers already released wait for this agency too (their visits locked, made if missing, so a
     # release deciding them at the same moment waits for this transaction); an acceptance releases nothing.
     # Containers that have left the port since the filing are gone: nothing of theirs changes.
-    filing = declaration.filing
-    visits = open_visits(ctx, declaration_numbers(declaration), filing=FilingPlace(filing.port, filing.created_at))
+    visits = open_visits(ctx, declaration_numbers(declaration), filing=FilingPlace.of(declaration.filing))
     if any(visit.released_at is not None for visit in visits.values()):
         recheck_containers(ctx, visits, reason=f"a {declaration.agency} declaration now covers it")
     return declaration
@@ -197,8 +196,7 @@ def _add_no_departed_container(ctx: Context, filing: Filing, added: set[str]) ->
     not come back): they can no longer be inspected or released there."""
     if not added:
         return
-    gone = departed(ctx, added, FilingPlace(filing.port, filing.created_at))
-    if gone := gone - set(open_visits(ctx, gone, lock=False)):
+    if gone := departed(ctx, added, FilingPlace.of(filing)):
         raise Conflict(Text("{containers}: left the port after the consignment was filed",
                             containers=", ".join(sorted(gone))), code="gated_out")
 

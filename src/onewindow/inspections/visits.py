@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.orm import aliased
 
 from onewindow.context import Context
 from onewindow import rows
@@ -57,9 +58,12 @@ _COVERAGE = PreparedIn(
            Declaration.status.in_([bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)])),
     "numbers")
 _FILING_PLACE = Prepared(select(Filing.port, Filing.created_at).where(Filing.id == bindparam("filing_id")))
+_BACK = aliased(ContainerVisit)
 _DEPARTED = PreparedIn(select(ContainerVisit.number).distinct().where(
     ContainerVisit.number.in_(bindparam("numbers", expanding=True)), ContainerVisit.port == bindparam("port"),
-    ContainerVisit.gated_out_at >= bindparam("since")), "numbers")
+    ContainerVisit.gated_out_at >= bindparam("since"),
+    ~select(_BACK.id).where(_BACK.number == ContainerVisit.number, _BACK.gated_out_at.is_(None)).exists()),
+    "numbers")
 
 
 class FilingPlace(NamedTuple):
@@ -68,6 +72,10 @@ class FilingPlace(NamedTuple):
     port: str | None
     since: datetime
 
+    @classmethod
+    def of(cls, filing: Filing) -> FilingPlace:
+        return cls(filing.port, filing.created_at)
+
 
 def filing_place(ctx: Context, declaration: Declaration) -> FilingPlace:
     """The port of the declaration's filing and when the filing was made (without loading the filing)."""
@@ -75,8 +83,8 @@ def filing_place(ctx: Context, declaration: Declaration) -> FilingPlace:
 
 
 def departed(ctx: Context, numbers: Iterable[str], filing: FilingPlace) -> set[str]:
-    """Of ``numbers``, those gated out at the filing's port since the filing was made: gone with its goods,
-    unless one has come back since (an open visit), which the caller checks where it matters."""
+    """Of ``numbers``, those gone with the filing's goods: gated out at the filing's port since the filing was
+    made, and not back (no open visit anywhere)."""
     numbers = sorted(set(numbers))
     if not numbers:
         return set()

@@ -136,9 +136,9 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     if current is None:
         raise Conflict(Text("the declaration is not released"), code="not_released")
     numbers = declaration_numbers(declaration)
-    visits = open_visits(ctx, numbers)
-    if departed(ctx, set(numbers) - set(visits), filing.place):  # not at the port: left since the filing
+    if departed(ctx, numbers, filing.place):
         raise Conflict(Text("the goods have left the port"), code="gated_out")
+    visits = open_visits(ctx, numbers)
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
     declaration.status, declaration.updated_at = DeclarationStatus.accepted.value, ctx.now()
     _event(ctx, declaration, filing, "declaration.release_revoked", reason=current.revoke_reason)
