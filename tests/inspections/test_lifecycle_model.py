@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -33,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from onewindow.inspections import attendance, service
 from onewindow.samples import sample_entry
 from tests.flows import API, ENT, OFFICES, TERMINAL, file_entry, ok
+from tests.steps import Steps
 
 WINDOW = timedelta(seconds=7200)
 GRACE = timedelta(seconds=1800)
@@ -40,18 +40,8 @@ AGENCIES = ("customs", "ciq")
 SEEDS = itertools.count(7000)
 """Each consignment's containers are new to the database (the examples share one)."""
 STARTED = ("in_progress", "completed")
-STEPS: dict[str, tuple[int, Callable[[Any], bool], dict[str, st.SearchStrategy]]] = {}
-
-
-def step(weight: int, when: Callable[[Any], bool] = lambda life: True, **parameters: st.SearchStrategy):
-    """A step of the life, drawn by :meth:`ConsignmentLife.next_step` among the steps ``when`` allows (the
-    model's state as argument), ``weight`` times as likely as a step of weight 1; its ``parameters`` drawn from
-    their strategies. One drawing rule rather than a rule per step: the steps that move the consignment on
-    come often enough for whole lives in few steps (a rule per step would leave some out of each example)."""
-    def register(method):
-        STEPS[method.__name__] = (weight, when, parameters)
-        return method
-    return register
+step = Steps()
+"""The steps of a life (``tests.steps``)."""
 
 
 @dataclass
@@ -128,9 +118,7 @@ class ConsignmentLife(RuleBasedStateMachine):
     @rule(data=st.data())
     def next_step(self, data) -> None:
         """One step, drawn by weight among those the model's state allows, with its parameters."""
-        name = data.draw(st.sampled_from([n for n, (weight, when, _) in STEPS.items() if when(self)
-                                          for _ in range(weight)]), label="step")
-        getattr(self, name)(**{k: data.draw(v, label=k) for k, v in STEPS[name][2].items()})
+        step.draw(self, data)
 
     # --- helpers -----------------------------------------------------------------------------------------
 

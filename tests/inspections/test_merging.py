@@ -153,3 +153,24 @@ def test_a_container_named_in_a_decision_not_matched_yet_stays_in_the_declaratio
                    json={"inspect": False}), 201)
     [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
     assert inspection["containers"] == [a] and inspection["agencies"] == ["customs"]
+
+
+def test_two_consignments_linked_by_a_shared_container_are_one_opening_whatever_their_numbers(client, world):
+    """Customs wants each consignment's own container and the one they share: the three are one inspection,
+    whatever the order of the containers' numbers (the shared one's plan, which links the other two, may come
+    last)."""
+    for seed, shared_at in ((69, 2), (75, 0)):
+        numbers = sorted(sample_entry(seed=seed + i, containers=1)["containers"][0]["number"] for i in range(3))
+        shared = numbers.pop(shared_at)
+        filings = []
+        for i, (party, own) in enumerate(zip((ENT, OTHER), numbers, strict=True)):
+            entry = sample_entry(seed=seed + 3 + i, containers=2, inspected=False)
+            entry["containers"] = [{"number": shared, "size_type": "45R1"}, {"number": own, "size_type": "45R1"}]
+            filings.append((*accepted(client, world, party, entry), own))
+        for _, ids, own in filings:  # the first waits for the second, which covers the shared container too
+            ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                           json={"inspect": True, "containers": [shared, own], "kind": "physical"}), 201)
+        [inspection] = ok(client.get(f"{API}/inspections?filing={filings[0][0]}", headers=world.headers(ENT)))
+        assert inspection["containers"] == sorted([shared, *numbers]) and inspection["agencies"] == ["customs"]
+        assert ok(client.get(f"{API}/inspections?filing={filings[1][0]}", headers=world.headers(OTHER))) == [
+            inspection]

@@ -238,6 +238,24 @@ def test_a_declaration_accepted_after_its_container_left_changes_nothing_of_it(c
     assert held["code"] == "gated_out"
 
 
+def test_a_decision_on_goods_that_have_all_left_waits_for_nobody(client, world, run, clock):
+    from onewindow.inspections.service import run_due
+
+    _, ids, (a, b) = accepted_filing(client, world, seed=221, containers=2, submit=("customs",), accept=("customs",))
+    no_inspection(client, world, ids, "customs")
+    released(client, world, ids, "customs")
+    for number in (a, b):  # CIQ had not accepted yet
+        ok(client.post(f"{API}/containers/{number}/gate-out", headers=world.headers("DCT")))
+    filing_id = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers(ENT)))["filing_id"]
+    ok(client.post(f"{API}/filings/{filing_id}/submit", json={"agencies": ["ciq"]}, headers=world.headers(ENT)))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
+    decided = ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", json={"inspect": False},
+                             headers=world.headers("210600")), 201)
+    assert decided["status"] == "cleared"  # matched at once: no container at the port waits for another agency
+    clock.advance(seconds=7201)
+    assert run(run_due) == 0  # nothing left for the scheduler to try again on every round
+
+
 def test_a_container_that_left_before_the_filing_waits_for_its_next_arrival(client, world, clock):
     _, ids, (a, _b) = accepted_filing(client, world, seed=220, containers=2)
     no_inspection(client, world, ids)

@@ -176,7 +176,8 @@ def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = No
     first committed and never matches a decision twice. ``locked``: visits
     this transaction has already locked. A container with no open visit (it
     has left the port) has nothing to lock and is left out of the visits
-    answered.
+    answered; the decisions covering it are still found, so one whose
+    containers have all left is matched (it waits for nobody).
     """
     locked, gone = dict(locked or {}), set()
     wanted = set(numbers)
@@ -184,7 +185,7 @@ def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = No
         if missing := wanted - set(locked) - gone:
             locked.update(found := open_visits(ctx, missing))
             gone |= missing - set(found)
-        decisions, declarations, ports = _pending_group(ctx, locked)
+        decisions, declarations, ports = _pending_group(ctx, set(locked) | gone)
         touched = {n for decl in declarations.values() for n in declaration_numbers(decl)}
         if touched <= set(locked) | gone:
             return decisions, declarations, ports, {n: locked[n] for n in touched if n in locked}
@@ -240,6 +241,8 @@ def _inspected(ctx: Context, visits) -> tuple[frozenset[str], dict[str, list[uui
     """(containers whose inspection during their current visit is in progress or done, container → its
     inspections during the current visit not yet started) — one query."""
     started, unstarted = set(), {}
+    if not visits:  # every container of the group has left the port
+        return frozenset(), {}
     for number, status, matched_at, inspection_id in read(ctx.session, _INSPECTED, {"numbers": list(visits)}):
         if matched_at < visits[number].created_at:
             continue  # an earlier visit's
@@ -262,20 +265,24 @@ def _merged(planned: tuple[matching.PlannedInspection, ...]) -> list[matching.Pl
 
     The engine waits per covering declaration, so two declarations of one
     agency on a container appear to it as two parties; inspections it plans
-    for the same agencies (as agencies) that serve a common declaration are
-    one opening of the containers, and are merged here.
+    for the same agencies (as agencies) that serve a common declaration, or
+    are linked through others that do, are one opening of the containers,
+    and are merged here.
     """
     groups: list[list[matching.PlannedInspection]] = []
     for p in planned:
         agencies = {_agency(k) for k in p.agencies}
-        for group in groups:
-            first = group[0]
-            if (not p.late and not first.late and agencies == {_agency(k) for k in first.agencies}
-                    and any(set(p.decisions) & set(g.decisions) for g in group)):
-                group.append(p)
-                break
-        else:
+        linked = [i for i, group in enumerate(groups)
+                  if not p.late and not group[0].late and agencies == {_agency(k) for k in group[0].agencies}
+                  and any(set(p.decisions) & set(g.decisions) for g in group)]
+        if not linked:
             groups.append([p])
+            continue
+        # p may link groups that share no declaration with each other: they are one opening too, whatever
+        # order the containers' numbers put them in
+        groups[linked[0]] = [g for i in linked for g in groups[i]] + [p]
+        for i in reversed(linked[1:]):
+            del groups[i]
     return [g[0] if len(g) == 1 else _combine(g) for g in groups]
 
 
