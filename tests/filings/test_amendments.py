@@ -172,6 +172,57 @@ def test_the_ciq_agency_amends_its_declaration_and_customs_is_told(client, world
     assert data["by"] == "ciq"
 
 
+def test_a_field_another_amendment_added_does_not_come_into_a_declaration_filed_without_it(client, world):
+    filed = Filed(client, world)
+    assert "remarks" not in filed.raw
+    assert amend(client, world, filed.ciq, {"remarks": "reefer at -18 °C"}).status_code == 201
+    # customs received no remarks: an amendment of customs that changes nothing of its own is no change
+    same = amend(client, world, filed.customs, {"transaction_mode": filed.raw["transaction_mode"]})
+    assert same.status_code == 409 and same.json()["error"]["code"] == "no_change", same.text
+    other = "3" if filed.raw["transaction_mode"] != "3" else "1"
+    changed = amend(client, world, filed.customs, {"transaction_mode": other})
+    assert changed.status_code == 201, changed.text
+    assert changed.json()["data"]["transaction_mode"] == other and "remarks" not in changed.json()["data"]
+    assert [v["changes"] for v in declaration_versions(client, world, filed.customs)][1:] == [
+        {"transaction_mode": other}]
+
+
+def test_a_rejected_declaration_keeps_what_it_was_amended_with_when_another_is_amended(client, world):
+    """A staged declaration follows the filing, not the declaration amended: CIQ's remarks, amended in before
+    its rejection, stay when customs amends something else, and go out with CIQ's next filing."""
+    filed = Filed(client, world)
+    assert amend(client, world, filed.ciq, {"remarks": "reefer at -18 °C"}).status_code == 201
+    rejected = client.post(f"{DECLARATIONS}/{filed.ciq}/reject", json={"reason": "wrong port of loading"},
+                           headers=world.headers("210600"))
+    assert rejected.status_code == 200, rejected.text
+    other = "3" if filed.raw["transaction_mode"] != "3" else "1"
+    assert amend(client, world, filed.customs, {"transaction_mode": other}).status_code == 201
+    assert get_declaration(client, world, filed.ciq, "210600")["data"]["remarks"] == "reefer at -18 °C"
+    answer = client.post(f"{FILINGS}/{filed.id}/submit", json={"agencies": ["ciq"]}, headers=world.headers(ENT))
+    assert answer.status_code == 200, answer.text
+    again = get_declaration(client, world, filed.ciq, "210600")
+    assert (again["status"], again["version"], again["data"]["remarks"]) == ("submitted", 3, "reefer at -18 °C")
+
+
+def test_an_amendment_is_kept_when_the_declarations_amended_apart_no_longer_add_up(client, world):
+    """Customs lowers the net weight to its goods lines' weight; CIQ, which still declares the heavier net
+    weight, adds weight to a line: each declaration adds up, their mix in the filing does not. CIQ's amendment
+    is kept all the same."""
+    filed = Filed(client, world)
+    kg = sum(i["quantity"] for i in filed.raw["items"] if i["unit"] == "035")
+    assert kg < filed.raw["net_weight_kg"]
+    assert amend(client, world, filed.customs, {"net_weight_kg": kg}).status_code == 201
+    items = copy.deepcopy(filed.raw["items"])
+    items[0]["quantity"] += filed.raw["net_weight_kg"] - kg
+    items[0]["total_price"] = round(items[0]["quantity"] * items[0]["unit_price"], 2)
+    answer = amend(client, world, filed.ciq, {"items": items})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["data"]["net_weight_kg"] == filed.raw["net_weight_kg"]
+    filing = client.get(f"{FILINGS}/{filed.id}", headers=world.headers(ENT)).json()
+    assert (filing["version"], filing["data"]["net_weight_kg"], filing["data"]["items"][0]["quantity"]) == (
+        3, kg, items[0]["quantity"])
+
+
 def test_the_amended_event_goes_to_the_enterprise_and_every_agency_of_the_filing(client, world, run):
     filed = Filed(client, world)
     amend(client, world, filed.customs, {"items": filed.repriced_items()}, "price")

@@ -143,7 +143,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     _check_amendable(declaration)
     covered = set(declaration_numbers(declaration))
     _check_changes(declaration, changes)
-    view = {**filing.data, **as_entry_fields(declaration.agency, declaration.data), **changes}
+    view = {**_entry_view(filing, declaration), **changes}
     entry, parts, offices = validate(ctx, {k: v for k, v in view.items() if v is not None},
                                      loc_prefix=("changes",))
     new = part_for(entry, declaration.agency, catalogue(ctx)).data
@@ -157,7 +157,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed | set(changes)}}.items()
                    if v is not None}
     apply_new_version(ctx, filing, filing_data, changed)
-    reconcile_drafts(ctx, filing, parts, offices)
+    reconcile_drafts(ctx, filing, *_filing_parts(ctx, filing_data, parts, offices))
     _new_declaration_version(ctx, declaration, new, changes, reason)
     sync_declaration_containers(ctx, declaration)
     if declaration.status == DeclarationStatus.accepted.value and (moved := covered ^ numbers):
@@ -199,6 +199,28 @@ def _add_no_departed_container(ctx: Context, filing: Filing, added: set[str]) ->
     if gone := departed(ctx, added, FilingPlace.of(filing)):
         raise Conflict(Text("{containers}: left the port after the consignment was filed",
                             containers=", ".join(sorted(gone))), code="gated_out")
+
+
+def _filing_parts(ctx: Context, filing_data: dict[str, Any], parts: dict, offices: dict) -> tuple[dict, dict]:
+    """The parts (and their offices) the filing's staged declarations follow after an amendment: those of the
+    filing's new data, as an edit of the staged filing makes them (a rejected declaration keeps what it was
+    amended with before, a part comes or goes with the filing's goods). ``parts`` and ``offices``, those of
+    the amended declaration's entry, when the filing's data, mixed from declarations amended apart, does not
+    form a valid entry on its own."""
+    try:
+        _, filing_parts, filing_offices = validate(ctx, filing_data)
+    except ValidationFailed:
+        return parts, offices
+    return filing_parts, filing_offices
+
+
+def _entry_view(filing, declaration: Declaration) -> dict[str, Any]:
+    """The entry as this declaration's agency received it: every field it carries from its own data (one
+    it was filed without stays absent, whatever another declaration's amendment added to the filing since),
+    the others from the filing."""
+    carried = PARTS[declaration.agency]
+    return {**{k: v for k, v in filing.data.items() if k not in carried},
+            **as_entry_fields(declaration.agency, declaration.data)}
 
 
 def _check_amendable(declaration: Declaration) -> None:
