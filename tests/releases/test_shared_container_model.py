@@ -427,35 +427,32 @@ class SharedContainer(RuleBasedStateMachine):
           fit=FIT)
     def attend(self, i: int, fit: bool) -> None:
         """Every agency of a booked inspection checks in: it is under way (started)."""
-        if (picked := self.pick(i, fit, lambda x: x.status == "scheduled")) is None:
-            return
-        key, inspection = picked
-        for agency in sorted(inspection.agencies):
-            answer = self.client.post(f"{API}/inspections/{key}/check-in", headers=self.world.headers(OFFICES[agency]))
-            if inspection.status not in ("scheduled", "in_progress"):
-                self.refused(answer, "not_scheduled")
-                return
-            if inspection.status == "in_progress":
-                self.refused(answer, "already_checked_in")
-                return
-            ok(answer)
-        inspection.status = "in_progress"
+        self.by_every_agency(i, fit, "check-in", None, "scheduled", "in_progress",
+                             lambda status: "already_checked_in" if status == "in_progress" else "not_scheduled")
 
     @step(4, lambda m: any(i.status == "in_progress" for i in m.inspections.values()), i=st.integers(0, 5),
           fit=FIT)
     def conclude(self, i: int, fit: bool) -> None:
         """Every agency of an inspection under way records a conforming result: it is completed."""
-        if (picked := self.pick(i, fit, lambda x: x.status == "in_progress")) is None:
+        self.by_every_agency(i, fit, "results", {"outcome": "conforming"}, "in_progress", "completed",
+                             lambda status: "result_recorded" if status == "completed" else "not_checked_in")
+
+    def by_every_agency(self, i: int, fit: bool, action: str, body: dict | None, before: str, after: str,
+                        refusal) -> None:
+        """Every agency of an inspection (with ``fit``, of one that is ``before``) posts ``action``: an
+        inspection that was ``before`` is then ``after``; for any other, the first agency is refused with 409
+        ``refusal(its status)``."""
+        if (picked := self.pick(i, fit, lambda x: x.status == before)) is None:
             return
         key, inspection = picked
         for agency in sorted(inspection.agencies):
-            answer = self.client.post(f"{API}/inspections/{key}/results", json={"outcome": "conforming"},
+            answer = self.client.post(f"{API}/inspections/{key}/{action}", json=body,
                                       headers=self.world.headers(OFFICES[agency]))
-            if inspection.status != "in_progress":
-                self.refused(answer, "not_checked_in" if inspection.status != "completed" else "result_recorded")
+            if inspection.status != before:
+                self.refused(answer, refusal(inspection.status))
                 return
             ok(answer)
-        inspection.status = "completed"
+        inspection.status = after
 
     # --- the terminal ------------------------------------------------------------------------------------
 
