@@ -248,6 +248,16 @@ def test_successive_amendments_make_successive_versions_and_notices(client, worl
         (2, ["remarks"]), (3, ["packages", "remarks"])]
 
 
+def test_notices_of_amendments_made_at_one_instant_come_in_their_order(client, world):
+    """On a clock that does not move between them (a simulated one), eight amendments still list in the
+    order they were made, whatever their notices' ids."""
+    filed = Filed(client, world)
+    for n in range(8):
+        assert amend(client, world, filed.customs, {"remarks": f"check {n}"}).status_code == 201
+    notices = get_declaration(client, world, filed.ciq, "210600")["notices"]
+    assert [n["source_version"] for n in notices] == list(range(2, 10))
+
+
 def test_the_office_may_be_named_if_it_does_not_change(client, world):
     filed = Filed(client, world)
     answer = amend(client, world, filed.customs, {"customs_office": "0916", "remarks": "same office"})

@@ -15,8 +15,9 @@ order. The model says after each step what the platform must have answered and w
   when the goods no longer need it, a rejected one withdrawn (its office keeps it), a new draft when the
   goods need one again, a rejected one filed again as its next version;
 - each office's queue: the filing's submitted declarations routed to it, and only those;
-- what an office sees of a declaration: never a draft; the data as filed, however the filing was edited
-  since.
+- what an office sees of a declaration: never a draft; the data as filed or amended, however the filing
+  was edited or another declaration amended since; a notice of each amendment of another declaration of the
+  filing that changed a field it carries, made while it was filed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Declaration:
     status: str = "draft"  # draft, submitted, accepted, rejected or withdrawn
     version: int = 1
     data: dict = field(default_factory=dict)  # the edited fields as its office sees them once filed
+    notices: list = field(default_factory=list)  # (the amended declaration, its version, the fields changed)
 
 
 class Staging(RuleBasedStateMachine):
@@ -165,6 +167,9 @@ class Staging(RuleBasedStateMachine):
         else:
             ok(answer, 201)
             d.data[name], d.version = new, d.version + 1
+            for other in self.declarations.values():  # every other filed one carrying the field is told
+                if other is not d and other.status not in STAGED and other.agency in OWNERS[name]:
+                    other.notices.append((d.id, d.version, [name]))
             self.data[name] = new  # the filing takes the change; its staged declarations follow it
             self.version += 1
             self.reconcile()
@@ -269,6 +274,9 @@ class Staging(RuleBasedStateMachine):
                     continue
                 seen = ok(answer)
                 assert seen["status"] == d.status and seen["version"] == d.version, (seen, d)
+                notices = [(n["source_declaration_id"], n["source_version"], n["changed_fields"])
+                           for n in seen["notices"]]  # oldest first: one source's in its order
+                assert sorted(notices, key=lambda n: n[0]) == sorted(d.notices, key=lambda n: n[0]), (notices, d)
                 assert {k: seen["data"].get(k) for k in d.data if k != "items"} == {
                     k: v for k, v in d.data.items() if k != "items"}, (seen["data"], d)
                 needs = any(line.get("ciq_category") for line in seen["data"]["items"]) if agency == "ciq" else None

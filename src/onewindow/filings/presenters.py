@@ -82,7 +82,9 @@ def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
 
 _NOTICES = Prepared(select(Notice.id, Notice.source_declaration_id, Notice.source_agency, Notice.source_version,
                    Notice.changed_fields, Notice.reason, Notice.created_at)
-            .where(Notice.declaration_id == bindparam("declaration_id")).order_by(Notice.created_at, Notice.id))
+            .where(Notice.declaration_id == bindparam("declaration_id"))
+            # one source's amendments in their order even when made at one instant (a simulated clock's)
+            .order_by(Notice.created_at, Notice.source_version, Notice.id))
 _NOTICE_FIELDS = ("id", "source_declaration_id", "source_agency", "source_version", "changed_fields", "reason",
                   "created_at")
 
