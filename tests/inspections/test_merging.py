@@ -174,3 +174,28 @@ def test_two_consignments_linked_by_a_shared_container_are_one_opening_whatever_
         assert inspection["containers"] == sorted([shared, *numbers]) and inspection["agencies"] == ["customs"]
         assert ok(client.get(f"{API}/inspections?filing={filings[1][0]}", headers=world.headers(OTHER))) == [
             inspection]
+
+
+def test_the_part_of_a_merged_plan_left_after_a_join_serves_only_the_declarations_wanting_it(client, world):
+    """CIQ inspects the first consignment's containers X and A alone; customs then wants X through that
+    consignment and X and B through the second one. X joins CIQ's inspection for both customs declarations;
+    B gets an inspection of its own, the second consignment's alone: the first enterprise does not see it."""
+    first = sample_entry(seed=81, containers=2)
+    x, a = (c["number"] for c in first["containers"])
+    second = sample_entry(seed=82, containers=2, inspected=False)
+    b = second["containers"][1]["number"]
+    second["containers"][0] = first["containers"][0]
+    first_filing, first_ids, _ = file_entry(client, world, {**first, "consignee": {"uscc": ENT, "name": "x"}},
+                                            enterprise=ENT, arrive=False, accept=("ciq",))
+    ok(client.post(f"{API}/declarations/{first_ids['ciq']}/decision", headers=world.headers("210600"),
+                   json={"inspect": True, "containers": [x, a], "kind": "sampling"}), 201)  # matched at once
+    second_filing, second_ids = accepted(client, world, OTHER, second)
+    ok(client.post(f"{API}/declarations/{first_ids['customs']}/accept", headers=world.headers("0916")))
+    for ids, wanted in ((first_ids, [x]), (second_ids, [x, b])):
+        ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                       json={"inspect": True, "containers": wanted, "kind": "physical"}), 201)
+    [joined] = ok(client.get(f"{API}/inspections?filing={first_filing}", headers=world.headers(ENT)))
+    assert (joined["containers"], joined["agencies"]) == (sorted([x, a]), ["ciq", "customs"])
+    seen = ok(client.get(f"{API}/inspections?filing={second_filing}", headers=world.headers(OTHER)))
+    assert sorted((i["containers"], i["agencies"]) for i in seen) == sorted([(sorted([x, a]), ["ciq", "customs"]),
+                                                                             ([b], ["customs"])])

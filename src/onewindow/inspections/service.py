@@ -308,36 +308,51 @@ def _persist(ctx: Context, planned: matching.PlannedInspection, by_declaration: 
     Its containers that an inspection not yet started already holds (``unstarted``: container → such
     inspections, from :func:`_inspected`) join that inspection instead, so each is still moved, booked and
     opened once (一次开箱); a new inspection holds the others, if any. Not for a late inspection (its
-    containers' inspection has started) nor in serial mode (no container is opened together).
+    containers' inspection has started) nor in serial mode (no container is opened together). Each
+    inspection joined or written serves the declarations whose decisions want its containers, with their
+    agencies' kinds and reasons.
     """
     members = [by_declaration[i] for i in planned.decisions]
-    member_declarations = [declarations[d.id] for d in members]
-    agencies = sorted({_agency(k) for k in planned.agencies})
-    offices = {d.agency: d.organisation_id for d in members}
-    kinds = {a: _merged_values(planned.kinds, a) for a in agencies}
-    reasons = {a: _merged_values(planned.reasons, a) for a in agencies}
     touched, rest = [], list(planned.containers)
     held = {i for n in rest for i in unstarted.get(n, ())}
     if held and not planned.late and ctx.settings.joint_inspection:
         for inspection in ctx.session.scalars(_UNSTARTED, {"ids": sorted(held)}):
             if share := set(inspection.container_numbers) & set(rest):
-                _join(ctx, inspection, member_declarations, [(a, offices[a], kinds[a], reasons[a]) for a in agencies])
+                joining = _wanting(members, share)
+                _join(ctx, inspection, [declarations[d.id] for d in joining], _participants(joining))
                 rest = [n for n in rest if n not in share]
                 touched.append(inspection)
     if rest:
+        wanting = _wanting(members, rest)
+        served = [declarations[d.id] for d in wanting]
         inspection = _write_inspection(
-            ctx, port=ports[member_declarations[0].id], late=planned.late, containers=rest,
-            declaration_ids=[d.id for d in member_declarations],
-            participants=[(a, offices[a], kinds[a], reasons[a]) for a in agencies])
+            ctx, port=ports[served[0].id], late=planned.late, containers=rest,
+            declaration_ids=[d.id for d in served], participants=_participants(wanting))
         inspection_event(ctx, inspection, "inspection.matched")
         touched.append(inspection)
-    _mark_inspecting(ctx, member_declarations)
+    _mark_inspecting(ctx, [declarations[d.id] for d in members])
     return touched
 
 
-def _merged_values(table: dict[str, tuple[str, ...]], agency: str) -> list[str]:
-    """The sorted, distinct values of ``table`` (engine key → values) for ``agency``'s deciders."""
-    return sorted({v for k, values in table.items() if _agency(k) == agency for v in values})
+def _wanting(decisions: list[InspectionDecision], containers: Iterable[str]) -> list[InspectionDecision]:
+    """The ``decisions`` that ask to inspect one of ``containers``: those an inspection of them serves (a
+    plan merged across two consignments' declarations, part of it joining an inspection not started, serves
+    with each part only the declarations wanting its containers)."""
+    wanted = set(containers)
+    return [d for d in decisions if wanted & set(d.containers)]
+
+
+def _participants(decisions: list[InspectionDecision]) -> list[tuple]:
+    """(agency, office, kinds, reasons) of each agency of ``decisions``, by agency: the kinds and the reasons of
+    its decisions among them."""
+    parts: dict[str, tuple] = {}
+    for d in decisions:
+        _, kinds, reasons = parts.setdefault(d.agency, (d.organisation_id, set(), set()))
+        kinds.add(d.kind)
+        if d.reason is not None:
+            reasons.add(d.reason)
+    return [(agency, office, sorted(kinds), sorted(reasons)) for agency, (office, kinds, reasons) in
+            sorted(parts.items())]
 
 
 def _join(ctx: Context, inspection: Inspection, declarations: list[Declaration], participants: list[tuple]) -> None:
