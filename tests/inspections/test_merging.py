@@ -133,6 +133,25 @@ def test_an_amendment_that_drops_a_container_matches_the_decisions_that_waited_f
     assert inspection["containers"] == [a] and inspection["agencies"] == ["ciq"]
 
 
+def test_an_amendment_that_drops_what_its_own_decision_waited_on_matches_that_decision(client, world):
+    entry = sample_entry(seed=83, containers=2)
+    a, b = (x["number"] for x in entry["containers"])
+    filing_id, ids = accepted(client, world, ENT, entry)
+
+    def amend(agency: str, office: str, keep: str) -> None:
+        ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=world.headers(office), json={
+            "changes": {"containers": [c for c in entry["containers"] if c["number"] == keep]},
+            "reason": "short-shipped"}), 201)
+
+    amend("ciq", "210600", keep=a)  # CIQ's goods are all in A
+    decided = ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
+                             json={"inspect": True, "containers": [b], "kind": "physical"}), 201)
+    assert decided["status"] == "pending"  # customs covers A too, which waits for CIQ's decision
+    amend("customs", "0916", keep=b)  # customs' goods in A were short-shipped: nothing it covers waits now
+    [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
+    assert inspection["containers"] == [b] and inspection["agencies"] == ["customs"]
+
+
 def test_a_container_named_in_a_decision_not_matched_yet_stays_in_the_declaration(client, world):
     entry = sample_entry(seed=69, containers=2)
     a, b = (x["number"] for x in entry["containers"])

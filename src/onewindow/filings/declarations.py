@@ -166,7 +166,8 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
         visits = open_visits(ctx, moved)
         recheck_containers(ctx, visits, reason=f"the {declaration.agency} declaration was amended")
         if dropped := {n: v for n, v in visits.items() if n in covered}:
-            match_containers(ctx, list(dropped), locked=dropped)
+            # from the containers it still covers too: its own decision may have waited only on those dropped
+            match_containers(ctx, [*dropped, *sorted(numbers - set(dropped))], locked=dropped)
     others = _notify_others(ctx, filing, declaration, changed, reason)
     record_event(ctx, "declaration.amended", subject_type="declaration", subject_id=declaration.id,
                  filing_id=filing.id,
