@@ -3,8 +3,10 @@ even when one agency has two declarations covering a container."""
 
 from __future__ import annotations
 
+import pytest
+
 from onewindow.samples import sample_entry
-from tests.flows import API, ENT, OTHER, file_entry, ok
+from tests.flows import API, ENT, OFFICES, OTHER, file_entry, ok
 
 
 def accepted(client, world, enterprise, entry):
@@ -12,6 +14,16 @@ def accepted(client, world, enterprise, entry):
     entry = {**entry, "consignee": {"uscc": enterprise, "name": "x"}}
     filing_id, ids, _ = file_entry(client, world, entry, enterprise=enterprise, arrive=False)
     return filing_id, ids
+
+
+def short_shipped(client, world, entry, ids):
+    """``amend(agency, office, keep)``: the agency's office amends its declaration of ``entry`` to cover the
+    container ``keep`` alone (the others short-shipped)."""
+    def amend(agency: str, office: str, keep: str) -> None:
+        ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=world.headers(office), json={
+            "changes": {"containers": [c for c in entry["containers"] if c["number"] == keep]},
+            "reason": "short-shipped"}), 201)
+    return amend
 
 
 def test_two_customs_declarations_on_a_container_give_one_joint_inspection(client, world):
@@ -114,42 +126,23 @@ def test_a_release_without_a_decision_matches_the_decisions_that_waited_for_it(c
     assert refused.json()["error"]["code"] == "inspection_open"  # no longer decision_pending
 
 
-def test_an_amendment_that_drops_a_container_matches_the_decisions_that_waited_for_it(client, world):
-    entry = sample_entry(seed=68, containers=2)
+@pytest.mark.parametrize("decider", ["ciq", "customs"])
+def test_an_amendment_that_drops_a_container_matches_the_decisions_that_waited_for_it(client, world, decider):
+    """CIQ's goods are all in A; customs' in A turn out short-shipped. Once customs' declaration covers B alone,
+    nothing waits: CIQ's decision on A (waiting for customs, which covered A) or customs' own on B (waiting,
+    through A, for CIQ's) is matched in the amendment's transaction."""
+    entry = sample_entry(seed=68 if decider == "ciq" else 83, containers=2)
     a, b = (x["number"] for x in entry["containers"])
     filing_id, ids = accepted(client, world, ENT, entry)
-
-    def amend(agency: str, office: str, keep: str) -> None:
-        ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=world.headers(office), json={
-            "changes": {"containers": [c for c in entry["containers"] if c["number"] == keep]},
-            "reason": "short-shipped"}), 201)
-
-    amend("ciq", "210600", keep=a)  # CIQ's goods are all in A
-    decided = ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", headers=world.headers("210600"),
-                             json={"inspect": True, "containers": [a], "kind": "sampling"}), 201)
-    assert decided["status"] == "pending"  # customs covers A too, and has not decided
-    amend("customs", "0916", keep=b)  # customs' goods in A were short-shipped: A waits for CIQ alone
+    amend = short_shipped(client, world, entry, ids)
+    amend("ciq", "210600", keep=a)
+    wanted = a if decider == "ciq" else b
+    decided = ok(client.post(f"{API}/declarations/{ids[decider]}/decision", headers=world.headers(OFFICES[decider]),
+                             json={"inspect": True, "containers": [wanted], "kind": "sampling"}), 201)
+    assert decided["status"] == "pending"  # A, covered by both, waits for the other agency
+    amend("customs", "0916", keep=b)
     [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
-    assert inspection["containers"] == [a] and inspection["agencies"] == ["ciq"]
-
-
-def test_an_amendment_that_drops_what_its_own_decision_waited_on_matches_that_decision(client, world):
-    entry = sample_entry(seed=83, containers=2)
-    a, b = (x["number"] for x in entry["containers"])
-    filing_id, ids = accepted(client, world, ENT, entry)
-
-    def amend(agency: str, office: str, keep: str) -> None:
-        ok(client.post(f"{API}/declarations/{ids[agency]}/amendments", headers=world.headers(office), json={
-            "changes": {"containers": [c for c in entry["containers"] if c["number"] == keep]},
-            "reason": "short-shipped"}), 201)
-
-    amend("ciq", "210600", keep=a)  # CIQ's goods are all in A
-    decided = ok(client.post(f"{API}/declarations/{ids['customs']}/decision", headers=world.headers("0916"),
-                             json={"inspect": True, "containers": [b], "kind": "physical"}), 201)
-    assert decided["status"] == "pending"  # customs covers A too, which waits for CIQ's decision
-    amend("customs", "0916", keep=b)  # customs' goods in A were short-shipped: nothing it covers waits now
-    [inspection] = ok(client.get(f"{API}/inspections?filing={filing_id}", headers=world.headers(ENT)))
-    assert inspection["containers"] == [b] and inspection["agencies"] == ["customs"]
+    assert inspection["containers"] == [wanted] and inspection["agencies"] == [decider]
 
 
 def test_a_container_named_in_a_decision_not_matched_yet_stays_in_the_declaration(client, world):
