@@ -58,6 +58,7 @@ tries its drawn one, however refused: mostly the first, so lives go far."""
 
 @dataclass
 class Declaration:
+    key: str  # one of KEYS
     id: str
     enterprise: str
     agency: str
@@ -113,8 +114,8 @@ class SharedContainer(RuleBasedStateMachine):
             discharge(self.client, self.world, numbers if name == "A" else numbers[1:])
             for agency, declaration_id in ids.items():
                 self.declarations[f"{name}.{agency}"] = Declaration(
-                    declaration_id, enterprise, agency, "accepted" if agency in agencies else "submitted",
-                    set(numbers), entry["containers"])
+                    f"{name}.{agency}", declaration_id, enterprise, agency,
+                    "accepted" if agency in agencies else "submitted", set(numbers), entry["containers"])
         self.numbers = [a["containers"][0]["number"], a["containers"][1]["number"], b["containers"][1]["number"]]
         self.released = dict.fromkeys(self.numbers, False)
         self.gated_out: set[str] = set()
@@ -311,8 +312,7 @@ class SharedContainer(RuleBasedStateMachine):
 
     def blocking(self, d: Declaration) -> bool:
         """Whether an inspection carrying out the declaration's decision, with its agency, is open."""
-        key = next(k for k, v in self.declarations.items() if v is d)
-        return any(key in i.serves and d.agency in i.agencies and i.status != "completed"
+        return any(d.key in i.serves and d.agency in i.agencies and i.status != "completed"
                    for i in self.inspections.values())
 
     @step(3, lambda m: any(d.status in ("accepted", "inspecting") for d in m.declarations.values()),

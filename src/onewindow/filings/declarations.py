@@ -157,7 +157,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     filing_data = {k: v for k, v in {**filing.data, **{k: entry_data.get(k) for k in changed | set(changes)}}.items()
                    if v is not None}
     apply_new_version(ctx, filing, filing_data, changed)
-    reconcile_drafts(ctx, filing, *_filing_parts(ctx, filing_data, parts, offices))
+    reconcile_drafts(ctx, filing, *_filing_parts(ctx, filing_data, entry_data, parts, offices))
     _new_declaration_version(ctx, declaration, new, changes, reason)
     sync_declaration_containers(ctx, declaration)
     if declaration.status == DeclarationStatus.accepted.value and (moved := covered ^ numbers):
@@ -202,12 +202,15 @@ def _add_no_departed_container(ctx: Context, filing: Filing, added: set[str]) ->
                             containers=", ".join(sorted(gone))), code="gated_out")
 
 
-def _filing_parts(ctx: Context, filing_data: dict[str, Any], parts: dict, offices: dict) -> tuple[dict, dict]:
+def _filing_parts(ctx: Context, filing_data: dict[str, Any], entry_data: dict[str, Any], parts: dict,
+                  offices: dict) -> tuple[dict, dict]:
     """The parts (and their offices) the filing's staged declarations follow after an amendment: those of the
     filing's new data, as an edit of the staged filing makes them (a rejected declaration keeps what it was
     amended with before, a part comes or goes with the filing's goods). ``parts`` and ``offices``, those of
-    the amended declaration's entry, when the filing's data, mixed from declarations amended apart, does not
-    form a valid entry on its own."""
+    the amended declaration's entry (``entry_data``), when the filing's data is that entry (the usual case,
+    validated once), or when, mixed from declarations amended apart, it does not form a valid entry."""
+    if filing_data == entry_data:
+        return parts, offices
     try:
         _, filing_parts, filing_offices = validate(ctx, filing_data)
     except ValidationFailed:
@@ -215,7 +218,7 @@ def _filing_parts(ctx: Context, filing_data: dict[str, Any], parts: dict, office
     return filing_parts, filing_offices
 
 
-def _entry_view(filing, declaration: Declaration) -> dict[str, Any]:
+def _entry_view(filing: Filing, declaration: Declaration) -> dict[str, Any]:
     """The entry as this declaration's agency received it: every field it carries from its own data (one
     it was filed without stays absent, whatever another declaration's amendment added to the filing since),
     the others from the filing."""
