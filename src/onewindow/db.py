@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import contextvars
 import fcntl
+import logging
 import os
+import random
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("onewindow")
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -443,3 +450,35 @@ def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> 
     finally:
         session.close()
         _READING.reset(reading)
+
+
+CONFLICT_STATES = frozenset({"40P01", "40001"})
+"""The SQLSTATEs of a transaction the database aborted to settle a conflict with another: a deadlock broken
+(PostgreSQL's ``deadlock_detected``) or a serialization failure. Nothing of it was kept; run again from the
+start, it sees what the other committed."""
+ATTEMPTS = 3
+"""How many times :func:`in_unit_of_work` runs a unit of work the database keeps aborting that way."""
+
+
+def aborted_by_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database aborting the transaction to settle a conflict (:data:`CONFLICT_STATES`)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in CONFLICT_STATES
+
+
+def in_unit_of_work(factory: sessionmaker[Session], fn: Callable[[Session], T], *, read_only: bool = False) -> T:
+    """``fn(session)`` in one :func:`unit_of_work`; when the database aborts it to settle a conflict with a
+    concurrent transaction (two requests locking the same containers in opposite orders: PostgreSQL breaks
+    the deadlock by aborting one), it is rolled back and run again from the start in a new one, up to
+    :data:`ATTEMPTS` times in all. ``fn`` must do nothing outside its session that a second run would repeat.
+    Any other error, or the last attempt's, is raised as it came."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with unit_of_work(factory, read_only=read_only) as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if attempt == ATTEMPTS or not aborted_by_conflict(exc):
+                raise
+            log.info("a transaction aborted by the database to settle a conflict is run again (%s, attempt %d)",
+                     type(exc.orig).__name__, attempt + 1)
+            time.sleep(random.uniform(0, 0.005 * attempt))  # the two do not collide again at once
+    raise AssertionError("unreachable")

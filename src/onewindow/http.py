@@ -15,11 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onewindow.context import Context
-from onewindow.db import unit_of_work
+from onewindow.db import in_unit_of_work
 from onewindow.errors import AppError, Unauthenticated, ValidationFailed, pydantic_details
 from onewindow.parties.service import authenticate
 
@@ -35,7 +36,9 @@ class Caller:
     ``run(fn)`` takes one hop to the thread pool (on SQLite, by default, it runs
     on the event loop: :func:`on_loop`) and there opens a session,
     authenticates the token (401 when missing or unknown), calls ``fn(ctx)``
-    and commits before anything is answered; any error rolls everything back.
+    and commits before anything is answered; any error rolls everything back
+    (a transaction the database aborted to settle a conflict with a concurrent
+    one is run again: :func:`onewindow.db.in_unit_of_work`).
     ``then``, when given, turns ``fn``'s result into the answer on the same
     thread once the transaction has ended (work that needs no database, done
     outside it so that SQLite's write lock is held no longer than needed).
@@ -67,11 +70,14 @@ class Caller:
     def _run(self, fn: Callable[[Context], T], authenticated: bool, then: Callable[[T], Any] | None,
              read_only: bool = False) -> Any:
         state = self.state
-        with unit_of_work(state.session_factory, read_only=read_only) as session:
+
+        def work(session: Session) -> T:
             ctx = Context(session, state.clock, state.settings)
             if authenticated:
                 ctx = Context(session, state.clock, state.settings, authenticate(ctx, self.token or ""))
-            result = fn(ctx)
+            return fn(ctx)
+
+        result = in_unit_of_work(state.session_factory, work, read_only=read_only)
         return result if then is None else then(result)
 
 

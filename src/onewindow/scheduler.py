@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from onewindow.clock import Clock
 from onewindow.config import Settings
 from onewindow.context import Context
-from onewindow.db import computes_beside_writers, sqlite_side_lock, unit_of_work
+from onewindow.db import computes_beside_writers, in_unit_of_work, sqlite_side_lock, unit_of_work
 
 log = logging.getLogger("onewindow.scheduler")
 PROJECTION_ROUND = 5000
@@ -76,12 +76,8 @@ def tick(factory: sessionmaker[Session], clock: Clock, settings: Settings) -> di
     from onewindow.inspections import attendance, service
     from onewindow.timing import publication
 
-    with unit_of_work(factory) as session:
-        ctx = Context(session=session, clock=clock, settings=settings)
-        matched = service.run_due(ctx)
-    with unit_of_work(factory) as session:
-        ctx = Context(session=session, clock=clock, settings=settings)
-        absences = attendance.run_due(ctx)
+    matched = in_unit_of_work(factory, lambda session: service.run_due(Context(session, clock, settings)))
+    absences = in_unit_of_work(factory, lambda session: attendance.run_due(Context(session, clock, settings)))
     projected = project_in_steps(factory, clock, settings)
     published = publication.refresh(factory, clock, settings, budget_seconds=PUBLICATION_ROUND_SECONDS)
     return {"match_windows_closed": matched, "appointments_past_grace": absences, "clearance_events": projected,

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import JSON, Uuid, and_, bindparam, event, tuple_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -137,7 +138,11 @@ class Prepared:
     def execute(self, session: Session, values: Mapping[str, Any] | None = None) -> int:
         """Run the statement once in the session's transaction; the number of rows it changed."""
         cursor, compiled = self._cursor(session)
-        cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values or {}))
+        except Exception as exc:
+            _raise_as_sqlalchemy(session, compiled, exc)
+            raise
         return cursor.rowcount
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -145,13 +150,21 @@ class Prepared:
         if not rows:
             return
         cursor, compiled = self._cursor(session)
-        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        except Exception as exc:
+            _raise_as_sqlalchemy(session, compiled, exc)
+            raise
 
     def all(self, session: Session, values: Mapping[str, Any] | None = None) -> list[tuple]:
         """The rows the statement returns (a ``SELECT``, or a statement with ``RETURNING``), converted."""
         cursor, compiled = self._cursor(session)
-        cursor.execute(compiled.sql, compiled.parameters(values or {}))
-        return compiled.rows(cursor)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values or {}))
+            return compiled.rows(cursor)
+        except Exception as exc:
+            _raise_as_sqlalchemy(session, compiled, exc)
+            raise
 
     def first(self, session: Session, values: Mapping[str, Any] | None = None) -> tuple | None:
         """The first row the statement returns, or None."""
@@ -221,6 +234,27 @@ class PreparedIn:
 def _in_names(name: str, length: int) -> tuple[str, ...]:
     """The plain parameters an ``IN`` list ``name`` of ``length`` values becomes (:class:`PreparedIn`)."""
     return tuple(f"{name}_{i}" for i in range(length))
+
+
+def _raise_as_sqlalchemy(session: Session, compiled: _Compiled, exc: Exception) -> None:
+    """The driver's error ``exc`` raised as SQLAlchemy raises it for a statement it runs (an
+    :class:`~sqlalchemy.exc.IntegrityError`, an :class:`~sqlalchemy.exc.OperationalError`... holding the driver's
+    as ``orig``), so that callers and the application's error handlers see one kind of error whichever way a
+    statement ran (a unique key taken by a concurrent request answers 409, a deadlock broken by the database is
+    run again: :func:`onewindow.db.in_unit_of_work`). Returns when ``exc`` is not the driver's."""
+    dialect = session.get_bind().dialect
+    if isinstance(exc, dialect.loaded_dbapi.Error):
+        raise DBAPIError.instance(compiled.sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=dialect) from exc
+
+
+def locks_are_waited_for(session: Session) -> bool:
+    """Whether a statement of the session's transaction may wait for a row lock another transaction holds:
+    PostgreSQL's row locks. A statement that waited for one then reads the locked rows as they are now, but
+    the rows of any other table it joins as they were when it began: a caller that needs those current locks
+    first and reads after (a new statement sees what the lock's last holder committed). SQLite's writing
+    transactions run one at a time from their start (``BEGIN IMMEDIATE``): nothing changes under them."""
+    return _cursor(session)[1].name != "sqlite"
 
 
 _CURSOR = "onewindow.sql.cursor"

@@ -4,7 +4,6 @@ same as what a read of the same records answers afterwards."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -29,14 +28,12 @@ def made(monkeypatch) -> dict[str, list[bool]]:
     the session's close included)."""
     inside = [False]
     calls: dict[str, list[bool]] = {}
-    unit_of_work = http.unit_of_work
+    in_unit_of_work = http.in_unit_of_work
 
-    @contextmanager
     def watched(*args, **kwargs):
         inside[0] = True
         try:
-            with unit_of_work(*args, **kwargs) as session:
-                yield session
+            return in_unit_of_work(*args, **kwargs)
         finally:
             inside[0] = False
 
@@ -46,7 +43,7 @@ def made(monkeypatch) -> dict[str, list[bool]]:
             return fn(*args, **kwargs)
         return answer
 
-    monkeypatch.setattr(http, "unit_of_work", watched)
+    monkeypatch.setattr(http, "in_unit_of_work", watched)
     for module, name in ANSWERS:
         monkeypatch.setattr(module, name, recorded(f"{module.__name__.rsplit('.', 2)[1]}.{name}",
                                                    getattr(module, name)))

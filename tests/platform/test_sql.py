@@ -397,3 +397,21 @@ def test_a_none_parameter_is_converted_only_where_the_conversion_makes_something
                                    _event(filing_id=None, data=None)).scalar_one()
         assert session.execute(nulls, {"s": seq}).one() == session.execute(nulls, {"s": core_seq}).one()
         assert EVENT_BY_SEQ.first(session, {"seq": seq})[3:5] == (None, None)
+
+
+def test_the_driver_s_errors_come_as_sqlalchemy_raises_them(db):
+    """A key taken twice is an ``IntegrityError`` (the API's 409), whichever way the statement ran; the driver's
+    own error is kept as ``orig``. Nothing of the transaction is kept."""
+    from sqlalchemy.exc import IntegrityError
+
+    factory = make_session_factory(db)
+    taken = uuid.uuid4()
+    with unit_of_work(factory) as session:
+        INSERT_EVENT.first(session, _event(id=taken))
+    for run in (lambda s: INSERT_EVENT.first(s, _event(id=taken)),
+                lambda s: INSERT_EVENT.executemany(s, [_event(), _event(id=taken)])):
+        with pytest.raises(IntegrityError) as raised, unit_of_work(factory) as session:
+            run(session)
+        assert isinstance(raised.value.orig, db.dialect.loaded_dbapi.IntegrityError)
+    with unit_of_work(factory) as session:
+        assert session.execute(select(EVENTS.c.id)).scalars().all() == [taken]

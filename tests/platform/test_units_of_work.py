@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from onewindow.app import create_app
@@ -120,3 +121,61 @@ def test_a_get_reads_beside_a_writer_holding_the_write_slot_and_a_post_writes(db
         thread.join(20)
     assert created.status_code == 201, created.text
     assert readers == [False, db.dialect.name == "sqlite", False]  # the writer's, the GET's, the POST's
+
+
+class _Aborted(Exception):
+    """What a driver raises for a transaction the database aborted to break a deadlock."""
+
+    sqlstate = "40P01"
+
+
+def _conflict():
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("UPDATE ...", None, _Aborted("deadlock detected"))
+
+
+def test_a_unit_of_work_aborted_to_settle_a_conflict_is_run_again_from_the_start(db):
+    """The first run's writes are rolled back with it; the second run's are kept."""
+    from onewindow.db import in_unit_of_work
+    from onewindow.models import Organisation
+
+    runs = []
+
+    def work(session):
+        session.add(Organisation(kind="customs", code=f"099{len(runs)}", name=f"run {len(runs)}",
+                                 created_at=datetime.now(UTC)))
+        session.flush()
+        runs.append(session)
+        if len(runs) == 1:
+            raise _conflict()
+        return "done"
+
+    assert in_unit_of_work(make_session_factory(db), work) == "done"
+    assert len(runs) == 2 and runs[0] is not runs[1]
+    with unit_of_work(make_session_factory(db)) as session:
+        assert session.execute(select(Organisation.name)).scalars().all() == ["run 1"]
+
+
+def test_a_unit_of_work_is_run_at_most_three_times_and_other_errors_once(db):
+    from sqlalchemy.exc import OperationalError
+
+    from onewindow.db import ATTEMPTS, in_unit_of_work
+
+    runs = []
+
+    def always_aborted(_session):
+        runs.append(1)
+        raise _conflict()
+
+    with pytest.raises(OperationalError):
+        in_unit_of_work(make_session_factory(db), always_aborted)
+    assert len(runs) == ATTEMPTS == 3
+
+    def locked(_session):
+        runs.append(2)
+        raise OperationalError("SELECT 1", None, Exception("database is locked"))
+
+    with pytest.raises(OperationalError):
+        in_unit_of_work(make_session_factory(db), locked)
+    assert runs.count(2) == 1

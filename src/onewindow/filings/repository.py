@@ -19,7 +19,7 @@ from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
 from onewindow.rows import columns, from_row, holds_any, keys, place
-from onewindow.sql import Prepared, loaded
+from onewindow.sql import Prepared, loaded, locks_are_waited_for
 
 
 def filings_visible_to(actor: Actor) -> Select[tuple[Filing]]:
@@ -49,22 +49,44 @@ _ENTERPRISE_FILING = (
 _ENTERPRISE_FILING_ROWS = {False: Prepared(_ENTERPRISE_FILING),
                            True: Prepared(_ENTERPRISE_FILING.with_for_update(of=Filing.__table__))}
 """An enterprise's filing and its declarations, one row per declaration (locked with ``True``)."""
+_ENTERPRISE_FILING_LOCK = Prepared(select(Filing.__table__.c.id).where(
+    Filing.__table__.c.enterprise_id == bindparam("enterprise_id"), Filing.__table__.c.id == bindparam("filing_id"))
+    .with_for_update())
+"""The id of an enterprise's filing, the filing locked."""
 
 
 def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = False) -> Filing:
     """The filing with its declarations (one query) if the actor may see it (locked for the transaction
-    when ``for_update``), else 404."""
+    when ``for_update``), else 404.
+
+    Where a lock may have been waited for (:func:`onewindow.sql.locks_are_waited_for`) the filing is locked
+    first and read after, so its declarations are as the lock's last holder left them: a second submit of
+    the same filing sees the declarations the first one filed."""
     actor = ctx.as_actor()
     parsed = parse_id(filing_id, "filing")
+    locked = for_update
+    if for_update and locks_are_waited_for(ctx.session):
+        if not _lock_filing(ctx, actor, parsed):
+            raise NotFound.of("filing", filing_id)
+        for_update = False  # held: the statements below read what the lock's last holder committed
     if actor.kind is OrgKind.enterprise and not holds_any(ctx.session, Filing, Declaration):
         filing = _enterprise_filing(ctx, actor, parsed, for_update)  # the hot path: a prepared statement
     else:
         query = filings_visible_to(actor).where(Filing.id == parsed).options(joinedload(Filing.declarations))
         query = query.with_for_update(of=Filing) if for_update else query
-        filing = ctx.session.execute(query).unique().scalar_one_or_none()
+        filing = ctx.session.execute(query, execution_options={"populate_existing": locked}
+                                     ).unique().scalar_one_or_none()
     if filing is None:
         raise NotFound.of("filing", filing_id)
     return filing
+
+
+def _lock_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID) -> bool:
+    """Lock the filing if the actor may see it; whether it may."""
+    if actor.kind is OrgKind.enterprise:
+        return bool(_ENTERPRISE_FILING_LOCK.all(ctx.session, {"enterprise_id": actor.org_id, "filing_id": filing_id}))
+    query = filings_visible_to(actor).with_only_columns(Filing.id).where(Filing.id == filing_id)
+    return ctx.session.execute(query.with_for_update(of=Filing)).first() is not None
 
 
 def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_update: bool) -> Filing | None:

@@ -22,7 +22,7 @@ from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
 )
-from onewindow.sql import Prepared, checked_after
+from onewindow.sql import Prepared, checked_after, locks_are_waited_for
 
 
 def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
@@ -102,12 +102,29 @@ def _one_prepared(scope: str, for_update: bool) -> Prepared:
     return Prepared(query.with_for_update(of=Inspection.__table__) if for_update else query)
 
 
+@cache
+def _lock(scope: str) -> Prepared:
+    """The id of the inspection ``:id`` if the actor may see it (:func:`_scoped`), the inspection locked."""
+    query = _scoped(select(Inspection.id).where(Inspection.id == bindparam("id")), scope)
+    return Prepared(query.with_for_update(of=Inspection.__table__))
+
+
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
     """One inspection with its containers and participants, from one prepared statement, as
     :func:`_detached` makes them (unless the session already holds inspections: the ORM's query then
-    answers, with the objects it holds)."""
+    answers, with the objects it holds, refreshed when ``for_update``).
+
+    ``for_update``: the inspection is locked first, then read with its parts where a lock may have been
+    waited for (:func:`onewindow.sql.locks_are_waited_for`): two agencies recording their results at once
+    each see the other's once it has committed, so the second completes the inspection."""
+    locked = for_update
+    if for_update and locks_are_waited_for(ctx.session):
+        if not read(ctx.session, _lock(scope), parameters):
+            return None
+        for_update = False  # held: the statements below read what the lock's last holder committed
     if holds_any(ctx.session, Inspection, InspectionContainer, InspectionParticipant):
-        return ctx.session.execute(_one_statement(scope, for_update), parameters).unique().scalar_one_or_none()
+        return ctx.session.execute(_one_statement(scope, for_update), parameters,
+                                   execution_options={"populate_existing": locked}).unique().scalar_one_or_none()
     found = _detached(_one_prepared(scope, for_update).all(ctx.session, parameters))
     return found[0] if found else None
 

@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from onewindow.context import Actor, Context
-from onewindow.db import unit_of_work
+from onewindow.db import in_unit_of_work
 from onewindow.errors import AppError, NotFound
 from onewindow.http import in_worker_thread
 from onewindow.models import OrgKind
@@ -135,25 +136,30 @@ class Page:
             return self._run_public(fn)
 
     def _run_public(self, fn: Callable[[Context], T], read_only: bool = False) -> T:
-        with unit_of_work(self.state.session_factory, read_only=read_only) as session:
-            return fn(Context(session=session, clock=self.state.clock, settings=self.state.settings))
+        return in_unit_of_work(self.state.session_factory,
+                               lambda session: fn(Context(session=session, clock=self.state.clock,
+                                                          settings=self.state.settings)), read_only=read_only)
 
     def _run(self, fn: Callable[[Context], T], need: Permission | None, kinds: frozenset[OrgKind] | None) -> T:
-        with unit_of_work(self.state.session_factory) as session:
-            ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
-            row = find_session(ctx, self.token)
-            if row is None:
-                raise LoginRequired()
-            user = row.user
-            actor = Actor(organisation=user.organisation, user=user, role=user.role)
-            self.viewer = Viewer(user=user.name, role=user.role, org_code=actor.organisation.code,
-                                 org_name=actor.organisation.name, org_kind=actor.kind.value,
-                                 csrf_token=row.csrf_token)
-            if self.unsafe:
-                self._check_csrf(row.csrf_token)
-            if (need and not actor.can(need)) or (kinds and actor.kind not in kinds):
-                raise NotFound("this page was not found")
-            return fn(replace(ctx, actor=actor))
+        return in_unit_of_work(self.state.session_factory, lambda session: self._as_viewer(session, fn, need, kinds))
+
+    def _as_viewer(self, session: Session, fn: Callable[[Context], T], need: Permission | None,
+                   kinds: frozenset[OrgKind] | None) -> T:
+        """``fn`` run for the signed-in user in ``session`` (the page's unit of work)."""
+        ctx = Context(session=session, clock=self.state.clock, settings=self.state.settings)
+        row = find_session(ctx, self.token)
+        if row is None:
+            raise LoginRequired()
+        user = row.user
+        actor = Actor(organisation=user.organisation, user=user, role=user.role)
+        self.viewer = Viewer(user=user.name, role=user.role, org_code=actor.organisation.code,
+                             org_name=actor.organisation.name, org_kind=actor.kind.value,
+                             csrf_token=row.csrf_token)
+        if self.unsafe:
+            self._check_csrf(row.csrf_token)
+        if (need and not actor.can(need)) or (kinds and actor.kind not in kinds):
+            raise NotFound("this page was not found")
+        return fn(replace(ctx, actor=actor))
 
     def _check_csrf(self, expected: str | None) -> None:
         if not expected or not self.submitted_csrf or not hmac.compare_digest(expected, self.submitted_csrf):

@@ -1,0 +1,73 @@
+"""Two requests made to overlap in one chosen order (PostgreSQL, where requests really overlap): the first
+holds the lock it took while the second starts, waits for it, and goes on once the first has committed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+HOLD_SECONDS = 0.6
+"""How long the first request holds its lock; the second starts a third of it later."""
+
+
+def first_holds(monkeypatch, module: Any, name: str, first: Callable[[Any], bool]) -> None:
+    """``module.name(ctx, ...)`` (a function that locks a row and answers it) made to hold on to the lock for
+    :data:`HOLD_SECONDS` when ``first(ctx)`` says the call is the first request's."""
+    locking = getattr(module, name)
+
+    def holding(ctx, *args, **kwargs):
+        found = locking(ctx, *args, **kwargs)
+        if first(ctx):
+            time.sleep(HOLD_SECONDS)
+        return found
+
+    monkeypatch.setattr(module, name, holding)
+
+
+def one_after_the_other(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
+    """``first()`` and, while it holds its lock (:func:`first_holds`), ``second()``, each on its own thread;
+    their answers (an exception fails the caller)."""
+    answers: dict[int, Any] = {}
+
+    def call(i: int, fn: Callable[[], Any], delay: float) -> None:
+        time.sleep(delay)
+        try:
+            answers[i] = fn()
+        except BaseException as exc:  # noqa: BLE001 - raised below
+            answers[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i, fn, delay))
+               for i, (fn, delay) in enumerate(((first, 0.0), (second, HOLD_SECONDS / 3)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for answer in answers.values():
+        if isinstance(answer, BaseException):
+            raise answer
+    return answers[0], answers[1]
+
+
+def all_at_once(parties: list[Callable[[], None]], steps: int) -> None:
+    """Each party's ``steps`` calls of its step function on its own thread, all starting together; an
+    exception in any fails the caller, as does a party still running after two minutes."""
+    start = threading.Barrier(len(parties))
+    failures: list[BaseException] = []
+
+    def party(step: Callable[[], None]) -> None:
+        start.wait()
+        try:
+            for _ in range(steps):
+                step()
+        except BaseException as exc:  # noqa: BLE001 - raised below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=party, args=(p,)) for p in parties]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    assert not any(t.is_alive() for t in threads)

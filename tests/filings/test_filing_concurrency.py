@@ -1,0 +1,54 @@
+"""Two requests on one filing at once (PostgreSQL, where requests really overlap): the second waits for the
+first's lock on the filing, then sees the declarations as the first left them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from onewindow.filings import repository
+from onewindow.models import Event
+from onewindow.samples import sample_entry
+from tests.concurrency import first_holds, one_after_the_other
+from tests.filings.test_staging_model import PLAIN_LINE
+from tests.flows import API, ENT, error, ok
+from tests.releases.test_release_concurrency import require_postgresql
+
+
+def _filing(client, world, seed: int) -> tuple[dict, dict]:
+    entry = sample_entry(seed=seed, containers=1, inspected=True)
+    return entry, ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
+
+
+def _first_holds_the_filing(monkeypatch) -> None:
+    once = iter([True])
+    first_holds(monkeypatch, repository, "get_filing", lambda _ctx: next(once, False))
+
+
+def test_a_submit_that_waited_for_another_finds_nothing_left_to_file(client, world, run, db, monkeypatch):
+    require_postgresql(db)
+    _, filing = _filing(client, world, seed=310)
+    _first_holds_the_filing(monkeypatch)
+    submit = lambda: client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT))  # noqa: E731
+    first, second = one_after_the_other(submit, submit)
+    assert {d["status"] for d in ok(first)["declarations"]} == {"submitted"}
+    assert error(second, 409)["code"] == "nothing_staged"
+    submitted = run(lambda ctx: ctx.session.scalar(select(func.count()).where(
+        Event.type == "declaration.submitted", Event.filing_id == filing["id"])))
+    assert submitted == 2
+
+
+def test_an_edit_that_waited_for_the_one_bringing_the_ciq_declaration_keeps_that_one(
+        client, world, db, monkeypatch):
+    """The goods were edited to need no inspection (the CIQ draft discarded); one clerk edits them back (a CIQ
+    draft is made again) while another edits the remarks: the filing has one CIQ declaration."""
+    require_postgresql(db)
+    entry, filing = _filing(client, world, seed=320)
+    plain = [{**entry["items"][0], **PLAIN_LINE}, *entry["items"][1:]]
+    url, headers = f"{API}/filings/{filing['id']}", world.headers(ENT)
+    assert [d["agency"] for d in ok(client.patch(url, json={"items": plain}, headers=headers))["declarations"]
+            ] == ["customs"]
+    _first_holds_the_filing(monkeypatch)
+    first, second = one_after_the_other(lambda: client.patch(url, json={"items": entry["items"]}, headers=headers),
+                                        lambda: client.patch(url, json={"remarks": "urgent"}, headers=headers))
+    assert (ok(first)["version"], ok(second)["version"]) == (3, 4)
+    assert sorted(d["agency"] for d in ok(client.get(url, headers=headers))["declarations"]) == ["ciq", "customs"]

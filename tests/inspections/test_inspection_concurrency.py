@@ -1,0 +1,99 @@
+"""Agencies deciding or recording results at once (PostgreSQL, where requests really overlap)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from sqlalchemy import func, select
+
+from onewindow.inspections import repository, service
+from onewindow.models import Event, InspectionDecision
+from onewindow.samples import container_number
+from tests.concurrency import first_holds, one_after_the_other
+from tests.flows import API, ENT, OFFICES, TERMINAL, accepted_filing, discharge, ok
+from tests.releases.test_release_concurrency import require_postgresql
+
+
+def _decide(client, world, ids: dict[str, str], agency: str) -> dict:
+    return ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
+                          headers=world.headers(OFFICES[agency])), 201)
+
+
+def test_two_decisions_locking_each_other_s_containers_both_land(client, world, run, db, monkeypatch):
+    """Consignment 2 holds A and C, consignments 1 and 3 one each, and customs has decided on consignment 2.
+    CIQ's decision on 1 locks A, finds consignment 2's decision and goes on to lock C; CIQ's decision on 3 locks
+    C and goes on to A. Held at the moment both hold their first container, they wait for each other: the
+    database aborts one to break the deadlock, and that request is run again from the start. Both answer 201
+    and each decision is recorded once."""
+    require_postgresql(db)
+    rng = random.Random(7)
+    a, c = sorted(container_number(rng) for _ in range(2))
+    discharge(client, world, [a, c])
+    consignments = [accepted_filing(client, world, seed=seed, numbers=numbers, arrive=False)[1]
+                    for seed, numbers in ((1, [a]), (2, [a, c]), (3, [c]))]
+    _decide(client, world, consignments[1], "customs")
+    both_hold_one = threading.Barrier(2, timeout=10)
+    first_lock = threading.local()
+    lock_visits = service.open_visits
+
+    def held_after_the_first_lock(ctx, numbers, **kw):
+        found = lock_visits(ctx, numbers, **kw)
+        if not getattr(first_lock, "taken", False):  # the request's first run; a second runs straight through
+            first_lock.taken = True
+            both_hold_one.wait()
+        return found
+
+    monkeypatch.setattr(service, "open_visits", held_after_the_first_lock)
+    answers: dict[int, dict] = {}
+
+    def decide(i: int) -> None:
+        answers[i] = _decide(client, world, consignments[i], "ciq")
+
+    threads = [threading.Thread(target=decide, args=(i,)) for i in (0, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(answers) == [0, 2]
+    monkeypatch.undo()
+    for i, agency in ((0, "customs"), (2, "customs"), (1, "ciq")):
+        _decide(client, world, consignments[i], agency)
+    statuses = run(lambda ctx: ctx.session.execute(select(InspectionDecision.status)).scalars().all())
+    decided = run(lambda ctx: ctx.session.scalar(select(func.count()).where(Event.type == "inspection.decided")))
+    assert (sorted(statuses), decided) == (["cleared"] * 6, 6)
+
+
+def _under_way(client, world, clock, seed: int) -> str:
+    """A joint inspection of a consignment's container both agencies have checked in to: its id."""
+    _, ids, numbers = accepted_filing(client, world, seed=seed, containers=1)
+    for agency, office in OFFICES.items():
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision", headers=world.headers(office),
+                       json={"inspect": True, "containers": numbers, "kind": "physical", "reason": "R-17"}), 201)
+    terminal = world.headers(TERMINAL)
+    (task,) = ok(client.get(f"{API}/terminal/tasks", headers=terminal))
+    ok(client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"}, headers=terminal))
+    inspection = task["inspection_id"]
+    ok(client.post(f"{API}/inspections/{inspection}/appointment", json={"at": clock.now().isoformat()},
+                   headers=world.headers(ENT)))
+    for office in OFFICES.values():
+        ok(client.post(f"{API}/inspections/{inspection}/check-in", headers=world.headers(office)))
+    return inspection
+
+
+def test_results_recorded_at_once_complete_the_inspection(client, world, db, clock, monkeypatch):
+    """Customs records its result while CIQ's waits for customs' lock on the inspection: CIQ's then sees
+    customs' result, and the inspection is completed (before, it saw the results as they were before customs'
+    and the inspection stayed under way with both results recorded, holding both releases up)."""
+    require_postgresql(db)
+    inspection = _under_way(client, world, clock, seed=330)
+    first_holds(monkeypatch, repository, "get_inspection", lambda ctx: ctx.actor.kind.value == "customs")
+    result = {agency: (lambda office=office: client.post(f"{API}/inspections/{inspection}/results",
+                                                         json={"outcome": "conforming"},
+                                                         headers=world.headers(office)))
+              for agency, office in OFFICES.items()}
+    answers = one_after_the_other(result["customs"], result["ciq"])
+    assert [ok(a)["status"] for a in answers] == ["in_progress", "completed"]
+    seen = ok(client.get(f"{API}/inspections/{inspection}", headers=world.headers(ENT)))
+    assert (seen["status"], sorted(r["outcome"] for r in seen["results"])) == (
+        "completed", ["conforming", "conforming"])
