@@ -456,7 +456,7 @@ CONFLICT_STATES = frozenset({"40P01", "40001"})
 """The SQLSTATEs of a transaction the database aborted to settle a conflict with another: a deadlock broken
 (PostgreSQL's ``deadlock_detected``) or a serialization failure. Nothing of it was kept; run again from the
 start, it sees what the other committed."""
-ATTEMPTS = 3
+ATTEMPTS = 5
 """How many times :func:`in_unit_of_work` runs a unit of work the database keeps aborting that way."""
 
 

@@ -211,5 +211,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(OperationalError)
-    async def db_unavailable(_request, _exc):
+    async def db_unavailable(_request, exc: OperationalError):
+        log.warning("database unavailable: %s", exc.orig if exc.orig is not None else exc)
         return _error(503, "database_unavailable", "the database is busy or unavailable; retry")

@@ -10,7 +10,7 @@ from onewindow.models import Event
 from onewindow.samples import sample_entry
 from tests.concurrency import first_holds, one_after_the_other
 from tests.filings.test_staging_model import PLAIN_LINE
-from tests.flows import API, ENT, error, ok
+from tests.flows import API, ENT, OFFICES, error, ok
 from tests.releases.test_release_concurrency import require_postgresql
 
 
@@ -52,3 +52,24 @@ def test_an_edit_that_waited_for_the_one_bringing_the_ciq_declaration_keeps_that
                                         lambda: client.patch(url, json={"remarks": "urgent"}, headers=headers))
     assert (ok(first)["version"], ok(second)["version"]) == (3, 4)
     assert sorted(d["agency"] for d in ok(client.get(url, headers=headers))["declarations"]) == ["ciq", "customs"]
+
+
+def test_a_rejection_and_an_amendment_of_one_filing_take_their_locks_in_one_order(
+        client, world, db, monkeypatch, caplog):
+    """The enterprise amends the customs declaration (it locks the filing, then the declaration) while customs
+    rejects it (which changes the filing's status): the rejection waits for the filing's lock instead of
+    holding the declaration's meanwhile, so neither waits for the other (before, PostgreSQL broke the
+    deadlock after a second and one of them was run again)."""
+    require_postgresql(db)
+    _, filing = _filing(client, world, seed=340)
+    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
+    customs = next(d["id"] for d in filing["declarations"] if d["agency"] == "customs")
+    first_holds(monkeypatch, repository, "get_filing_unscoped", lambda ctx: ctx.actor.kind.value == "enterprise")
+    caplog.set_level("INFO", logger="onewindow")
+    amended, rejected = one_after_the_other(
+        lambda: client.post(f"{API}/declarations/{customs}/amendments", headers=world.headers(ENT),
+                            json={"changes": {"remarks": "urgent"}, "reason": "corrected"}),
+        lambda: client.post(f"{API}/declarations/{customs}/reject", json={"reason": "bill of lading missing"},
+                            headers=world.headers(OFFICES["customs"])))
+    assert (ok(amended, 201)["version"], ok(rejected)["status"]) == (2, "rejected")
+    assert [r.getMessage() for r in caplog.records if "run again" in r.getMessage()] == []

@@ -7,7 +7,8 @@ serving it, an inspection whose agencies have all recorded their results is comp
 window has passed no decision waits.
 
 ``ONEWINDOW_CONCURRENT_ROUNDS`` sets how many rounds are played (2 by default); each round is new consignments
-over new containers, with its own seed."""
+over new containers, with its own seed; ``ONEWINDOW_CONCURRENT_FROM=K`` starts from the K-th seed (other rounds
+than the suite's)."""
 
 from __future__ import annotations
 
@@ -212,7 +213,7 @@ def _state(run, game: Round):
 def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, clock):
     require_postgresql(db)
     for r in range(ROUNDS):
-        seed = 7000 + r
+        seed = 7000 + r + int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
         game = _round(client, world, seed)
         rng = random.Random(seed)
         all_at_once([_office(client, world, game, "customs", random.Random(rng.random())),

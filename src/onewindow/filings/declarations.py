@@ -49,9 +49,14 @@ def get_declaration(ctx: Context, declaration_id: str) -> Declaration:
     return declaration
 
 
-def _for_review(ctx: Context, declaration_id: str) -> Declaration:
+def _for_review(ctx: Context, declaration_id: str, *, changes_filing: bool = False) -> Declaration:
+    """The submitted declaration routed to the actor's office, locked (409 otherwise). ``changes_filing``: the
+    answer changes the filing too, which is then locked first (:func:`_with_filing_locked`)."""
     actor = ctx.as_actor()
-    declaration = repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
+    if changes_filing:
+        declaration, _ = _with_filing_locked(ctx, declaration_id)
+    else:
+        declaration = repository.get_declaration(ctx, declaration_id, for_update=True, with_filing=True)
     actor.require(Permission.declaration_review)
     if declaration.organisation_id != actor.org_id:
         raise Conflict(Text("only the office the declaration is routed to may answer it"), code="not_routed_here")
@@ -59,6 +64,16 @@ def _for_review(ctx: Context, declaration_id: str) -> Declaration:
         raise Conflict(Text("the declaration is {status}; only a submitted one can be answered",
                             status=STATUS_NAMES.get(declaration.status, declaration.status)), code="not_submitted")
     return declaration
+
+
+def _with_filing_locked(ctx: Context, declaration_id: str) -> tuple[Declaration, Filing]:
+    """The declaration (404 unless the actor may see it) and its filing, both locked and read after their
+    locks, the filing first: the order in which every change to a filing and its declarations takes them
+    (an edit, a submit, an amendment, a rejection), so that no two such requests wait for each other's."""
+    declaration = repository.get_declaration(ctx, declaration_id)
+    filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
+    ctx.session.refresh(declaration, with_for_update=True)
+    return declaration, filing
 
 
 def _receipt_event(ctx: Context, declaration: Declaration, type_: str, **extra: Any) -> None:
@@ -93,7 +108,7 @@ def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     """
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], Text("a rejection needs a reason"))])
-    declaration = _for_review(ctx, declaration_id)
+    declaration = _for_review(ctx, declaration_id, changes_filing=True)
     declaration.status = DeclarationStatus.rejected.value
     declaration.reject_reason = reason.strip()
     declaration.decided_at = declaration.updated_at = ctx.now()
@@ -136,10 +151,8 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     if they no longer wait for anyone.
     """
     actor = ctx.as_actor()
-    declaration = repository.get_declaration(ctx, declaration_id)
+    declaration, filing = _with_filing_locked(ctx, declaration_id)
     actor.require(Permission.declaration_amend)
-    filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
-    ctx.session.refresh(declaration, with_for_update=True)
     _check_amendable(declaration)
     covered = set(declaration_numbers(declaration))
     _check_changes(declaration, changes)

@@ -202,8 +202,8 @@ def _placed_declaration(ctx: Context, scope: str, for_update: bool, with_filing:
 def get_filing_unscoped(ctx: Context, filing_id: uuid.UUID, *, for_update: bool = False) -> Filing:
     """The filing of a declaration the actor already may see (the declaration's scope is the check)."""
     query = select(Filing).where(Filing.id == filing_id)
-    if for_update:
-        query = query.with_for_update(of=Filing)
+    if for_update:  # one held is read again: as the lock's last holder left it
+        query = query.with_for_update(of=Filing).execution_options(populate_existing=True)
     filing = ctx.session.scalar(query)
     if filing is None:
         raise NotFound.of("filing", filing_id)
