@@ -1,10 +1,11 @@
 """Every party of a port acting at once on consignments that share containers (PostgreSQL, where requests really
 overlap): the offices decide, release, hold and amend, and inspect; the terminal relocates and lets containers
-out; the enterprises book inspections. Whatever the interleaving, no request fails unexpectedly and what the
-platform ends with holds together: each container's release events alternate and end as its combined release,
-a container leaves at most once and only released, every decision to inspect is carried out by an inspection
-serving it, an inspection whose agencies have all recorded their results is completed, and once the match
-window has passed no decision waits.
+out; the enterprises book inspections; time goes by and the deadlines pass (the match window, the check-in
+grace: an agency late is absent, and relies on the others' results or is inspected anew). Whatever the
+interleaving, no request fails unexpectedly and what the platform ends with holds together: each container's
+release events alternate and end as its combined release, a container leaves at most once and only released,
+every decision to inspect is carried out by an inspection serving it, an inspection whose agencies have all
+recorded their results is completed, and once the match window has passed no decision waits.
 
 ``ONEWINDOW_CONCURRENT_ROUNDS`` sets how many rounds are played (2 by default); each round is new consignments
 over new containers, with its own seed; ``ONEWINDOW_CONCURRENT_FROM=K`` starts from the K-th seed (other rounds
@@ -15,12 +16,15 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from onewindow.context import Context
+from onewindow.db import in_unit_of_work, make_session_factory
 from onewindow.inspections import attendance, service
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import Declaration, Event, Inspection, InspectionDecision
@@ -39,8 +43,9 @@ EXPECTED = {
     409: {"already_decided", "not_releasable", "inspection_open", "decision_pending", "not_released", "gated_out",
           "not_amendable", "no_change", "named_for_inspection", "not_ready", "not_scheduled", "already_checked_in",
           "not_checked_in", "result_recorded", "already_gated_out", "task_completed", "not_a_participant",
-          "absent", "not_accepted"},
-    422: {"containers"},  # a decision naming a container its declaration was just amended not to cover
+          "absent", "not_accepted", "not_absent", "not_completed", "already_adopted", "already_reinspected"},
+    422: {"containers",  # a decision naming a container its declaration was just amended not to cover
+          "at"},  # a booking for the time read, which has passed meanwhile
 }
 """The answers a party may get, and the refusals' codes (for 422, the first part of each detail's ``loc``)."""
 
@@ -110,9 +115,15 @@ def _office(client, world, game: Round, agency: str, rng: random.Random) -> Call
                  {"changes": {"containers": sorted(kept, key=lambda c: c["number"])}, "reason": "short-shipped"})
         else:
             inspections = ok(client.get(f"{API}/inspections", headers=headers))
-            if open_ := [x for x in inspections if x["status"] in ("scheduled", "in_progress")]:
+            missed = [x for x in inspections if x["status"] == "completed" and any(
+                r["agency"] == agency and r["absent"] and not (r["adopted_at"] or r["reinspected_at"])
+                for r in x["results"])]
+            if open_ := [x for x in inspections if x["status"] in ("scheduled", "in_progress")] + missed:
                 picked = rng.choice(open_)
-                if picked["status"] == "scheduled":
+                if picked["status"] == "completed":  # absent: rely on the others' results, or be inspected anew
+                    action = rng.choice(["adopt", "reinspect"])
+                    post(action, f"inspections/{picked['id']}/{action}")
+                elif picked["status"] == "scheduled":
                     post("check-in", f"inspections/{picked['id']}/check-in")
                 else:
                     post("results", f"inspections/{picked['id']}/results", {"outcome": "conforming"})
@@ -149,6 +160,20 @@ def _enterprise(client, world, game: Round, enterprise: str, clock) -> Callable[
         for inspection in ready[:1]:
             game.record(enterprise, "book", client.post(f"{API}/inspections/{inspection['id']}/appointment",
                                                         json={"at": clock.now().isoformat()}, headers=headers))
+
+    return step
+
+
+def _deadlines(db, clock, settings, rng: random.Random) -> Callable[[], None]:
+    """Time goes by (10 to 40 minutes a step) and the scheduler closes the match windows and the check-in grace
+    that passed, as its round does (:func:`onewindow.scheduler.tick`), beside the parties' requests."""
+    factory = make_session_factory(db)
+
+    def step() -> None:
+        clock.advance(seconds=rng.choice([600, 1200, 2400]))
+        in_unit_of_work(factory, lambda session: service.run_due(Context(session, clock, settings)))
+        in_unit_of_work(factory, lambda session: attendance.run_due(Context(session, clock, settings)))
+        time.sleep(0.05)
 
     return step
 
@@ -210,7 +235,7 @@ def _state(run, game: Round):
     return run(query)
 
 
-def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, clock):
+def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, clock, settings):
     require_postgresql(db)
     for r in range(ROUNDS):
         seed = 7000 + r + int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
@@ -219,8 +244,8 @@ def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, 
         all_at_once([_office(client, world, game, "customs", random.Random(rng.random())),
                      _office(client, world, game, "ciq", random.Random(rng.random())),
                      _terminal(client, world, game, random.Random(rng.random())),
-                     _enterprise(client, world, game, ENT, clock), _enterprise(client, world, game, OTHER, clock)],
-                    STEPS)
+                     _enterprise(client, world, game, ENT, clock), _enterprise(client, world, game, OTHER, clock),
+                     _deadlines(db, clock, settings, random.Random(rng.random()))], STEPS)
         assert _unexpected(game) == [], (seed, Counter((a[1], a[2], a[3]) for a in game.answers))
 
         events = _container_events(run, game.numbers)
