@@ -3,11 +3,17 @@ holds the lock it took while the second starts, waits for it, and goes on once t
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+ROUNDS = int(os.environ.get("ONEWINDOW_CONCURRENT_ROUNDS", "2"))
+"""How many rounds the tests of parties acting at once play (each with new records and its own seed)."""
+FROM = int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
+"""Which of the seeds they start from: other rounds than the suite's, when not 0."""
 HOLD_SECONDS = 0.6
 """How long the first request holds its lock; the second starts a third of it later."""
 
@@ -71,3 +77,11 @@ def all_at_once(parties: list[Callable[[], None]], steps: int) -> None:
         t.join(120)
     assert not failures, failures
     assert not any(t.is_alive() for t in threads)
+
+
+def rounds(first_seed: int) -> Iterator[tuple[int, random.Random]]:
+    """The seed of each round to play (:data:`ROUNDS` of them, from :data:`FROM`) with a random generator
+    seeded by it, from which each party's own generator is drawn."""
+    for r in range(ROUNDS):
+        seed = first_seed + FROM + r
+        yield seed, random.Random(seed)

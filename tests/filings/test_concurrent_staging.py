@@ -9,7 +9,6 @@ against a version is the next one or refused, a key's request took effect once, 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections import Counter
@@ -17,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from onewindow.samples import sample_entry
-from tests.concurrency import all_at_once
+from tests.concurrency import all_at_once, rounds
 from tests.flows import API, ENT, OFFICES, ok
 from tests.releases.test_release_concurrency import require_postgresql
 
-ROUNDS = int(os.environ.get("ONEWINDOW_CONCURRENT_ROUNDS", "2"))
 STEPS = 25
 FILINGS = 2
 REMARKS = ("urgent", "fragile", "keep cool", "handle with care")
@@ -125,10 +123,8 @@ def _office(client, world, game: Round, agency: str, rng: random.Random) -> Call
 
 def test_clerks_and_offices_working_at_once_lose_no_change(client, world, db):
     require_postgresql(db)
-    for r in range(ROUNDS):
-        seed = 9000 + r + int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
+    for seed, rng in rounds(9000):
         game = _round(client, world, seed)
-        rng = random.Random(seed)
         all_at_once([_clerk(client, world, game, "clerk 1", random.Random(rng.random())),
                      _clerk(client, world, game, "clerk 2", random.Random(rng.random())),
                      _office(client, world, game, "customs", random.Random(rng.random())),

@@ -13,7 +13,6 @@ than the suite's)."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -29,11 +28,10 @@ from onewindow.inspections import attendance, service
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import Declaration, Event, Inspection, InspectionDecision
 from onewindow.samples import container_number
-from tests.concurrency import all_at_once
+from tests.concurrency import all_at_once, rounds
 from tests.flows import API, ENT, OFFICES, OTHER, TERMINAL, accepted_filing, discharge, ok
 from tests.releases.test_release_concurrency import require_postgresql
 
-ROUNDS = int(os.environ.get("ONEWINDOW_CONCURRENT_ROUNDS", "2"))
 STEPS = 30
 """Steps each party takes per round."""
 POOL, CONSIGNMENTS = 5, 4
@@ -237,10 +235,8 @@ def _state(run, game: Round):
 
 def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, clock, settings):
     require_postgresql(db)
-    for r in range(ROUNDS):
-        seed = 7000 + r + int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
+    for seed, rng in rounds(7000):
         game = _round(client, world, seed)
-        rng = random.Random(seed)
         all_at_once([_office(client, world, game, "customs", random.Random(rng.random())),
                      _office(client, world, game, "ciq", random.Random(rng.random())),
                      _terminal(client, world, game, random.Random(rng.random())),
