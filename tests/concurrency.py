@@ -10,12 +10,20 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 ROUNDS = int(os.environ.get("ONEWINDOW_CONCURRENT_ROUNDS", "2"))
 """How many rounds the tests of parties acting at once play (each with new records and its own seed)."""
 FROM = int(os.environ.get("ONEWINDOW_CONCURRENT_FROM", "0"))
 """Which of the seeds they start from: other rounds than the suite's, when not 0."""
 HOLD_SECONDS = 0.6
 """How long the first request holds its lock; the second starts a third of it later."""
+
+
+def require_postgresql(db) -> None:
+    """Skip on SQLite, whose writing transactions run one at a time: nothing overlaps there."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises every transaction: nothing overlaps")
 
 
 def first_holds(monkeypatch, module: Any, name: str, first: Callable[[Any], bool]) -> None:

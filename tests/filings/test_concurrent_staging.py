@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from onewindow.samples import sample_entry
-from tests.concurrency import all_at_once, rounds
+from tests.concurrency import all_at_once, require_postgresql, rounds
 from tests.flows import API, ENT, OFFICES, ok
-from tests.releases.test_release_concurrency import require_postgresql
 
 STEPS = 25
 FILINGS = 2

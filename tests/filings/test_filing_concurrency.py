@@ -8,10 +8,9 @@ from sqlalchemy import func, select
 from onewindow.filings import repository
 from onewindow.models import Event
 from onewindow.samples import sample_entry
-from tests.concurrency import first_holds, one_after_the_other
+from tests.concurrency import first_holds, one_after_the_other, require_postgresql
 from tests.filings.test_staging_model import PLAIN_LINE
 from tests.flows import API, ENT, OFFICES, error, ok
-from tests.releases.test_release_concurrency import require_postgresql
 
 
 def _filing(client, world, seed: int) -> tuple[dict, dict]:

@@ -10,9 +10,8 @@ from sqlalchemy import func, select
 from onewindow.inspections import repository, service
 from onewindow.models import Event, InspectionDecision
 from onewindow.samples import container_number
-from tests.concurrency import first_holds, one_after_the_other
+from tests.concurrency import first_holds, one_after_the_other, require_postgresql
 from tests.flows import API, ENT, OFFICES, TERMINAL, accepted_filing, discharge, ok
-from tests.releases.test_release_concurrency import require_postgresql
 
 
 def _decide(client, world, ids: dict[str, str], agency: str) -> dict:

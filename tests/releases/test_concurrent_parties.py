@@ -28,9 +28,8 @@ from onewindow.inspections import attendance, service
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import Declaration, Event, Inspection, InspectionDecision
 from onewindow.samples import container_number
-from tests.concurrency import all_at_once, rounds
+from tests.concurrency import all_at_once, require_postgresql, rounds
 from tests.flows import API, ENT, OFFICES, OTHER, TERMINAL, accepted_filing, discharge, ok
-from tests.releases.test_release_concurrency import require_postgresql
 
 STEPS = 30
 """Steps each party takes per round."""

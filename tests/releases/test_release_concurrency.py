@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-import pytest
 from sqlalchemy import select
 
 from onewindow.models import Event
+from tests.concurrency import require_postgresql
 from tests.flows import API, OFFICES, accepted_filing, ok
 
 ROUNDS = 15
@@ -28,11 +28,6 @@ def released_events(run) -> Counter:
         return Counter(e.data["container"] for e in ctx.session.scalars(
             select(Event).where(Event.type == "container.released")))
     return run(query)
-
-
-def require_postgresql(db) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises every transaction: nothing overlaps")
 
 
 def test_simultaneous_releases_publish_container_released_exactly_once(client, world, run, db):
