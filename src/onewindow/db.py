@@ -460,25 +460,37 @@ ATTEMPTS = 5
 """How many times :func:`in_unit_of_work` runs a unit of work the database keeps aborting that way."""
 
 
+class RunAgain(Exception):
+    """Raised by a unit of work that cannot go on in its transaction but would succeed from the start in a new
+    one: as a transaction the database aborts to settle a conflict, :func:`in_unit_of_work` rolls it back and
+    runs it again (see :func:`onewindow.events.service.record_event`: an event that would come before one it
+    must follow)."""
+
+
 def aborted_by_conflict(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database aborting the transaction to settle a conflict (:data:`CONFLICT_STATES`)."""
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) in CONFLICT_STATES
+    """Whether ``exc`` is the database aborting the transaction to settle a conflict (:data:`CONFLICT_STATES`),
+    or a unit of work asking to be run again (:class:`RunAgain`)."""
+    return isinstance(exc, RunAgain) or getattr(getattr(exc, "orig", None), "sqlstate", None) in CONFLICT_STATES
 
 
 def in_unit_of_work(factory: sessionmaker[Session], fn: Callable[[Session], T], *, read_only: bool = False) -> T:
     """``fn(session)`` in one :func:`unit_of_work`; when the database aborts it to settle a conflict with a
     concurrent transaction (two requests locking the same containers in opposite orders: PostgreSQL breaks
-    the deadlock by aborting one), it is rolled back and run again from the start in a new one, up to
-    :data:`ATTEMPTS` times in all. ``fn`` must do nothing outside its session that a second run would repeat.
+    the deadlock by aborting one), or asks to be run again (:class:`RunAgain`), it is rolled back and run
+    again from the start in a new one, up to :data:`ATTEMPTS` times in all. ``fn`` must do nothing outside
+    its session that a second run would repeat.
     Any other error, or the last attempt's, is raised as it came."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with unit_of_work(factory, read_only=read_only) as session:
                 return fn(session)
-        except DBAPIError as exc:
+        except (DBAPIError, RunAgain) as exc:
             if attempt == ATTEMPTS or not aborted_by_conflict(exc):
                 raise
-            log.info("a transaction aborted by the database to settle a conflict is run again (%s, attempt %d)",
-                     type(exc.orig).__name__, attempt + 1)
+            if isinstance(exc, RunAgain):
+                log.info("a transaction is run again: %s (attempt %d)", exc, attempt + 1)
+            else:
+                log.info("a transaction aborted by the database to settle a conflict is run again (%s, attempt %d)",
+                         type(exc.orig).__name__, attempt + 1)
             time.sleep(random.uniform(0, 0.005 * attempt))  # the two do not collide again at once
     raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onewindow.context import Context
-from onewindow.db import in_unit_of_work
+from onewindow.db import RunAgain, in_unit_of_work
 from onewindow.errors import AppError, Unauthenticated, ValidationFailed, pydantic_details
 from onewindow.parties.service import authenticate
 
@@ -211,6 +211,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(OperationalError)
-    async def db_unavailable(_request, exc: OperationalError):
-        log.warning("database unavailable: %s", exc.orig if exc.orig is not None else exc)
+    @app.exception_handler(RunAgain)  # still so after every attempt: the same answer as a deadlock's
+    async def db_unavailable(_request, exc: OperationalError | RunAgain):
+        log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
         return _error(503, "database_unavailable", "the database is busy or unavailable; retry")

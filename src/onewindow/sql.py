@@ -257,6 +257,21 @@ def locks_are_waited_for(session: Session) -> bool:
     return _cursor(session)[1].name != "sqlite"
 
 
+ROW_LOCK: dict[str, Any] = {"key_share": True}
+"""How a row read to be changed is locked: ``FOR NO KEY UPDATE`` on PostgreSQL, the lock its own ``UPDATE``
+takes. Two such locks of one row wait for each other, as ``FOR UPDATE``'s do; unlike ``FOR UPDATE``, it
+lets another transaction write a row that refers to the locked one (a notice to a declaration, a decision
+on it: the foreign key's check takes ``FOR KEY SHARE``), which would otherwise wait for this transaction,
+and deadlock when this one goes on to wait for that one. Rows are deleted or have their keys changed only
+where locked with ``FOR UPDATE`` itself. SQLite locks no rows (its writing transactions run one at a time)."""
+
+
+def for_change(statement: Any, **options: Any) -> Any:
+    """``statement`` (a select) locking the rows it reads to change them (:data:`ROW_LOCK`); ``options``
+    as :meth:`~sqlalchemy.sql.Select.with_for_update` takes them (``of``, ``skip_locked``)."""
+    return statement.with_for_update(**ROW_LOCK, **options)
+
+
 _CURSOR = "onewindow.sql.cursor"
 
 

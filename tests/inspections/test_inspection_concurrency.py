@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 
 from sqlalchemy import func, select
 
@@ -19,12 +18,14 @@ def _decide(client, world, ids: dict[str, str], agency: str) -> dict:
                           headers=world.headers(OFFICES[agency])), 201)
 
 
-def test_two_decisions_locking_each_other_s_containers_both_land(client, world, run, db, monkeypatch):
+def test_two_decisions_reaching_each_other_s_containers_take_them_in_one_order(
+        client, world, run, db, monkeypatch, caplog):
     """Consignment 2 holds A and C, consignments 1 and 3 one each, and customs has decided on consignment 2.
-    CIQ's decision on 1 locks A, finds consignment 2's decision and goes on to lock C; CIQ's decision on 3 locks
-    C and goes on to A. Held at the moment both hold their first container, they wait for each other: the
-    database aborts one to break the deadlock, and that request is run again from the start. Both answer 201
-    and each decision is recorded once."""
+    CIQ's decision on 1 will match from A, find consignment 2's decision and lock C too; CIQ's decision on 3
+    from C, on to A. Each locks all it will reach at once, in number order: the second waits for the first
+    and then matches what the first left. Taken one group after another (A, then C; C, then A), they waited
+    for each other, and PostgreSQL broke that deadlock after a second by aborting one, which was run again.
+    Both answer 201, and each decision is recorded once."""
     require_postgresql(db)
     rng = random.Random(7)
     a, c = sorted(container_number(rng) for _ in range(2))
@@ -32,29 +33,12 @@ def test_two_decisions_locking_each_other_s_containers_both_land(client, world, 
     consignments = [accepted_filing(client, world, seed=seed, numbers=numbers, arrive=False)[1]
                     for seed, numbers in ((1, [a]), (2, [a, c]), (3, [c]))]
     _decide(client, world, consignments[1], "customs")
-    both_hold_one = threading.Barrier(2, timeout=10)
-    first_lock = threading.local()
-    lock_visits = service.open_visits
-
-    def held_after_the_first_lock(ctx, numbers, **kw):
-        found = lock_visits(ctx, numbers, **kw)
-        if not getattr(first_lock, "taken", False):  # the request's first run; a second runs straight through
-            first_lock.taken = True
-            both_hold_one.wait()
-        return found
-
-    monkeypatch.setattr(service, "open_visits", held_after_the_first_lock)
-    answers: dict[int, dict] = {}
-
-    def decide(i: int) -> None:
-        answers[i] = _decide(client, world, consignments[i], "ciq")
-
-    threads = [threading.Thread(target=decide, args=(i,)) for i in (0, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert sorted(answers) == [0, 2]
+    calls = iter(range(1_000_000))
+    first_holds(monkeypatch, service, "open_visits", lambda ctx: next(calls) == 0)  # the first decision's lock
+    caplog.set_level("INFO", logger="onewindow")
+    one_after_the_other(lambda: _decide(client, world, consignments[0], "ciq"),
+                        lambda: _decide(client, world, consignments[2], "ciq"))
+    assert [r.getMessage() for r in caplog.records if "run again" in r.getMessage()] == []
     monkeypatch.undo()
     for i, agency in ((0, "customs"), (2, "customs"), (1, "ciq")):
         _decide(client, world, consignments[i], agency)

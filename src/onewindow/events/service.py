@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
+from onewindow.db import RunAgain
 from onewindow.models import Event, EventRecipient, Organisation
+from onewindow.models.event import CONTAINER_SUBJECT
 from onewindow.rows import holds_new
 from onewindow.sql import Prepared
 
@@ -22,6 +24,9 @@ _INSERT_EVENT = Prepared(insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx),
                                "confidential", "actor_organisation_id", "tx"])
 _INSERT_RECIPIENTS = Prepared(insert(EventRecipient.__table__), keys=["event_seq", "organisation_id", "tx"])
 _TX_KEY = "onewindow.tx"
+_LAST_ABOUT_CONTAINER = Prepared(select(func.max(_EVENTS.c.tx))
+                                 .where(CONTAINER_SUBJECT, _EVENTS.c.subject_id == bindparam("subject_id")))
+"""The largest ``tx`` of the events about one container (its visit), from the index of those events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,15 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     appended (the ORM does not see them: query :class:`Event` to read them back).
     Once it is committed, relays are woken (:func:`on_events_committed` in this
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
+
+    The events about one container come in the log in the order their
+    transactions committed, as the container's lock ordered them. On
+    PostgreSQL the log's order is the transactions' ids, given when each
+    first writes or locks a row, not when it commits: a transaction that got
+    its id, then waited for the container's lock while another (with a later
+    id) released it, would put its ``container.release_revoked`` before that
+    ``container.released``. Such a transaction raises
+    :class:`~onewindow.db.RunAgain` instead, and is run again with a new id.
     """
     session = ctx.session
     if holds_new(session, Organisation):
@@ -61,12 +75,24 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
               "subject_id": subject_id, "filing_id": filing_id, "data": data, "confidential": confidential,
               "actor_organisation_id": actor.org_id if actor else None}
     tx = transaction_id(ctx)
+    if tx and subject_type == "container":
+        _follow_the_container_s_events(session, subject_id, tx)
     session.info[_WROTE_EVENTS] = True
     # prepared statements on the session's connection: no autoflush of the unit of work's changes here
     seq, tx = _INSERT_EVENT.first(session, {**values, "tx": tx})
     orgs = list(dict.fromkeys(recipients))
     _INSERT_RECIPIENTS.executemany(session, [{"event_seq": seq, "organisation_id": org, "tx": tx} for org in orgs])
     return Recorded(id=values["id"], seq=seq, tx=tx, recipients=tuple(orgs))
+
+
+def _follow_the_container_s_events(session: Session, subject_id: uuid.UUID, tx: int) -> None:
+    """:class:`~onewindow.db.RunAgain` when an event about this container (visit) in the log has a later
+    ``tx`` than this transaction's: its transaction held the container's lock and committed while this one
+    waited for it (the lock is held, so no other is writing one now)."""
+    (last,) = _LAST_ABOUT_CONTAINER.first(session, {"subject_id": subject_id})
+    if last is not None and last > tx:
+        raise RunAgain("its event about a container would come in the log before one a later transaction "
+                       "committed while it waited")
 
 
 def _tx_key(session) -> tuple[str, int]:

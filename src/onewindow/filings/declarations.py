@@ -27,6 +27,7 @@ from onewindow.models import (
 )
 from onewindow.parties.permissions import Permission
 from onewindow.releases.service import recheck_containers
+from onewindow.sql import ROW_LOCK
 
 AMENDABLE = frozenset({DeclarationStatus.submitted.value, DeclarationStatus.accepted.value})
 INACTIVE = STAGED_STATUSES | {DeclarationStatus.withdrawn.value}
@@ -72,7 +73,7 @@ def _with_filing_locked(ctx: Context, declaration_id: str) -> tuple[Declaration,
     (an edit, a submit, an amendment, a rejection), so that no two such requests wait for each other's."""
     declaration = repository.get_declaration(ctx, declaration_id)
     filing = repository.get_filing_unscoped(ctx, declaration.filing_id, for_update=True)
-    ctx.session.refresh(declaration, with_for_update=True)
+    ctx.session.refresh(declaration, with_for_update=ROW_LOCK)
     return declaration, filing
 
 

@@ -19,7 +19,7 @@ from onewindow.context import Actor, Context
 from onewindow.errors import NotFound, parse_id
 from onewindow.models import AGENCY_KINDS, Declaration, DeclarationStatus, Filing, OrgKind
 from onewindow.rows import columns, from_row, holds_any, keys, place
-from onewindow.sql import Prepared, loaded, locks_are_waited_for
+from onewindow.sql import Prepared, for_change, loaded, locks_are_waited_for
 
 
 def filings_visible_to(actor: Actor) -> Select[tuple[Filing]]:
@@ -47,11 +47,10 @@ _ENTERPRISE_FILING = (
            Filing.__table__.c.id == bindparam("filing_id"))
     .order_by(Declaration.__table__.c.agency))
 _ENTERPRISE_FILING_ROWS = {False: Prepared(_ENTERPRISE_FILING),
-                           True: Prepared(_ENTERPRISE_FILING.with_for_update(of=Filing.__table__))}
+                           True: Prepared(for_change(_ENTERPRISE_FILING, of=Filing.__table__))}
 """An enterprise's filing and its declarations, one row per declaration (locked with ``True``)."""
-_ENTERPRISE_FILING_LOCK = Prepared(select(Filing.__table__.c.id).where(
-    Filing.__table__.c.enterprise_id == bindparam("enterprise_id"), Filing.__table__.c.id == bindparam("filing_id"))
-    .with_for_update())
+_ENTERPRISE_FILING_LOCK = Prepared(for_change(select(Filing.__table__.c.id).where(
+    Filing.__table__.c.enterprise_id == bindparam("enterprise_id"), Filing.__table__.c.id == bindparam("filing_id"))))
 """The id of an enterprise's filing, the filing locked."""
 
 
@@ -73,7 +72,7 @@ def get_filing(ctx: Context, filing_id: str | uuid.UUID, *, for_update: bool = F
         filing = _enterprise_filing(ctx, actor, parsed, for_update)  # the hot path: a prepared statement
     else:
         query = filings_visible_to(actor).where(Filing.id == parsed).options(joinedload(Filing.declarations))
-        query = query.with_for_update(of=Filing) if for_update else query
+        query = for_change(query, of=Filing) if for_update else query
         filing = ctx.session.execute(query, execution_options={"populate_existing": locked}
                                      ).unique().scalar_one_or_none()
     if filing is None:
@@ -86,7 +85,7 @@ def _lock_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID) -> bool:
     if actor.kind is OrgKind.enterprise:
         return bool(_ENTERPRISE_FILING_LOCK.all(ctx.session, {"enterprise_id": actor.org_id, "filing_id": filing_id}))
     query = filings_visible_to(actor).with_only_columns(Filing.id).where(Filing.id == filing_id)
-    return ctx.session.execute(query.with_for_update(of=Filing)).first() is not None
+    return ctx.session.execute(for_change(query, of=Filing)).first() is not None
 
 
 def _enterprise_filing(ctx: Context, actor: Actor, filing_id: uuid.UUID, for_update: bool) -> Filing | None:
@@ -132,7 +131,7 @@ def _declaration_statement(scope: str, for_update: bool, with_filing: bool) -> S
                             Declaration.status != DeclarationStatus.draft.value)
     else:
         query = query.where(false())
-    return query.with_for_update(of=Declaration) if for_update else query
+    return for_change(query, of=Declaration) if for_update else query
 
 
 @cache
@@ -143,7 +142,7 @@ def _declaration_row(scope: str, for_update: bool, with_filing: bool) -> Prepare
     query = select(*columns(Declaration), *(_filing_columns().values() if with_filing else ())).where(where)
     if scope == "enterprise" or with_filing:
         query = query.join(Filing.__table__, Declaration.__table__.c.filing_id == Filing.__table__.c.id)
-    return Prepared(query.with_for_update(of=Declaration.__table__) if for_update else query)
+    return Prepared(for_change(query, of=Declaration.__table__) if for_update else query)
 
 
 @cache
@@ -203,7 +202,7 @@ def get_filing_unscoped(ctx: Context, filing_id: uuid.UUID, *, for_update: bool 
     """The filing of a declaration the actor already may see (the declaration's scope is the check)."""
     query = select(Filing).where(Filing.id == filing_id)
     if for_update:  # one held is read again: as the lock's last holder left it
-        query = query.with_for_update(of=Filing).execution_options(populate_existing=True)
+        query = for_change(query, of=Filing).execution_options(populate_existing=True)
     filing = ctx.session.scalar(query)
     if filing is None:
         raise NotFound.of("filing", filing_id)

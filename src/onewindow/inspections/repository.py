@@ -22,7 +22,7 @@ from onewindow.models import (
     AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
 )
-from onewindow.sql import Prepared, checked_after, locks_are_waited_for
+from onewindow.sql import Prepared, checked_after, for_change, locks_are_waited_for
 
 
 def inspections_visible_to(actor: Actor) -> Select[tuple[Inspection]]:
@@ -78,7 +78,7 @@ def _scoped(query: Select[tuple[Inspection]], scope: str, *, narrowed: bool = Tr
 def _one_statement(scope: str, for_update: bool) -> Select[tuple[Inspection]]:
     """One inspection by ``:id`` with its parts, scoped (:func:`_scoped`)."""
     query = _scoped(select(Inspection).where(Inspection.id == bindparam("id")).options(*WITH_PARTS), scope)
-    return query.with_for_update(of=Inspection) if for_update else query
+    return for_change(query, of=Inspection) if for_update else query
 
 
 def _with_parts(query: Select) -> Select:
@@ -99,14 +99,14 @@ def _one_prepared(scope: str, for_update: bool) -> Prepared:
     query = _with_parts(select(Inspection).where(Inspection.id == bindparam("id"))).order_by(
         InspectionContainer.number, InspectionParticipant.agency)
     query = _scoped(query, scope)
-    return Prepared(query.with_for_update(of=Inspection.__table__) if for_update else query)
+    return Prepared(for_change(query, of=Inspection.__table__) if for_update else query)
 
 
 @cache
 def _lock(scope: str) -> Prepared:
     """The id of the inspection ``:id`` if the actor may see it (:func:`_scoped`), the inspection locked."""
     query = _scoped(select(Inspection.id).where(Inspection.id == bindparam("id")), scope)
-    return Prepared(query.with_for_update(of=Inspection.__table__))
+    return Prepared(for_change(query, of=Inspection.__table__))
 
 
 def _one(ctx: Context, scope: str, parameters: dict, for_update: bool) -> Inspection | None:
@@ -237,7 +237,7 @@ def get_inspection_unscoped(ctx: Context, inspection_id: uuid.UUID, *, for_updat
 
 _TASK = select(*columns(RelocationTask)).where(RelocationTask.id == bindparam("id"),
                                                RelocationTask.port == bindparam("port"))
-_TASK = {False: Prepared(_TASK), True: Prepared(_TASK.with_for_update())}
+_TASK = {False: Prepared(_TASK), True: Prepared(for_change(_TASK))}
 """A task of ``:port`` by ``:id`` (locked with ``True``)."""
 
 

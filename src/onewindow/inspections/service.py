@@ -27,7 +27,7 @@ from onewindow import rows
 from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
-from onewindow.sql import Prepared, PreparedIn
+from onewindow.sql import Prepared, PreparedIn, for_change, locks_are_waited_for
 from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_place, open_visits
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
@@ -68,9 +68,9 @@ _INSPECTED = PreparedIn(select(InspectionContainer.number, Inspection.status, In
 _STARTED = frozenset(s.value for s in STARTED_INSPECTION)
 _RELEASED = DeclarationStatus.released.value
 _JOINABLE = (InspectionStatus.awaiting_relocation.value, InspectionStatus.ready.value, InspectionStatus.scheduled.value)
-_UNSTARTED = (select(Inspection).where(Inspection.id.in_(bindparam("ids", expanding=True)),
-                                       Inspection.status.in_(_JOINABLE))
-              .order_by(Inspection.matched_at, Inspection.id).with_for_update()
+_UNSTARTED = (for_change(select(Inspection).where(Inspection.id.in_(bindparam("ids", expanding=True)),
+                                                  Inspection.status.in_(_JOINABLE))
+                         .order_by(Inspection.matched_at, Inspection.id))
               .execution_options(populate_existing=True))
 """These inspections, locked, if they have still not started: the status is read again under the lock."""
 
@@ -128,7 +128,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     inspect = request.inspect
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
-    visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration))
+    visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration), also=match_reach(ctx, numbers))
     if gone := [n for n in containers if n not in visits]:
         raise Conflict(Text("{containers}: left the port after the consignment was filed; it cannot be inspected "
                             "there", containers=", ".join(gone)), code="gated_out")
@@ -168,6 +168,20 @@ def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[Inspectio
     return [d for d, _ in decisions.values()], {d.id: decl for d, decl in decisions.values()}, ports
 
 
+def match_reach(ctx: Context, numbers: Iterable[str]) -> set[str]:
+    """Where locks may be waited for (PostgreSQL), the containers a match from ``numbers`` will lock beside
+    them, as committed now (read without a lock): the others of the open decisions connected to them.
+    Locked with ``numbers`` by one statement, in number order, they are not taken one group after another,
+    in the order the decisions are found, which two requests can do in opposite orders and wait for each
+    other's. The match reads the group again once it holds the locks (:func:`_locked_group`), and locks
+    what it has grown to meanwhile. Nothing on SQLite (one writer at a time)."""
+    if not locks_are_waited_for(ctx.session):
+        return set()
+    numbers = set(numbers)
+    declarations = _pending_group(ctx, numbers)[1]
+    return {n for declaration in declarations.values() for n in declaration_numbers(declaration)} - numbers
+
+
 def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = None):
     """The open decisions connected to ``numbers``, read again after locking every container they touch.
 
@@ -183,7 +197,7 @@ def _locked_group(ctx: Context, numbers: Iterable[str], locked: dict | None = No
     wanted = set(numbers)
     while True:
         if missing := wanted - set(locked) - gone:
-            locked.update(found := open_visits(ctx, missing))
+            locked.update(found := open_visits(ctx, missing, also=match_reach(ctx, missing) if not locked else ()))
             gone |= missing - set(found)
         decisions, declarations, ports = _pending_group(ctx, set(locked) | gone)
         touched = {n for decl in declarations.values() for n in declaration_numbers(decl)}
@@ -440,18 +454,23 @@ def inspection_event(ctx: Context, inspection: Inspection, type_: str, **extra: 
 
 
 def run_due(ctx: Context) -> int:
-    """Match every open decision whose window has passed; returns how many groups were tried."""
+    """Match every open decision whose window has passed; returns how many groups were tried.
+
+    The containers of them all, and those their matches will reach, are locked first, at once, in number
+    order (:func:`match_reach`), not group after group: a round holding one group's containers while it waits for
+    the next group's would wait for a request holding those and waiting for the first's."""
     cutoff = ctx.now() - timedelta(seconds=ctx.settings.match_window_seconds)
-    rows = ctx.session.execute(
+    due = [declaration_numbers(declaration) for _decision_id, declaration in ctx.session.execute(
         select(InspectionDecision.id, Declaration)
         .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
-        .where(InspectionDecision.status == DecisionStatus.pending.value, InspectionDecision.decided_at <= cutoff))
+        .where(InspectionDecision.status == DecisionStatus.pending.value, InspectionDecision.decided_at <= cutoff))]
+    everything = {n for numbers in due for n in numbers}
+    locked = open_visits(ctx, everything, also=match_reach(ctx, everything)) if len(due) > 1 else {}
     tried, done = 0, set()
-    for _decision_id, declaration in rows.all():
-        numbers = declaration_numbers(declaration)
+    for numbers in due:
         if set(numbers) <= done:
             continue
-        match_containers(ctx, numbers)
+        match_containers(ctx, numbers, locked={n: locked[n] for n in numbers if n in locked})
         done |= set(numbers)
         tried += 1
     return tried

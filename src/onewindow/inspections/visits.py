@@ -15,7 +15,7 @@ from onewindow.context import Context
 from onewindow import rows
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
-from onewindow.sql import Prepared, PreparedIn
+from onewindow.sql import Prepared, PreparedIn, for_change
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationContainer, DeclarationStatus, Filing, InspectionDecision,
 )
@@ -39,12 +39,12 @@ _OPEN_VISITS = (select(*columns(ContainerVisit))
                 .where(ContainerVisit.number.in_(bindparam("numbers", expanding=True)),
                        ContainerVisit.gated_out_at.is_(None))
                 .order_by(ContainerVisit.number, ContainerVisit.created_at, ContainerVisit.id))
-_OPEN_VISITS = {False: PreparedIn(_OPEN_VISITS, "numbers"), True: PreparedIn(_OPEN_VISITS.with_for_update(), "numbers")}
+_OPEN_VISITS = {False: PreparedIn(_OPEN_VISITS, "numbers"), True: PreparedIn(for_change(_OPEN_VISITS), "numbers")}
 """The open visits of ``numbers`` (locked with ``True``), in number order."""
 _OPEN_VISIT = (select(*columns(ContainerVisit))
                .where(ContainerVisit.number == bindparam("number"), ContainerVisit.gated_out_at.is_(None))
                .order_by(ContainerVisit.created_at, ContainerVisit.id).limit(1))
-_OPEN_VISIT = {False: Prepared(_OPEN_VISIT), True: Prepared(_OPEN_VISIT.with_for_update())}
+_OPEN_VISIT = {False: Prepared(_OPEN_VISIT), True: Prepared(for_change(_OPEN_VISIT))}
 """The open visit of ``:number`` (locked with ``True``)."""
 _DECIDED = (select(InspectionDecision.id).where(InspectionDecision.declaration_id == Declaration.id,
                                                  InspectionDecision.status != DecisionStatus.pending.value)
@@ -94,8 +94,9 @@ def departed(ctx: Context, numbers: Iterable[str], filing: FilingPlace) -> set[s
 
 def open_visits(ctx: Context, numbers: Iterable[str], *,
                 filing: FilingPlace | Callable[[], FilingPlace] | None = None,
-                lock: bool = True) -> dict[str, ContainerVisit]:
-    """The open visit of each container found, locked in number order when ``lock``.
+                lock: bool = True, also: Iterable[str] = ()) -> dict[str, ContainerVisit]:
+    """The open visit of each container found, locked in number order when ``lock``; with ``also``, those of
+    these containers too, read (and locked) by the same statement, none made for them.
 
     Locking the visits serialises everything that decides a container's fate
     (matching, releases, gate-out) without blocking other containers. One
@@ -108,14 +109,15 @@ def open_visits(ctx: Context, numbers: Iterable[str], *,
     answer: gone with its goods, it is not inspected or released there again.
     The visits the session holds are returned as held, as the ORM's query would.
     """
-    wanted = sorted(set(numbers))
+    own = set(numbers)
+    wanted = sorted(own.union(also))
     if not wanted:
         return {}
     visits: dict[str, ContainerVisit] = {}
     found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
     for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
-    if filing is not None and (missing := [n for n in wanted if n not in visits]):
+    if filing is not None and (missing := [n for n in wanted if n not in visits and n in own]):
         place = filing() if callable(filing) else filing
         if arriving := [n for n in missing if n not in departed(ctx, missing, place)]:
             visits.update((v.number, v) for v in new_visits(ctx, arriving, port=place.port))

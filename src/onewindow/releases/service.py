@@ -21,7 +21,7 @@ from onewindow.filings import repository as filings_repository
 from onewindow import rows
 from onewindow.filings.service import AGENCY_NAMES, STATUS_NAMES, declaration_event_data
 from onewindow.inspections.recipients import port_terminals
-from onewindow.inspections.service import inspection_status_name, match_containers
+from onewindow.inspections.service import inspection_status_name, match_containers, match_reach
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import (
@@ -113,7 +113,9 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     if status == DecisionStatus.pending.value and inspect:
         raise Conflict(Text("the inspection decision is still waiting to be matched"), code="decision_pending")
     numbers = declaration_numbers(declaration)
-    visits = open_visits(ctx, numbers, filing=filing.place)  # not those gone since the filing
+    # not those gone since the filing; without a decision, with those the match below will reach, at once
+    locked = open_visits(ctx, numbers, filing=filing.place, also=() if decided else match_reach(ctx, numbers))
+    visits = {n: locked[n] for n in numbers if n in locked}
     rows.insert(ctx.session, Release, [{
         "id": uuid.uuid4(), "declaration_id": declaration.id, "agency": declaration.agency,
         "organisation_id": declaration.organisation_id, "released_at": ctx.now(),
@@ -121,7 +123,7 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
     rows.update(ctx.session, [declaration], status=DeclarationStatus.released.value, updated_at=ctx.now())
     _event(ctx, declaration, filing, "declaration.released")
     if not decided:  # released without a decision: the agency no longer keeps other agencies' decisions waiting
-        match_containers(ctx, numbers, locked=visits)
+        match_containers(ctx, numbers, locked=locked)
     covering = coverage(ctx, visits)
     _decide_containers(ctx, [(visit, covering.get(visit.number, {})) for visit in visits.values()])
     return declaration
