@@ -7,10 +7,14 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
+from onewindow.models import Event
 
 ROUNDS = int(os.environ.get("ONEWINDOW_CONCURRENT_ROUNDS", "2"))
 """How many rounds the tests of parties acting at once play (each with new records and its own seed)."""
@@ -93,3 +97,23 @@ def rounds(first_seed: int) -> Iterator[tuple[int, random.Random]]:
     for r in range(ROUNDS):
         seed = first_seed + FROM + r
         yield seed, random.Random(seed)
+
+
+def out_of_version_order(run, filing_ids) -> list[tuple]:
+    """The events of these filings that come in the log (the feed's order) after a later version of their
+    filing or declaration: none when the events of each came in the order they were committed."""
+    def query(ctx):
+        return ctx.session.execute(select(Event.type, Event.subject_id, Event.data, Event.tx, Event.seq).where(
+            Event.filing_id.in_([uuid.UUID(str(f)) for f in filing_ids]),
+            Event.subject_type.in_(["filing", "declaration"])).order_by(Event.tx, Event.seq)).all()
+
+    latest: dict[Any, tuple] = {}
+    out = []
+    for type_, subject, data, tx, seq in run(query):
+        if data.get("version") is None:  # a decision's
+            continue
+        event = (data["version"], type_, tx, seq)
+        if subject in latest and event[0] < latest[subject][0]:
+            out.append((str(subject), latest[subject], event))
+        latest[subject] = max(latest.get(subject, event), event)
+    return out

@@ -2,7 +2,8 @@
 really overlap): the clerks edit (with and without ``If-Match``), file parts (sharing ``Idempotency-Key``s) and
 amend; the offices accept, reject and amend. Whatever the interleaving, no request fails unexpectedly and no
 change is lost: every version is kept, each answer's version holds what that request wrote, an edit made
-against a version is the next one or refused, a key's request took effect once, receipt numbers are unique.
+against a version is the next one or refused, a key's request took effect once, receipt numbers are unique,
+and the log has each filing's and declaration's events in the order of their versions.
 
 ``ONEWINDOW_CONCURRENT_ROUNDS`` sets how many rounds are played (2 by default), each with new filings;
 ``ONEWINDOW_CONCURRENT_FROM=K`` starts from the K-th seed (other rounds than the suite's)."""
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from onewindow.samples import sample_entry
-from tests.concurrency import all_at_once, require_postgresql, rounds
+from tests.concurrency import all_at_once, out_of_version_order, require_postgresql, rounds
 from tests.flows import API, ENT, OFFICES, ok
 
 STEPS = 25
@@ -120,7 +121,7 @@ def _office(client, world, game: Round, agency: str, rng: random.Random) -> Call
     return step
 
 
-def test_clerks_and_offices_working_at_once_lose_no_change(client, world, db):
+def test_clerks_and_offices_working_at_once_lose_no_change(client, world, run, db):
     require_postgresql(db)
     for seed, rng in rounds(9000):
         game = _round(client, world, seed)
@@ -163,3 +164,4 @@ def test_clerks_and_offices_working_at_once_lose_no_change(client, world, db):
         numbers = [n for filing_id in game.filings for d in ok(client.get(
             f"{API}/filings/{filing_id}", headers=headers))["declarations"] if (n := d["number"])]
         assert len(numbers) == len(set(numbers)), seed
+        assert out_of_version_order(run, game.filings) == [], seed

@@ -3,6 +3,8 @@ first's lock on the filing, then sees the declarations as the first left them.""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 
 from onewindow.filings import repository
@@ -72,3 +74,31 @@ def test_a_rejection_and_an_amendment_of_one_filing_take_their_locks_in_one_orde
                             headers=world.headers(OFFICES["customs"])))
     assert (ok(amended, 201)["version"], ok(rejected)["status"]) == (2, "rejected")
     assert [r.getMessage() for r in caplog.records if "run again" in r.getMessage()] == []
+
+
+def test_an_amendment_that_waited_for_an_acceptance_comes_after_it_in_the_log(
+        client, world, run, db, monkeypatch, caplog):
+    """The enterprise amends its customs declaration (it locks the filing: its transaction has its id) while
+    customs accepts the declaration (it locks only the declaration, with a later id, and commits first). The
+    amendment then takes the declaration, accepted now, to version 2. In the log, which PostgreSQL orders by
+    the transactions' ids, ``declaration.amended`` would have come before ``declaration.accepted``: the
+    office would read its acceptance of version 1 as the last word. The amendment is run again instead, and
+    its event comes after."""
+    require_postgresql(db)
+    _, filing = _filing(client, world, seed=350)
+    ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
+    customs = next(d["id"] for d in filing["declarations"] if d["agency"] == "customs")
+    once = iter([True])
+    first_holds(monkeypatch, repository, "get_filing_unscoped", lambda _ctx: next(once, False))
+    caplog.set_level("INFO", logger="onewindow")
+    amended, accepted = one_after_the_other(
+        lambda: client.post(f"{API}/declarations/{customs}/amendments", headers=world.headers(ENT),
+                            json={"changes": {"remarks": "urgent"}, "reason": "corrected"}),
+        lambda: client.post(f"{API}/declarations/{customs}/accept", headers=world.headers(OFFICES["customs"])))
+    assert (ok(amended, 201)["version"], ok(accepted)["version"]) == (2, 1)
+    in_the_log = run(lambda ctx: ctx.session.execute(
+        select(Event.type, Event.data["version"].as_integer()).where(Event.subject_id == uuid.UUID(customs))
+        .order_by(Event.tx, Event.seq)).all())
+    assert [tuple(e) for e in in_the_log] == [
+        ("declaration.submitted", 1), ("declaration.accepted", 1), ("declaration.amended", 2)]
+    assert any("run again" in r.getMessage() for r in caplog.records)

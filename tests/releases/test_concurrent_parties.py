@@ -3,7 +3,8 @@ overlap): the offices decide, release, hold and amend, and inspect; the terminal
 out; the enterprises book inspections; time goes by and the deadlines pass (the match window, the check-in
 grace: an agency late is absent, and relies on the others' results or is inspected anew). Whatever the
 interleaving, no request fails unexpectedly and what the platform ends with holds together: each container's
-release events alternate and end as its combined release, a container leaves at most once and only released,
+release events alternate and end as its combined release, each filing's and declaration's events come in the
+order of their versions, a container leaves at most once and only released,
 every decision to inspect is carried out by an inspection serving it, an inspection whose agencies have all
 recorded their results is completed, and once the match window has passed no decision waits.
 
@@ -28,7 +29,7 @@ from onewindow.inspections import attendance, service
 from onewindow.inspections.visits import declaration_numbers
 from onewindow.models import Declaration, Event, Inspection, InspectionDecision
 from onewindow.samples import container_number
-from tests.concurrency import all_at_once, require_postgresql, rounds
+from tests.concurrency import all_at_once, out_of_version_order, require_postgresql, rounds
 from tests.flows import API, ENT, OFFICES, OTHER, TERMINAL, accepted_filing, discharge, ok
 
 STEPS = 30
@@ -49,12 +50,14 @@ EXPECTED = {
 
 @dataclass
 class Round:
-    """One round's consignments: per consignment its declarations (agency → id), enterprise and containers."""
+    """One round's consignments: per consignment its declarations (agency → id), enterprise and containers;
+    the containers, and each consignment's filing."""
 
     declarations: list[dict[str, str]]
     enterprises: list[str]
     containers: list[list[dict]]
     numbers: list[str]
+    filings: list[str]
     answers: list[tuple[str, str, int, str]] = field(default_factory=list)
     gated_out: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,16 +76,17 @@ def _round(client, world, seed: int) -> Round:
     rng = random.Random(seed)
     numbers = sorted({container_number(rng) for _ in range(POOL)})
     discharge(client, world, numbers)
-    declarations, enterprises, containers = [], [], []
+    declarations, enterprises, containers, filings = [], [], [], []
     for i in range(CONSIGNMENTS):
         mine = sorted(rng.sample(numbers, rng.randint(1, 3)))
         enterprise = (ENT, OTHER)[i % 2]
-        _, ids, _ = accepted_filing(client, world, seed=seed * 10 + i, numbers=mine, enterprise=enterprise,
-                                    arrive=False)
+        filing, ids, _ = accepted_filing(client, world, seed=seed * 10 + i, numbers=mine, enterprise=enterprise,
+                                         arrive=False)
+        filings.append(filing)
         declarations.append(ids)
         enterprises.append(enterprise)
         containers.append([{"number": n, "size_type": "45R1"} for n in mine])
-    return Round(declarations, enterprises, containers, numbers)
+    return Round(declarations, enterprises, containers, numbers, filings)
 
 
 def _office(client, world, game: Round, agency: str, rng: random.Random) -> Callable[[], None]:
@@ -248,6 +252,7 @@ def test_parties_acting_at_once_leave_a_consistent_port(client, world, run, db, 
         assert {n: events[n].count("gated_out") for n in game.numbers} == {n: game.gated_out[n]
                                                                              for n in game.numbers}, seed
         assert max(game.gated_out.values(), default=0) <= 1, seed
+        assert out_of_version_order(run, game.filings) == [], seed
 
         covering, decisions, served, finished_under_way = _state(run, game)
         assert finished_under_way == [], seed

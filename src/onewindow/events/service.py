@@ -24,9 +24,15 @@ _INSERT_EVENT = Prepared(insert(_EVENTS).returning(_EVENTS.c.seq, _EVENTS.c.tx),
                                "confidential", "actor_organisation_id", "tx"])
 _INSERT_RECIPIENTS = Prepared(insert(EventRecipient.__table__), keys=["event_seq", "organisation_id", "tx"])
 _TX_KEY = "onewindow.tx"
-_LAST_ABOUT_CONTAINER = Prepared(select(func.max(_EVENTS.c.tx))
-                                 .where(CONTAINER_SUBJECT, _EVENTS.c.subject_id == bindparam("subject_id")))
-"""The largest ``tx`` of the events about one container (its visit), from the index of those events."""
+_LAST_TX = select(func.max(_EVENTS.c.tx))
+_LAST_ABOUT = {
+    "container": Prepared(_LAST_TX.where(CONTAINER_SUBJECT, _EVENTS.c.subject_id == bindparam("subject_id"))),
+    **dict.fromkeys(("filing", "declaration"), Prepared(_LAST_TX.where(
+        _EVENTS.c.filing_id == bindparam("filing_id"), _EVENTS.c.subject_id == bindparam("subject_id")))),
+}
+"""By subject type, the largest ``tx`` of the events about one subject: a container's (its visit's), from the
+index of the events about containers; a filing's or a declaration's, from the index of its filing's events.
+Each of these subjects is changed only under its lock (a visit's, a filing's, a declaration's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +64,15 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     Once it is committed, relays are woken (:func:`on_events_committed` in this
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
 
-    The events about one container come in the log in the order their
-    transactions committed, as the container's lock ordered them. On
-    PostgreSQL the log's order is the transactions' ids, given when each
-    first writes or locks a row, not when it commits: a transaction that got
-    its id, then waited for the container's lock while another (with a later
-    id) released it, would put its ``container.release_revoked`` before that
-    ``container.released``. Such a transaction raises
+    The events about one container, filing or declaration come in the log in
+    the order their transactions committed, as the subject's lock ordered
+    them. On PostgreSQL the log's order is the transactions' ids, given when
+    each first writes or locks a row, not when it commits: a transaction that
+    got its id, then waited for the container's lock while another (with a
+    later id) released it, would put its ``container.release_revoked`` before
+    that ``container.released``; an amendment that locked the filing, then
+    waited for the declaration an acceptance held, its ``declaration.amended``
+    before that ``declaration.accepted``. Such a transaction raises
     :class:`~onewindow.db.RunAgain` instead, and is run again with a new id.
     """
     session = ctx.session
@@ -75,8 +83,8 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
               "subject_id": subject_id, "filing_id": filing_id, "data": data, "confidential": confidential,
               "actor_organisation_id": actor.org_id if actor else None}
     tx = transaction_id(ctx)
-    if tx and subject_type == "container":
-        _follow_the_container_s_events(session, subject_id, tx)
+    if tx and (last_about := _LAST_ABOUT.get(subject_type)) is not None:
+        _follow_the_subject_s_events(session, last_about, subject_id, filing_id, tx)
     session.info[_WROTE_EVENTS] = True
     # prepared statements on the session's connection: no autoflush of the unit of work's changes here
     seq, tx = _INSERT_EVENT.first(session, {**values, "tx": tx})
@@ -85,14 +93,15 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     return Recorded(id=values["id"], seq=seq, tx=tx, recipients=tuple(orgs))
 
 
-def _follow_the_container_s_events(session: Session, subject_id: uuid.UUID, tx: int) -> None:
-    """:class:`~onewindow.db.RunAgain` when an event about this container (visit) in the log has a later
-    ``tx`` than this transaction's: its transaction held the container's lock and committed while this one
-    waited for it (the lock is held, so no other is writing one now)."""
-    (last,) = _LAST_ABOUT_CONTAINER.first(session, {"subject_id": subject_id})
+def _follow_the_subject_s_events(session: Session, last_about: Prepared, subject_id: uuid.UUID,
+                                 filing_id: uuid.UUID | None, tx: int) -> None:
+    """:class:`~onewindow.db.RunAgain` when an event about this subject in the log has a later ``tx`` than this
+    transaction's: its transaction held the subject's lock and committed while this one waited for it (the
+    lock is held, so no other is writing one now)."""
+    (last,) = last_about.first(session, {"subject_id": subject_id, "filing_id": filing_id})
     if last is not None and last > tx:
-        raise RunAgain("its event about a container would come in the log before one a later transaction "
-                       "committed while it waited")
+        raise RunAgain("its event would come in the log before one about the same subject that a later "
+                       "transaction committed while it waited")
 
 
 def _tx_key(session) -> tuple[str, int]:
