@@ -135,7 +135,18 @@ def _conflict():
     return OperationalError("UPDATE ...", None, _Aborted("deadlock detected"))
 
 
-def test_a_unit_of_work_aborted_to_settle_a_conflict_is_run_again_from_the_start(db):
+def _run_again():
+    from onewindow.db import RunAgain
+
+    return RunAgain("its event would come in the log before one about the same subject")
+
+
+ABORTED = pytest.mark.parametrize("aborted", [_conflict, _run_again], ids=["deadlock", "run-again"])
+"""A unit of work the database aborted to settle a conflict, or one asking to be run again."""
+
+
+@ABORTED
+def test_a_unit_of_work_aborted_to_settle_a_conflict_is_run_again_from_the_start(db, aborted):
     """The first run's writes are rolled back with it; the second run's are kept."""
     from onewindow.db import in_unit_of_work
     from onewindow.models import Organisation
@@ -148,7 +159,7 @@ def test_a_unit_of_work_aborted_to_settle_a_conflict_is_run_again_from_the_start
         session.flush()
         runs.append(session)
         if len(runs) == 1:
-            raise _conflict()
+            raise aborted()
         return "done"
 
     assert in_unit_of_work(make_session_factory(db), work) == "done"
@@ -157,7 +168,8 @@ def test_a_unit_of_work_aborted_to_settle_a_conflict_is_run_again_from_the_start
         assert session.execute(select(Organisation.name)).scalars().all() == ["run 1"]
 
 
-def test_a_unit_of_work_is_run_at_most_five_times_and_other_errors_once(db):
+@ABORTED
+def test_a_unit_of_work_is_run_at_most_five_times_and_other_errors_once(db, aborted):
     from sqlalchemy.exc import OperationalError
 
     from onewindow.db import ATTEMPTS, in_unit_of_work
@@ -166,9 +178,9 @@ def test_a_unit_of_work_is_run_at_most_five_times_and_other_errors_once(db):
 
     def always_aborted(_session):
         runs.append(1)
-        raise _conflict()
+        raise aborted()
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(type(aborted())):
         in_unit_of_work(make_session_factory(db), always_aborted)
     assert len(runs) == ATTEMPTS == 5
 
@@ -179,3 +191,23 @@ def test_a_unit_of_work_is_run_at_most_five_times_and_other_errors_once(db):
     with pytest.raises(OperationalError):
         in_unit_of_work(make_session_factory(db), locked)
     assert runs.count(2) == 1
+
+
+@ABORTED
+def test_a_request_still_aborted_after_five_runs_answers_503(db, clock, world, monkeypatch, caplog, aborted):
+    """Each run rolled back; the answer is the error shape's 503, and the log says why at level WARNING."""
+    from onewindow import http
+
+    runs = []
+
+    def aborted_every_time(_ctx, _token):
+        runs.append(1)
+        raise aborted()
+
+    monkeypatch.setattr(http, "authenticate", aborted_every_time)
+    with TestClient(create_app(Settings(database_url=str(db.url), embedded_scheduler=False), clock=clock,
+                               engine=db)) as client:
+        answer = client.get("/api/v1/filings", headers=world.headers(ENTERPRISE))
+    assert (answer.status_code, answer.json()["error"]["code"], len(runs)) == (503, "database_unavailable", 5)
+    assert any(r.levelname == "WARNING" and r.getMessage().startswith("database unavailable")
+               for r in caplog.records)
