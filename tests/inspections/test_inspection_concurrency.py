@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 from sqlalchemy import func, select
 
@@ -80,3 +81,34 @@ def test_results_recorded_at_once_complete_the_inspection(client, world, db, clo
     seen = ok(client.get(f"{API}/inspections/{inspection}", headers=world.headers(ENT)))
     assert (seen["status"], sorted(r["outcome"] for r in seen["results"])) == (
         "completed", ["conforming", "conforming"])
+
+
+def test_a_relocation_that_waited_for_a_join_comes_after_it_in_the_log(client, world, run, db, clock, monkeypatch,
+                                                                        caplog):
+    """Customs' decision to inspect was matched alone once the window passed; the terminal completes the
+    relocation (it locks the task: its transaction has its id) while CIQ decides late and joins the inspection,
+    not started yet (a later id; it commits first). The relocation then takes the inspection. In the log,
+    which PostgreSQL orders by the transactions' ids, ``inspection.relocated`` would have come before
+    ``inspection.joined``; the relocation is run again instead, and its event comes after."""
+    require_postgresql(db)
+    _, ids, numbers = accepted_filing(client, world, seed=360, containers=1)
+    decision = {"inspect": True, "containers": numbers, "kind": "physical", "reason": "R-21"}
+    ok(client.post(f"{API}/declarations/{ids['customs']}/decision", json=decision,
+                   headers=world.headers(OFFICES["customs"])), 201)
+    clock.advance(seconds=3 * 3600)  # past the match window: customs' decision is matched alone
+    run(service.run_due)
+    (task,) = ok(client.get(f"{API}/terminal/tasks?status=open", headers=world.headers(TERMINAL)))
+    once = iter([True])
+    first_holds(monkeypatch, repository, "get_task", lambda _ctx: next(once, False))
+    caplog.set_level("INFO", logger="onewindow")
+    relocated, joined = one_after_the_other(
+        lambda: client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"},
+                            headers=world.headers(TERMINAL)),
+        lambda: client.post(f"{API}/declarations/{ids['ciq']}/decision", json=decision,
+                            headers=world.headers(OFFICES["ciq"])))
+    assert (relocated.status_code, joined.status_code) == (200, 201), (relocated.text, joined.text)
+    in_the_log = run(lambda ctx: ctx.session.execute(
+        select(Event.type).where(Event.subject_id == uuid.UUID(task["inspection_id"]))
+        .order_by(Event.tx, Event.seq)).scalars().all())
+    assert in_the_log == ["inspection.matched", "inspection.joined", "inspection.relocated"]
+    assert any("run again" in r.getMessage() for r in caplog.records)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from onewindow.context import Context
 from onewindow.db import RunAgain
 from onewindow.models import Event, EventRecipient, Organisation
-from onewindow.models.event import CONTAINER_SUBJECT
+from onewindow.models.event import CONTAINER_SUBJECT, INSPECTION_SUBJECT
 from onewindow.rows import holds_new
 from onewindow.sql import Prepared
 
@@ -27,12 +27,14 @@ _TX_KEY = "onewindow.tx"
 _LAST_TX = select(func.max(_EVENTS.c.tx))
 _LAST_ABOUT = {
     "container": Prepared(_LAST_TX.where(CONTAINER_SUBJECT, _EVENTS.c.subject_id == bindparam("subject_id"))),
+    "inspection": Prepared(_LAST_TX.where(INSPECTION_SUBJECT, _EVENTS.c.subject_id == bindparam("subject_id"))),
     **dict.fromkeys(("filing", "declaration"), Prepared(_LAST_TX.where(
         _EVENTS.c.filing_id == bindparam("filing_id"), _EVENTS.c.subject_id == bindparam("subject_id")))),
 }
-"""By subject type, the largest ``tx`` of the events about one subject: a container's (its visit's), from the
-index of the events about containers; a filing's or a declaration's, from the index of its filing's events.
-Each of these subjects is changed only under its lock (a visit's, a filing's, a declaration's)."""
+"""By subject type, the largest ``tx`` of the events about one subject: a container's (its visit's) or an
+inspection's, from the index of the events about containers or inspections; a filing's or a declaration's,
+from the index of its filing's events. Each of these subjects is changed only under its lock (a visit's, an
+inspection's, a filing's, a declaration's). A terminal's arrivals are not: they are left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,9 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     Once it is committed, relays are woken (:func:`on_events_committed` in this
     process, ``NOTIFY onewindow_events`` on PostgreSQL for every process).
 
-    The events about one container, filing or declaration come in the log in
-    the order their transactions committed, as the subject's lock ordered
-    them. On PostgreSQL the log's order is the transactions' ids, given when
+    The events about one container, inspection, filing or declaration come in
+    the log in the order their transactions committed, as the subject's lock
+    ordered them. On PostgreSQL the log's order is the transactions' ids, given when
     each first writes or locks a row, not when it commits: a transaction that
     got its id, then waited for the container's lock while another (with a
     later id) released it, would put its ``container.release_revoked`` before

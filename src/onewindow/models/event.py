@@ -13,6 +13,7 @@ from onewindow.models.base import Base
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 CONTAINER_SUBJECT = text("subject_type = 'container'")
+INSPECTION_SUBJECT = text("subject_type = 'inspection'")
 """The events about a container visit (released, release revoked, gated out): the only ones a reader looks up
 by their subject (a consignment's timeline), indexed by it alone (:data:`Event`'s partial index); a query
 that uses the index says so in these words, not with a bound value."""
@@ -32,7 +33,11 @@ class Event(Base):
     __table_args__ = (Index("ix_events_filing_seq", "filing_id", "seq"),
                       Index("ix_events_tx_seq", "tx", "seq").ddl_if(dialect="postgresql"),
                       Index("ix_events_container_subject", "subject_id", sqlite_where=CONTAINER_SUBJECT,
-                            postgresql_where=CONTAINER_SUBJECT))
+                            postgresql_where=CONTAINER_SUBJECT),
+                      # where an event about an inspection must follow the inspection's last (PostgreSQL only:
+                      # events.service.record_event)
+                      Index("ix_events_inspection_subject", "subject_id",
+                            postgresql_where=INSPECTION_SUBJECT).ddl_if(dialect="postgresql"))
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
