@@ -539,7 +539,7 @@ class ConsignmentLife(RuleBasedStateMachine):
                     if party == ENT:
                         assert not any(reason in str(event) for reason in self.reasons), event
                 self.cursors[party] = page["next"]
-                if not page["events"]:
+                if len(page["events"]) < 1000:  # the last page (the steps run one at a time: all committed)
                     break
             for number, container in self.containers.items():
                 for kind in ("container.released", "container.release_revoked"):
