@@ -44,6 +44,13 @@ def first_holds(monkeypatch, module: Any, name: str, first: Callable[[Any], bool
     monkeypatch.setattr(module, name, holding)
 
 
+def first_call_holds(monkeypatch, module: Any, name: str) -> None:
+    """:func:`first_holds` for the first call of ``module.name`` only: the first request's lock (a request run
+    again, or the second request, goes straight through)."""
+    once = iter([True])
+    first_holds(monkeypatch, module, name, lambda _ctx: next(once, False))
+
+
 def one_after_the_other(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
     """``first()`` and, while it holds its lock (:func:`first_holds`), ``second()``, each on its own thread;
     their answers (an exception fails the caller)."""

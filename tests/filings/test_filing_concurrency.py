@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from onewindow.filings import repository
 from onewindow.models import Event
 from onewindow.samples import sample_entry
-from tests.concurrency import first_holds, one_after_the_other, require_postgresql
+from tests.concurrency import first_call_holds, first_holds, one_after_the_other, require_postgresql
 from tests.filings.test_staging_model import PLAIN_LINE
 from tests.flows import API, ENT, OFFICES, error, ok
 
@@ -20,15 +20,10 @@ def _filing(client, world, seed: int) -> tuple[dict, dict]:
     return entry, ok(client.post(f"{API}/filings", json=entry, headers=world.headers(ENT)), 201)
 
 
-def _first_holds_the_filing(monkeypatch) -> None:
-    once = iter([True])
-    first_holds(monkeypatch, repository, "get_filing", lambda _ctx: next(once, False))
-
-
 def test_a_submit_that_waited_for_another_finds_nothing_left_to_file(client, world, run, db, monkeypatch):
     require_postgresql(db)
     _, filing = _filing(client, world, seed=310)
-    _first_holds_the_filing(monkeypatch)
+    first_call_holds(monkeypatch, repository, "get_filing")
     submit = lambda: client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT))  # noqa: E731
     first, second = one_after_the_other(submit, submit)
     assert {d["status"] for d in ok(first)["declarations"]} == {"submitted"}
@@ -48,7 +43,7 @@ def test_an_edit_that_waited_for_the_one_bringing_the_ciq_declaration_keeps_that
     url, headers = f"{API}/filings/{filing['id']}", world.headers(ENT)
     assert [d["agency"] for d in ok(client.patch(url, json={"items": plain}, headers=headers))["declarations"]
             ] == ["customs"]
-    _first_holds_the_filing(monkeypatch)
+    first_call_holds(monkeypatch, repository, "get_filing")
     first, second = one_after_the_other(lambda: client.patch(url, json={"items": entry["items"]}, headers=headers),
                                         lambda: client.patch(url, json={"remarks": "urgent"}, headers=headers))
     assert (ok(first)["version"], ok(second)["version"]) == (3, 4)
@@ -88,8 +83,7 @@ def test_an_amendment_that_waited_for_an_acceptance_comes_after_it_in_the_log(
     _, filing = _filing(client, world, seed=350)
     ok(client.post(f"{API}/filings/{filing['id']}/submit", headers=world.headers(ENT)))
     customs = next(d["id"] for d in filing["declarations"] if d["agency"] == "customs")
-    once = iter([True])
-    first_holds(monkeypatch, repository, "get_filing_unscoped", lambda _ctx: next(once, False))
+    first_call_holds(monkeypatch, repository, "get_filing_unscoped")
     caplog.set_level("INFO", logger="onewindow")
     amended, accepted = one_after_the_other(
         lambda: client.post(f"{API}/declarations/{customs}/amendments", headers=world.headers(ENT),

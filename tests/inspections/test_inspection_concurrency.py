@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from onewindow.inspections import repository, service
 from onewindow.models import Event, InspectionDecision
 from onewindow.samples import container_number
-from tests.concurrency import first_holds, one_after_the_other, require_postgresql
+from tests.concurrency import first_call_holds, first_holds, one_after_the_other, require_postgresql
 from tests.flows import API, ENT, OFFICES, TERMINAL, accepted_filing, discharge, ok
 
 
@@ -34,8 +34,7 @@ def test_two_decisions_reaching_each_other_s_containers_take_them_in_one_order(
     consignments = [accepted_filing(client, world, seed=seed, numbers=numbers, arrive=False)[1]
                     for seed, numbers in ((1, [a]), (2, [a, c]), (3, [c]))]
     _decide(client, world, consignments[1], "customs")
-    calls = iter(range(1_000_000))
-    first_holds(monkeypatch, service, "open_visits", lambda ctx: next(calls) == 0)  # the first decision's lock
+    first_call_holds(monkeypatch, service, "open_visits")  # the first decision's lock
     caplog.set_level("INFO", logger="onewindow")
     one_after_the_other(lambda: _decide(client, world, consignments[0], "ciq"),
                         lambda: _decide(client, world, consignments[2], "ciq"))
@@ -98,8 +97,7 @@ def test_a_relocation_that_waited_for_a_join_comes_after_it_in_the_log(client, w
     clock.advance(seconds=3 * 3600)  # past the match window: customs' decision is matched alone
     run(service.run_due)
     (task,) = ok(client.get(f"{API}/terminal/tasks?status=open", headers=world.headers(TERMINAL)))
-    once = iter([True])
-    first_holds(monkeypatch, repository, "get_task", lambda _ctx: next(once, False))
+    first_call_holds(monkeypatch, repository, "get_task")
     caplog.set_level("INFO", logger="onewindow")
     relocated, joined = one_after_the_other(
         lambda: client.post(f"{API}/terminal/tasks/{task['id']}/complete", json={"location": "B3"},

@@ -465,7 +465,7 @@ def run_due(ctx: Context) -> int:
         .join(Declaration, Declaration.id == InspectionDecision.declaration_id)
         .where(InspectionDecision.status == DecisionStatus.pending.value, InspectionDecision.decided_at <= cutoff))]
     everything = {n for numbers in due for n in numbers}
-    locked = open_visits(ctx, everything, also=match_reach(ctx, everything)) if len(due) > 1 else {}
+    locked = open_visits(ctx, everything, also=match_reach(ctx, everything))
     tried, done = 0, set()
     for numbers in due:
         if set(numbers) <= done:
