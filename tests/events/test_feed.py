@@ -102,6 +102,30 @@ def test_a_bad_cursor_is_422_and_no_token_401(client, world):
     assert client.get(f"{API}/events").status_code == 401
 
 
+@pytest.mark.parametrize("cursor", ["-1.5", "0.-3", "999999999999999999999999.1", "0.9223372036854775808"])
+def test_a_cursor_with_a_negative_or_too_large_number_is_422(client, world, cursor):
+    answer = client.get(f"{API}/events", params={"after": cursor}, headers=world.headers(ENT))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["loc"] == ["query", "after"]
+
+
+def test_a_cursor_past_the_end_of_the_log_is_422_not_an_empty_page_for_ever(client, world, db):
+    filed(client, world, 42)
+    events, cursor = follow(client, world.headers(ENT), 100, expect=3)
+    tx, seq = (int(part) for part in cursor.split("."))
+    assert feed(client, world.headers(ENT), cursor) == {"events": [], "next": cursor}  # the end, as returned
+    assert feed(client, world.headers(OTHER), cursor)["events"] == []  # a position in the log, whoever asks
+    past = [f"{tx}.{seq + 1000}", f"{tx + 1_000_000 if db.dialect.name == 'postgresql' else 7}.{seq}"]
+    for cursor in past:
+        answer = client.get(f"{API}/events", params={"after": cursor}, headers=world.headers(ENT))
+        assert answer.status_code == 422, (cursor, answer.text)
+        [detail] = answer.json()["error"]["details"]
+        assert detail["loc"] == ["query", "after"] and "past the end of the event log" in detail["msg"]
+    filed(client, world, 43)  # the log grows: the cursor returned goes on from where it was
+    assert [e["type"] for e in follow(client, world.headers(ENT), 100, expect=3)[0][3:]] == [
+        "filing.created", "declaration.submitted", "declaration.submitted"]
+
+
 def test_an_event_of_a_transaction_still_running_is_not_skipped(client, world, db, clock, settings):
     """On PostgreSQL a running transaction's event may have a lower sequence than a committed one:
     the feed waits for it instead of moving its cursor past it."""
@@ -112,7 +136,7 @@ def test_an_event_of_a_transaction_still_running_is_not_skipped(client, world, d
     ctx = Context(session=slow, clock=clock, settings=settings)
     ctx = Context(session=slow, clock=clock, settings=settings, actor=actor_for(ctx, ENT))
     org = ctx.actor.org_id
-    record_event(ctx, "test.slow", subject_type="test", subject_id=org, recipients=[org], data={})
+    record_event(ctx, "filing.updated", subject_type="test", subject_id=org, recipients=[org], data={})
     slow.flush()  # its sequence number is taken now, its commit comes later
     filed(client, world, 40)  # committed events with higher sequence numbers
     page = feed(client, world.headers(ENT))
@@ -120,7 +144,7 @@ def test_an_event_of_a_transaction_still_running_is_not_skipped(client, world, d
     slow.commit()
     slow.close()
     seen, _ = follow(client, world.headers(ENT), 2, expect=4)
-    assert [e["type"] for e in seen] == ["test.slow", "filing.created", "declaration.submitted",
+    assert [e["type"] for e in seen] == ["filing.updated", "filing.created", "declaration.submitted",
                                          "declaration.submitted"]
 
 

@@ -73,7 +73,7 @@ def test_the_feed_seeks_to_the_caller_s_position_on_sqlite(sqlite_engine):
         with unit_of_work(factory, read_only=True) as session:
             ctx = Context(session=session, clock=SystemClock(), settings=Settings())
             ctx = Context(session=session, clock=ctx.clock, settings=ctx.settings, actor=actor_for(ctx, "0916"))
-            read_feed(ctx, "0.5", 10)
+            read_feed(ctx, "0.0", 10)
     finally:
         event.remove(sqlite_engine, "before_cursor_execute", statement)
     [feed] = [sql for sql in seen if "event_recipients" in sql]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from onewindow.config import Settings
 from onewindow.events.webhooks import EVENT_TYPES, UrlRefused, committed_before, matches, signing_secrets, vet_url
@@ -265,6 +268,30 @@ def test_types_must_be_known_types_or_groups(client, world):
 def test_a_malformed_body_is_422(client, world, body):
     answer = client.post(f"{API}/webhooks", json=body, headers=world.headers(ENT))
     assert answer.status_code == 422, answer.text
+
+
+def test_every_event_type_the_api_guide_lists_may_be_subscribed_to(client, world):
+    guide = (Path(__file__).parents[2] / "docs" / "api-guide.md").read_text()
+    tables = [part.split("\n\n")[0] for part in guide.split("| action | event type |")[1:]]
+    listed = {found for table in tables for found in re.findall(r"^\|[^|]*\| `([a-z_]+\.[a-z_]+)`", table, re.M)}
+    assert listed == EVENT_TYPES
+    answer = create(client, world, types=sorted(listed))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["types"] == sorted(listed)
+
+
+def test_an_event_of_a_type_the_platform_does_not_know_is_not_written(db, world, clock, settings):
+    from onewindow.context import Context
+    from onewindow.db import make_session_factory
+    from onewindow.events.service import record_event
+    from onewindow.models import Event
+
+    with make_session_factory(db)() as session:
+        ctx = Context(session=session, clock=clock, settings=settings)
+        with pytest.raises(ValueError, match="'inspection.joint' is not an event type"):
+            record_event(ctx, "inspection.joint", subject_type="inspection", subject_id=uuid.uuid4(),
+                         recipients=[], data={})
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.type == "inspection.joint")) == 0
 
 
 def test_matching_types():

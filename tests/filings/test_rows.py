@@ -55,7 +55,7 @@ def test_submitting_writes_versions_containers_and_status(run, world):
 def test_an_event_is_written_at_once_with_its_recipients(run, world):
     def write(ctx):
         org = ctx.as_actor().org_id
-        event = record_event(ctx, "test.written", subject_type="test", subject_id=org, recipients=[org, org],
+        event = record_event(ctx, "filing.updated", subject_type="test", subject_id=org, recipients=[org, org],
                              data={"n": 1})
         assert event.seq is not None and event.recipients == (org,)
         stored = ctx.session.scalar(select(Event).where(Event.seq == event.seq))  # visible before any flush
@@ -63,4 +63,4 @@ def test_an_event_is_written_at_once_with_its_recipients(run, world):
         return event.seq
 
     seq = run(write, as_org=ENT)
-    assert run(lambda ctx: ctx.session.scalar(select(Event.type).where(Event.seq == seq))) == "test.written"
+    assert run(lambda ctx: ctx.session.scalar(select(Event.type).where(Event.seq == seq))) == "filing.updated"

@@ -231,6 +231,31 @@ def test_decisions_are_matched_across_filings_by_container_number(client, world)
     assert client.get(f"{API}/filings/{f2}", headers=world.headers(ENT)).status_code == 404
 
 
+def test_an_inspection_serving_two_consignments_names_neither_and_is_in_both_timelines(client, world, run):
+    """One enterprise's feed never carries the other's filing id; each consignment's timeline still shows the
+    inspection they share."""
+    import uuid
+
+    from onewindow.models import Filing
+    from onewindow.web.timeline import consignment_timeline
+
+    f1, ids1, (shared,) = accepted_filing(client, world, seed=36, containers=1)
+    f2, ids2, _ = accepted_filing(client, world, seed=37, enterprise=OTHER, numbers=[shared], arrive=False)
+    for ids in (ids1, ids2):
+        decide(client, world, ids["customs"], "0916", inspect=True, containers=[shared], kind="physical")
+        decide(client, world, ids["ciq"], "210600", inspect=False)
+    (inspection,) = inspections(client, world, f1)
+    assert inspections(client, world, f2, OTHER) == [inspection]
+    for who, own, other in ((ENT, f1, f2), (OTHER, f2, f1)):
+        feed = ok(client.get(f"{API}/events", params={"limit": 1000}, headers=world.headers(who)))["events"]
+        about = [e for e in feed if e["subject"]["id"] == inspection["id"]]
+        assert about and all(e["filing_id"] is None for e in about), about
+        assert other not in json.dumps(feed) and own in {e["filing_id"] for e in feed}
+        timeline = run(lambda ctx, own=own: consignment_timeline(ctx, ctx.session.get(Filing, uuid.UUID(own))),
+                       as_org=who)
+        assert [e["id"] for e in timeline if e["subject"]["id"] == inspection["id"]] == [e["id"] for e in about]
+
+
 def test_a_decision_after_the_inspection_started_gets_its_own_late_inspection(client, world, run, clock):
     filing_id, ids, (a, b, c) = accepted_filing(client, world, seed=29)
     decide(client, world, ids["customs"], "0916", inspect=True, containers=[a], kind="physical")

@@ -1,7 +1,7 @@
 """Pages whose reads must not grow with the platform's history: a consignment's timeline reads by the
-consignment (its filing's index, its containers' events' index) and checks each event found against the
-caller's recipient rows, not the caller's whole feed (for an agency's office or a terminal, every consignment
-it ever saw); a terminal's yard reads the visits not yet over, not every visit ever recorded."""
+consignment (its filing's index, its containers' and its inspections' events' indexes) and checks each event
+found against the caller's recipient rows, not the caller's whole feed (for an agency's office or a terminal,
+every consignment it ever saw); a terminal's yard reads the visits not yet over, not every visit ever recorded."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def test_sqlite_finds_the_events_by_the_consignment_and_seeks_each_recipient_row
     steps = plan(sqlite_engine, timeline_query(uuid.uuid4(), a_filing()))
     assert any("USING COVERING INDEX ix_events_filing_seq (filing_id=?)" in s for s in steps), steps
     assert any("USING INDEX ix_events_container_subject (subject_id=?)" in s for s in steps), steps
+    assert any("USING INDEX ix_events_inspection_subject (subject_id=?)" in s for s in steps), steps
     recipients = [s for s in steps if "event_recipients" in s]
     assert recipients == ["SEARCH event_recipients USING PRIMARY KEY (organisation_id=? AND tx=? AND event_seq=?)"]
     assert not any(s.startswith("SCAN") for s in steps), steps
@@ -39,7 +40,8 @@ def test_postgresql_can_use_the_indexes_of_the_timeline_and_the_yard(fresh_postg
     upgrade(db)
     try:
         timeline = postgresql_plan(db, timeline_query(uuid.uuid4(), a_filing()))
-        assert "ix_events_container_subject" in timeline and "ix_events_filing_seq" in timeline, timeline
+        assert all(index in timeline for index in ("ix_events_container_subject", "ix_events_filing_seq",
+                                                   "ix_events_inspection_subject")), timeline
         assert "ix_container_visits_yard" in postgresql_plan(db, yard_query("CNDAG"))
     finally:
         db.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from onewindow.context import Context
@@ -26,15 +26,45 @@ from onewindow.parties.permissions import Permission
 START = "0.0"
 
 
+LARGEST_POSITION = 2**63 - 1
+"""The largest ``tx`` or ``seq`` the log can hold (the databases' 64-bit integers)."""
+
+
 def parse_cursor(cursor: str | None) -> tuple[int, int]:
-    """``"<tx>.<seq>"`` → (tx, seq); 422 naming ``after`` when malformed."""
+    """``"<tx>.<seq>"`` → (tx, seq); 422 naming ``after`` when malformed or either part is negative or larger
+    than :data:`LARGEST_POSITION`."""
     if not cursor:
         return 0, 0
     try:
         tx, seq = (int(part) for part in cursor.split("."))
     except ValueError:
-        raise ValidationFailed([field_error(["query", "after"], "must be a cursor returned as 'next'")]) from None
+        raise _not_a_cursor("must be a cursor returned as 'next'") from None
+    if not (0 <= tx <= LARGEST_POSITION and 0 <= seq <= LARGEST_POSITION):
+        raise _not_a_cursor("must be a cursor returned as 'next' (its numbers are never negative nor that large)")
     return tx, seq
+
+
+def _not_a_cursor(message: str) -> ValidationFailed:
+    return ValidationFailed([field_error(["query", "after"], message)])
+
+
+_NEXT_TX = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+_LAST_SEQ = select(func.max(Event.seq))
+
+
+def _refuse_a_cursor_past_the_log(session: Session, tx: int, seq: int) -> None:
+    """422 naming ``after`` when the position lies past every event the log holds or will hold soon: a
+    cursor no feed returned, after which a consumer would wait for ever (an empty page keeps its cursor).
+
+    Every ``next`` names a written event, or is the cursor it was asked with: its ``seq`` is at most the
+    largest written, and its ``tx`` is 0 on SQLite (one writer at a time) and, on PostgreSQL, older than
+    the next transaction id to be given."""
+    if session.get_bind().dialect.name == "postgresql":
+        past = tx >= session.execute(_NEXT_TX).scalar_one()
+    else:
+        past = tx != 0
+    if past or seq > (session.execute(_LAST_SEQ).scalar_one() or 0):
+        raise _not_a_cursor("lies past the end of the event log: use a cursor returned as 'next'")
 
 
 def horizon(ctx: Context) -> int | None:
@@ -89,6 +119,8 @@ def read_feed(ctx: Context, after: str | None, limit: int) -> tuple[list[Event],
     rows = ctx.session.execute(query.order_by(EventRecipient.tx, EventRecipient.event_seq).limit(limit)).all()
     if rows:
         tx, seq = rows[-1][1], rows[-1][2]
+    elif (tx, seq) != (0, 0):
+        _refuse_a_cursor_past_the_log(ctx.session, tx, seq)
     return [row[0] for row in rows], f"{tx}.{seq}"
 
 

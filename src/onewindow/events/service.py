@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from onewindow.context import Context
 from onewindow.db import RunAgain
 from onewindow.models import Event, EventRecipient, Organisation
-from onewindow.models.event import CONTAINER_SUBJECT, INSPECTION_SUBJECT
+from onewindow.models.event import CONTAINER_SUBJECT, EVENT_TYPES, INSPECTION_SUBJECT
 from onewindow.rows import holds_new
 from onewindow.sql import Prepared
 
@@ -76,7 +76,12 @@ def record_event(ctx: Context, type_: str, *, subject_type: str, subject_id: uui
     waited for the declaration an acceptance held, its ``declaration.amended``
     before that ``declaration.accepted``. Such a transaction raises
     :class:`~onewindow.db.RunAgain` instead, and is run again with a new id.
+
+    ``type_`` is one of :data:`~onewindow.models.event.EVENT_TYPES` (what webhooks may subscribe to);
+    any other raises ``ValueError``, before anything is written.
     """
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"{type_!r} is not an event type of the platform (EVENT_TYPES)")
     session = ctx.session
     if holds_new(session, Organisation):
         session.flush()  # a recipient registered in this unit of work must exist before it is referenced

@@ -34,24 +34,13 @@ from onewindow.events.feed import event_document
 from onewindow.models import (
     AGENCY_KINDS, DeliveryStatus, Event, EventRecipient, OrgKind, WebhookDelivery, WebhookSubscription,
 )
-from onewindow.models.event import recipient_of
+from onewindow.models.event import EVENT_TYPES, recipient_of
 from onewindow.parties.permissions import Permission
 
 SECRET_PREFIX = "whsec_"
 MAX_OVERLAP_HOURS = 720
 """The longest a replaced secret may keep signing (30 days)."""
 
-EVENT_TYPES: frozenset[str] = frozenset({
-    "filing.created", "filing.updated",
-    "declaration.staged", "declaration.discarded", "declaration.withdrawn", "declaration.submitted",
-    "declaration.accepted", "declaration.rejected", "declaration.amended", "declaration.released",
-    "declaration.release_revoked",
-    "inspection.decided", "inspection.matched", "inspection.relocated", "inspection.scheduled",
-    "inspection.started", "inspection.checked_in", "inspection.appointment_lapsed", "inspection.absent",
-    "inspection.result_recorded", "inspection.completed", "inspection.results_adopted",
-    "container.arrived", "container.released", "container.release_revoked", "container.gated_out",
-})
-"""Every event type the platform writes (see docs/api-guide.md, Events)."""
 TYPE_GROUPS: frozenset[str] = frozenset(t.split(".")[0] for t in EVENT_TYPES)
 """The prefixes a subscription may name as ``<group>.*``."""
 

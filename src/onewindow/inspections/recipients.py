@@ -65,7 +65,8 @@ class Onlookers(NamedTuple):
     organisations: list[uuid.UUID]
     """The enterprises of the filings it serves, then the terminals of its port."""
     filing_id: uuid.UUID | None
-    """A filing it serves (the one its events are filed under)."""
+    """The filing it serves, its events' ``filing_id``; None when it serves several (a container shared by
+    consignments): an event names no consignment to the enterprises of the others."""
 
 
 def inspection_onlookers(ctx: Context, inspection_id: uuid.UUID, port: str | None) -> Onlookers:
@@ -81,7 +82,7 @@ def inspection_onlookers(ctx: Context, inspection_id: uuid.UUID, port: str | Non
         filings = sorted({f for _, f in found if f is not None})
         kept[key] = Onlookers(
             organisations=list(dict.fromkeys(chain((i for i, f in found if f), (i for i, f in found if not f)))),
-            filing_id=filings[0] if filings else None)
+            filing_id=filings[0] if len(filings) == 1 else None)
         kept.setdefault(("terminals", port), [i for i, f in found if f is None])
     return kept[key]
 

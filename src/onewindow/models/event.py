@@ -14,6 +14,19 @@ SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 CONTAINER_SUBJECT = text("subject_type = 'container'")
 INSPECTION_SUBJECT = text("subject_type = 'inspection'")
+
+EVENT_TYPES: frozenset[str] = frozenset({
+    "filing.created", "filing.updated",
+    "declaration.staged", "declaration.discarded", "declaration.withdrawn", "declaration.submitted",
+    "declaration.accepted", "declaration.rejected", "declaration.amended", "declaration.released",
+    "declaration.release_revoked",
+    "inspection.decided", "inspection.matched", "inspection.joined", "inspection.relocated",
+    "inspection.scheduled", "inspection.started", "inspection.checked_in", "inspection.appointment_lapsed",
+    "inspection.absent", "inspection.result_recorded", "inspection.completed", "inspection.results_adopted",
+    "container.arrived", "container.released", "container.release_revoked", "container.gated_out",
+})
+"""Every event type the platform writes (see docs/api-guide.md, Events): what webhooks may subscribe to, and
+all that :func:`onewindow.events.service.record_event` writes."""
 """The events about a container visit (released, release revoked, gated out): the only ones a reader looks up
 by their subject (a consignment's timeline), indexed by it alone (:data:`Event`'s partial index); a query
 that uses the index says so in these words, not with a bound value."""
@@ -34,10 +47,10 @@ class Event(Base):
                       Index("ix_events_tx_seq", "tx", "seq").ddl_if(dialect="postgresql"),
                       Index("ix_events_container_subject", "subject_id", sqlite_where=CONTAINER_SUBJECT,
                             postgresql_where=CONTAINER_SUBJECT),
-                      # where an event about an inspection must follow the inspection's last (PostgreSQL only:
-                      # events.service.record_event)
-                      Index("ix_events_inspection_subject", "subject_id",
-                            postgresql_where=INSPECTION_SUBJECT).ddl_if(dialect="postgresql"))
+                      # the events about an inspection: where the next must follow the last (PostgreSQL:
+                      # events.service.record_event), and a consignment's timeline (those naming no filing)
+                      Index("ix_events_inspection_subject", "subject_id", sqlite_where=INSPECTION_SUBJECT,
+                            postgresql_where=INSPECTION_SUBJECT))
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
