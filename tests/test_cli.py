@@ -177,6 +177,9 @@ def test_org_add_normalises_the_code_to_upper_case(cli):
     (["--kind", "bank", "--code", "ICBC"], "kind", "enterprise"),
     (["--kind", "customs", "--code", "0916", "--credit", "advanced"], "credit", "only enterprises"),
     (["--kind", "enterprise", "--code", ENTERPRISE, "--credit", "platinum"], "credit", "general"),
+    *[(["--kind", kind, "--code", code, "--office", "CNDAG"], "office", "only terminals")
+      for kind, code in [("customs", "0901"), ("ciq", "210601"), ("enterprise", ENTERPRISE),
+                         ("border", "DLBORDER"), ("maritime", "DLMSA"), ("admin", "PORTOFFICE")]],
 ])
 def test_org_add_refuses_invalid_input_naming_the_field(cli, db, args, field, words):
     error = cli.error("org", "add", *args, "--name", "某机构")
@@ -483,6 +486,42 @@ def test_declaration_amend_needs_a_json_object(cli, tmp_path):
     error = cli.error("declaration", "amend", "--org", ENTERPRISE, customs,
                       write_json(tmp_path / "c.json", {"bill_of_lading": "not valid!"}), "--reason", "x")
     assert fields(error) == [["changes", "bill_of_lading"]]
+
+
+def test_declaration_amend_refuses_an_empty_reason_as_the_api_does(cli, client, tmp_path):
+    tokens = register_port(cli)
+    created = cli.json("filing", "create", "--org", ENTERPRISE, write_json(tmp_path / "e.json",
+                                                                            sample_entry(seed=12)))
+    cli.ok("filing", "submit", "--org", ENTERPRISE, created["id"])
+    customs = next(d["id"] for d in created["declarations"] if d["agency"] == "customs")
+    changes = {"remarks": "更正"}
+    for reason in ("", "   "):
+        error = cli.error("declaration", "amend", "--org", ENTERPRISE, customs,
+                          write_json(tmp_path / "c.json", changes), "--reason", reason)
+        assert error["code"] == "validation_failed" and fields(error) == [["reason"]]
+        over_http = client.post(f"/api/v1/declarations/{customs}/amendments",
+                                json={"changes": changes, "reason": reason},
+                                headers={"Authorization": f"Bearer {tokens[ENTERPRISE]}"})
+        assert over_http.status_code == 422 and over_http.json()["error"]["details"] == error["details"]
+    shown = cli.json("declaration", "show", "--org", ENTERPRISE, customs)
+    assert shown["version"] == 1 and shown["data"].get("remarks") != "更正"
+    assert cli.json("filing", "show", "--org", ENTERPRISE, created["id"])["version"] == 1
+
+
+@pytest.mark.parametrize(("command", "org", "path", "statuses"), [
+    ("filing", ENTERPRISE, "/api/v1/filings", ["draft", "filed"]),
+    ("declaration", "0916", "/api/v1/declarations",
+     ["draft", "submitted", "accepted", "rejected", "withdrawn", "inspecting", "released"]),
+])
+def test_list_commands_refuse_an_unknown_status_as_the_api_does(cli, client, command, org, path, statuses):
+    tokens = register_port(cli)
+    error = cli.error(command, "list", "--org", org, "--status", "bogus")
+    assert error["code"] == "validation_failed" and fields(error) == [["status"]]
+    assert all(f"'{status}'" in error["details"][0]["msg"] for status in statuses)
+    over_http = client.get(path, params={"status": "bogus"}, headers={"Authorization": f"Bearer {tokens[org]}"})
+    assert over_http.status_code == 422
+    [detail] = over_http.json()["error"]["details"]
+    assert detail["loc"] == ["query", "status"] and detail["msg"] == error["details"][0]["msg"]
 
 
 def test_acting_as_an_unknown_user_is_not_found(cli):

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from onewindow.clock import SystemClock, clock_from_settings
 from onewindow.config import get_settings
 from onewindow.context import Context
 from onewindow.db import make_engine, make_session_factory, unit_of_work
-from onewindow.errors import AppError, ValidationFailed, field_error
+from onewindow.errors import AppError, ValidationFailed, field_error, pydantic_details
 
 app = typer.Typer(help="OneWindow: a trade Single Window (one declaration, one inspection, one release).",
                   no_args_is_help=True, add_completion=False)
@@ -95,6 +96,16 @@ def read_json(path: str) -> Any:
                               message=f"{path} is not valid JSON"))
 
 
+def validated(kind: Any, value: Any, loc: tuple[str, ...] = ()) -> Any:
+    """``value`` validated as the API validates it (``kind``: the API's Pydantic model or enum), or a 422-shaped
+    error with the API's messages, each bad field named under ``loc``."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        fail(ValidationFailed([{**d, "loc": [*loc, *d["loc"]]}
+                               for d in pydantic_details(exc.errors(include_url=False), strip=())]))
+
+
 @app.command()
 def init() -> None:
     """Create or upgrade the database at ONEWINDOW_DATABASE_URL."""
@@ -118,7 +129,7 @@ def org_add(kind: Annotated[str, typer.Option(help="enterprise, customs, ciq, bo
             name: Annotated[str, typer.Option()],
             office: Annotated[str | None, typer.Option(help="A terminal's port (UN/LOCODE).")] = None,
             credit: Annotated[str | None, typer.Option(help="An enterprise's credit level.")] = None) -> None:
-    """Register an organisation."""
+    """Register an organisation (--office: the port a terminal serves, refused for any other kind)."""
     from onewindow.parties.service import add_organisation
 
     with work() as ctx:
@@ -287,10 +298,12 @@ def filing_create(org: OrgOpt, file: Annotated[str, typer.Argument(help="Entry J
 
 @filing_app.command("list")
 def filing_list(org: OrgOpt, status: str | None = None, user: UserOpt = None) -> None:
-    """The organisation's filings, newest first."""
+    """The organisation's filings, newest first; --status one of the API's filing statuses."""
     from onewindow.filings import service
     from onewindow.filings.presenters import filing_out
+    from onewindow.models import FilingStatus
 
+    status = validated(FilingStatus | None, status, ("status",))
     _flow(org, user, lambda ctx: [_dump(filing_out(f)) for f in service.list_filings(ctx, status=status)[0]])
 
 
@@ -327,10 +340,13 @@ def filing_submit(org: OrgOpt, filing_id: str,
 
 @declaration_app.command("list")
 def declaration_list(org: OrgOpt, status: str | None = None, user: UserOpt = None) -> None:
-    """The office's queue (or the enterprise's declarations)."""
+    """The office's queue (or the enterprise's declarations); --status one of the API's declaration
+    statuses."""
     from onewindow.filings import declarations
     from onewindow.filings.presenters import declaration_summary
+    from onewindow.models import DeclarationStatus
 
+    status = validated(DeclarationStatus | None, status, ("status",))
     _flow(org, user, lambda ctx: [_dump(declaration_summary(d))
                                   for d in declarations.list_declarations(ctx, status=status, limit=500)])
 
@@ -367,15 +383,16 @@ def declaration_reject(org: OrgOpt, declaration_id: str, reason: Annotated[str, 
 def declaration_amend(org: OrgOpt, declaration_id: str,
                       file: Annotated[str, typer.Argument(help="JSON object of changed fields, or -")],
                       reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
-    """Amend a filed declaration; the filing's other agencies are notified."""
+    """Amend a filed declaration; the filing's other agencies are notified. The changes and the reason are
+    checked as the API checks an amendment's body (a non-empty object; a reason of at least one character once
+    stripped)."""
     from onewindow.filings import declarations
     from onewindow.filings.presenters import declaration_out
+    from onewindow.filings.schemas import AmendmentRequest
 
-    changes = read_json(file)
-    if not isinstance(changes, dict) or not changes:
-        fail(ValidationFailed([field_error(["changes"], "must be a non-empty JSON object of entry fields")]))
-    _flow(org, user, lambda ctx: _dump(declaration_out(ctx, declarations.amend(ctx, declaration_id, changes,
-                                                                                   reason))))
+    body = validated(AmendmentRequest, {"changes": read_json(file), "reason": reason})
+    _flow(org, user, lambda ctx: _dump(declaration_out(ctx, declarations.amend(ctx, declaration_id, body.changes,
+                                                                                   body.reason))))
 
 
 @events_app.command("tail")

@@ -51,7 +51,9 @@ def _validate_org(kind: str, code: str, name: str, port: str | None, credit: str
         errors.append(field_error(["name"], "must not be empty"))
     if org_kind is OrgKind.terminal and not port:
         errors.append(field_error(["office"], "a terminal needs the UN/LOCODE of the port it serves"))
-    if port and (msg := v.check_location(port)):
+    if port and org_kind is not OrgKind.terminal:
+        errors.append(field_error(["office"], "only terminals serve a port"))
+    elif port and (msg := v.check_location(port)):
         errors.append(field_error(["office"], msg))
     if credit is not None:
         if org_kind is not OrgKind.enterprise:
@@ -65,7 +67,8 @@ def _validate_org(kind: str, code: str, name: str, port: str | None, credit: str
 
 def add_organisation(ctx: Context, *, kind: str, code: str, name: str, port: str | None = None,
                      credit_level: str | None = None) -> Organisation:
-    """Register an organisation; its code is validated by kind and must be new (409 otherwise)."""
+    """Register an organisation; its code is validated by kind and must be new (409 otherwise); ``port`` is
+    the port a terminal serves (required for a terminal, refused for any other kind)."""
     code = code.strip().upper()
     org_kind = _validate_org(kind, code, name, port, credit_level)
     if ctx.session.scalar(select(Organisation).where(Organisation.code == code)):
