@@ -391,7 +391,7 @@ def test_a_backlog_is_claimed_in_growing_batches_and_delivered_once(client, worl
 def emit_until_delivered(run, org, hook) -> list[str]:
     """Commit one event for ``org`` and wait for the relay (woken by the commit) to deliver it to ``hook``;
     on PostgreSQL the horizon may hold the first back, so commit another after 5 s, up to six times. The
-    events written."""
+    events written: what ``hook`` received is among them (when more than one was written, in any order)."""
     written = []
     for _ in range(6):
         written += emit(run, [org], None, 1)
@@ -415,7 +415,9 @@ def test_an_idle_relay_is_woken_by_a_commit_not_a_poll(client, world, receiver, 
         written = emit_until_delivered(run, ent, hook)
     finally:
         relay.stop()
-    assert hook.ids[0] == written[0]
+    # delivered without a poll; when the horizon held the first back, a later commit may come first: events
+    # without a filing go out side by side
+    assert hook.ids and set(hook.ids) <= set(written)
 
 
 def test_without_subscriptions_commits_cost_no_look_until_one_is_made(client, world, receiver, db, clock, settings,
@@ -443,7 +445,7 @@ def test_without_subscriptions_commits_cost_no_look_until_one_is_made(client, wo
         written = emit_until_delivered(run, ent, hook)
     finally:
         relay.stop()
-    assert looked and hook.ids[0] == written[0]
+    assert looked and hook.ids and set(hook.ids) <= set(written)
 
 
 def test_while_nothing_is_subscribed_a_commit_costs_the_relay_no_database_round_trip(
@@ -479,7 +481,7 @@ def test_while_nothing_is_subscribed_a_commit_costs_the_relay_no_database_round_
         written = emit_until_delivered(run, ent, hook)
     finally:
         relay.stop()
-    assert len(hops) > 1 and hook.ids[0] == written[0]
+    assert len(hops) > 1 and hook.ids and set(hook.ids) <= set(written)
     assert not set(early) & set(hook.ids)  # events before the subscription are not sent, as ever
 
 
