@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
@@ -18,15 +18,21 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from onewindow.context import Context
 from onewindow.db import RunAgain, in_unit_of_work
-from onewindow.errors import AppError, Unauthenticated, ValidationFailed, pydantic_details
+from onewindow.errors import AppError, Unauthenticated, ValidationFailed, field_error, pydantic_details
 from onewindow.parties.service import authenticate
 
 log = logging.getLogger("onewindow")
 T = TypeVar("T")
 
+MAX_OFFSET = 1_000_000_000
+"""The largest ``offset`` a list takes: far past any list the platform serves, and within the databases'
+integers (a larger number would reach SQLite as more than its 64 bits)."""
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+"""A list's ``offset`` query parameter: 422 naming it when negative or past :data:`MAX_OFFSET`."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,35 @@ def app_error_response(exc: AppError) -> JSONResponse:
     return _error(exc.status, exc.code, exc.message, exc.details, headers)
 
 
+UNREADABLE_BODY = "There was an error parsing the body"
+"""What FastAPI's request handler (and :mod:`onewindow.dispatch`'s) raises, as a 400, for a JSON body it cannot
+decode (not UTF-8, nested too deeply): answered as any body that is not JSON, 422 at ``["body"]``."""
+
+
+def _unreadable(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply"
+    return "the body is not valid JSON"
+
+
+def _not_sent_as_json(content_type: str | None) -> str:
+    """The detail of a body that came with another content type than JSON's, and so was not read as JSON."""
+    came = f"it came as {content_type!r}" if content_type else "it came without one"
+    return f"the body must be JSON, sent with Content-Type: application/json ({came})"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application takes at the request's path (a 405's ``Allow``): the
+    router answers 405 from the first route matching the path alone, which may take only some of them."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error as ``{"error": {"code", "message", "details"}}``."""
 
@@ -185,11 +220,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return app_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request, exc: RequestValidationError):
+    async def invalid_request(request: Request, exc: RequestValidationError):
         errors = list(exc.errors())
         for err in errors:
             if tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
                 err["msg"] = "a JSON body is required"
+            elif tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes):
+                err["msg"] = _not_sent_as_json(request.headers.get("content-type"))
         details = pydantic_details(errors)
         for d in details:
             if d["type"] == "json_invalid":
@@ -197,9 +234,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return app_error_response(ValidationFailed(details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
+            return app_error_response(ValidationFailed([field_error(["body"], _unreadable(exc.__cause__))]))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def integrity(_request, _exc):

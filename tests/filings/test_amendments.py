@@ -352,6 +352,20 @@ def test_a_field_that_is_not_part_of_the_declaration_is_refused(client, world, a
     assert get_declaration(client, world, filed.ids[agency], ENT)["version"] == 1
 
 
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_one_answer_names_every_bad_field_of_an_amendment(client, world, run, reason):
+    filed = Filed(client, world)
+    answer = amend(client, world, filed.ciq, {"packages": -1, "currency": "XYZ", "foo": 1, "direction": "export"},
+                   reason=reason, org="210600")
+    assert answer.status_code == 422, answer.text
+    details = answer.json()["error"]["details"]
+    assert sorted(d["loc"] for d in details) == sorted([["reason"], ["changes", "foo"], ["changes", "direction"],
+                                                       ["changes", "packages"], ["changes", "currency"]])
+    assert [d["msg"] for d in details if d["loc"] == ["reason"]] == ["give the reason for the amendment"]
+    assert get_declaration(client, world, filed.ciq, ENT)["version"] == 1
+    assert amended_events(run) == []
+
+
 @pytest.mark.parametrize("agency", ["customs", "ciq"])
 def test_the_direction_of_a_filed_declaration_cannot_change(client, world, agency):
     filed = Filed(client, world)

@@ -171,10 +171,13 @@ def test_the_enterprise_books_a_relocated_inspection(client, world, clock):
     assert err["code"] == "not_ready"
     relocate(client, world, joint_id)
     past = clock.now() - timedelta(minutes=1)
-    for when in (past.isoformat(), at.replace(tzinfo=None).isoformat()):
+    too_far = clock.now() + timedelta(days=365, minutes=1)
+    for when in (past.isoformat(), at.replace(tzinfo=None).isoformat(), too_far.isoformat(),
+                 "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59+00:00"):
         err = error(client.post(f"{API}/inspections/{joint_id}/appointment", json={"at": when},
                                 headers=world.headers(ENT)), 422)
         assert err["details"][0]["loc"] == ["at"], when
+    assert inspection(client, world, joint_id, "0916")["appointment"] is None
     assert error(client.post(f"{API}/inspections/{joint_id}/appointment", json={}, headers=world.headers(ENT)),
                  422)["details"][0]["loc"] == ["at"]
     for office in ("0916", "210600", "DCT"):

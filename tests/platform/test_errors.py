@@ -60,6 +60,14 @@ def test_a_405_names_the_allowed_methods(client):
     assert "GET" in answer.headers.get("allow", "")
 
 
+@pytest.mark.parametrize(("path", "methods"), [("/api/v1/filings", {"GET", "POST"}),
+                                               (f"/api/v1/filings/{uuid.UUID(int=3)}", {"GET", "PATCH"})])
+def test_a_405_names_every_method_of_the_path_not_only_the_first_route_s(client, world, path, methods):
+    answer = client.put(path, headers=world.headers(ENTERPRISE))
+    assert answer.status_code == 405
+    assert methods <= set(answer.headers["allow"].split(", ")), answer.headers["allow"]
+
+
 @pytest.mark.parametrize("body", [b"{bad", b'{"direction": "import",}', b"\xff\xfe"])
 def test_an_invalid_json_body_is_422_naming_the_body(client, world, body):
     answer = client.post("/api/v1/filings", content=body, headers={**world.headers(ENTERPRISE),
@@ -198,3 +206,60 @@ def test_every_ref_in_the_openapi_document_resolves(client):
     doc = client.get("/openapi.json").json()
     dangling = sorted(ref for ref in _refs(doc) if not _resolves(doc, ref))
     assert dangling == []
+
+
+@pytest.mark.parametrize(("body", "msg"), [
+    (b'{"direction": "\xe9"}', "the body is not valid JSON: it is not UTF-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "the body is not valid JSON: it is nested too deeply")])
+def test_a_body_json_cannot_decode_is_422_naming_the_body(client, world, body, msg):
+    answer = client.post("/api/v1/filings", content=body, headers={**world.headers(ENTERPRISE),
+                                                                   "Content-Type": "application/json"})
+    error = error_of(answer, 422)
+    assert error["code"] == "validation_failed" and error["details"] == [{"loc": ["body"], "msg": msg}]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_sent_as_another_content_type_is_422_naming_the_content_type(client, world, content_type):
+    answer = client.post("/api/v1/filings", content=json.dumps(sample_entry(seed=1)).encode(),
+                         headers={**world.headers(ENTERPRISE), "Content-Type": content_type})
+    [detail] = error_of(answer, 422)["details"]
+    assert detail["msg"] == ("the body must be JSON, sent with Content-Type: application/json "
+                             f"(it came as '{content_type}')")
+
+
+def numbers_too_large(entry: dict) -> dict:
+    entry = {**entry, "packages": 10**30, "gross_weight_kg": 10**400, "net_weight_kg": 1e15}
+    entry["items"] = [{**entry["items"][0], "quantity": 10**400, "unit_price": 1e300, "total_price": 10**20}]
+    return entry
+
+
+def test_numbers_past_what_a_declaration_holds_are_422_each_named(client, world):
+    answer = client.post("/api/v1/filings", json=numbers_too_large(sample_entry(seed=1)),
+                         headers=world.headers(ENTERPRISE))
+    locs = sorted(str(d["loc"]) for d in error_of(answer, 422)["details"])
+    assert locs == sorted(str(loc) for loc in (["packages"], ["gross_weight_kg"], ["net_weight_kg"],
+                                                ["items", 0, "quantity"], ["items", 0, "unit_price"],
+                                                ["items", 0, "total_price"]))
+    assert client.get("/api/v1/filings", headers=world.headers(ENTERPRISE)).json()["total"] == 0
+
+
+def test_numbers_past_what_a_declaration_holds_are_422_in_an_edit_and_an_amendment(client, world):
+    headers = world.headers(ENTERPRISE)
+    filing = client.post("/api/v1/filings", json=sample_entry(seed=2), headers=headers).json()
+    edit = client.patch(f"/api/v1/filings/{filing['id']}", json={"packages": 10**30}, headers=headers)
+    assert [d["loc"] for d in error_of(edit, 422)["details"]] == [["packages"]]
+    client.post(f"/api/v1/filings/{filing['id']}/submit", headers=headers)
+    customs = next(d["id"] for d in filing["declarations"] if d["agency"] == "customs")
+    amended = client.post(f"/api/v1/declarations/{customs}/amendments",
+                          json={"changes": {"packages": 10**30}, "reason": "recount"}, headers=headers)
+    assert [d["loc"] for d in error_of(amended, 422)["details"]] == [["changes", "packages"]]
+    shown = client.get(f"/api/v1/filings/{filing['id']}", headers=headers).json()
+    assert shown["version"] == 1 and shown["data"]["packages"] == sample_entry(seed=2)["packages"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/filings", "/api/v1/declarations"])
+@pytest.mark.parametrize("offset", ["99999999999999999999", "1000000001"])
+def test_an_offset_past_any_list_is_422(client, world, path, offset):
+    code = ENTERPRISE if path.endswith("filings") else "0916"
+    error = error_of(client.get(path, params={"offset": offset}, headers=world.headers(code)), 422)
+    assert [d["loc"] for d in error["details"]] == [["query", "offset"]]

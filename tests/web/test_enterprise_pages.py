@@ -194,6 +194,7 @@ def test_the_staging_list_filters_and_pages(declarant):
     assert 'rel="next"' in first.text and "21" in first.text
     second = declarant.get("/enterprise/filings?offset=20")
     assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    assert declarant.get("/enterprise/filings?offset=99999999999999999999").status_code == 422  # not past SQL's
     assert 'id="no-filings"' in declarant.get("/enterprise/filings?status=filed").text
 
 

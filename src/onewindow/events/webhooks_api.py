@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from onewindow.context import Context
 from onewindow.events import webhooks as service
-from onewindow.http import AsCaller
+from onewindow.http import AsCaller, Offset
 from onewindow.models import DeliveryStatus, Event, WebhookDelivery, WebhookSubscription
 
 router = APIRouter(tags=["webhooks"])
@@ -162,7 +162,7 @@ async def enable_webhook(caller: AsCaller, webhook_id: str) -> WebhookOut:
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryPage)
 async def list_deliveries(caller: AsCaller, webhook_id: str, status: DeliveryStatus | None = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                          offset: Annotated[int, Query(ge=0)] = 0) -> DeliveryPage:
+                          offset: Offset = 0) -> DeliveryPage:
     """The webhook's deliveries, newest event first, each with every attempt."""
 
     def work(ctx: Context) -> DeliveryPage:

@@ -19,7 +19,7 @@ from onewindow.filings.schemas import (
     FilingVersionOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
-from onewindow.http import Anyone, AsCaller, Caller, FastJSONResponse
+from onewindow.http import Anyone, AsCaller, Caller, FastJSONResponse, Offset
 from onewindow.idempotency import run_once
 from onewindow.models import DeclarationStatus, FilingStatus
 
@@ -35,7 +35,6 @@ IDEMPOTENCY_DOC = {"parameters": [{"name": "idempotency-key", "in": "header", "r
 (:func:`idempotency_key`), where a header parameter made FastAPI spend some 130 calls a request on it,
 sent or not."""
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 class FilingPage(BaseModel):

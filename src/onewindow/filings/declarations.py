@@ -121,22 +121,41 @@ def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
 IMMUTABLE_AFTER_FILING = ("direction",)
 
 
-def _check_changes(declaration: Declaration, changes: dict[str, Any]) -> None:
-    """Only fields this declaration carries, plus the office of an agency with no filed declaration yet
-    (an amendment that adds goods needing another agency names where that new declaration goes)."""
+def _change_errors(declaration: Declaration, changes: dict[str, Any], reason: str) -> list[dict[str, Any]]:
+    """What is wrong with an amendment before its entry is validated: a reason is needed; only fields this
+    declaration carries, plus the office of an agency with no filed declaration yet (an amendment that adds
+    goods needing another agency names where that new declaration goes)."""
+    errors = [] if reason and reason.strip() else [field_error(["reason"], Text("give the reason for the amendment"))]
     filed = {d.agency for d in declaration.filing.declarations if d.status not in INACTIVE}
     routing = {field for agency, field in OFFICE_FIELD.items() if agency not in filed}
     fields = PARTS[declaration.agency] | routing
-    errors = [field_error(["changes", key], Text("is not a field of the {agency} declaration",
-                                                 agency=AGENCY_NAMES.get(declaration.agency, declaration.agency)))
-              for key in changes if key not in fields]
+    errors += [field_error(["changes", key], Text("is not a field of the {agency} declaration",
+                                                  agency=AGENCY_NAMES.get(declaration.agency, declaration.agency)))
+               for key in changes if key not in fields]
     office = OFFICE_FIELD[declaration.agency]
     if office in changes and changes[office] != declaration.office_code:
         errors.append(field_error(["changes", office], Text("a filed declaration cannot move to another office")))
     errors += [field_error(["changes", key], Text("cannot change once the declaration is filed"))
                for key in IMMUTABLE_AFTER_FILING if key in changes and changes[key] != declaration.data.get(key)]
+    return errors
+
+
+def _validated_amendment(ctx: Context, filing: Filing, declaration: Declaration, changes: dict[str, Any],
+                         reason: str) -> tuple[Any, Any, Any]:
+    """The amended entry validated as a whole (:func:`validate`'s answer), or :class:`ValidationFailed`
+    naming every bad field at once: the reason, the changes refused as such, and the entry's own errors
+    with the other changes applied."""
+    errors = _change_errors(declaration, changes, reason)
+    refused = {tuple(e["loc"]) for e in errors}
+    view = {**_entry_view(filing, declaration),
+            **{k: v for k, v in changes.items() if ("changes", k) not in refused}}
+    try:
+        validated = validate(ctx, {k: v for k, v in view.items() if v is not None}, loc_prefix=("changes",))
+    except ValidationFailed as failed:
+        raise ValidationFailed(errors + failed.details) from None
     if errors:
         raise ValidationFailed(errors)
+    return validated
 
 
 def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: str) -> Declaration:
@@ -146,7 +165,8 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     received, not what the others were told since); the whole is validated as
     an entry (422 names each bad field under ``changes``). The declaration
     and the filing each get a new kept version; staged declarations of the
-    filing follow; every other filed declaration carrying a changed field gets
+    filing follow (422 names every bad field at once: a blank reason, changes this declaration may not take,
+    the entry's own); every other filed declaration carrying a changed field gets
     a :class:`Notice`, and ``declaration.amended`` goes to all of them. When an accepted declaration comes to
     cover other containers, their combined release is decided again, and decisions waiting on them are matched
     if they no longer wait for anyone.
@@ -156,10 +176,7 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     actor.require(Permission.declaration_amend)
     _check_amendable(declaration)
     covered = set(declaration_numbers(declaration))
-    _check_changes(declaration, changes)
-    view = {**_entry_view(filing, declaration), **changes}
-    entry, parts, offices = validate(ctx, {k: v for k, v in view.items() if v is not None},
-                                     loc_prefix=("changes",))
+    entry, parts, offices = _validated_amendment(ctx, filing, declaration, changes, reason)
     new = part_for(entry, declaration.agency, catalogue(ctx)).data
     changed = {k for k in set(new) | set(declaration.data) if new.get(k) != declaration.data.get(k)}
     if not changed:

@@ -19,6 +19,12 @@ from onewindow.refdata.types import (
 
 Text = Field(min_length=1, max_length=255)
 
+# The largest values the customs declaration's data items hold (DecMessage): PackNo 9 digits; GrossWet, NetWt
+# and GQty 19 digits, 5 of them decimals; DeclPrice 19 with 4 decimals; DeclTotal 17 with 2. Numbers are finite.
+MOST_PACKAGES = 999_999_999
+WEIGHT_OR_QUANTITY_BELOW = 1e14
+PRICE_BELOW = 1e15
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -50,10 +56,10 @@ class Item(Strict):
     hs_code: HSCode
     name: str = Text
     spec: str | None = Field(default=None, max_length=255)
-    quantity: float = Field(gt=0)
+    quantity: float = Field(gt=0, lt=WEIGHT_OR_QUANTITY_BELOW, allow_inf_nan=False)
     unit: UnitCode
-    unit_price: float = Field(ge=0)
-    total_price: float = Field(gt=0)
+    unit_price: float = Field(ge=0, lt=PRICE_BELOW, allow_inf_nan=False)
+    total_price: float = Field(gt=0, lt=PRICE_BELOW, allow_inf_nan=False)
     origin_country: Country
 
 
@@ -86,10 +92,10 @@ class FilingEntry(Strict):
     departure_country: Country | None = None
     destination_country: Country | None = None
     currency: Currency
-    packages: int = Field(gt=0)
+    packages: int = Field(gt=0, le=MOST_PACKAGES)
     package_type: PackageType
-    gross_weight_kg: float = Field(gt=0)
-    net_weight_kg: float = Field(gt=0)
+    gross_weight_kg: float = Field(gt=0, lt=WEIGHT_OR_QUANTITY_BELOW, allow_inf_nan=False)
+    net_weight_kg: float = Field(gt=0, lt=WEIGHT_OR_QUANTITY_BELOW, allow_inf_nan=False)
     containers: list[Container] = Field(default_factory=list, max_length=500)
     items: list[Item] = Field(min_length=1, max_length=500)
     documents: list[Document] = Field(default_factory=list, max_length=100)
@@ -192,5 +198,7 @@ class RejectRequest(Strict):
 
 
 class AmendmentRequest(Strict):
+    """An amendment's body; a blank reason is refused by the service, together with every bad change."""
+
     changes: dict[str, Any] = Field(min_length=1)
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(max_length=1000)

@@ -7,6 +7,7 @@ document, so one 422 names every problem it can find.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,10 +22,15 @@ PRICE_TOLERANCE = 0.01
 
 
 def _number(value: Any) -> float | None:
-    """A JSON number as float, or None for anything else (then its own field error says why)."""
+    """A JSON number as a finite float, or None for anything else, a number too large included (then its
+    own field error says why)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if -math.inf < number < math.inf else None  # not NaN nor infinite
 
 
 def _items(raw: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:

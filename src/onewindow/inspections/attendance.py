@@ -51,8 +51,14 @@ def relocate(ctx: Context, task_id: str, location: str) -> tuple[RelocationTask,
     return task, inspection
 
 
+BOOKING_HORIZON = timedelta(days=365)
+"""How far ahead an inspection may be booked: an inspection is days away, and a time past any calendar's end
+(the year 9999) could not have the check-in grace added to it."""
+
+
 def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
-    """The enterprise books the inspection for ``at`` (not in the past): ``scheduled``."""
+    """The enterprise books the inspection for ``at`` (not in the past, at most :data:`BOOKING_HORIZON`
+    ahead): ``scheduled``."""
     actor = ctx.as_actor()
     inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
     actor.require(Permission.inspection_book)
@@ -61,6 +67,8 @@ def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
                                                          "2026-03-02T14:00:00+08:00"))])
     if at < ctx.now():
         raise ValidationFailed([field_error(["at"], Text("the appointment cannot be in the past"))])
+    if at > ctx.now() + BOOKING_HORIZON:
+        raise ValidationFailed([field_error(["at"], Text("the appointment cannot be more than a year ahead"))])
     if inspection.status not in (InspectionStatus.ready.value, InspectionStatus.scheduled.value):
         raise Conflict(Text("the inspection is {status}; it can be booked once the containers are moved",
                             status=inspection_status_name(inspection.status)),

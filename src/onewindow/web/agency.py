@@ -39,6 +39,7 @@ from onewindow.models import (
 from onewindow.parties.permissions import Permission
 from onewindow.releases import service as release_service
 from onewindow.web import i18n
+from onewindow.http import Offset
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import joined, page_router
 
@@ -183,7 +184,7 @@ def workbench(kind: OrgKind) -> APIRouter:
 
     @router.get("/declarations", name=f"{kind.value}_queue")
     async def queue(page: AsPage, status: Annotated[str, Query()] = "submitted",
-                    offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                    offset: Offset = 0) -> Response:
         """The office's declarations in one status (submitted by default), oldest filed first."""
         wanted = status if status in QUEUE_STATUSES else "submitted"
         data = await page.run(lambda ctx: queue_data(ctx, wanted, offset), need=Permission.declaration_read,

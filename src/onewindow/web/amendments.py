@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed
 from onewindow.filings import declarations as decl_service
 from onewindow.filings.declarations import AMENDABLE
 from onewindow.filings.split import PARTS, as_entry_fields
@@ -100,9 +100,7 @@ def amendment_routes(kind: OrgKind, done: Callable[[dict[str, Any]], str]) -> AP
         state.values["reason"] = reason
 
         def work(ctx: Context) -> dict[str, Any]:
-            about, view = amendable(ctx, declaration_id)
-            if not reason:
-                raise ValidationFailed([field_error(["reason"], Text("give the reason for the amendment"))])
+            about, view = amendable(ctx, declaration_id)  # a blank reason: the service names it with the rest
             changes = changes_between(view, typed, PARTS[about["agency"]] & FORM_FIELDS)
             decl_service.amend(ctx, declaration_id, changes, reason)
             return about

@@ -22,6 +22,7 @@ from onewindow.filings.presenters import filing_detail, filing_out, filing_versi
 from onewindow.inspections.attendance import book
 from onewindow.models import STAGED_STATUSES, FilingStatus, OrgKind
 from onewindow.parties.permissions import Permission
+from onewindow.http import Offset
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import page_router
 from onewindow.web.timeline import consignment_timeline
@@ -34,7 +35,7 @@ STAGED = {str(s) for s in STAGED_STATUSES}
 
 @router.get("/filings", name="filings")
 async def filings(page: AsPage, status: Annotated[str, Query()] = "",
-                  offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                  offset: Offset = 0) -> Response:
     """The staging list: the organisation's consignments, newest first, drafts and filed, paged."""
     wanted = status if status in set(FilingStatus) else None
 
