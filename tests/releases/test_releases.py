@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from onewindow.models import Event
 from onewindow.samples import sample_entry
-from tests.flows import API, ENT, OFFICES, OTHER, accepted_filing, error, ok
+from tests.flows import API, ENT, OFFICES, OTHER, accepted_filing, discharge, error, ok
 
 
 def no_inspection(client, world, ids, *agencies):
@@ -423,3 +423,96 @@ def test_container_released_is_published_once_per_release(client, world, run, cl
     events = container_events(run, "container.released")
     assert sorted(e["container"] for e in events) == sorted([a, b])
     assert all(e["agencies"] == ["ciq", "customs"] for e in events)
+
+
+# --- a container that comes back: a new visit ---------------------------------------------------------------------
+
+
+def left_with_its_goods(client, world, clock, seed):
+    """A consignment in one container, released by both agencies and gated out, the container back at the
+    port a week later (a new visit): (declaration ids, container)."""
+    _, ids, (a,) = accepted_filing(client, world, seed=seed, containers=1)
+    no_inspection(client, world, ids)
+    released(client, world, ids, "customs")
+    released(client, world, ids, "ciq")
+    clock.advance(hours=2)
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+    clock.advance(days=7)
+    discharge(client, world, [a])  # back with other goods
+    clock.advance(hours=1)
+    return ids, a
+
+
+def feed_types(client, world, who):
+    return [e["type"] for e in ok(client.get(f"{API}/events", params={"limit": 1000},
+                                             headers=world.headers(who)))["events"]]
+
+
+def test_a_container_back_at_the_port_waits_only_for_the_declarations_of_its_new_visit(client, world, run, clock):
+    ids, a = left_with_its_goods(client, world, clock, seed=251)
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["agencies"], status["pending"]) == (False, [], [])
+    _, again, _ = accepted_filing(client, world, seed=252, enterprise=OTHER, numbers=[a], arrive=False,
+                                  accept=("customs",))
+    for who in ("DCT", OTHER, "0916"):
+        status = container(client, a, world.headers(who))
+        # CIQ released the earlier consignment; this one's CIQ declaration is only submitted
+        assert (status["released"], status["agencies"], status["pending"]) == (False, [], ["customs"]), who
+    no_inspection(client, world, again, "customs")
+    released(client, world, again, "customs")
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["agencies"], status["pending"]) == (True, ["customs"], [])
+    assert [e["agencies"] for e in container_events(run, "container.released", a)] == [["ciq", "customs"],
+                                                                                         ["customs"]]
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
+
+
+def test_the_parties_of_a_consignment_that_has_left_do_not_see_the_container_s_next_visit(client, world, clock):
+    ids, a = left_with_its_goods(client, world, clock, seed=253)
+    _, again, _ = accepted_filing(client, world, seed=254, enterprise=OTHER, numbers=[a], arrive=False,
+                                  accept=("customs",))
+    for who in (ENT, "210600"):  # the enterprise and CIQ office of the consignment gone, with nothing in this one
+        assert error(client.get(f"{API}/containers/{a}/release", headers=world.headers(who)), 404)["code"] == \
+            "not_found", who
+    no_inspection(client, world, again, "customs")
+    released(client, world, again, "customs")
+    # the enterprise was told of its own consignment's release and gate-out, not of the next one's
+    assert [t for t in feed_types(client, world, ENT) if t.startswith("container.")] == [
+        "container.released", "container.gated_out"]
+    assert feed_types(client, world, OTHER).count("container.released") == 1
+
+
+def test_no_hold_on_a_consignment_whose_container_left_and_came_back(client, world, clock):
+    ids, a = left_with_its_goods(client, world, clock, seed=255)
+    for agency in ("customs", "ciq"):
+        err = error(client.post(f"{API}/declarations/{ids[agency]}/revoke-release", json={"reason": "too late"},
+                                headers=world.headers(OFFICES[agency])), 409)
+        assert err["code"] == "gated_out"
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["agencies"], status["pending"]) == (False, [], [])
+
+
+def test_a_late_declaration_of_a_consignment_that_has_left_does_not_inspect_the_container_back(client, world, run,
+                                                                                                clock):
+    _, ids, (a,) = accepted_filing(client, world, seed=256, containers=1, submit=("customs",), accept=("customs",))
+    no_inspection(client, world, ids, "customs")
+    released(client, world, ids, "customs")
+    clock.advance(hours=2)
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))  # CIQ had not accepted yet
+    clock.advance(days=7)
+    discharge(client, world, [a])  # back with other goods
+    clock.advance(hours=1)
+    filing_id = ok(client.get(f"{API}/declarations/{ids['ciq']}", headers=world.headers(ENT)))["filing_id"]
+    ok(client.post(f"{API}/filings/{filing_id}/submit", json={"agencies": ["ciq"]}, headers=world.headers(ENT)))
+    ok(client.post(f"{API}/declarations/{ids['ciq']}/accept", headers=world.headers("210600")))
+    status = container(client, a, world.headers("DCT"))
+    assert (status["released"], status["agencies"], status["pending"]) == (False, [], [])
+    refused = error(client.post(f"{API}/declarations/{ids['ciq']}/decision",
+                                json={"inspect": True, "containers": [a], "kind": "sampling"},
+                                headers=world.headers("210600")), 409)
+    assert refused["code"] == "gated_out" and a in refused["message"]
+    no_inspection(client, world, ids, "ciq")
+    released(client, world, ids, "ciq")
+    assert ok(client.get(f"{API}/terminal/tasks", headers=world.headers("DCT"))) == []
+    assert len(container_events(run, "container.released", a)) == 1  # the first visit's, not this one's
+    assert client.get(f"{API}/containers/{a}/release", headers=world.headers(ENT)).status_code == 404

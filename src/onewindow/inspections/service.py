@@ -28,7 +28,9 @@ from onewindow.inspections import matching, recipients
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
 from onewindow.sql import Prepared, PreparedIn, for_change, locks_are_waited_for
-from onewindow.inspections.visits import Cover, coverage, declaration_numbers, filing_place, open_visits
+from onewindow.inspections.visits import (
+    Cover, coverage, declaration_numbers, filing_place, left_with, open_visits,
+)
 from onewindow.models import (
     STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
     InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
@@ -110,7 +112,8 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     """Record the declaration's agency's decision, then match what it completes.
 
     409 unless the declaration is accepted and not yet decided, or when a
-    container to inspect has left the port since the consignment was filed;
+    container to inspect has left the port since the consignment was filed
+    (or the consignment has left in it, though it has come back since);
     422 names a container the declaration does not cover or a missing kind.
     """
     actor = ctx.as_actor()
@@ -129,7 +132,8 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration), also=match_reach(ctx, numbers))
-    if gone := [n for n in containers if n not in visits]:
+    if gone := sorted({n for n in containers if n not in visits}.union(
+            left_with(ctx, declaration.filing_id, containers))):
         raise Conflict(Text("{containers}: left the port after the consignment was filed; it cannot be inspected "
                             "there", containers=", ".join(gone)), code="gated_out")
     (decision,) = rows.new_rows(ctx.session, InspectionDecision, dict(

@@ -59,14 +59,18 @@ def _parse_arrival(body: Any) -> ArrivalRequest:
 
 
 def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
-    """Record the discharge of containers at the terminal's port (卸船); each gets its open visit."""
+    """Record the discharge of containers at the terminal's port (卸船); each gets its open visit.
+
+    A container whose visit was opened at this port by an agency's decision or release gets its arrival
+    recorded on that visit. 409 ``already_arrived``, and nothing recorded, when a container has arrived and
+    not left, or when its open visit is at another port: a visit stays at the port it began at until the
+    container gates out there.
+    """
     actor = _terminal(ctx)
     request = _parse_arrival(body)
     found = open_visits(ctx, request.containers)
     for visit in found.values():
-        if visit.arrived_at is not None:
-            raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),
-                               code="already_arrived")
+        _check_arriving(visit, actor.organisation.port)
     arrival = dict(arrived_at=ctx.now(), port=actor.organisation.port, terminal_id=actor.org_id,
                    conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
     rows.update(ctx.session, list(found.values()), **arrival)
@@ -77,6 +81,14 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
                  recipients=[actor.org_id], data={"containers": sorted(visits), "port": actor.organisation.port,
                                                   "conveyance": request.conveyance.model_dump()})
     return [visits[number] for number in sorted(visits)]
+
+
+def _check_arriving(visit: ContainerVisit, port: str) -> None:
+    """409 ``already_arrived`` unless the open ``visit`` may record an arrival at ``port``: it has not
+    arrived, and it is at that port (a visit a decision or release opened is at its filing's port)."""
+    if visit.arrived_at is not None or visit.port != port:
+        raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),
+                       code="already_arrived")
 
 
 _TASKS = {by_status: Prepared(select(*columns(RelocationTask)).where(

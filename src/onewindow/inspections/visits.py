@@ -49,13 +49,27 @@ _OPEN_VISIT = {False: Prepared(_OPEN_VISIT), True: Prepared(for_change(_OPEN_VIS
 _DECIDED = (select(InspectionDecision.id).where(InspectionDecision.declaration_id == Declaration.id,
                                                  InspectionDecision.status != DecisionStatus.pending.value)
             .exists())
+_OUT = aliased(ContainerVisit)
+_LEFT = (select(_OUT.id).where(_OUT.number == DeclarationContainer.number, _OUT.port == Filing.port,
+                               _OUT.gated_out_at >= Declaration.decided_at)
+         .exists())
+"""The container has gated out at the filing's port since this (covering) declaration was accepted: whatever
+held it then, this declaration among them, had released it, and the consignment left in it."""
+_COVERING = [bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)]
 _COVERAGE = PreparedIn(
     select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
-           Declaration.organisation_id, Filing.enterprise_id, _DECIDED)
+           Declaration.organisation_id, Filing.enterprise_id, _DECIDED, Declaration.filing_id, _LEFT)
     .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
     .join(Filing, Filing.id == Declaration.filing_id)
-    .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)),
-           Declaration.status.in_([bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)])),
+    .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)), Declaration.status.in_(_COVERING)),
+    "numbers")
+_LEFT_WITH = PreparedIn(
+    select(DeclarationContainer.number).distinct()
+    .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
+    .join(Filing, Filing.id == Declaration.filing_id)
+    .where(Declaration.filing_id == bindparam("filing_id"),
+           DeclarationContainer.number.in_(bindparam("numbers", expanding=True)), Declaration.status.in_(_COVERING),
+           _LEFT),
     "numbers")
 _FILING_PLACE = Prepared(select(Filing.port, Filing.created_at).where(Filing.id == bindparam("filing_id")))
 _BACK = aliased(ContainerVisit)
@@ -155,11 +169,31 @@ class Cover(NamedTuple):
 
 
 def coverage(ctx: Context, numbers: Iterable[str]) -> dict[str, dict[str, list[Cover]]]:
-    """Container → agency → its declarations in a covering status that cover the container (one query)."""
+    """Container → agency → its declarations in a covering status that cover the container during its
+    current visit (one query).
+
+    A consignment that has left in the container (:func:`left_with`) belongs to an earlier visit: none of its
+    declarations covers the container any more, whatever came back in it since, so the container's release
+    does not wait for them, does not count their releases, and their parties neither see it nor are told of it.
+    """
     numbers = sorted(set(numbers))
     if not numbers:
         return {}
+    found_rows = read(ctx.session, _COVERAGE, {"numbers": numbers})
+    left = {(number, filing_id) for number, *_, filing_id, gone in found_rows if gone}
     found: dict[str, dict[str, list[Cover]]] = defaultdict(lambda: defaultdict(list))
-    for number, *cover in read(ctx.session, _COVERAGE, {"numbers": numbers}):
-        found[number][cover[1]].append(Cover(*cover[:5], decided=bool(cover[5])))
+    for number, *cover, filing_id, _gone in found_rows:
+        if (number, filing_id) not in left:
+            found[number][cover[1]].append(Cover(*cover[:5], decided=bool(cover[5])))
     return {n: dict(by_agency) for n, by_agency in found.items()}
+
+
+def left_with(ctx: Context, filing_id: uuid.UUID, numbers: Iterable[str]) -> set[str]:
+    """Of ``numbers``, the containers the filing's consignment has left in: gated out at the filing's port
+    after one of its declarations covering the container was accepted (the container then waited for that
+    declaration, so it left released by it). Unlike :func:`departed`, a container that has come back since is
+    still one of these: what it holds now is another visit's."""
+    numbers = sorted(set(numbers))
+    if not numbers:
+        return set()
+    return {number for (number,) in read(ctx.session, _LEFT_WITH, {"numbers": numbers, "filing_id": filing_id})}

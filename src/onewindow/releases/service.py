@@ -25,7 +25,7 @@ from onewindow.inspections.service import inspection_status_name, match_containe
 from onewindow.inspections.stored import read
 from onewindow.sql import Prepared
 from onewindow.inspections.visits import (
-    Cover, FilingPlace, coverage, declaration_numbers, departed, open_visit, open_visits,
+    Cover, FilingPlace, coverage, declaration_numbers, departed, left_with, open_visit, open_visits,
 )
 from onewindow.models import (
     ContainerVisit, DecisionStatus, Declaration, DeclarationStatus, Filing, Inspection, InspectionDecision,
@@ -130,7 +130,11 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
 
 
 def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
-    """Hold a released declaration before gate-out: its containers are no longer released."""
+    """Hold a released declaration before gate-out: its containers are no longer released.
+
+    409 once the goods have left: a container of the declaration gated out at the filing's port since the
+    filing was made and not back, or one the consignment has left in (:func:`left_with`), back or not.
+    """
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], Text("a hold needs a reason"))])
     declaration, filing = _own_declaration(ctx, declaration_id)
@@ -138,7 +142,7 @@ def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     if current is None:
         raise Conflict(Text("the declaration is not released"), code="not_released")
     numbers = declaration_numbers(declaration)
-    if departed(ctx, numbers, filing.place):
+    if departed(ctx, numbers, filing.place) or left_with(ctx, declaration.filing_id, numbers):
         raise Conflict(Text("the goods have left the port"), code="gated_out")
     visits = open_visits(ctx, numbers)
     current.revoked_at, current.revoke_reason = ctx.now(), reason.strip()
