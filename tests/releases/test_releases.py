@@ -467,6 +467,23 @@ def test_a_container_back_at_the_port_waits_only_for_the_declarations_of_its_new
     ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))
 
 
+def test_a_consignment_that_has_left_shows_its_own_gate_out_not_the_container_s_next(client, world, clock):
+    ids, a = left_with_its_goods(client, world, clock, seed=257)
+    filing_id = ok(client.get(f"{API}/declarations/{ids['customs']}", headers=world.headers(ENT)))["filing_id"]
+    (left,) = ok(client.get(f"{API}/filings/{filing_id}", headers=world.headers(ENT)))["gate_outs"]
+    number = ok(client.get(f"{API}/declarations/{ids['customs']}", headers=world.headers("0916")))["number"]
+    public = ok(client.get(f"{API}/public/status", params={"number": number}))
+    assert public["gated_out_at"] == left["gated_out_at"]
+    _, again, _ = accepted_filing(client, world, seed=258, enterprise=OTHER, numbers=[a], arrive=False,
+                                  accept=("customs",))
+    no_inspection(client, world, again, "customs")
+    released(client, world, again, "customs")
+    clock.advance(hours=3)
+    ok(client.post(f"{API}/containers/{a}/gate-out", headers=world.headers("DCT")))  # the next consignment's
+    assert ok(client.get(f"{API}/filings/{filing_id}", headers=world.headers(ENT)))["gate_outs"] == [left]
+    assert ok(client.get(f"{API}/public/status", params={"number": number}))["gated_out_at"] == left["gated_out_at"]
+
+
 def test_the_parties_of_a_consignment_that_has_left_do_not_see_the_container_s_next_visit(client, world, clock):
     ids, a = left_with_its_goods(client, world, clock, seed=253)
     _, again, _ = accepted_filing(client, world, seed=254, enterprise=OTHER, numbers=[a], arrive=False,

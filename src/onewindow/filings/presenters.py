@@ -59,7 +59,8 @@ def filing_out(f: Filing) -> FilingOut:
 
 
 def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
-    """The filing with its inspections, releases and gate-outs (one query each)."""
+    """The filing with its inspections, releases and gate-outs (one query each): a container's first gate-out
+    since the filing was made, when its goods left; a later one is another consignment's."""
     from onewindow.inspections.presenters import inspection_out
 
     ids = [d.id for d in f.declarations]
@@ -69,15 +70,17 @@ def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
     releases = ctx.session.scalars(select(Release).where(Release.declaration_id.in_(ids))
                                    .order_by(Release.released_at, Release.id))
     numbers = sorted({c["number"] for c in f.data.get("containers", [])})
-    visits = ctx.session.scalars(select(ContainerVisit).where(
-        ContainerVisit.number.in_(numbers), ContainerVisit.gated_out_at >= f.created_at)
-        .order_by(ContainerVisit.gated_out_at))
+    visits: dict[str, ContainerVisit] = {}  # each container's first gate-out since the filing: the goods leaving
+    for visit in ctx.session.scalars(select(ContainerVisit).where(
+            ContainerVisit.number.in_(numbers), ContainerVisit.gated_out_at >= f.created_at)
+            .order_by(ContainerVisit.gated_out_at)):
+        visits.setdefault(visit.number, visit)
     return FilingDetail(
         **filing_out(f).model_dump(),
         inspections=[inspection_out(ctx, i).model_dump(mode="json") for i in inspections],
         releases=[ReleaseOut(declaration_id=r.declaration_id, agency=r.agency, released_at=r.released_at,
                              revoked_at=r.revoked_at, revoke_reason=r.revoke_reason) for r in releases],
-        gate_outs=[GateOutOut(container=v.number, gated_out_at=v.gated_out_at) for v in visits])
+        gate_outs=[GateOutOut(container=v.number, gated_out_at=v.gated_out_at) for v in visits.values()])
 
 
 _NOTICES = Prepared(select(Notice.id, Notice.source_declaration_id, Notice.source_agency, Notice.source_version,

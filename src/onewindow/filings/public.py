@@ -54,10 +54,11 @@ def find_public_status(ctx: Context, number: str) -> PublicStatus | None:
         Release.declaration_id == d.id, Release.revoked_at.is_(None)))
     gated = None
     if released is not None:
-        gated = ctx.session.scalar(select(func.max(ContainerVisit.gated_out_at)).where(
+        first = (select(func.min(ContainerVisit.gated_out_at).label("at")).where(
             ContainerVisit.number.in_(select(DeclarationContainer.number).where(
                 DeclarationContainer.declaration_id == d.id)),
-            ContainerVisit.gated_out_at >= d.submitted_at))
+            ContainerVisit.gated_out_at >= d.submitted_at).group_by(ContainerVisit.number).subquery())
+        gated = ctx.session.scalar(select(func.max(first.c.at)))  # the last container's first gate-out
     return PublicStatus(number=number, agency=d.agency, status=d.status, filed_at=d.submitted_at,
                         accepted_at=d.decided_at, released_at=released, gated_out_at=gated)
 
