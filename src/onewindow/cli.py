@@ -384,8 +384,8 @@ def declaration_amend(org: OrgOpt, declaration_id: str,
                       file: Annotated[str, typer.Argument(help="JSON object of changed fields, or -")],
                       reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
     """Amend a filed declaration; the filing's other agencies are notified. The changes and the reason are
-    checked as the API checks an amendment's body (a non-empty object; a reason of at least one character once
-    stripped)."""
+    checked as the API checks an amendment (a non-empty object of changes; a blank reason is refused with
+    every other bad field)."""
     from onewindow.filings import declarations
     from onewindow.filings.presenters import declaration_out
     from onewindow.filings.schemas import AmendmentRequest
