@@ -216,6 +216,12 @@ def test_serve_refuses_fewer_than_one_worker(cli):
     assert "--workers" in result.stderr and "greater than or equal to 1" in result.stderr
 
 
+def test_serve_refuses_more_workers_than_it_may_start(cli):
+    result = cli("serve", "--workers", "100000")
+    assert result.exit_code == 2
+    assert "--workers" in result.stderr and "less than or equal to 64" in result.stderr
+
+
 # --- token add ----------------------------------------------------------------------------------------------
 
 

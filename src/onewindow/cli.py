@@ -191,9 +191,14 @@ def user_add(org: OrgOpt, name: Annotated[str, typer.Option("--name", help="The 
     typer.echo(f"user {u.name} ({u.role}) of {org} may sign in at /login")
 
 
+MAX_WORKERS = 64
+"""The most worker processes ``serve`` starts: each is a whole server with its own database connections, so
+more than a few per processor only competes for them (and a mistyped number would fill the machine's memory)."""
+
+
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
+          workers: Annotated[int, typer.Option(min=1, max=MAX_WORKERS, help="Worker processes.")] = 1) -> None:
     """Serve the API and pages. With several workers this process accepts the connections and hands each to
     the worker process with the fewest open ones, and the deadline scheduler runs in a process of its own."""
     import uvicorn
