@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from onewindow.clock import SystemClock, clock_from_settings
-from onewindow.config import get_settings
+from onewindow.config import InvalidSettings, get_settings
 from onewindow.context import Context
 from onewindow.db import make_engine, make_session_factory, unit_of_work
 from onewindow.errors import AppError, ValidationFailed, field_error, pydantic_details
@@ -65,7 +66,7 @@ def work(org: str | None = None, user: str | None = None, *, need_schema: bool =
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         if need_schema and current_revision(engine) is None:
-            fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
+            fail(AppError(f"the database at {_database()} is not initialised; run 'onewindow init'",
                           code="not_initialised"))
         with unit_of_work(make_session_factory(engine), read_only=read_only) as session:
             ctx = Context(session=session, clock=SystemClock(), settings=settings)
@@ -228,7 +229,7 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
     relay = None
     try:
         if current_revision(engine) is None:
-            fail(AppError(f"the database at {settings.database_url} is not initialised; run 'onewindow init'",
+            fail(AppError(f"the database at {_database()} is not initialised; run 'onewindow init'",
                           code="not_initialised"))
         if not once:
             relay = Relay(factory, clock, settings)
@@ -403,7 +404,8 @@ def declaration_amend(org: OrgOpt, declaration_id: str,
 @events_app.command("tail")
 def events_tail(org: OrgOpt, after: Annotated[str | None, typer.Option(help="Cursor to start after.")] = None,
                 follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep watching.")] = False,
-                interval: float = 1.0, user: UserOpt = None) -> None:
+                interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks when following.")] = 1.0,
+                user: UserOpt = None) -> None:
     """Print the organisation's events (one JSON document a line), oldest first; the cursor on stderr."""
     import time
 
@@ -490,7 +492,29 @@ def report_clearance(
 
 
 def main() -> None:
-    app()
+    """The ``onewindow`` command. What stops a command before it could do its work (bad settings, a database
+    it cannot reach or open, a file it cannot use) is printed in the error shape, one message naming the
+    setting or the file, and the command exits with status 1; no traceback."""
+    try:
+        app()
+    except InvalidSettings as exc:
+        _stopped(AppError(f"invalid settings: {exc}", code="invalid_settings",
+                          details=[{"loc": [name], "msg": message} for name, message in exc.problems]))
+    except SQLAlchemyError as exc:
+        _stopped(AppError(f"database error ({_database()}): {exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0]}", code="database_error"))
+    except OSError as exc:
+        _stopped(AppError(f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}", code="os_error"))
+
+
+def _database() -> str:
+    """The configured database's URL without its password."""
+    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+
+
+def _stopped(error: AppError) -> None:
+    typer.echo(json.dumps(error.to_dict(), ensure_ascii=False, indent=2), err=True)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

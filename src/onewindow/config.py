@@ -7,11 +7,16 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/onewindow.db"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 class Settings(BaseSettings):
@@ -37,7 +42,7 @@ class Settings(BaseSettings):
     joint_inspection: bool = True
     """Match the agencies' decisions into joint inspections (the container opened once). Off: the old serial
     way, each agency's decision to inspect gets its own single inspection at once (for comparisons)."""
-    clock_speed: float = Field(default=1.0, gt=0)
+    clock_speed: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     """Simulated seconds per real second (1: real time). Above 1 the platform runs on an accelerated clock, so
     match windows and check-in grace pass at that rate (the traffic simulator uses it)."""
     clock_start: datetime | None = None
@@ -106,6 +111,43 @@ class Settings(BaseSettings):
     """The time zone pages show dates in until a user chooses another."""
     log_level: str = "INFO"
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_the_platform_runs_on(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("is not a database URL (sqlite:///path or postgresql://user@host/db)") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"names {backend!r}: the platform runs on SQLite (sqlite:///path) or PostgreSQL "
+                             "(postgresql://user@host/db)")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _an_amqp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                raise ValueError("is not an AMQP URL (amqp://user:password@host:5672/)")
+        return value
+
+    @field_validator("default_time_zone", "clearance_timezone")
+    @classmethod
+    def _a_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone of the IANA database, e.g. Asia/Shanghai") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
     @field_validator("clock_start")
     @classmethod
     def _aware_start(cls, value: datetime | None) -> datetime | None:
@@ -131,5 +173,19 @@ class Settings(BaseSettings):
 
 @cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; :class:`InvalidSettings` names each bad ``ONEWINDOW_*`` value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(exc) from None
+
+
+class InvalidSettings(Exception):
+    """Settings the environment (or ``.env``) gives that are not valid: ``problems`` are (the variable's name,
+    what is wrong) pairs, the name as the operator sets it (``ONEWINDOW_...``)."""
+
+    def __init__(self, error: ValidationError) -> None:
+        prefix = Settings.model_config["env_prefix"]
+        self.problems = [(prefix + ".".join(str(part) for part in e["loc"]).upper() if e["loc"] else "settings",
+                          e["msg"].removeprefix("Value error, ")) for e in error.errors(include_url=False)]
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.problems))

@@ -1,0 +1,67 @@
+"""The ``onewindow`` command stopped before it could work (bad settings, a database it cannot reach or open):
+one error in the API's shape naming the setting, status 1, no traceback. Run as the operator runs it, in a
+process of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+UNREACHABLE = "postgresql://postgres:s3cret@127.0.0.1:1/nowhere"  # nothing listens on port 1
+
+
+def onewindow(tmp_path, *args: str, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEWINDOW_")}
+    env.update({"ONEWINDOW_DATABASE_URL": f"sqlite:///{tmp_path / 'ow.db'}", **settings})
+    return subprocess.run([sys.executable, "-m", "onewindow.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def stopped(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    doc = json.loads(result.stderr)
+    assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message", "details"}
+    return doc["error"]
+
+
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("ONEWINDOW_DATABASE_POOL_SIZE", "abc", "valid integer"),
+    ("ONEWINDOW_CLOCK_SPEED", "inf", "finite number"),
+    ("ONEWINDOW_DATABASE_URL", "foo://bar/baz", "SQLite"),
+    ("ONEWINDOW_DATABASE_URL", "notaurl", "not a database URL"),
+    ("ONEWINDOW_BROKER_URL", "notaurl", "not an AMQP URL"),
+    ("ONEWINDOW_LOG_LEVEL", "LOUD", "not a log level"),
+    ("ONEWINDOW_DEFAULT_TIME_ZONE", "Mars/Olympus", "not a time zone"),
+    ("ONEWINDOW_CLEARANCE_TIMEZONE", "Mars/Olympus", "not a time zone"),
+    ("ONEWINDOW_MATCH_WINDOW_SECONDS", "-1", "greater than or equal to 0"),
+])
+def test_a_bad_setting_is_named_in_one_error(tmp_path, setting, value, says):
+    error = stopped(onewindow(tmp_path, "init", **{setting: value}))
+    assert error["code"] == "invalid_settings"
+    [detail] = error["details"]
+    assert detail["loc"] == [setting] and says in detail["msg"], detail
+    assert setting in error["message"]
+    assert not (tmp_path / "ow.db").exists()
+
+
+@pytest.mark.parametrize("command", [["worker", "--once"], ["demo", "--no-serve"], ["token", "list", "--org", "X"]])
+def test_an_unreachable_database_is_one_error_without_its_password(tmp_path, command):
+    error = stopped(onewindow(tmp_path, *command, ONEWINDOW_DATABASE_URL=UNREACHABLE))
+    assert error["code"] in ("database_error", "not_initialised")
+    assert "127.0.0.1" in error["message"] and "s3cret" not in error["message"]
+
+
+def test_a_database_file_that_cannot_be_made_is_one_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    error = stopped(onewindow(tmp_path, "init", ONEWINDOW_DATABASE_URL=f"sqlite:///{tmp_path / 'file' / 'ow.db'}"))
+    assert error["code"] == "os_error" and str(tmp_path / "file") in error["message"]
+
+
+def test_following_the_feed_needs_a_positive_interval(tmp_path):
+    result = onewindow(tmp_path, "events", "tail", "--org", "0916", "--follow", "--interval", "-1")
+    assert result.returncode == 2 and "--interval" in result.stderr
