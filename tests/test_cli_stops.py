@@ -65,3 +65,44 @@ def test_a_database_file_that_cannot_be_made_is_one_error(tmp_path):
 def test_following_the_feed_needs_a_positive_interval(tmp_path):
     result = onewindow(tmp_path, "events", "tail", "--org", "0916", "--follow", "--interval", "-1")
     assert result.returncode == 2 and "--interval" in result.stderr
+
+
+def test_a_server_does_not_start_on_a_database_never_initialised(tmp_path):
+    error = stopped(onewindow(tmp_path, "serve", "--port", "1"))  # refused before it would listen
+    assert error["code"] == "not_initialised" and "onewindow init" in error["message"]
+
+
+def test_a_database_of_an_older_schema_is_refused_until_it_is_upgraded(tmp_path):
+    from alembic import command
+
+    from onewindow.db import make_engine
+    from onewindow.migrate import alembic_config, head_revision
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ow.db'}", pool_size=1)
+    with engine.connect() as conn:
+        config = alembic_config(engine.url.render_as_string(hide_password=False))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+    engine.dispose()
+    for command_line in (["token", "list", "--org", "X"], ["worker", "--once"], ["serve", "--port", "1"]):
+        error = stopped(onewindow(tmp_path, *command_line))
+        assert error["code"] == "not_upgraded", command_line
+        assert "0007" in error["message"] and head_revision() in error["message"]
+    assert onewindow(tmp_path, "init").returncode == 0
+    assert onewindow(tmp_path, "token", "list", "--org", "X").returncode == 1  # now only the organisation is unknown
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "No such file"),
+    ("hs_prefix,x\n", "line 1: header must be"),
+    ("hs_prefix,category,name_zh,name_en\n0199,food_safety,a,b\n", "line 2: hs_prefix '0199' is not an HS 2022"),
+])
+def test_a_catalogue_that_does_not_load_stops_the_server_and_the_worker(tmp_path, content, says):
+    catalogue = tmp_path / "catalogue.csv"
+    if content is not None:
+        catalogue.write_text(content)
+    assert onewindow(tmp_path, "init").returncode == 0
+    for command_line in (["worker", "--once"], ["serve", "--port", "1"]):
+        error = stopped(onewindow(tmp_path, *command_line, ONEWINDOW_INSPECTION_CATALOGUE=str(catalogue)))
+        assert error["code"] == "invalid_settings" and says in error["message"], error
+        assert error["details"][0]["loc"] == ["ONEWINDOW_INSPECTION_CATALOGUE"]

@@ -59,15 +59,13 @@ def work(org: str | None = None, user: str | None = None, *, need_schema: bool =
          read_only: bool = False) -> Iterator[Context]:
     """A unit of work on the configured database, acting as ``org`` when given; ``read_only``: see
     :func:`onewindow.db.unit_of_work`."""
-    from onewindow.migrate import current_revision
     from onewindow.parties.service import actor_for
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        if need_schema and current_revision(engine) is None:
-            fail(AppError(f"the database at {_database()} is not initialised; run 'onewindow init'",
-                          code="not_initialised"))
+        if need_schema:
+            require_ready(engine)
         with unit_of_work(make_session_factory(engine), read_only=read_only) as session:
             ctx = Context(session=session, clock=SystemClock(), settings=settings)
             if org:
@@ -80,6 +78,27 @@ def work(org: str | None = None, user: str | None = None, *, need_schema: bool =
                       code="database_error"))
     finally:
         engine.dispose()
+
+
+def require_ready(engine) -> None:
+    """Stop (status 1, one error) unless the database is at this code's schema and the inspection catalogue
+    loads: a server would otherwise answer healthy and fail its requests."""
+    from onewindow.migrate import current_revision, head_revision
+    from onewindow.refdata.catalogue import get_catalogue
+
+    revision, head = current_revision(engine), head_revision()
+    if revision is None:
+        fail(AppError(f"the database at {_database()} is not initialised; run 'onewindow init'",
+                      code="not_initialised"))
+    if revision != head:
+        fail(AppError(f"the database at {_database()} is at schema revision {revision}, this code needs {head}; "
+                      "run 'onewindow init' to upgrade it", code="not_upgraded"))
+    path = get_settings().inspection_catalogue
+    try:
+        get_catalogue(str(path) if path else None)
+    except (OSError, ValueError) as exc:
+        fail(AppError(f"ONEWINDOW_INSPECTION_CATALOGUE: {exc}", code="invalid_settings",
+                      details=[{"loc": ["ONEWINDOW_INSPECTION_CATALOGUE"], "msg": str(exc)}]))
 
 
 def read_json(path: str) -> Any:
@@ -207,6 +226,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     from onewindow import processes
 
     settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        require_ready(engine)
+    finally:
+        engine.dispose()
     config = uvicorn.Config("onewindow.app:served_app", factory=True, host=host, port=port,
                             http="onewindow.serving:HttpProtocol", log_level=settings.log_level.lower(),
                             access_log=False)
@@ -220,7 +244,6 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
     import time
 
     from onewindow.events.relay import Relay, run_relay_once
-    from onewindow.migrate import current_revision
     from onewindow.scheduler import HOUSEKEEPING_SECONDS, Every, housekeeping, tick
 
     settings = get_settings()
@@ -228,9 +251,7 @@ def worker(once: Annotated[bool, typer.Option("--once", help="One round, then ex
     factory, clock = make_session_factory(engine), clock_from_settings(settings)  # the server's time
     relay = None
     try:
-        if current_revision(engine) is None:
-            fail(AppError(f"the database at {_database()} is not initialised; run 'onewindow init'",
-                          code="not_initialised"))
+        require_ready(engine)
         if not once:
             relay = Relay(factory, clock, settings)
             relay.start()

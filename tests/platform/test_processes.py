@@ -345,9 +345,27 @@ def test_sigterm_stops_the_parent_and_every_worker(two_workers):
     _assert_all_end(children, 10)
 
 
+CANNOT_START = """
+from pathlib import Path
+
+if b"spawn_main" in Path("/proc/self/cmdline").read_bytes():  # a process the server started, not the server
+    import onewindow.app
+
+    def cannot_start():
+        raise RuntimeError("this application cannot start")
+
+    onewindow.app.served_app = cannot_start
+"""
+"""A ``sitecustomize`` that makes the application factory fail in the processes the server starts: the server
+itself checks the database and the settings before it starts any (so a database it cannot open stops it at
+once), and an application that still fails in its workers is what this is about."""
+
+
 def test_an_application_that_cannot_start_stops_the_parent_with_uvicorns_failure_status(tmp_path):
-    # The database's folder cannot be made: the application factory fails in each worker.
-    served = Workers(tmp_path, workers=2, database_url="sqlite:////proc/onewindow-nowhere/ow.db")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(CANNOT_START)
+    path = os.pathsep.join(p for p in (str(tmp_path / "site"), os.environ.get("PYTHONPATH")) if p)
+    served = Workers(tmp_path, workers=2, env={"PYTHONPATH": path})
     try:
         assert served.proc.wait(60) == 3
     finally:
