@@ -204,7 +204,9 @@ def _not_sent_as_json(content_type: str | None) -> str:
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the application takes at the request's path (a 405's ``Allow``): the
-    router answers 405 from the first route matching the path alone, which may take only some of them."""
+    router answers 405 from the first route matching the path alone, which may take only some of them. Routes
+    are the application's own (its routers' routes are added route by route); none found: the router's
+    ``Allow`` stands."""
     methods: set[str] = set()
     for route in request.app.router.routes:
         if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
@@ -239,8 +241,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return app_error_response(ValidationFailed([field_error(["body"], _unreadable(exc.__cause__))]))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:
-            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        if exc.status_code == 405 and (methods := allowed_methods(request)):
+            headers = {**(headers or {}), "Allow": ", ".join(methods)}
         return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(IntegrityError)

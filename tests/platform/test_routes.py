@@ -90,10 +90,12 @@ def test_answers_are_those_of_included_routers(app, included, world, method, pat
     for application_ in (app, included):
         with TestClient(application_) as client:
             answer = client.request(method, path, headers=headers, content=body, follow_redirects=False)
-        answers.append((answer.status_code, answer.headers.get("content-type"), answer.headers.get("allow"),
-                        answer.headers.get("location"),
-                        answer.content if path.startswith(API) else None))
-    assert answers[0] == answers[1]
+        answers.append((answer.status_code, answer.headers.get("content-type"), answer.headers.get("location"),
+                        answer.content if path.startswith(API) else None,
+                        set((answer.headers.get("allow") or "").split(", ")) - {""}))
+    assert answers[0][:4] == answers[1][:4]
+    # a 405's Allow names every method of the path (http.allowed_methods), more than the first route's alone
+    assert answers[1][4] <= answers[0][4] and bool(answers[1][4]) == bool(answers[0][4])
 
 
 @pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/organisations", "/api/v1/me/", "/api/v1/nothing"])
