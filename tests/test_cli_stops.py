@@ -39,6 +39,8 @@ def stopped(result: subprocess.CompletedProcess) -> dict:
     ("ONEWINDOW_DEFAULT_TIME_ZONE", "Mars/Olympus", "not a time zone"),
     ("ONEWINDOW_CLEARANCE_TIMEZONE", "Mars/Olympus", "not a time zone"),
     ("ONEWINDOW_MATCH_WINDOW_SECONDS", "-1", "greater than or equal to 0"),
+    ("ONEWINDOW_WEBHOOK_ALLOWED_HOSTS", "hooks.example.com,999.1.1.1/77,@@", "'999.1.1.1/77', '@@': neither a host"),
+    ("ONEWINDOW_WEBHOOK_RETRY_MAX_SECONDS", "1", "at least ONEWINDOW_WEBHOOK_RETRY_BASE_SECONDS (10)"),
 ])
 def test_a_bad_setting_is_named_in_one_error(tmp_path, setting, value, says):
     error = stopped(onewindow(tmp_path, "init", **{setting: value}))

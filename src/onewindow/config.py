@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -161,7 +163,20 @@ class Settings(BaseSettings):
         """Accept ``a,b`` as well as a JSON list from the environment; each entry a host, an IP or a CIDR."""
         if isinstance(value, str):
             value = json.loads(value) if value.strip().startswith("[") else value.split(",")
-        return [str(v).strip() for v in value if str(v).strip()]
+        entries = [str(v).strip() for v in value if str(v).strip()]
+        if bad := [entry for entry in entries if not _host_or_network(entry)]:
+            raise ValueError(f"{', '.join(map(repr, bad))}: neither a host name, an IP address nor a network "
+                             "(CIDR)")
+        return entries
+
+    @field_validator("webhook_retry_max_seconds")
+    @classmethod
+    def _no_shorter_than_the_first_retry(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("webhook_retry_base_seconds")
+        if base is not None and value < base:
+            raise ValueError(f"must be at least ONEWINDOW_WEBHOOK_RETRY_BASE_SECONDS ({base:g}), the first "
+                             "retry's delay")
+        return value
 
     @model_validator(mode="after")
     def _publication_ages(self) -> Settings:
@@ -169,6 +184,19 @@ class Settings(BaseSettings):
             raise ValueError("clearance_max_age_seconds must be at least clearance_refresh_seconds (a publication "
                              "would stop being served before the scheduler refreshes it)")
         return self
+
+
+HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
+"""A host name as webhooks may name one (labels of letters, digits, ``-`` and ``_``, as container names have)."""
+
+
+def _host_or_network(entry: str) -> bool:
+    """A host name (not all digits and dots: that is an address), an IP address or a network in CIDR."""
+    try:
+        ipaddress.ip_network(entry, strict=False)
+        return True
+    except ValueError:
+        return HOST_NAME.fullmatch(entry) is not None and not re.fullmatch(r"[\d.]+", entry)
 
 
 @cache
