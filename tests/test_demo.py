@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from sqlalchemy import func, select
 
 from onewindow.demo import AGENT, ENTERPRISE, ORGANISATIONS, Login, load_demo
@@ -149,3 +151,31 @@ def test_a_second_load_creates_no_duplicates_and_issues_fresh_tokens(run, client
         me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {login.token}"})
         assert me.status_code == 200, me.text
         assert (me.json()["organisation"]["code"], me.json()["user"]) == (login.code, login.user)
+
+
+@pytest.mark.parametrize(("catalogue", "ciq"), [
+    ("hs_prefix,category,name_zh,name_en\n", False),
+    ("hs_prefix,category,name_zh,name_en\n"
+     "03,animal_quarantine,鱼,Fish\n08,plant_quarantine,水果,Fruit\n44,plant_quarantine,木,Wood\n"
+     "02,animal_quarantine,肉,Meat\n84,commodity_inspection,机器,Machinery\n87,commodity_inspection,车辆,Vehicles\n"
+     "73,commodity_inspection,钢铁制品,Steel articles\n39,commodity_inspection,塑料,Plastics\n", True),
+], ids=["lists-none-of-the-goods", "lists-every-good"])
+def test_the_demo_builds_its_stages_with_the_declarations_the_configured_catalogue_makes(
+        run, settings, tmp_path, catalogue, ciq):
+    path = tmp_path / "catalogue.csv"
+    path.write_text(catalogue, encoding="utf-8")
+    settings.inspection_catalogue = path
+    run(load_demo)
+
+    def look(ctx):
+        return [(f.status, sorted((d.agency, d.status) for d in f.declarations)) for f in _filings(ctx)]
+
+    stages = run(look)
+    assert len(stages) == 8
+    agencies = {agency for _status, declarations in stages for agency, _s in declarations}
+    customs = Counter(s for _status, declarations in stages for agency, s in declarations if agency == "customs")
+    assert customs == {"draft": 1, "submitted": 1, "accepted": 3, "rejected": 1, "inspecting": 1, "released": 1}
+    if not ciq:
+        assert agencies == {"customs"}
+    else:  # every consignment, the customs-only ones of the default catalogue too, has a CIQ declaration
+        assert all({a for a, _s in declarations} == {"customs", "ciq"} for _status, declarations in stages)

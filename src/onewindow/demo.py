@@ -62,59 +62,77 @@ def _as(ctx: Context, code: str) -> Context:
 
 def _consignments(ctx: Context) -> None:
     """One consignment per stage: staged, filed, accepted, rejected, amended, customs-only,
-    under joint inspection, released and gated out."""
+    under joint inspection, released and gated out.
+
+    Each consignment's declarations are those the configured inspection catalogue makes: with a
+    catalogue that lists none of the demo's goods, every consignment is customs-only (and its
+    inspection is the customs' alone); with one that lists every good, each has a CIQ declaration.
+    """
     ent, customs, ciq = _as(ctx, ENTERPRISE), _as(ctx, "0916"), _as(ctx, "210600")
+    agencies = {"customs": customs, "ciq": ciq}
     service.create_filing(ent, sample_entry(seed=1))  # staged draft
     filed = service.create_filing(ent, sample_entry(seed=2))
     service.submit_filing(ent, filed.id)
     accepted = service.create_filing(ent, sample_entry(seed=3))
     service.submit_filing(ent, accepted.id)
     for d in accepted.declarations:
-        declarations.accept(customs if d.agency == "customs" else ciq, d.id)
+        declarations.accept(agencies[d.agency], d.id)
     rejected = service.create_filing(ent, sample_entry(seed=4, inspected=False))
     service.submit_filing(ent, rejected.id)
-    declarations.reject(customs, rejected.declarations[0].id, "发票与装箱单数量不符 invoice and packing list differ")
+    declarations.reject(customs, _by_agency(rejected)["customs"].id,
+                        "发票与装箱单数量不符 invoice and packing list differ")
     amended = service.create_filing(ent, sample_entry(seed=5))
     service.submit_filing(ent, amended.id)
-    by_agency = {d.agency: d for d in amended.declarations}
-    declarations.accept(customs, by_agency["customs"].id)
+    declarations.accept(customs, _by_agency(amended)["customs"].id)
     items = [{**item, "name": item["name"] + " (corrected)"} for item in amended.data["items"]]
-    declarations.amend(ent, by_agency["customs"].id, {"items": items}, "商品名称更正 goods description corrected")
+    declarations.amend(ent, _by_agency(amended)["customs"].id, {"items": items},
+                       "商品名称更正 goods description corrected")
     machinery = service.create_filing(ent, sample_entry(seed=6, inspected=False))
     service.submit_filing(ent, machinery.id)
-    declarations.accept(customs, machinery.declarations[0].id)
-    _inspections_and_releases(ctx, ent, customs, ciq)
+    for d in machinery.declarations:
+        declarations.accept(agencies[d.agency], d.id)
+    _inspections_and_releases(ctx, ent, agencies)
 
 
-def _accepted(ent: Context, customs: Context, ciq: Context, seed: int):
+def _by_agency(filing) -> dict:
+    """A filing's declarations by agency (customs always; ciq when the catalogue lists a line)."""
+    return {d.agency: d for d in filing.declarations}
+
+
+def _accepted(ent: Context, agencies: dict[str, Context], seed: int):
     """An arrived, filed and accepted consignment: (declarations by agency, container numbers)."""
     entry = sample_entry(seed=seed, containers=2)
     numbers = [c["number"] for c in entry["containers"]]
     record_arrival(_as(ent, "DCT"), {"containers": numbers, "conveyance": entry["conveyance"]})
     filing = service.create_filing(ent, entry)
     service.submit_filing(ent, filing.id)
-    by_agency = {d.agency: d for d in filing.declarations}
-    declarations.accept(customs, by_agency["customs"].id)
-    declarations.accept(ciq, by_agency["ciq"].id)
+    by_agency = _by_agency(filing)
+    for agency, declaration in by_agency.items():
+        declarations.accept(agencies[agency], declaration.id)
     return by_agency, numbers
 
 
-def _inspections_and_releases(ctx: Context, ent: Context, customs: Context, ciq: Context) -> None:
+INSPECTIONS = {
+    "customs": {"kind": "physical", "reason": "风险布控 risk rule R-17"},
+    "ciq": {"kind": "quarantine_treatment", "reason": "冻品检疫 frozen goods quarantine"},
+}
+"""What each agency's demo decision to inspect asks for."""
+
+
+def _inspections_and_releases(ctx: Context, ent: Context, agencies: dict[str, Context]) -> None:
     """A joint inspection booked at the quay; a consignment released and partly gated out."""
     terminal = _as(ctx, "DCT")
-    joint, numbers = _accepted(ent, customs, ciq, seed=7)
-    decide(customs, joint["customs"].id, {"inspect": True, "containers": numbers[:1], "kind": "physical",
-                                           "reason": "风险布控 risk rule R-17"})
-    decide(ciq, joint["ciq"].id, {"inspect": True, "containers": numbers[:1], "kind": "quarantine_treatment",
-                                   "reason": "冻品检疫 frozen goods quarantine"})
+    joint, numbers = _accepted(ent, agencies, seed=7)
+    for agency, declaration in joint.items():
+        decide(agencies[agency], declaration.id, {"inspect": True, "containers": numbers[:1], **INSPECTIONS[agency]})
     for task in list_tasks(terminal, "open"):
         complete_task(terminal, str(task.id), "查验区 B3 inspection area B3")
     [inspection] = [i for i in list_inspections_of(ctx, joint["customs"])]
     book(ent, str(inspection.id), ctx.now() + timedelta(hours=3))
-    free, numbers = _accepted(ent, customs, ciq, seed=8)
-    for agency, actor in (("customs", customs), ("ciq", ciq)):
-        decide(actor, free[agency].id, {"inspect": False})
-        release(actor, free[agency].id)
+    free, numbers = _accepted(ent, agencies, seed=8)
+    for agency, declaration in free.items():
+        decide(agencies[agency], declaration.id, {"inspect": False})
+        release(agencies[agency], declaration.id)
     gate_out(terminal, numbers[0])
 
 
