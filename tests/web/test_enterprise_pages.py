@@ -208,3 +208,23 @@ def test_code_lookups_answer_options_from_the_real_tables(declarant):
     units = declarant.get("/lookup/units?x=千克")
     assert 'value="035"' in units.text
     assert declarant.get("/lookup/nothing?q=1").status_code == 404
+
+
+def test_a_hand_typed_address_the_page_refuses_answers_a_page_naming_the_parameter(declarant, client):
+    client.cookies.set("ow_lang", "en")
+    for url, name, problem in [
+        ("/enterprise/filings?offset=abc", "offset", "must be a whole number"),
+        ("/enterprise/filings?offset=-1", "offset", "must be at least 0"),
+        ("/enterprise/filings?offset=99999999999999999999", "offset", "must be at most 1000000000"),
+        ("/enterprise/entry/rows/items?index=x", "index", "must be a whole number"),
+        ("/status?number=" + "9" * 41, "number", "must be at most 40 characters"),
+    ]:
+        answer = declarant.get(url)
+        assert answer.status_code == 422, url
+        assert answer.headers["content-type"].startswith("text/html"), url
+        assert "Something in the request is not right" in answer.text
+        assert f"address <code>{name}</code>: {problem}" in answer.text, (url, answer.text)
+    client.cookies.set("ow_lang", "zh")
+    answer = declarant.get("/enterprise/filings?offset=abc")
+    assert (answer.status_code, answer.headers["content-type"][:9]) == (422, "text/html")
+    assert "请求有误" in answer.text and "地址 <code>offset</code>: 须为整数" in answer.text, answer.text
