@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -19,10 +19,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from onewindow.clock import SystemClock, clock_from_settings
-from onewindow.config import InvalidSettings, get_settings
+from onewindow.config import InvalidSettings, Settings, get_settings
 from onewindow.context import Context
-from onewindow.db import make_engine, make_session_factory, unit_of_work
+from onewindow.db import in_unit_of_work, make_engine, make_session_factory, unit_of_work
 from onewindow.errors import AppError, ValidationFailed, field_error, pydantic_details
+
+T = TypeVar("T")
 
 app = typer.Typer(help="OneWindow: a trade Single Window (one declaration, one inspection, one release).",
                   no_args_is_help=True, add_completion=False)
@@ -55,22 +57,15 @@ def emit(data: Any) -> None:
 
 
 @contextmanager
-def work(org: str | None = None, user: str | None = None, *, need_schema: bool = True,
-         read_only: bool = False) -> Iterator[Context]:
-    """A unit of work on the configured database, acting as ``org`` when given; ``read_only``: see
-    :func:`onewindow.db.unit_of_work`."""
-    from onewindow.parties.service import actor_for
-
+def _on_database(need_schema: bool = True) -> Iterator[tuple[Settings, Any]]:
+    """The configured settings and an engine on their database (disposed after), the database at this code's
+    schema when ``need_schema``; a domain or database error inside stops the command with one error."""
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         if need_schema:
             require_ready(engine)
-        with unit_of_work(make_session_factory(engine), read_only=read_only) as session:
-            ctx = Context(session=session, clock=SystemClock(), settings=settings)
-            if org:
-                ctx = Context(session=session, clock=ctx.clock, settings=settings, actor=actor_for(ctx, org, user))
-            yield ctx
+        yield settings, engine
     except AppError as error:
         fail(error)
     except SQLAlchemyError as error:
@@ -78,6 +73,30 @@ def work(org: str | None = None, user: str | None = None, *, need_schema: bool =
                       code="database_error"))
     finally:
         engine.dispose()
+
+
+def _context(session, settings: Settings, org: str | None, user: str | None) -> Context:
+    from onewindow.parties.service import actor_for
+
+    ctx = Context(session=session, clock=SystemClock(), settings=settings)
+    return Context(session=session, clock=ctx.clock, settings=settings, actor=actor_for(ctx, org, user)) if org else ctx
+
+
+@contextmanager
+def work(org: str | None = None, user: str | None = None, *, need_schema: bool = True,
+         read_only: bool = False) -> Iterator[Context]:
+    """A unit of work on the configured database, acting as ``org`` when given; ``read_only``: see
+    :func:`onewindow.db.unit_of_work`."""
+    with _on_database(need_schema) as (settings, engine), \
+            unit_of_work(make_session_factory(engine), read_only=read_only) as session:
+        yield _context(session, settings, org, user)
+
+
+def run_work(org: str | None, user: str | None, fn: Callable[[Context], T]) -> T:
+    """``fn(ctx)`` as ``org`` in one unit of work, run again from the start when the database aborts it to
+    settle a conflict with a concurrent one (as a request's: :func:`onewindow.db.in_unit_of_work`)."""
+    with _on_database() as (settings, engine):
+        return in_unit_of_work(make_session_factory(engine), lambda session: fn(_context(session, settings, org, user)))
 
 
 def require_ready(engine) -> None:
@@ -302,10 +321,8 @@ def demo(host: str = "127.0.0.1", port: int = 8000,
 
 
 def _flow(org: str, user: str | None, fn: Callable[[Context], Any]) -> None:
-    """Run ``fn`` as ``org`` in one unit of work; print its answer once committed."""
-    with work(org, user) as ctx:
-        result = fn(ctx)
-    emit(result)
+    """Run ``fn`` as ``org`` in one unit of work (:func:`run_work`); print its answer once committed."""
+    emit(run_work(org, user, fn))
 
 
 def _dump(model) -> Any:

@@ -7,11 +7,11 @@ import uuid
 
 from sqlalchemy import func, select
 
-from onewindow.inspections import repository, service
-from onewindow.models import Event, InspectionDecision
+from onewindow.inspections import repository, service, terminal, visits
+from onewindow.models import ContainerVisit, Event, InspectionDecision
 from onewindow.samples import container_number
 from tests.concurrency import first_call_holds, first_holds, one_after_the_other, require_postgresql
-from tests.flows import API, ENT, OFFICES, TERMINAL, accepted_filing, discharge, ok
+from tests.flows import API, ENT, OFFICES, TERMINAL, accepted_filing, discharge, error, ok
 
 
 def _decide(client, world, ids: dict[str, str], agency: str) -> dict:
@@ -110,3 +110,51 @@ def test_a_relocation_that_waited_for_a_join_comes_after_it_in_the_log(client, w
         .order_by(Event.tx, Event.seq)).scalars().all())
     assert in_the_log == ["inspection.matched", "inspection.joined", "inspection.relocated"]
     assert any("run again" in r.getMessage() for r in caplog.records)
+
+
+def _open_visits(run, number: str) -> int:
+    return run(lambda ctx: ctx.session.scalar(select(func.count()).select_from(ContainerVisit).where(
+        ContainerVisit.number == number, ContainerVisit.gated_out_at.is_(None))))
+
+
+def test_two_arrivals_of_a_container_at_once_record_one_visit(client, world, run, db, monkeypatch):
+    """Neither finds a visit to lock: the first writes one and holds on; the second's insert waits for it, is
+    refused by the one open visit a container may have, and is run again: it finds the first's arrival."""
+    require_postgresql(db)
+    number = container_number(random.Random(21))
+    first_call_holds(monkeypatch, terminal, "new_visits")
+
+    def arrive():
+        return client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=world.headers(TERMINAL))
+
+    first, second = one_after_the_other(arrive, arrive)
+    assert first.status_code == 201, first.text
+    assert (second.status_code, second.json()["error"]["code"]) == (409, "already_arrived"), second.text
+    assert _open_visits(run, number) == 1
+    arrived = run(lambda ctx: ctx.session.scalar(select(func.count()).where(Event.type == "container.arrived")))
+    assert arrived == 1
+
+
+def test_two_agencies_accepting_a_consignment_not_yet_arrived_at_once_open_one_visit(client, world, run, db,
+                                                                                    monkeypatch):
+    require_postgresql(db)
+    filing_id, ids, (number,) = accepted_filing(client, world, seed=22, containers=1, arrive=False, accept=())
+    first_call_holds(monkeypatch, visits, "new_visits")
+
+    def accept(agency):
+        return lambda: ok(client.post(f"{API}/declarations/{ids[agency]}/accept",
+                                      headers=world.headers(OFFICES[agency])))
+
+    one_after_the_other(accept("customs"), accept("ciq"))
+    assert _open_visits(run, number) == 1
+    monkeypatch.undo()
+    ok(client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=world.headers(TERMINAL)), 201)
+    for agency, office in OFFICES.items():
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
+                       headers=world.headers(office)), 201)
+        ok(client.post(f"{API}/declarations/{ids[agency]}/release", headers=world.headers(office)))
+    ok(client.post(f"{API}/containers/{number}/gate-out", headers=world.headers(TERMINAL)))
+    assert client.get(f"{API}/containers/{number}/release", headers=world.headers(TERMINAL)).status_code == 404
+    again = error(client.post(f"{API}/containers/{number}/gate-out", headers=world.headers(TERMINAL)), 409)
+    assert again["code"] == "already_gated_out"
+    assert _open_visits(run, number) == 0

@@ -11,10 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from onewindow.db import make_engine
 from onewindow.migrate import alembic_config, current_revision, made_here, upgrade
-from onewindow.models import Base, Event, EventRecipient, Organisation
+from onewindow.models import Base, ContainerVisit, Event, EventRecipient, Organisation
 from onewindow.parties.service import add_organisation
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
@@ -166,5 +167,53 @@ def test_the_event_log_s_rows_move_to_the_feed_order_and_back(kind, tmp_path, re
         assert {i["name"] for i in inspect(engine).get_indexes("event_recipients")} == {
             "ix_event_recipients_org_tx_seq"}
         assert "ix_events_tx_seq" in {i["name"] for i in inspect(engine).get_indexes("events")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_open_visits_held_twice_are_merged_into_the_earliest_before_one_open_visit_per_container(
+        kind, tmp_path, request):
+    """Migration 0021: a container's open visits become its earliest, which takes what only a later one held
+    (an arrival recorded on it); visits that are over, and containers with one open visit, stay as they were;
+    then a second open visit of a container is refused."""
+    url = (f"sqlite:///{tmp_path / 'visits.db'}" if kind == "sqlite"
+           else request.getfixturevalue("fresh_postgres_url"))
+    engine = make_engine(url, pool_size=1)
+    cfg = alembic_config(url)
+
+    def migrate(to: str) -> None:
+        with engine.connect() as conn:  # as onewindow.migrate.upgrade (0018 builds an index outside a transaction)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, to)
+
+    def visit(number, minute, **values):
+        return dict(id=uuid.uuid4(), number=number, created_at=NOW.replace(minute=minute), port=None,
+                    terminal_id=None, conveyance=None, voyage=None, arrived_at=None, released_at=None,
+                    gated_out_at=None) | values
+
+    try:
+        migrate("0020")
+        arrived = NOW.replace(minute=30)
+        expected = visit("TGHU9157488", 1, port="CNDAG")  # opened by a decision before the arrival
+        rows = [expected, visit("TGHU9157488", 2, port="CNDAG", arrived_at=arrived, voyage="101E"),
+                visit("TGHU9157488", 3, port="CNDAG", conveyance="COSCO AFRICA", voyage="999W"),
+                visit("TGHU9157488", 0, port="CNDAG", arrived_at=NOW, gated_out_at=NOW.replace(minute=1)),
+                visit("CSQU3054383", 5, port="CNDAG", arrived_at=arrived)]
+        with engine.begin() as conn:
+            conn.execute(insert(ContainerVisit), rows)
+        migrate("0021")
+        with engine.connect() as conn:
+            kept = conn.execute(select(ContainerVisit.id, ContainerVisit.number, ContainerVisit.arrived_at,
+                                       ContainerVisit.conveyance, ContainerVisit.voyage, ContainerVisit.gated_out_at)
+                                .order_by(ContainerVisit.number, ContainerVisit.created_at)).all()
+        assert [(r.id, r.number, r.arrived_at, r.conveyance, r.voyage, r.gated_out_at) for r in kept] == [
+            (rows[4]["id"], "CSQU3054383", arrived, None, None, None),
+            (rows[3]["id"], "TGHU9157488", NOW, None, None, NOW.replace(minute=1)),
+            (expected["id"], "TGHU9157488", arrived, "COSCO AFRICA", "101E", None)]
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert(ContainerVisit), [visit("CSQU3054383", 9)])
+        with engine.begin() as conn:  # a visit that is over does not count
+            conn.execute(insert(ContainerVisit), [visit("CSQU3054383", 9, gated_out_at=NOW)])
     finally:
         engine.dispose()

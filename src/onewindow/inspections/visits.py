@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from onewindow.context import Context
+from onewindow.db import RunAgain
 from onewindow import rows
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
@@ -140,10 +142,18 @@ def open_visits(ctx: Context, numbers: Iterable[str], *,
 
 def new_visits(ctx: Context, numbers: Iterable[str], **values: Any) -> list[ContainerVisit]:
     """New open visits of ``numbers`` holding ``values`` (column → value; every other column empty), written
-    with one plain insert and placed in the session as stored rows."""
+    with one plain insert and placed in the session as stored rows.
+
+    A container has at most one open visit (a unique index): when a concurrent transaction has written one
+    of these since this one looked (found none to lock), the insert waits for it and is refused, and the
+    unit of work is run again from the start (:class:`~onewindow.db.RunAgain`), where it finds that visit.
+    """
     now = ctx.now()
-    new = rows.new_rows(ctx.session, ContainerVisit, *({"created_at": now, **values, "id": uuid.uuid4(), "number": n}
-                                                        for n in numbers))
+    try:
+        new = rows.new_rows(ctx.session, ContainerVisit,
+                            *({"created_at": now, **values, "id": uuid.uuid4(), "number": n} for n in numbers))
+    except IntegrityError as exc:
+        raise RunAgain("a concurrent transaction opened a visit of one of these containers") from exc
     for visit in new:
         rows.place(ctx.session, visit)
     return new

@@ -18,11 +18,14 @@ class ContainerVisit(IdMixin, Base):
 
     The row is the container's lock: releases and gate-out take it ``FOR
     UPDATE`` so a combined release is published exactly once. A container
-    number comes back to the port many times; each stay is a new visit.
+    number comes back to the port many times; each stay is a new visit, and
+    it has at most one open (not gated out) at a time (a unique partial index).
     """
 
     __tablename__ = "container_visits"
     __table_args__ = (Index("ix_container_visits_number_open", "number", "gated_out_at"),
+                      Index("ux_container_visits_open", "number", unique=True, sqlite_where=NOT_GATED_OUT,
+                            postgresql_where=NOT_GATED_OUT),
                       Index("ix_container_visits_yard", "port", "arrived_at", sqlite_where=NOT_GATED_OUT,
                             postgresql_where=NOT_GATED_OUT))
 
