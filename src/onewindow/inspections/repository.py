@@ -19,7 +19,7 @@ from onewindow.errors import NotFound, parse_id
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, detached, from_row, holds_any, loaded, objects
 from onewindow.models import (
-    AGENCY_KINDS, Declaration, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
+    AGENCY_KINDS, Declaration, DeclarationStatus, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
     OrgKind, RelocationTask,
 )
 from onewindow.sql import Prepared, checked_after, for_change, locks_are_waited_for
@@ -179,13 +179,28 @@ def _listed(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspec
     """The inspections :func:`list_inspections` finds, newest first, at most ``:limit``."""
     query = _scoped(select(Inspection), scope, narrowed=of_filing)
     if of_filing:
-        query = query.where(Inspection.id.in_(
-            select(InspectionDeclaration.inspection_id)
-            .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
-            .where(Declaration.filing_id == bindparam("filing"))))
+        query = query.where(Inspection.id.in_(_serving_filing(scope)))
     if in_status:
         query = query.where(Inspection.status == bindparam("status"))
     return query.order_by(Inspection.matched_at.desc(), Inspection.id).limit(bindparam("limit"))
+
+
+def _serving_filing(scope: str) -> Select:
+    """The ids of the inspections serving a declaration of ``:filing`` when the actor may see the filing: an
+    enterprise its own, an agency one with a declaration filed to its office. A filing the actor may not see
+    is served by none (a terminal sees no filing): no party learns which inspection serves another's
+    consignment."""
+    query = (select(InspectionDeclaration.inspection_id)
+             .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
+             .where(Declaration.filing_id == bindparam("filing")))
+    if scope == "enterprise":
+        return query.join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == bindparam("org"))
+    if scope == "agency":
+        routed = aliased(Declaration)
+        return query.where(select(routed.id).where(
+            routed.filing_id == bindparam("filing"), routed.organisation_id == bindparam("org"),
+            routed.status != DeclarationStatus.draft.value).exists())
+    return query.where(false())
 
 
 @cache
