@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from onewindow.context import Context
 from onewindow.errors import Conflict, ValidationFailed, field_error
 from onewindow.models import IdempotencyRecord
+from onewindow.parties.permissions import Permission
 
 KEY_LOC = ["headers", "Idempotency-Key"]
 
@@ -32,8 +33,15 @@ def _check_key(key: str) -> None:
 
 
 def run_once(ctx: Context, key: str | None, request: dict[str, Any],
-             action: Callable[[], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any], bool]:
-    """Run ``action`` (→ status, JSON body) once per key; returns (status, body, replayed)."""
+             action: Callable[[], tuple[int, dict[str, Any]]], *,
+             need: Permission | None = None) -> tuple[int, dict[str, Any], bool]:
+    """Run ``action`` (→ status, JSON body) once per key; returns (status, body, replayed).
+
+    ``request`` is what makes two requests the same (normalised by the caller: ids parsed, sets sorted).
+    ``need``: the permission the action requires, checked before a stored answer is replayed too (a user
+    whose role does not grant it gets 403 whatever key it sends)."""
+    if need is not None:
+        ctx.as_actor().require(need)
     if key is None:
         return *action(), False
     _check_key(key)

@@ -202,6 +202,32 @@ def test_the_same_key_for_a_different_request_is_refused(client, world, run, sec
     assert count_events(run, "declaration.submitted") == 2
 
 
+def test_the_same_request_in_another_order_or_spelling_replays(client, world):
+    """The agencies are a set and the filing id a UUID: the same request sent again however they are written
+    gets the first answer."""
+    filing = create(client, world)
+    first = submit(client, world, filing["id"], {"agencies": ["customs", "ciq"]}, key="k-both")
+    assert first.status_code == 200, first.text
+    for body, filing_id in (({"agencies": ["ciq", "customs"]}, filing["id"]),
+                            ({"agencies": ["ciq", "customs", "ciq"]}, filing["id"].upper())):
+        retry = submit(client, world, filing_id, body, key="k-both")
+        assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (200, "true"), retry.text
+        assert retry.json() == first.json()
+
+
+def test_a_key_replays_nothing_to_a_user_whose_role_does_not_grant_the_action(client, world):
+    """A viewer of the enterprise sending the declarant's key gets 403, as without it, not the stored answer."""
+    filing = create(client, world)
+    entry = sample_entry(seed=67)
+    assert client.post(FILINGS, json=entry, headers={**world.headers(ENT), "Idempotency-Key": "c-1"}).status_code == 201
+    assert submit(client, world, filing["id"], key="s-1").status_code == 200
+    viewer = world.token_with_role(ENT, "viewer1", "viewer")
+    for path, body, key in ((FILINGS, entry, "c-1"), (f"{FILINGS}/{filing['id']}/submit", None, "s-1")):
+        answer = client.post(path, json=body, headers={**viewer, "Idempotency-Key": key})
+        assert (answer.status_code, answer.json()["error"]["code"]) == (403, "forbidden"), answer.text
+        assert "Idempotent-Replayed" not in answer.headers
+
+
 def test_the_same_key_for_another_filing_is_refused(client, world):
     one = create(client, world, sample_entry(seed=63))
     two = create(client, world, sample_entry(seed=64))

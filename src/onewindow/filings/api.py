@@ -19,9 +19,11 @@ from onewindow.filings.schemas import (
     FilingVersionOut, RejectRequest, SubmitRequest,
 )
 from onewindow.context import Context
+from onewindow.errors import parse_id
 from onewindow.http import Anyone, AsCaller, Caller, FastJSONResponse, Offset
 from onewindow.idempotency import run_once
 from onewindow.models import DeclarationStatus, FilingStatus
+from onewindow.parties.permissions import Permission
 
 router = APIRouter(tags=["one declaration"])
 
@@ -59,7 +61,7 @@ async def create_filing(caller: AsCaller, entry: Annotated[dict[str, Any], Body(
 
     def work(ctx: Context):
         return run_once(ctx, key, {"op": "create", "entry": entry},
-                        lambda: (201, _filing_json(service.create_filing(ctx, entry))))
+                        lambda: (201, _filing_json(service.create_filing(ctx, entry))), need=Permission.filing_create)
 
     return _answer(*await caller.run(work))
 
@@ -113,8 +115,10 @@ async def submit_filing(caller: AsCaller, filing_id: str, body: SubmitRequest | 
                                              then=_filing_json))
 
     def work(ctx: Context):
-        return run_once(ctx, key, {"op": "submit", "filing": filing_id, "agencies": agencies},
-                        lambda: (200, _filing_json(service.submit_filing(ctx, filing_id, agencies))))
+        same = {"op": "submit", "filing": str(parse_id(filing_id, "filing")),
+                "agencies": sorted(set(agencies)) if agencies is not None else None}
+        return run_once(ctx, key, same, lambda: (200, _filing_json(service.submit_filing(ctx, filing_id, agencies))),
+                        need=Permission.filing_submit)
 
     return _answer(*await caller.run(work))
 
