@@ -203,6 +203,10 @@ def test_removing_every_inspected_good_discards_the_ciq_draft_and_adding_one_mak
     assert (new_ciq["status"], new_ciq["office"], new_ciq["number"], new_ciq["version"]) == (
         "draft", "210600", None, 1)
     assert declaration(back.json(), "customs")["id"] == customs
+    # listed by agency name, as every read of the filing lists them
+    assert [d["agency"] for d in back.json()["declarations"]] == ["ciq", "customs"]
+    assert client.get(f"/api/v1/filings/{filing['id']}", headers=world.headers(ENT)).json()["declarations"] == \
+        back.json()["declarations"]
     seen = client.get(f"/api/v1/declarations/{new_ciq['id']}", headers=world.headers(ENT)).json()
     assert seen["data"]["items"][0]["hs_code"] == FISH["hs_code"]
     assert seen["data"]["items"][0]["ciq_category"] is not None

@@ -52,10 +52,17 @@ def declaration_summary(d: Declaration) -> DeclarationSummary:
     return DeclarationSummary(**_summary_fields(d))
 
 
+def _by_agency(declaration: Declaration) -> str:
+    return declaration.agency
+
+
 def filing_out(f: Filing) -> FilingOut:
+    """The filing as the API answers it: its declarations by agency name (``ciq`` before ``customs``), however
+    the session holds them (a CIQ draft an edit made comes last there)."""
     return FilingOut(id=f.id, status=f.status, version=f.version, direction=f.direction, port=f.port,
                      bill_of_lading=f.bill_of_lading, created_at=f.created_at, updated_at=f.updated_at,
-                     declarations=[declaration_summary(d) for d in f.declarations], data=f.data)
+                     declarations=[declaration_summary(d) for d in sorted(f.declarations, key=_by_agency)],
+                     data=f.data)
 
 
 def filing_detail(ctx: Context, f: Filing) -> FilingDetail:
