@@ -224,15 +224,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         errors = list(exc.errors())
-        for err in errors:
+        unread = set()  # the body itself missing or not read as JSON: named ["body"], as JSON it cannot decode
+        for i, err in enumerate(errors):
             if tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
                 err["msg"] = "a JSON body is required"
+                unread.add(i)
             elif tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes):
                 err["msg"] = _not_sent_as_json(request.headers.get("content-type"))
+                unread.add(i)
         details = pydantic_details(errors)
-        for d in details:
+        for i, d in enumerate(details):
             if d["type"] == "json_invalid":
                 d["loc"], d["msg"] = ["body"], "the body is not valid JSON"
+            elif i in unread:
+                d["loc"] = ["body"]
         return app_error_response(ValidationFailed(details))
 
     @app.exception_handler(StarletteHTTPException)

@@ -78,11 +78,11 @@ def test_an_invalid_json_body_is_422_naming_the_body(client, world, body):
     assert "body" in error["details"][0]["msg"]
 
 
-def test_a_missing_body_is_422_at_the_root(client, world):
+def test_a_missing_body_is_422_naming_the_body(client, world):
     answer = client.post("/api/v1/filings", content=b"", headers={**world.headers(ENTERPRISE),
                                                                   "Content-Type": "application/json"})
     error = error_of(answer, 422)
-    assert [d["loc"] for d in error["details"]] == [[]]
+    assert [d["loc"] for d in error["details"]] == [["body"]]
     assert "body" in error["details"][0]["msg"]
 
 
@@ -223,6 +223,7 @@ def test_a_json_body_sent_as_another_content_type_is_422_naming_the_content_type
     answer = client.post("/api/v1/filings", content=json.dumps(sample_entry(seed=1)).encode(),
                          headers={**world.headers(ENTERPRISE), "Content-Type": content_type})
     [detail] = error_of(answer, 422)["details"]
+    assert detail["loc"] == ["body"]
     assert detail["msg"] == ("the body must be JSON, sent with Content-Type: application/json "
                              f"(it came as '{content_type}')")
 
