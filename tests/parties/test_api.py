@@ -105,3 +105,17 @@ def test_every_role_may_read_the_directory(client, world):
         assert client.get("/api/v1/organisations", headers=world.headers(code)).status_code == 200
     viewer = world.token_with_role(ENTERPRISE, "reader", "viewer")
     assert len(client.get("/api/v1/organisations", headers=viewer).json()) == len(world.ORGS)
+
+
+def test_the_api_guide_s_roles_table_is_the_roles_the_platform_grants():
+    """Each role's row in the guide's "Roles and permissions" table names exactly the permissions it grants."""
+    import re
+    from pathlib import Path
+
+    from onewindow.parties.permissions import ROLE_PERMISSIONS
+
+    guide = (Path(__file__).parents[2] / "docs" / "api-guide.md").read_text(encoding="utf-8")
+    table = guide.split("### Roles and permissions")[1].split("\n\n| role |")[1].split("\n\n")[0]
+    rows = {m.group(1): set(re.findall(r"`([a-z_]+:[a-z_]+)`", m.group(2)))
+            for m in re.finditer(r"^\| `([a-z]+)`[^|]*\|[^|]*\|(.*)\|$", table, re.M)}
+    assert rows == {role.value: {p.value for p in granted} for role, granted in ROLE_PERMISSIONS.items()}
