@@ -158,8 +158,70 @@ def test_bad_parameters_are_422_naming_each(client):
 def test_an_empty_study_answers_empty_figures(client):
     body = client.get(URL).json()
     assert body["groups"] == [{"key": {}, "suppressed": False, "consignments": 0, "complete": 0,
-                               "stages": {s: {"count": 0, "mean": None, "median": None, "p90": None}
-                                          for s in STAGES}, "agencies": {}}]
+                               "stages": {s: {"count": 0, "mean": None, "median": None, "p90": None,
+                                              "suppressed": True} for s in STAGES}, "agencies": {}}]
+
+
+def test_a_stage_measured_on_no_consignment_is_suppressed_like_one_measured_on_few(client, run):
+    """Six consignments, none gated out yet and two released: the stages to gate-out are counted 0, the
+    releases 2; each is fewer than 5, so each shows its count and is marked suppressed (JSON and CSV)."""
+    rows = make_rows(6, seed=11)
+    for i, row in enumerate(rows):
+        row |= {"complete": False, "release_to_gate_out_seconds": None, "arrival_to_gate_out_seconds": None}
+        if i >= 2:
+            row |= {"filing_to_release_seconds": None, "arrival_to_release_seconds": None}
+    run(lambda ctx: ctx.session.execute(ClearanceRecord.__table__.insert(), rows))
+    stages = client.get(URL).json()["groups"][0]["stages"]
+    withheld = {"mean": None, "median": None, "p90": None, "suppressed": True}
+    for stage in ("release_to_gate_out", "arrival_to_gate_out"):
+        assert stages[stage] == {"count": 0, **withheld}
+    for stage in ("filing_to_release", "arrival_to_release"):
+        assert stages[stage] == {"count": 2, **withheld}
+    assert stages["arrival_to_filing"]["count"] == 6 and "suppressed" not in stages["arrival_to_filing"]
+    lines = {x["stage"]: x for x in csv.DictReader(io.StringIO(client.get(URL, params={"format": "csv"}).text))
+             if not x["agency"]}
+    assert [(lines[s]["count"], lines[s]["median_hours"], lines[s]["suppressed"]) for s in STAGES] == [
+        ("6", lines["arrival_to_filing"]["median_hours"], "false"), ("2", "", "true"), ("0", "", "true"),
+        ("2", "", "true"), ("0", "", "true")]
+
+
+@pytest.mark.parametrize("day", ["20260303", "2026-W10-2", "2026-062", "2026-3-3", "2026-03-03T00:00",
+                                 "２０２６-03-03"])
+def test_a_day_is_only_written_yyyy_mm_dd(client, day):
+    for name in ("from", "to"):
+        answer = client.get(URL, params={name: day})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"] == [{"loc": ["query", name], "msg": "must be a date, YYYY-MM-DD"}]
+    assert client.get(URL, params={"from": "2026-03-03", "to": " 2026-03-04"}).status_code == 200
+
+
+def test_an_unknown_parameter_is_told_every_known_one_format_included(client):
+    known = ("ciq_office, credit_level, customs_office, destination, direction, format, from, group_by, "
+             "inspection, inspection_place, port, to, trade_mode, transport_mode")
+    for url in (URL, URL + ".csv"):
+        answer = client.get(url, params={"colour": "red"})
+        assert answer.status_code == 422
+        assert answer.json()["error"]["details"] == [{"loc": ["query", "colour"],
+                                                      "msg": f"unknown parameter; known: {known}"}]
+    assert client.get(URL, params={"format": "csv"}).status_code == 200
+
+
+def test_every_message_about_a_parameter_can_be_translated():
+    from onewindow.errors import Text, ValidationFailed
+
+    with pytest.raises(ValidationFailed) as raised:
+        parse_query({"direction": "inward", "inspection": "all", "credit_level": "gold", "destination": "x",
+                     "from": "20260303", "group_by": "colour", "colour": "red"})
+    messages = {d["loc"][1]: d["msg"] for d in raised.value.details}
+    assert set(messages) == {"direction", "inspection", "credit_level", "destination", "from", "group_by",
+                             "colour"}
+    assert all(isinstance(m, Text) for m in messages.values()), messages
+    assert (messages["direction"], messages["inspection"], messages["credit_level"]) == (
+        "must be import or export", "must be one of none, single, joint",
+        "must be one of advanced, certified, general, discredited")
+    with pytest.raises(ValidationFailed) as raised:
+        parse_query({"from": "2026-03-10", "to": "2026-03-01", "group_by": "port,port"})
+    assert all(isinstance(d["msg"], Text) for d in raised.value.details)
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "html"])

@@ -3,7 +3,10 @@ time line; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from onewindow.timing import service
+import uuid
+from datetime import timedelta
+
+from onewindow.timing import projection, service
 from onewindow.timing.filters import FigureQuery
 
 
@@ -279,3 +282,83 @@ def test_the_public_figures_of_real_consignments_name_nothing_of_them(flow, clie
         assert not [s for s in secrets if s in text]
     whole = client.get("/api/v1/public/clearance-times").json()["groups"][0]
     assert whole["consignments"] == 6 and whole["stages"]["arrival_to_filing"]["median"] == 1.0
+
+
+def _shared_container(flow):
+    """Consignment A files with container Y at 0:30 (Y arrived 0:00); customs accepts it and releases it (no
+    inspection) at 1:00. Consignment C is filed naming Y at 1:30 (customs only, not accepted yet). Returns
+    (A, C's declarations, Y, the time of 0:00)."""
+    entry_a, [y] = flow.entry(71, containers=1, inspected=False)
+    entry_c, _ = flow.entry(72, containers=1, inspected=False)
+    entry_c["containers"] = entry_a["containers"]
+    start = flow.clock.now()
+    flow.arrive([y])
+    flow.at(30)
+    a, ids_a = flow.file(entry_a)
+    flow.at(30)
+    flow.accept(ids_a["customs"], "0916")
+    flow.decide(ids_a["customs"], "0916")
+    flow.release(ids_a["customs"], "0916")
+    flow.at(30)
+    c, ids_c = flow.file(entry_c)
+    return a, c, ids_c, y, start
+
+
+def _times(record):
+    return record.arrived_at, record.filed_at, record.released_at, record.gated_out_at, record.complete
+
+
+def test_a_container_back_for_another_consignment_is_measured_on_its_own_visit(flow):
+    """Y leaves with A's goods at 2:30, before C's declaration is accepted: that visit is not C's. Y comes back
+    at 4:30 with C's goods; C accepted 5:00, released 6:00, Y out 6:45. C is measured on the second visit (a
+    pre-arrival filing), never on A's arrival, release or gate-out."""
+    a, c, ids_c, y, start = _shared_container(flow)
+    at = lambda minutes: start + timedelta(minutes=minutes)  # noqa: E731
+    flow.project()
+    assert _times(flow.record(c)[0]) == (at(0), at(90), None, None, False)  # A's release is not C's
+    flow.at(60)
+    flow.gate_out(y)  # A's goods leave
+    flow.project()
+    assert _times(flow.record(a)[0]) == (at(0), at(30), at(60), at(150), True)
+    assert _times(flow.record(c)[0]) == (None, at(90), None, None, False)
+    flow.at(120)
+    flow.arrive([y])  # C's goods
+    flow.project()
+    assert _times(flow.record(c)[0]) == (at(270), at(90), None, None, False)
+    flow.at(30)
+    flow.accept(ids_c["customs"], "0916")
+    flow.decide(ids_c["customs"], "0916")
+    flow.at(60)
+    flow.release(ids_c["customs"], "0916")
+    flow.at(45)
+    flow.gate_out(y)
+    flow.project()
+    record, _ = flow.record(c)
+    assert _times(record) == (at(270), at(90), at(360), at(405), True) and record.pre_arrival
+    assert flow.stages(c) == {"arrival_to_filing": 0.0, "filing_to_release": 1.5, "release_to_gate_out": 0.75,
+                              "arrival_to_release": 1.5, "arrival_to_gate_out": 2.25}
+    flow.at(60)
+    flow.arrive([y])  # Y back once more, for nobody's goods here: C has left in it
+    flow.project()
+    again = flow.run(lambda ctx: projection.study_rows(ctx, [uuid.UUID(c)]).records[0])
+    assert (again["arrived_at"], again["released_at"], again["gated_out_at"]) == (at(270), at(360), at(405))
+    assert _times(flow.record(a)[0]) == (at(0), at(30), at(60), at(150), True)
+
+
+def test_a_consignment_accepted_while_its_container_is_in_port_is_measured_on_that_visit(flow):
+    """C's declaration is accepted at 2:00 while Y is still in port (A's and C's goods in one container): the
+    container waits for C again and is released with C at 3:00, out 3:30; both are measured on that visit."""
+    a, c, ids_c, y, start = _shared_container(flow)
+    at = lambda minutes: start + timedelta(minutes=minutes)  # noqa: E731
+    flow.at(30)
+    flow.accept(ids_c["customs"], "0916")
+    flow.decide(ids_c["customs"], "0916")
+    flow.project()
+    assert _times(flow.record(c)[0]) == (at(0), at(90), None, None, False)
+    flow.at(60)
+    flow.release(ids_c["customs"], "0916")
+    flow.at(30)
+    flow.gate_out(y)
+    flow.project()
+    assert _times(flow.record(c)[0]) == (at(0), at(90), at(180), at(210), True)
+    assert _times(flow.record(a)[0]) == (at(0), at(30), at(180), at(210), True)

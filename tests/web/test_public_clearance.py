@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from onewindow.config import Settings
+from onewindow.models import ClearanceRecord
 from onewindow.samples import sample_entry
 from onewindow.timing import projection, service
 from onewindow.timing.filters import parse_query
@@ -126,6 +127,56 @@ def test_bad_filters_are_shown_next_to_their_fields_with_422(client):
     assert late.status_code == 422 and 'id="e-to"' in late.text
     twice = client.get("/clearance-times?port=CNDAG&port=CNDLC")
     assert twice.status_code == 422 and 'id="e-port"' in twice.text
+
+
+def test_withheld_figures_give_no_count_of_consignments(client, consignments):
+    """One joint inspection among the consignments (fewer than the minimum of 2): the page says the figures are
+    withheld without telling how many there are, and the table shows "—"."""
+    client.cookies.set("ow_lang", "en")
+    page = client.get("/clearance-times", params={"inspection": "joint"})
+    assert client.get("/api/v1/public/clearance-times", params={"inspection": "joint"}).json()["groups"] == [
+        {"key": {}, "suppressed": True}]
+    said = re.search(r'<p id="clearance-suppressed">(.*?)</p>', page.text, re.S).group(1)
+    assert said == "Fewer than 2 consignments for these filters: the figures are withheld."
+    for stage in ("arrival_to_filing", "arrival_to_gate_out"):
+        row = re.search(rf'<tr data-stage="{stage}">(.*?)</tr>', page.text, re.S).group(1)
+        assert re.findall(r"<td[^>]*>(.*?)</td>", row) == ["—"]
+
+
+def test_a_stage_measured_on_few_consignments_is_withheld_and_on_none_shows_a_dash(client, run):
+    """Three consignments, one gated out: release → gate-out is measured on one (fewer than the minimum of 2:
+    its count, the figures withheld); the whole on none (its count 0, nothing to withhold: "—")."""
+    from tests.timing.test_figures import make_rows
+
+    rows = make_rows(3, seed=5)
+    for i, row in enumerate(rows):
+        row |= {"complete": i == 0, "arrival_to_gate_out_seconds": None}
+        if i:
+            row["release_to_gate_out_seconds"] = None
+    run(lambda ctx: ctx.session.execute(ClearanceRecord.__table__.insert(), rows))
+    client.cookies.set("ow_lang", "en")
+    page = client.get("/clearance-times")
+    assert page.status_code == 200, page.text
+    assert cells(page.text, 'data-stage="release_to_gate_out"') == ["1", "withheld", "withheld", "withheld"]
+    assert cells(page.text, 'data-stage="arrival_to_gate_out"') == ["0", "—", "—", "—"]
+    assert cells(page.text, 'data-stage="arrival_to_filing"')[0] == "3"
+
+
+def test_messages_about_filters_are_in_the_readers_language(client):
+    page = client.get("/clearance-times", params={"inspection": "all", "credit_level": "gold"})
+    assert page.status_code == 422
+    said = re.search(r'<small class="field-error" id="e-inspection">(.*?)</small>', page.text, re.S).group(1)
+    assert said == "须为以下之一：none, single, joint"
+    assert "须为以下之一：advanced, certified, general, discredited" in page.text
+    assert "must be one of" not in page.text
+
+
+def test_a_day_in_another_form_is_refused_on_the_page(client):
+    client.cookies.set("ow_lang", "en")
+    for day in ("20260303", "2026-W10-2"):
+        page = client.get("/clearance-times", params={"from": day})
+        assert page.status_code == 422 and 'id="e-from"' in page.text
+        assert "must be a date, YYYY-MM-DD" in page.text and 'id="figures-table"' not in page.text
 
 
 def test_an_empty_study_shows_the_page_with_nothing_withheld_wrongly(client):

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from onewindow.errors import ValidationFailed, field_error
+from onewindow.errors import Text, ValidationFailed, field_error
 from onewindow.http import Anyone
 from onewindow.timing import publication, service
 from onewindow.timing.filters import GROUPS, parse_query
@@ -21,23 +21,23 @@ CACHE = {"Cache-Control": "public, max-age=300"}
 Param = Annotated[str | None, Query()]
 
 
-def _params(request: Request, *, ignore: tuple[str, ...] = ()) -> dict[str, str]:
+def _params(request: Request) -> dict[str, str]:
     """The query parameters, each given once (a repeated one is a 422 naming it)."""
     seen: dict[str, str] = {}
     errors = []
     for name, value in request.query_params.multi_items():
         if name in seen:
-            errors.append(field_error(["query", name], "give this parameter once"))
+            errors.append(field_error(["query", name], Text("give this parameter once")))
         seen[name] = value
     if errors:
         raise ValidationFailed(errors)
-    return {k: v for k, v in seen.items() if k not in ignore}
+    return seen
 
 
 async def _answer(caller: Anyone, request: Request, fmt: str) -> Response:
     if fmt not in ("json", "csv"):
         raise ValidationFailed([field_error(["query", "format"], "must be json or csv")])
-    query = parse_query(_params(request, ignore=("format",)))
+    query = parse_query(_params(request), also=("format",))  # format is read above: listed as known
     answer = await caller.run_public(
         lambda ctx: publication.served(ctx, "figures", query, ctx.settings.clearance_min_group), read_only=True)
     headers = {**CACHE, "Last-Modified": format_datetime(datetime.fromisoformat(answer["as_of"]), usegmt=True)}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from onewindow.errors import ValidationFailed, field_error
+from onewindow.errors import Text, ValidationFailed, field_error
 from onewindow.models import CreditLevel
 from onewindow.refdata import validators as v
 
@@ -24,15 +24,15 @@ MAX_GROUPS = 2
 
 
 def _direction(value: str) -> str | None:
-    return None if value in ("import", "export") else "must be import or export"
+    return None if value in ("import", "export") else Text("must be import or export")
 
 
 def _inspection(value: str) -> str | None:
-    return None if value in INSPECTION_CLASSES else f"must be one of {', '.join(INSPECTION_CLASSES)}"
+    return None if value in INSPECTION_CLASSES else Text("must be one of {kinds}", kinds=", ".join(INSPECTION_CLASSES))
 
 
 def _credit(value: str) -> str | None:
-    return None if value in set(CreditLevel) else f"must be one of {', '.join(CreditLevel)}"
+    return None if value in set(CreditLevel) else Text("must be one of {kinds}", kinds=", ".join(CreditLevel))
 
 
 def _destination(value: str) -> str | None:
@@ -40,7 +40,7 @@ def _destination(value: str) -> str | None:
         return None
     if re.fullmatch(r"[A-Z]{3}", value):
         return v.check_country(value)
-    return "must be a 6-digit administrative division (imports) or an ISO 3166 alpha-3 country (exports)"
+    return Text("must be a 6-digit administrative division (imports) or an ISO 3166 alpha-3 country (exports)")
 
 
 CHECKS = {
@@ -79,34 +79,45 @@ class FigureQuery:
         return out
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _day(name: str, raw: str, errors: list) -> date | None:
-    try:
-        return date.fromisoformat(raw.strip())
-    except ValueError:
-        errors.append(field_error(["query", name], "must be a date, YYYY-MM-DD"))
-        return None
+    """A day written ``YYYY-MM-DD`` (the only form: not the basic ``YYYYMMDD`` nor a week date, which
+    :meth:`date.fromisoformat` would also read)."""
+    value = raw.strip()
+    if _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    errors.append(field_error(["query", name], Text("must be a date, YYYY-MM-DD")))
+    return None
 
 
 def _groups(raw: str, errors: list) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     bad = [n for n in names if n not in GROUPS]
     if bad:
-        errors.append(field_error(["query", "group_by"], f"unknown grouping {', '.join(bad)}; "
-                                                          f"one or two of {', '.join(GROUPS)}"))
+        errors.append(field_error(["query", "group_by"], Text("unknown grouping {names}; one or two of {groups}",
+                                                               names=", ".join(bad), groups=", ".join(GROUPS))))
     elif len(names) > MAX_GROUPS or len(set(names)) != len(names):
-        errors.append(field_error(["query", "group_by"], "one or two different groupings, e.g. "
-                                                          "customs_office,inspection_place"))
+        errors.append(field_error(["query", "group_by"], Text("one or two different groupings, e.g. {example}",
+                                                               example="customs_office,inspection_place")))
     return names
 
 
-def parse_query(params: Mapping[str, str], *, ignore: tuple[str, ...] = ()) -> FigureQuery:
-    """A :class:`FigureQuery` from raw parameters, or one 422 naming every bad parameter."""
+def parse_query(params: Mapping[str, str], *, also: tuple[str, ...] = ()) -> FigureQuery:
+    """A :class:`FigureQuery` from raw parameters, or one 422 naming every bad parameter.
+
+    ``also``: parameters the caller reads itself (the API's ``format``): accepted here, not part of the query,
+    and listed with the others when a parameter is unknown."""
     errors: list[dict] = []
-    known = {"from", "to", "group_by", *DIMENSIONS, *ignore}
+    known = {"from", "to", "group_by", *DIMENSIONS, *also}
     for name in params:
         if name not in known:
-            errors.append(field_error(["query", name], "unknown parameter; known: "
-                                                        + ", ".join(sorted(known - set(ignore)))))
+            errors.append(field_error(["query", name], Text("unknown parameter; known: {known}",
+                                                            known=", ".join(sorted(known)))))
     filters = {}
     for name in DIMENSIONS:
         raw = params.get(name)
@@ -119,7 +130,7 @@ def parse_query(params: Mapping[str, str], *, ignore: tuple[str, ...] = ()) -> F
     date_from = _day("from", params["from"], errors) if params.get("from") is not None else None
     date_to = _day("to", params["to"], errors) if params.get("to") is not None else None
     if date_from and date_to and date_to < date_from:
-        errors.append(field_error(["query", "to"], "the period ends before it begins"))
+        errors.append(field_error(["query", "to"], Text("the period ends before it begins")))
     group_by = _groups(params["group_by"], errors) if params.get("group_by") else ()
     if errors:
         raise ValidationFailed(errors)

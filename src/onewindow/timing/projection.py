@@ -35,9 +35,18 @@ What a consignment's record says (the contract):
   ``inspections``; matching, relocation, start and end are the first match, the
   last relocation, the first start and the last completion.
 * Arrival is the first discharge of the consignment's containers; gate-out the
-  last container out, when all are out (then the record is ``complete``). A
-  container's stay counted is its first visit at the filing's port still open
-  when the filing was first lodged (or opened after).
+  last container out, when all are out (then the record is ``complete``).
+* A container's **visit** counted (the one carrying the consignment's goods, as
+  :func:`onewindow.inspections.visits.left_with` decides it) is its first visit at
+  the filing's port (or at no port yet) that had not gated out when the first of
+  the consignment's declarations naming the container was accepted; while none of
+  them is accepted, its visit not gated out yet (none when it is not in port). A
+  visit that gated out before then left with another consignment's goods: its
+  arrival, release and gate-out are not this consignment's. The visit's release
+  counts only from that acceptance on (a container released before it was
+  released for the goods then in it). So a record is complete only once the
+  consignment has left in every container, which no later visit changes: a
+  container's events refresh only the records not complete yet.
 * The enterprise's credit level is taken when the consignment enters the study
   and kept (the level under which it was cleared).
 """
@@ -232,7 +241,8 @@ def affected_filings(ctx: Context, events: Iterable[Any]) -> set[uuid.UUID]:
 
 
 def _filings_of_containers(ctx: Context, containers: set[tuple[str, str | None]]) -> set[uuid.UUID]:
-    """Filings at the container's port covering it, whose records are not yet complete."""
+    """Filings at the container's port covering it, whose records are not yet complete: a complete record's
+    consignment has left in each of its containers (the module's contract), so no later visit changes it."""
     rows = _FILINGS_OF_CONTAINERS.all(ctx.session, {"numbers": sorted({n for n, _ in containers})})
     return {fid for fid, number, port in rows if (number, port) in containers or (number, None) in containers}
 
@@ -421,7 +431,7 @@ class _Batch:
                   "accepted_at": latest_if_all([t.accepted_at for t in in_force]),
                   "decided_at": latest_if_all([t.decided_at for t in in_force]),
                   "projected_at": self.now}
-        record |= self._inspected(declarations) | self._containers(key, filing.port, filed_at, in_force)
+        record |= self._inspected(declarations) | self._containers(key, filing.port, declarations, in_force)
         arrived_at = record["arrived_at"]
         record["pre_arrival"] = arrived_at is not None and filed_at < arrived_at
         record["started_at"] = started_at = filed_at if arrived_at is None else min(arrived_at, filed_at)
@@ -456,29 +466,47 @@ class _Batch:
                 "inspection_started_at": min(started) if started else None,
                 "inspection_completed_at": latest_if_all([i.completed_at for i in found])}
 
-    def _containers(self, key: int, port: str, filed_at: datetime, in_force: list[AgencyTimeline]) -> dict[str, Any]:
+    def _containers(self, key: int, port: str, declarations: list[Any],
+                    in_force: list[AgencyTimeline]) -> dict[str, Any]:
         numbers = self.numbers.get(key)
         if not numbers:
             released = latest_if_all([t.released_at for t in in_force])
             return {"arrived_at": None, "gated_out_at": None, "released_at": released,
                     "complete": released is not None}
-        visits = self._stays(numbers, port, filed_at)
-        arrivals = [v.arrived_at for v in visits if v.arrived_at]
-        whole = len(visits) == len(numbers)
-        gated_out = latest_if_all([v.gated_out_at for v in visits]) if whole else None
+        stays = self._stays(numbers, port, self._covered_since(key, declarations))
+        arrivals = [visit.arrived_at for visit, _ in stays if visit.arrived_at]
+        whole = len(stays) == len(numbers)
+        gated_out = latest_if_all([visit.gated_out_at for visit, _ in stays]) if whole else None
+        released = [visit.released_at if since is not None and visit.released_at is not None
+                    and visit.released_at >= since else None for visit, since in stays]
         return {"arrived_at": min(arrivals) if arrivals else None,
-                "released_at": latest_if_all([v.released_at for v in visits]) if whole else None,
+                "released_at": latest_if_all(released) if whole else None,
                 "gated_out_at": gated_out, "complete": gated_out is not None}
 
-    def _stays(self, numbers: list[str], port: str, filed_at: datetime) -> list[Any]:
-        """Each container's stay that carries this consignment: its first visit at the filing's port (or at no
-        port) still open when the filing was first lodged, or opened after."""
+    def _covered_since(self, key: int, declarations: list[Any]) -> dict[str, datetime | None]:
+        """Container → the first acceptance of the consignment's declarations taking part that name it (None
+        while none of them is accepted): from then on the container carries the consignment's goods."""
+        timelines, since = self.active[key], {}
+        for d in declarations:
+            accepted = timelines[d.id.int].accepted_at
+            for container in d.containers or ():
+                number = container["number"]
+                known = since.get(number)
+                since[number] = accepted if known is None else known if accepted is None else min(known, accepted)
+        return since
+
+    def _stays(self, numbers: list[str], port: str,
+               since: dict[str, datetime | None]) -> list[tuple[Any, datetime | None]]:
+        """Each container's visit that carries this consignment, with the first acceptance of a declaration of
+        the consignment naming it (the module's contract): its first visit at the filing's port (or at no port)
+        that had not gated out by that acceptance, or, before any, that has not gated out."""
         chosen = []
         for number in numbers:
+            accepted = since.get(number)
             for visit in self.visits.get(number, ()):
                 if (visit.port == port or visit.port is None) and (
-                        visit.gated_out_at is None or visit.gated_out_at >= filed_at):
-                    chosen.append(visit)
+                        visit.gated_out_at is None or (accepted is not None and visit.gated_out_at >= accepted)):
+                    chosen.append((visit, accepted))
                     break
         return chosen
 

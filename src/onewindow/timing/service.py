@@ -6,8 +6,8 @@ with, for each group, the number of consignments and, for each stage and each ag
 count, mean, median and 90th percentile in hours. Only aggregates ever leave here: no
 consignment, declaration or enterprise is named, and a group of fewer consignments than
 the minimum (``clearance_min_group``, 5 by default) is suppressed: its key is shown, its
-figures are not. A stage or agency measured on fewer consignments than the minimum shows
-its count only.
+figures are not. A stage or agency measured on fewer consignments than the minimum (none
+included) shows its count only, marked suppressed.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ def project(ctx: Context, *, limit: int | None = None) -> int:
 
 
 def hours(summary: Summary | None, min_group: int) -> dict[str, Any]:
-    """A summary in hours (2 decimals); figures withheld below ``min_group`` values."""
-    if summary is None or summary.count == 0:
-        return {"count": 0, "mean": None, "median": None, "p90": None}
-    if summary.count < min_group:
-        return {"count": summary.count, "mean": None, "median": None, "p90": None, "suppressed": True}
+    """A summary in hours (2 decimals); below ``min_group`` values (none included) only the count, with
+    ``"suppressed": True``."""
+    count = 0 if summary is None else summary.count
+    if count < min_group:
+        return {"count": count, "mean": None, "median": None, "p90": None, "suppressed": True}
     return {"count": summary.count, **{name: round(getattr(summary, name) / 3600, 2)
                                        for name in ("mean", "median", "p90")}}
 

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 from fastapi.responses import Response
 
-from onewindow.errors import ValidationFailed, field_error
+from onewindow.errors import Text, ValidationFailed, field_error
 from onewindow.models import AGENCIES, STAGES
 from onewindow.timing import publication, service
 from onewindow.timing.filters import INSPECTION_CLASSES, parse_query
@@ -56,7 +56,7 @@ def page_params(multi_items: list[tuple[str, str]]) -> dict[str, str]:
         if not value.strip():
             continue
         if name in seen:
-            errors.append(field_error(["query", name], "give this parameter once"))
+            errors.append(field_error(["query", name], Text("give this parameter once")))
         seen[name] = value
     if errors:
         raise ValidationFailed(errors)
