@@ -12,6 +12,9 @@ took as the container's visit): each of its empty columns takes the value of the
 id). On PostgreSQL the table is locked against writes while this runs (the open visits are the yards': the
 merge is quick, the index built in one pass over the visits).
 
+The clearance-time study now measures a consignment on the visit of each container that carried its goods
+(decision 38); its cursor is deleted so that the scheduler's next round recomputes every record by that rule.
+
 Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-04 08:00:00
@@ -56,6 +59,7 @@ def upgrade() -> None:
     _merge_duplicates(bind)
     op.create_index('ux_container_visits_open', 'container_visits', ['number'], unique=True,
                     sqlite_where=NOT_GATED_OUT, postgresql_where=NOT_GATED_OUT)
+    op.execute(sa.text("DELETE FROM sink_cursors WHERE name = 'clearance'"))
 
 
 def downgrade() -> None:
