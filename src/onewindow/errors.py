@@ -141,6 +141,21 @@ def field_error(loc: tuple[Any, ...] | list[Any], msg: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg}
 
 
+def text_errors(loc: tuple[Any, ...] | list[Any], text: str | None, most: int) -> list[dict[str, Any]]:
+    """What is wrong with a free text about to be stored in a column of ``most`` characters, as details of a
+    :class:`ValidationFailed` naming the field at ``loc``: a NUL character (no PostgreSQL text holds one), or
+    more than ``most`` characters, said as the API's schemas say it (``String should have at most 1000
+    characters``, type ``string_too_long``). Nothing for ``None`` or a fitting text."""
+    if text is None:
+        return []
+    if "\x00" in text:
+        return [field_error(loc, Text("must not contain the NUL character (U+0000)"))]
+    if len(text) > most:
+        return [{**field_error(loc, Text("String should have at most {max_length} characters", max_length=most)),
+                 "type": "string_too_long"}]
+    return []
+
+
 def pydantic_details(errors: list[dict[str, Any]], strip: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     """Turn Pydantic's error list into our details (path, message, type)."""
     out = []

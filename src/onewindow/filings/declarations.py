@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, text_errors
 from onewindow.events.service import record_event
 from onewindow import rows
 from onewindow.filings import repository
 from onewindow.filings.numbering import issue_number
+from onewindow.filings.schemas import REASON_MOST
 from onewindow.filings.service import (
     AGENCY_NAMES, STATUS_NAMES, apply_new_version, catalogue, declaration_event_data, reconcile_drafts,
     refresh_status, validate,
@@ -105,10 +106,14 @@ def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     """Reject (退单) a submitted declaration with a reason the enterprise sees.
 
     The declaration goes back to the enterprise: it corrects the filing and
-    submits that declaration again (the filing is ``draft`` meanwhile).
+    submits that declaration again (the filing is ``draft`` meanwhile). 422 naming ``reason`` when it is
+    blank, longer than :data:`~onewindow.filings.schemas.REASON_MOST` characters once stripped, or holds a NUL
+    character; nothing is stored then.
     """
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], Text("a rejection needs a reason"))])
+    if errors := text_errors(["reason"], reason.strip(), REASON_MOST):
+        raise ValidationFailed(errors)
     declaration = _for_review(ctx, declaration_id, changes_filing=True)
     declaration.status = DeclarationStatus.rejected.value
     declaration.reject_reason = reason.strip()
@@ -122,10 +127,12 @@ IMMUTABLE_AFTER_FILING = ("direction",)
 
 
 def _change_errors(declaration: Declaration, changes: dict[str, Any], reason: str) -> list[dict[str, Any]]:
-    """What is wrong with an amendment before its entry is validated: a reason is needed; only fields this
+    """What is wrong with an amendment before its entry is validated: a reason is needed, of at most
+    :data:`~onewindow.filings.schemas.REASON_MOST` characters and no NUL character; only fields this
     declaration carries, plus the office of an agency with no filed declaration yet (an amendment that adds
     goods needing another agency names where that new declaration goes)."""
-    errors = [] if reason and reason.strip() else [field_error(["reason"], Text("give the reason for the amendment"))]
+    errors = (text_errors(["reason"], reason, REASON_MOST) if reason and reason.strip()
+              else [field_error(["reason"], Text("give the reason for the amendment"))])
     filed = {d.agency for d in declaration.filing.declarations if d.status not in INACTIVE}
     routing = {field for agency, field in OFFICE_FIELD.items() if agency not in filed}
     fields = PARTS[declaration.agency] | routing

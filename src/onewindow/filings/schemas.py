@@ -25,6 +25,10 @@ MOST_PACKAGES = 999_999_999
 WEIGHT_OR_QUANTITY_BELOW = 1e14
 PRICE_BELOW = 1e15
 
+REASON_MOST = 1000
+"""The longest reason of a rejection (退单) or an amendment, in characters: the API's schemas and the services
+(``filings.declarations``, which the pages and the CLI call) refuse a longer one alike."""
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -194,11 +198,11 @@ class SubmitRequest(Strict):
 
 
 class RejectRequest(Strict):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(min_length=1, max_length=REASON_MOST)
 
 
 class AmendmentRequest(Strict):
     """An amendment's body; a blank reason is refused by the service, together with every bad change."""
 
     changes: dict[str, Any] = Field(min_length=1)
-    reason: str = Field(max_length=1000)
+    reason: str = Field(max_length=REASON_MOST)

@@ -26,7 +26,7 @@ class Appointment(BaseModel):
 
 
 class TaskCompletion(BaseModel):
-    location: str = Field(min_length=1, max_length=200)
+    location: str = Field(min_length=1, max_length=attendance.LOCATION_MOST)
 
 
 @router.post("/declarations/{declaration_id}/decision", status_code=201, response_model=DecisionOut)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, text_errors
 from onewindow.inspections import repository
 from onewindow.inspections.service import inspection_event, inspection_status_name
 from onewindow.inspections.stored import read, write
@@ -21,6 +21,11 @@ from onewindow.parties.permissions import Permission
 from onewindow.sql import Prepared
 
 OUTCOMES = ("conforming", "nonconforming")
+LOCATION_MOST = 200
+"""The longest location of relocated containers (:func:`relocate`), in characters: the API's schema and this
+service refuse a longer one alike."""
+FINDINGS_MOST, DISPOSAL_MOST = 2000, 1000
+"""The longest findings and disposal of a result (:func:`record_result`), in characters."""
 _DECLARATIONS = Prepared(select(InspectionDeclaration.declaration_id)
                          .where(InspectionDeclaration.inspection_id == bindparam("inspection_id"))
                          .order_by(InspectionDeclaration.declaration_id))
@@ -33,12 +38,17 @@ def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
 
 
 def relocate(ctx: Context, task_id: str, location: str) -> tuple[RelocationTask, Inspection]:
-    """:func:`complete_task`, answering the task and its inspection (with its containers and participants)."""
+    """:func:`complete_task`, answering the task and its inspection (with its containers and participants).
+
+    422 naming ``location`` when it is blank, longer than :data:`LOCATION_MOST` characters once stripped, or
+    holds a NUL character; 409 when the task is already done."""
     actor = ctx.as_actor()
     task = repository.get_task(ctx, task_id, for_update=True)
     actor.require(Permission.terminal_operate)
     if not location or not location.strip():
         raise ValidationFailed([field_error(["location"], Text("say where the containers now are"))])
+    if errors := text_errors(["location"], location.strip(), LOCATION_MOST):
+        raise ValidationFailed(errors)
     if task.status != "open":
         raise Conflict(Text("this relocation task is already completed"), code="task_done")
     inspection = repository.get_inspection_unscoped(ctx, task.inspection_id, for_update=True)
@@ -139,7 +149,11 @@ def mark_absences(ctx: Context, inspection: Inspection) -> bool:
 
 
 def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Inspection:
-    """A present agency's result; the inspection is ``completed`` when every present agency has one."""
+    """A present agency's result; the inspection is ``completed`` when every present agency has one.
+
+    422 naming each bad field at once: an outcome other than conforming or nonconforming, a nonconforming
+    result without its disposal, findings or disposal that are not text of at most :data:`FINDINGS_MOST` or
+    :data:`DISPOSAL_MOST` characters, or hold a NUL character."""
     actor = ctx.as_actor()
     inspection = repository.get_inspection(ctx, inspection_id, for_update=True)
     actor.require(Permission.inspection_attend)
@@ -148,10 +162,12 @@ def record_result(ctx: Context, inspection_id: str, body: dict[str, Any]) -> Ins
     errors = [] if outcome in OUTCOMES else [field_error(["outcome"], Text("must be conforming or nonconforming"))]
     if outcome == "nonconforming" and not (body.get("disposal") or "").strip():
         errors.append(field_error(["disposal"], Text("a nonconforming result needs its disposal")))
-    for field, limit in (("findings", 2000), ("disposal", 1000)):
+    for field, limit in (("findings", FINDINGS_MOST), ("disposal", DISPOSAL_MOST)):
         value = body.get(field)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             errors.append(field_error([field], Text("must be text of at most {limit} characters", limit=limit)))
+        elif value is not None:
+            errors += text_errors([field], value, limit)  # a NUL character
     if errors:
         raise ValidationFailed(errors)
     if participant.checked_in_at is None or participant.absent:

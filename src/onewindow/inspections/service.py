@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details, text_errors
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow.filings.service import STATUS_NAMES
@@ -77,6 +77,10 @@ _UNSTARTED = (for_change(select(Inspection).where(Inspection.id.in_(bindparam("i
 """These inspections, locked, if they have still not started: the status is read again under the lock."""
 
 
+DECISION_REASON_MOST = 1000
+"""The longest reason of a decision to inspect, in characters (the decision's reason column holds as many)."""
+
+
 class DecisionRequest(BaseModel):
     """``{"inspect": true, "containers": [...], "kind": ..., "reason": ...}`` or ``{"inspect": false}``."""
 
@@ -85,11 +89,12 @@ class DecisionRequest(BaseModel):
     inspect: bool
     containers: list[str] = Field(default_factory=list, max_length=500)
     kind: str | None = None
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=DECISION_REASON_MOST)
 
 
 def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
-    """The decision, or 422 naming each bad field (types, containers not covered, kind)."""
+    """The decision, or 422 naming each bad field (types, containers not covered, kind, a reason holding a NUL
+    character)."""
     try:
         request = DecisionRequest.model_validate(body)
     except PydanticValidationError as exc:
@@ -99,6 +104,7 @@ def _check_decision(declaration: Declaration, body: Any) -> DecisionRequest:
     covered = set(declaration_numbers(declaration))
     errors = [field_error(["containers", i], Text("{number} is not a container of this declaration", number=n))
               for i, n in enumerate(request.containers) if n not in covered]
+    errors += text_errors(["reason"], request.reason, DECISION_REASON_MOST)
     if not request.containers:
         errors.append(field_error(["containers"], Text("name at least one container to inspect")))
     if request.kind not in matching.KINDS:

@@ -9,7 +9,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details, text_errors
 from onewindow.events.service import record_event
 from onewindow import rows
 from onewindow.inspections.stored import read
@@ -29,11 +29,15 @@ def _terminal(ctx: Context):
     return actor
 
 
+CONVEYANCE_MOST = {"name": 100, "voyage": 32}
+"""The longest vessel name and voyage of an arrival, in characters (the visit's columns hold as many)."""
+
+
 class ArrivalConveyance(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = Field(default=None, max_length=100)
-    voyage: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=CONVEYANCE_MOST["name"])
+    voyage: str | None = Field(default=None, max_length=CONVEYANCE_MOST["voyage"])
 
 
 class ArrivalRequest(BaseModel):
@@ -44,12 +48,16 @@ class ArrivalRequest(BaseModel):
 
 
 def _parse_arrival(body: Any) -> ArrivalRequest:
-    """The arrival, or 422 naming every bad field (types and container check digits together)."""
+    """The arrival, or 422 naming every bad field (types, container check digits, a NUL character in the
+    conveyance, together)."""
     request, errors = None, []
     try:
         request = ArrivalRequest.model_validate(body)
     except PydanticValidationError as exc:
         errors = pydantic_details(exc.errors(include_url=False))
+    if request is not None:  # a NUL character in the vessel or voyage
+        errors += [e for field, most in CONVEYANCE_MOST.items()
+                   for e in text_errors(["conveyance", field], getattr(request.conveyance, field), most)]
     numbers = body.get("containers") if isinstance(body, dict) else None
     errors += [field_error(["containers", i], msg) for i, n in enumerate(numbers if isinstance(numbers, list) else [])
                if isinstance(n, str) and (msg := check_container_number(n))]

@@ -16,7 +16,7 @@ router = APIRouter(tags=["one release"])
 
 
 class Hold(BaseModel):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(min_length=1, max_length=service.HOLD_REASON_MOST)
 
 
 class ContainerRelease(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, NotFound, Text, ValidationFailed, field_error, joined
+from onewindow.errors import Conflict, NotFound, Text, ValidationFailed, field_error, joined, text_errors
 from onewindow.events.service import record_event
 from onewindow.filings import repository as filings_repository
 from onewindow import rows
@@ -34,6 +34,9 @@ from onewindow.models import (
 from onewindow.parties.permissions import Permission
 
 RELEASABLE = frozenset({DeclarationStatus.accepted.value, DeclarationStatus.inspecting.value})
+HOLD_REASON_MOST = 1000
+"""The longest reason of a hold (:func:`revoke`), in characters: the API's schema and this service refuse a
+longer one alike."""
 _RELEASED = DeclarationStatus.released.value
 """The released status as stored (the enum member's ``value`` read once, not for each declaration compared)."""
 
@@ -132,11 +135,15 @@ def release(ctx: Context, declaration_id: str) -> Declaration:
 def revoke(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     """Hold a released declaration before gate-out: its containers are no longer released.
 
-    409 once the goods have left: a container of the declaration gated out at the filing's port since the
-    filing was made and not back, or one the consignment has left in (:func:`left_with`), back or not.
+    422 naming ``reason`` when it is blank, longer than :data:`HOLD_REASON_MOST` characters once stripped, or
+    holds a NUL character. 409 once the goods have left: a container of the declaration gated out at the
+    filing's port since the filing was made and not back, or one the consignment has left in
+    (:func:`left_with`), back or not.
     """
     if not reason or not reason.strip():
         raise ValidationFailed([field_error(["reason"], Text("a hold needs a reason"))])
+    if errors := text_errors(["reason"], reason.strip(), HOLD_REASON_MOST):
+        raise ValidationFailed(errors)
     declaration, filing = _own_declaration(ctx, declaration_id)
     current = _current_release(ctx, declaration)
     if current is None:
