@@ -19,7 +19,8 @@ from onewindow.errors import NotFound, parse_id
 from onewindow.inspections.stored import read
 from onewindow.rows import columns, detached, from_row, holds_any, loaded, objects
 from onewindow.models import (
-    AGENCY_KINDS, Declaration, DeclarationStatus, Filing, Inspection, InspectionContainer, InspectionDeclaration, InspectionParticipant,
+    AGENCY_KINDS, Declaration, DeclarationStatus, Filing, Inspection, InspectionContainer, InspectionDeclaration,
+    InspectionParticipant,
     OrgKind, RelocationTask,
 )
 from onewindow.sql import Prepared, checked_after, for_change, locks_are_waited_for
@@ -187,19 +188,21 @@ def _listed(scope: str, of_filing: bool, in_status: bool) -> Select[tuple[Inspec
 
 def _serving_filing(scope: str) -> Select:
     """The ids of the inspections serving a declaration of ``:filing`` when the actor may see the filing: an
-    enterprise its own, an agency one with a declaration filed to its office. A filing the actor may not see
-    is served by none (a terminal sees no filing): no party learns which inspection serves another's
-    consignment."""
+    enterprise its own, an agency one with a declaration filed to its office, a terminal those at its port
+    (the inspections it is given are its port's). A filing the actor may not see is served by none: no
+    enterprise learns which inspection serves another's consignment."""
     query = (select(InspectionDeclaration.inspection_id)
              .join(Declaration, Declaration.id == InspectionDeclaration.declaration_id)
              .where(Declaration.filing_id == bindparam("filing")))
     if scope == "enterprise":
         return query.join(Filing, Filing.id == Declaration.filing_id).where(Filing.enterprise_id == bindparam("org"))
     if scope == "agency":
-        routed = aliased(Declaration)
-        return query.where(select(routed.id).where(
-            routed.filing_id == bindparam("filing"), routed.organisation_id == bindparam("org"),
-            routed.status != DeclarationStatus.draft.value).exists())
+        routed = aliased(Declaration)  # the filing's few declarations read by its index, not the office's many
+        office = bindparam("org", type_=routed.organisation_id.type)
+        return query.where(office.in_(select(routed.organisation_id).where(
+            routed.filing_id == bindparam("filing"), routed.status != DeclarationStatus.draft.value)))
+    if scope == "terminal":  # the consignments of its port, whose events it receives: the inspections are its port's
+        return query
     return query.where(false())
 
 

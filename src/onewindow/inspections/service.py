@@ -29,11 +29,11 @@ from onewindow.inspections.stored import read
 from onewindow.rows import columns, objects
 from onewindow.sql import Prepared, PreparedIn, for_change, locks_are_waited_for
 from onewindow.inspections.visits import (
-    Cover, coverage, declaration_numbers, filing_place, left_with, open_visits,
+    Cover, coverage, declaration_numbers, filing_place, left_with, open_visit, open_visits,
 )
 from onewindow.models import (
-    STARTED_INSPECTION, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing, Inspection,
-    InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
+    STARTED_INSPECTION, ContainerVisit, Declaration, DeclarationContainer, DeclarationStatus, DecisionStatus, Filing,
+    Inspection, InspectionContainer, InspectionDecision, InspectionDeclaration, InspectionParticipant, InspectionStatus,
     RelocationTask,
 )
 from onewindow.parties.permissions import Permission
@@ -138,6 +138,9 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration), also=match_reach(ctx, numbers))
+    if away := [n for n in containers if n not in visits and _at_another_port(ctx, n, declaration)]:
+        raise Conflict(Text("{containers}: at another port, not yet arrived at the consignment's; it can be "
+                            "inspected once it has", containers=", ".join(away)), code="at_another_port")
     if gone := sorted({n for n in containers if n not in visits}.union(
             left_with(ctx, declaration.filing_id, containers))):
         raise Conflict(Text("{containers}: left the port after the consignment was filed; it cannot be inspected "
@@ -154,6 +157,12 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
                  confidential={"reason": decision.reason})
     match_containers(ctx, numbers, locked=visits)
     return decision
+
+
+def _at_another_port(ctx: Context, number: str, declaration: Declaration) -> bool:
+    """Whether the container is in a stay at another port than the declaration's filing's (not yet left it)."""
+    visit = open_visit(ctx, number, lock=False)
+    return visit is not None and visit.port not in (None, filing_place(ctx, declaration).port)
 
 
 def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[InspectionDecision], dict, dict]:
@@ -228,9 +237,10 @@ def match_containers(ctx: Context, numbers: Iterable[str], *, locked: dict | Non
         return []
     all_numbers = set(visits)
     covering = coverage(ctx, all_numbers)
+    away = {port: _away(visits, port) for port in set(ports.values())}
     started, unstarted = _inspected(ctx, visits)
     result = matching.match(
-        [_engine_decision(d, declarations[d.id]) for d in decisions],
+        [_engine_decision(d, declarations[d.id], away[ports[declarations[d.id].id]]) for d in decisions],
         {n: frozenset(_key(a, d) for a, ds in by_agency.items() for d in ds) for n, by_agency in covering.items()},
         now=ctx.now(), window=timedelta(seconds=ctx.settings.match_window_seconds),
         started=started, settled=_settled(covering), joint=ctx.settings.joint_inspection)
@@ -255,9 +265,17 @@ def _agency(key: str) -> str:
     return key.split("|", 1)[0]
 
 
-def _engine_decision(d: InspectionDecision, declaration: Declaration) -> matching.Decision:
+def _away(visits: dict[str, ContainerVisit], port: str | None) -> frozenset[str]:
+    """Of the group's containers, those in a stay at another port than ``port`` (a filing's)."""
+    return frozenset(n for n, visit in visits.items() if visit.port not in (None, port))
+
+
+def _engine_decision(d: InspectionDecision, declaration: Declaration, away: frozenset[str] = frozenset()
+                     ) -> matching.Decision:
+    """The decision as the engine takes it: the containers its declaration covers, but those at another port
+    than its filing's (``away``: their stay there is another port's, the declaration covers the next)."""
     return matching.Decision(agency=_key(d.agency, declaration), declaration_id=str(declaration.id),
-                             containers=frozenset(declaration_numbers(declaration)), decided_at=d.decided_at,
+                             containers=frozenset(declaration_numbers(declaration)) - away, decided_at=d.decided_at,
                              inspect=frozenset(d.containers), kind=d.kind, reason=d.reason)
 
 

@@ -70,9 +70,11 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     """Record the discharge of containers at the terminal's port (卸船); each gets its open visit.
 
     A container whose visit was opened at this port by an agency's decision or release gets its arrival
-    recorded on that visit. 409 ``already_arrived``, and nothing recorded, when a container has arrived and
-    not left, or when its open visit is at another port: a visit stays at the port it began at until the
-    container gates out there.
+    recorded on that visit. A container coming from another port gets a new one, released at once when every
+    declaration covering it here has been released (``container.released``: its consignment, declared here
+    while it was at the other port, was released before it came). 409 ``already_arrived``, and nothing
+    recorded, when a container has arrived and not left, or when its open visit is at another port: a visit
+    stays at the port it began at until the container gates out there.
     """
     actor = _terminal(ctx)
     request = _parse_arrival(body)
@@ -84,6 +86,10 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     rows.update(ctx.session, list(found.values()), **arrival)
     # a container not yet at the port gets its visit written as arrived (one insert, no update after it)
     new = new_visits(ctx, sorted(set(request.containers) - set(found)), **arrival)
+    if new:  # released here before it came (its consignment declared here while it was at another port)
+        from onewindow.releases.service import recheck_containers
+
+        recheck_containers(ctx, {visit.number: visit for visit in new}, reason="")
     visits = {**found, **{visit.number: visit for visit in new}}
     record_event(ctx, "container.arrived", subject_type="terminal", subject_id=actor.org_id,
                  recipients=[actor.org_id], data={"containers": sorted(visits), "port": actor.organisation.port,

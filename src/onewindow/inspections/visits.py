@@ -57,13 +57,20 @@ _LEFT = (select(_OUT.id).where(_OUT.number == DeclarationContainer.number, _OUT.
          .exists())
 """The container has gated out at the filing's port since this (covering) declaration was accepted: whatever
 held it then, this declaration among them, had released it, and the consignment left in it."""
+_AWAY = aliased(ContainerVisit)
+_ELSEWHERE = (select(_AWAY.id).where(_AWAY.number == DeclarationContainer.number, _AWAY.gated_out_at.is_(None),
+                                     _AWAY.port != Filing.port)
+              .exists())
+"""The container is at another port than the filing's (its open visit is there): its stay there carries
+another port's goods, and this declaration covers its stay at the filing's port, to come."""
 _COVERING = [bindparam(f"covering_{i}", s) for i, s in enumerate(COVERING)]
 _COVERAGE = PreparedIn(
     select(DeclarationContainer.number, Declaration.id, Declaration.agency, Declaration.status,
            Declaration.organisation_id, Filing.enterprise_id, _DECIDED, Declaration.filing_id, _LEFT)
     .join(Declaration, Declaration.id == DeclarationContainer.declaration_id)
     .join(Filing, Filing.id == Declaration.filing_id)
-    .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)), Declaration.status.in_(_COVERING)),
+    .where(DeclarationContainer.number.in_(bindparam("numbers", expanding=True)), Declaration.status.in_(_COVERING),
+           ~_ELSEWHERE),
     "numbers")
 _LEFT_WITH = PreparedIn(
     select(DeclarationContainer.number).distinct()
@@ -123,6 +130,9 @@ def open_visits(ctx: Context, numbers: Iterable[str], *,
     fate has a row to lock before it arrives; a container that has left the
     filing's port since the filing was made gets none and is left out of the
     answer: gone with its goods, it is not inspected or released there again.
+    With ``filing``, a container whose open visit is at another port (it has not left there yet) is left out
+    of the answer too: that stay carries another port's goods; the filing's is its next, at the filing's
+    port, which the arrival there opens (its lock is still taken).
     The visits the session holds are returned as held, as the ORM's query would.
     """
     own = set(numbers)
@@ -133,11 +143,19 @@ def open_visits(ctx: Context, numbers: Iterable[str], *,
     found = read(ctx.session, _OPEN_VISITS[lock], {"numbers": wanted})
     for visit in objects(ctx.session, ContainerVisit, found):
         visits.setdefault(visit.number, visit)
-    if filing is not None and (missing := [n for n in wanted if n not in visits and n in own]):
-        place = filing() if callable(filing) else filing
+    if filing is None:
+        return {n: visits[n] for n in wanted if n in visits}
+    place: FilingPlace | None = filing if isinstance(filing, FilingPlace) else None
+    if any(visits[n].port is not None for n in own if n in visits):
+        place = place or filing()
+        elsewhere = {n for n in own if n in visits and visits[n].port not in (None, place.port)}
+    else:
+        elsewhere = set()
+    if missing := [n for n in wanted if n not in visits and n in own]:
+        place = place or filing()
         if arriving := [n for n in missing if n not in departed(ctx, missing, place)]:
             visits.update((v.number, v) for v in new_visits(ctx, arriving, port=place.port))
-    return {n: visits[n] for n in wanted if n in visits}
+    return {n: visits[n] for n in wanted if n in visits and n not in elsewhere}
 
 
 def new_visits(ctx: Context, numbers: Iterable[str], **values: Any) -> list[ContainerVisit]:
