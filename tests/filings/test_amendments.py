@@ -468,3 +468,24 @@ def test_an_amendment_adding_an_inspected_good_can_name_the_ciq_office(client, w
     answer = amend(client, world, filed.customs, {"items": [FISH, *raw["items"]], "ciq_office": "210600"},
                    "fish added")
     assert answer.status_code == 201, answer.text
+
+
+def test_an_amendment_made_against_an_older_version_is_refused_with_if_match(client, world, run):
+    """Two parties amending from what they read: the second, sent with the version it read, is refused and
+    undoes nothing of the first."""
+    filed = Filed(client, world)
+    version = get_declaration(client, world, filed.customs, ENT)["version"]
+    first = client.post(f"{DECLARATIONS}/{filed.customs}/amendments", headers={**world.headers("0916"),
+                        "If-Match": str(version)}, json={"changes": {"remarks": "office note"}, "reason": "r1"})
+    assert first.status_code == 201, first.text
+    stale = client.post(f"{DECLARATIONS}/{filed.customs}/amendments", headers={**world.headers(ENT),
+                        "If-Match": str(version)}, json={"changes": {"remarks": "mine"}, "reason": "r2"})
+    assert (stale.status_code, stale.json()["error"]["code"]) == (409, "version_conflict"), stale.text
+    seen = get_declaration(client, world, filed.customs, ENT)
+    assert (seen["version"], seen["data"]["remarks"]) == (version + 1, "office note")
+    current = client.post(f"{DECLARATIONS}/{filed.customs}/amendments", headers={**world.headers(ENT),
+                          "If-Match": str(version + 1)}, json={"changes": {"remarks": "mine"}, "reason": "r2"})
+    assert current.status_code == 201, current.text
+    bad = client.post(f"{DECLARATIONS}/{filed.customs}/amendments", headers={**world.headers(ENT),
+                      "If-Match": "two"}, json={"changes": {"remarks": "x"}, "reason": "r3"})
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"] == ["header", "if-match"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -191,3 +192,80 @@ def test_housekeeping_deletes_sessions_ended_long_ago(client, pages, clock, sett
     clock.advance(hours=1)
     assert housekeeping(factory, clock, settings) == {"web_sessions_deleted": 1}  # the expired one
     assert run(lambda ctx: ctx.session.scalars(select(WebSession)).all()) == []
+
+
+def marked_catalogue(monkeypatch) -> None:
+    """Messages of errors (``Text``) translated by a catalogue that marks each one ``«...»``: a message that goes
+    through the catalogue shows marked on a Chinese page, one that does not shows as it is. The templates keep
+    their own catalogue (their environments are made before the patch)."""
+    import gettext
+
+    from onewindow.web import i18n
+    from onewindow.web.templating import environment
+
+    class Marked(gettext.NullTranslations):
+        def gettext(self, message: str) -> str:
+            return f"«{message}»"
+
+    for language in i18n.LANGUAGES:
+        environment(language)
+    monkeypatch.setattr(i18n, "translations", lambda language: Marked())
+
+
+def _back_field(html: str) -> str:
+    import html as markup
+
+    return markup.unescape(re.search(r'name="back" value="([^"]*)"', html).group(1))
+
+
+def test_switching_language_on_a_refusal_goes_back_to_a_page(client, pages, world):
+    from tests.web.test_agency_pages import api, filed, post
+
+    case = filed(client, world)
+    page_url = f"/customs/declarations/{case['customs']}"
+    api(client, world, CUSTOMS, "POST", f"{page_url.removeprefix('/customs')}/accept")
+    pages.sign_in(client, CUSTOMS)
+    refused = post(client, f"{page_url}/accept")  # no Referer: the action's address is all there is
+    assert refused.status_code == 409 and _back_field(refused.text) == f"{page_url}/accept"
+    token = pages.csrf(client)
+    switched = client.post("/preferences", data={"language": "en", "back": _back_field(refused.text),
+                                                 "csrf_token": token}, follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == page_url
+    shown = client.get(switched.headers["location"])
+    assert shown.status_code == 200 and '<html lang="en">' in shown.text
+    from_page = client.post(f"{page_url}/accept", data={"csrf_token": token}, follow_redirects=False,
+                            headers={"Referer": f"http://testserver{page_url}?done=accepted"})
+    assert from_page.status_code == 409 and _back_field(from_page.text) == f"http://testserver{page_url}?done=accepted"
+    switched = client.post("/preferences", data={"zone": "UTC", "back": _back_field(from_page.text),
+                                                 "csrf_token": token}, follow_redirects=False)
+    assert switched.headers["location"] == f"{page_url}?done=accepted"
+
+
+@pytest.mark.parametrize(("back", "target"), [
+    ("/enterprise/filings?status=draft", "/enterprise/filings?status=draft"),
+    ("http://testserver/enterprise/filings?status=draft", "/enterprise/filings?status=draft"),
+    ("/customs/declarations/0b3e2ad4-0000-4000-8000-000000000000/accept?x=1",
+     "/customs/declarations/0b3e2ad4-0000-4000-8000-000000000000"),
+    ("/terminal/tasks/0b3e2ad4-0000-4000-8000-000000000000/complete", "/terminal/tasks"),
+    ("/enterprise/inspections/0b3e2ad4-0000-4000-8000-000000000000/appointment", "/"),
+    ("/enterprise/filings/", "/enterprise/filings"),
+    ("/api/v1/filings", "/"),  # the API is not a page
+    ("/static/app.css", "/"),
+    ("http://evil.example/status", "/"), ("//evil.example/status", "/"), ("javascript:alert(1)", "/"),
+    ("/\\evil.example", "/"), ("", "/"),
+])
+def test_preferences_go_back_only_to_a_page_of_this_site_answering_get(client, pages, back, target):
+    answer = client.post("/preferences", data={"language": "en", "back": back, "csrf_token": pages.csrf(client)},
+                         follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == target
+    assert client.get(target).status_code == 200
+
+
+def test_a_refused_form_token_is_said_in_the_readers_language(client, pages, monkeypatch):
+    marked_catalogue(monkeypatch)
+    public = client.post("/login", data={"organisation": CUSTOMS, "user": "staff", "password": "x" * 10})
+    assert public.status_code == 403
+    assert "«the form has expired or did not come from this site; reload the page and retry»" in public.text
+    pages.sign_in(client, CUSTOMS)
+    signed_in = client.post("/logout", data={"csrf_token": "forged"})
+    assert signed_in.status_code == 403 and "«the form has expired" in signed_in.text

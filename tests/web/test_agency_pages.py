@@ -290,3 +290,30 @@ def test_a_decision_alone_is_matched_when_the_window_passes(client, pages, world
     assert case["container"] in waiting and "awaiting_relocation" in waiting
     [inspection] = api(client, world, "0916", "GET", f"/inspections?filing={case['filing']}")
     assert not inspection["joint"] and inspection["agencies"] == ["customs"]
+
+
+def test_a_refused_result_names_each_field_it_refuses(client, pages, world):
+    case = filed(client, world)
+    inspection = inspected(client, world, case)
+    pages.sign_in(client, "0916")
+    client.cookies.set("ow_lang", "en")
+    assert post(client, f"/customs/inspections/{inspection}/check-in").status_code == 303
+    long = post(client, f"/customs/inspections/{inspection}/results", outcome="conforming", findings="x" * 3000)
+    assert long.status_code == 422
+    card = long.text.split(f'id="inspection-{inspection}"')[1].split("</article>")[0]
+    findings = card.split('name="findings"')[1].split("</label>")[0]
+    assert 'class="field-error"' in findings and "must be text of at most 2000 characters" in findings
+    assert "1 field is invalid" in card
+
+
+def test_a_refusal_for_an_inspection_no_longer_listed_is_said_at_the_top(client, pages, world, clock):
+    case = filed(client, world)
+    inspection = inspected(client, world, case, agencies=("customs",))
+    api(client, world, "0916", "POST", f"/inspections/{inspection}/check-in")
+    api(client, world, "0916", "POST", f"/inspections/{inspection}/results", {"outcome": "conforming"})
+    clock.advance(days=2)  # completed two days ago: no longer among the day's inspections
+    pages.sign_in(client, "0916")
+    client.cookies.set("ow_lang", "en")
+    again = post(client, f"/customs/inspections/{inspection}/results", outcome="conforming")
+    assert again.status_code == 409 and f'id="inspection-{inspection}"' not in again.text
+    assert 'id="inspections-error"' in again.text and "your office has already recorded its result" in again.text

@@ -36,6 +36,7 @@ def form_values(page: str) -> dict[str, str]:
     values = dict(re.findall(r'<input name="([^"]+)" id="f-[^"]+" value="([^"]*)"', page))
     values |= {name: value for name, value in re.findall(
         r'<select name="([^"]+)"[^>]*>.*?<option value="([^"]+)" selected', page, re.S)}
+    values |= dict(re.findall(r'<input type="hidden" name="(version)" value="([^"]*)"', page))
     return values | {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
 
 
@@ -117,3 +118,66 @@ def test_an_officer_amends_the_declaration_of_the_office_from_the_workbench(app,
         assert officer.get(f"/customs/declarations/{links['ciq']}/amend").status_code == 404
     notices = run(lambda ctx: [(n.source_agency, n.reason) for n in ctx.session.scalars(select(Notice))])
     assert notices == [("ciq", "依企业来函更正")]  # customs carries the remarks too: told
+
+
+def test_a_form_opened_before_another_amendment_is_refused_and_undoes_nothing(declarant, port, run):
+    _filing_id, links = filed(declarant)
+    url = f"/enterprise/declarations/{links['customs']}/amend"
+    opened = form_values(declarant.get(url).text)
+    assert opened["version"] == "1" and opened.get("remarks", "") == ""
+    port.post("0916", f"/declarations/{links['customs']}/amendments",
+              {"changes": {"remarks": "CUSTOMS NOTE: keep", "conveyance": {"name": "COSCO AFRICA", "voyage": "999W"}},
+               "reason": "office correction"}, 201)
+    declarant.cookies.set("ow_lang", "en")
+    stale = declarant.post(url, data=opened | {"items.0.name": "frozen hake fillets", "reason": "description"})
+    assert stale.status_code == 409
+    assert "The declaration was amended after you opened this form (it is now version 2)" in stale.text
+    assert 'id="reopen-form">Open the form again</a>' in stale.text and f'href="{url}"' in stale.text
+    assert 'value="frozen hake fillets"' in stale.text and "description</textarea>" in stale.text  # kept
+    assert '<input type="hidden" name="version" value="1">' in stale.text  # still the version it was opened at
+
+    def customs(ctx):
+        declaration = ctx.session.get(Declaration, uuid.UUID(links["customs"]))
+        return declaration.version, declaration.data.get("remarks"), declaration.data["conveyance"]["voyage"]
+
+    assert run(customs) == (2, "CUSTOMS NOTE: keep", "999W")  # the office's amendment stands
+    again = form_values(declarant.get(url).text)
+    assert again["version"] == "2" and again["remarks"] == "CUSTOMS NOTE: keep"
+    done = declarant.post(url, data=again | {"items.0.name": "frozen hake fillets", "reason": "description"},
+                          follow_redirects=False)
+    assert done.status_code == 303
+    assert run(customs) == (3, "CUSTOMS NOTE: keep", "999W")
+    changes = run(lambda ctx: ctx.session.scalars(select(DeclarationVersion.changes).where(
+        DeclarationVersion.declaration_id == uuid.UUID(links["customs"]), DeclarationVersion.version == 3)).one())
+    assert list(changes) == ["items"]  # only what was typed differently went out
+
+
+def test_an_amendment_form_without_its_version_is_refused_naming_it(declarant, run):
+    _filing_id, links = filed(declarant)
+    url = f"/enterprise/declarations/{links['customs']}/amend"
+    values = form_values(declarant.get(url).text) | {"remarks": "x", "reason": "y"}
+    declarant.cookies.set("ow_lang", "en")
+    for version in (None, "abc", ""):
+        posted = {k: v for k, v in values.items() if k != "version"} | ({} if version is None else
+                                                                       {"version": version})
+        answer = declarant.post(url, data=posted)
+        assert answer.status_code == 422, version
+        assert re.search(r'data-field="version">the form does not say which version it was opened at', answer.text)
+        assert 'value="x"' in answer.text
+    versions = run(lambda ctx: ctx.session.scalars(select(DeclarationVersion.version)).all())
+    assert max(versions) == 1  # nothing was amended
+
+
+def test_an_officers_form_opened_before_the_enterprise_amended_is_refused(app, declarant, pages, port, run):
+    _filing_id, links = filed(declarant)
+    with TestClient(app) as officer:
+        pages.sign_in(officer, "210600")
+        officer.cookies.set("ow_lang", "en")
+        url = f"/ciq/declarations/{links['ciq']}/amend"
+        opened = form_values(officer.get(url).text)
+        port.post("91210200MA0QK1P3AF", f"/declarations/{links['ciq']}/amendments",
+                  {"changes": {"remarks": "enterprise note"}, "reason": "added a note"}, 201)
+        stale = officer.post(url, data=opened | {"packages": "7", "reason": "recount"})
+        assert stale.status_code == 409 and 'id="stale-form"' in stale.text and 'value="7"' in stale.text
+    remarks = run(lambda ctx: ctx.session.get(Declaration, uuid.UUID(links["ciq"])).data.get("remarks"))
+    assert remarks == "enterprise note"

@@ -228,3 +228,125 @@ def test_a_hand_typed_address_the_page_refuses_answers_a_page_naming_the_paramet
     answer = declarant.get("/enterprise/filings?offset=abc")
     assert (answer.status_code, answer.headers["content-type"][:9]) == (422, "text/html")
     assert "请求有误" in answer.text and "地址 <code>offset</code>: 须为整数" in answer.text, answer.text
+
+
+def _decided(declarant, port, seed: int) -> tuple[str, str, str]:
+    """A consignment filed and accepted, both agencies deciding to inspect its container (not moved yet): its
+    filing id, the inspection's id and the page's form token."""
+    entry = sample_entry(seed=seed, containers=1)
+    port.arrive(entry)
+    filing_id = stage(declarant, entry)
+    declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"csrf_token": token_of(declarant)})
+    port.accept_all(filing_id)
+    for agency, declaration in port.declarations(filing_id).items():
+        port.post({"customs": "0916", "ciq": "210600"}[agency], f"/declarations/{declaration}/decision",
+                  {"inspect": True, "containers": [entry["containers"][0]["number"]], "kind": "physical"}, 201)
+    [inspection] = port.get(ENT, f"/inspections?filing={filing_id}")
+    return filing_id, inspection["id"], token_of(declarant, f"/enterprise/filings/{filing_id}")
+
+
+def _book(declarant, inspection_id: str, token: str, **data):
+    return declarant.post(f"/enterprise/inspections/{inspection_id}/appointment",
+                          data={"csrf_token": token, **data}, follow_redirects=False)
+
+
+def test_booking_an_inspection_not_ready_says_why_at_the_top(declarant, client, port):
+    filing_id, inspection_id, token = _decided(declarant, port, seed=31)
+    client.cookies.set("ow_lang", "en")
+    refused = _book(declarant, inspection_id, token, filing=filing_id, at="2026-03-05T10:00")
+    assert refused.status_code == 409 and 'class="booking"' not in refused.text  # no booking form to show it
+    top = refused.text.split('id="consignment-error"')[1].split("</div>")[0]
+    assert "the inspection is awaiting_relocation; it can be booked once the containers are moved" in top
+    assert port.get(ENT, f"/inspections/{inspection_id}")["status"] == "awaiting_relocation"
+
+
+def test_booking_a_hand_typed_inspection_is_not_found(declarant, port):
+    token = token_of(declarant)
+    for inspection_id in ("nope", "0b3e2ad4-0000-4000-8000-000000000000"):
+        answer = _book(declarant, inspection_id, token, at="x")
+        assert answer.status_code == 404 and "error-page" in answer.text, inspection_id
+
+
+def test_booking_goes_back_to_the_consignment_the_inspection_serves(declarant, port):
+    filing_id, inspection_id, token = _decided(declarant, port, seed=32)
+    [task] = [t for t in port.get("DCT", "/terminal/tasks") if t["status"] == "open"]
+    port.post("DCT", f"/terminal/tasks/{task['id']}/complete", {"location": "B4"})
+    other = stage(declarant, sample_entry(seed=33))  # another consignment of the same enterprise
+    for typed in ("", other, "nope"):
+        booked = _book(declarant, inspection_id, token, filing=typed, at="2026-03-05T10:00")
+        assert booked.status_code == 303, typed
+        assert booked.headers["location"] == f"/enterprise/filings/{filing_id}?booked=1", typed
+    refused = _book(declarant, inspection_id, token, filing=other, at="2026-03-01T10:00")  # in the past
+    assert refused.status_code == 422 and 'id="booking-error"' in refused.text
+    assert f'action="/enterprise/filings/{other}/submit"' not in refused.text  # the inspection's consignment
+
+
+def test_a_missing_booking_time_is_said_in_the_readers_language(declarant, port, monkeypatch):
+    from tests.web.test_account import marked_catalogue
+
+    filing_id, inspection_id, token = _decided(declarant, port, seed=34)
+    [task] = [t for t in port.get("DCT", "/terminal/tasks") if t["status"] == "open"]
+    port.post("DCT", f"/terminal/tasks/{task['id']}/complete", {"location": "B4"})
+    marked_catalogue(monkeypatch)
+    refused = _book(declarant, inspection_id, token, filing=filing_id, at="")
+    assert refused.status_code == 422 and 'id="booking-error"' in refused.text
+    assert "«give a date and time»" in refused.text.split('id="booking-error"')[1].split("</small>")[0]
+
+
+def test_filing_an_agency_the_consignment_lacks_names_the_field(declarant, client, port):
+    filing_id = stage(declarant, sample_entry(seed=35))
+    token = token_of(declarant, f"/enterprise/filings/{filing_id}")
+    client.cookies.set("ow_lang", "en")
+    refused = declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"agencies": ["bogus"],
+                                                                              "csrf_token": token})
+    assert refused.status_code == 422
+    fieldset = refused.text.split('id="file-form"')[1].split("</fieldset>")[0]
+    assert 'class="field-error agencies-error"' in fieldset and "this filing has no bogus declaration" in fieldset
+    declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"csrf_token": token})
+    gone = declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"agencies": ["bogus"],
+                                                                           "csrf_token": token})
+    assert gone.status_code == 422 and 'id="file-form"' not in gone.text  # everything filed: no form
+    top = gone.text.split('id="consignment-error"')[1].split("</div>")[0]
+    assert "<code>agencies</code>: this filing has no bogus declaration" in top
+
+
+def test_an_edit_without_a_whole_version_is_refused_naming_it(declarant, run):
+    entry = sample_entry(seed=8)
+    filing_id = stage(declarant, entry)
+    declarant.cookies.set("ow_lang", "en")
+    form = form_of(entry, declarant) | {"remarks": "typed"}
+    for version in (None, "abc", "", "1.0"):
+        posted = form | ({} if version is None else {"version": version})
+        answer = declarant.post(f"/enterprise/filings/{filing_id}/edit", data=posted)
+        assert answer.status_code == 422, version
+        assert re.search(r'data-field="version">the form does not say which version it was opened at', answer.text)
+        assert 'id="entry-form"' in answer.text and 'value="typed"' in answer.text
+    assert run(lambda ctx: ctx.session.scalars(select(Filing.version)).one()) == 1  # nothing saved
+
+
+def test_an_edit_refused_for_a_filed_part_shows_the_form_again_with_the_fields_marked(declarant, run):
+    entry = sample_entry(seed=9)
+    filing_id = stage(declarant, entry)
+    token = token_of(declarant, f"/enterprise/filings/{filing_id}")
+    declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"agencies": ["customs"], "csrf_token": token})
+    declarant.cookies.set("ow_lang", "en")
+    edit = f"/enterprise/filings/{filing_id}/edit"
+    answer = declarant.post(edit, data=form_of(entry, declarant) | {"version": "1", "remarks": "typed remark"})
+    assert answer.status_code == 409 and 'id="entry-form"' in answer.text
+    assert 'value="typed remark"' in answer.text  # nothing typed is lost
+    assert "these fields belong to a declaration already filed; amend it instead: remarks (customs)" in answer.text
+    assert re.search(r'data-field="remarks">belongs to the customs declaration, already filed', answer.text)
+    assert run(lambda ctx: ctx.session.scalars(select(Filing.version)).one()) == 1
+    stale = declarant.post(edit, data=form_of(entry, declarant) | {"version": "0", "remarks": "again"})
+    assert stale.status_code == 409 and 'id="stale-form"' in stale.text and 'value="again"' in stale.text
+    assert f'href="{edit}" id="reopen-form"' in stale.text
+
+
+def test_a_fully_filed_consignment_offers_no_edit(declarant):
+    filing_id = stage(declarant, sample_entry(seed=10))
+    declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"csrf_token": token_of(declarant)})
+    declarant.cookies.set("ow_lang", "en")
+    answer = declarant.get(f"/enterprise/filings/{filing_id}/edit")
+    assert answer.status_code == 409 and 'id="entry-form"' not in answer.text
+    assert "every declaration of this filing is filed; amend a declaration instead" in answer.text
+    assert f"/enterprise/filings/{filing_id}/edit" not in declarant.get(f"/enterprise/filings/{filing_id}").text

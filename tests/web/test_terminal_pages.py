@@ -96,3 +96,36 @@ def test_the_gate_checks_the_number_and_knows_only_its_port(client, pages):
     assert 'data-state="invalid"' in client.get("/terminal/gate?container=CSQU3054384").text
     assert 'data-state="unknown"' in client.get("/terminal/gate?container=CSQU3054383").text
     assert post(client, "/terminal/gate", container="CSQU3054383").status_code == 404
+
+
+def test_completing_a_task_already_done_says_so_at_the_top(client, pages, world):
+    case = filed(client, world)
+    for agency in ("customs", "ciq"):
+        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/accept")
+        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/decision",
+            {"inspect": True, "containers": [case["container"]], "kind": "physical"}, 201)
+    [task] = api(client, world, "DCT", "GET", "/terminal/tasks")
+    pages.sign_in(client, "DCT")
+    client.cookies.set("ow_lang", "en")
+    assert post(client, f"/terminal/tasks/{task['id']}/complete", location="B4").status_code == 303
+    again = post(client, f"/terminal/tasks/{task['id']}/complete", location="B4")
+    assert again.status_code == 409 and f'id="task-{task["id"]}"' not in again.text  # no longer open: no form
+    assert 'id="tasks-error"' in again.text and "this relocation task is already completed" in again.text
+
+
+def test_a_gate_out_without_a_number_names_the_field(client, pages):
+    pages.sign_in(client, "DCT")
+    client.cookies.set("ow_lang", "en")
+    refused = post(client, "/terminal/gate", container="  ")
+    assert refused.status_code == 422 and 'data-state="refused"' in refused.text
+    assert "give a container number" in refused.text and 'id="gate-out-form"' not in refused.text
+
+
+def test_the_gate_says_what_is_wrong_with_a_number_in_the_readers_language(client, pages):
+    pages.sign_in(client, "DCT")
+    chinese = client.get("/terminal/gate?container=XYZ")
+    assert 'data-state="invalid"' in chinese.text and "集装箱号应为 4 个字母加 7 位数字" in chinese.text
+    assert "container number must be" not in chinese.text
+    client.cookies.set("ow_lang", "en")
+    english = client.get("/terminal/gate?container=XYZ")
+    assert "container number must be 4 letters and 7 digits" in english.text

@@ -156,10 +156,12 @@ async def reject(caller: AsCaller, declaration_id: str, body: RejectRequest) -> 
 
 
 @router.post("/declarations/{declaration_id}/amendments", status_code=201, response_model=DeclarationOut)
-async def amend(caller: AsCaller, declaration_id: str, body: AmendmentRequest) -> DeclarationOut:
-    """Amend a filed declaration; the filing's other agencies see a notice."""
-    return await caller.run(
-        lambda ctx: declaration_out(ctx, decl_service.amend(ctx, declaration_id, body.changes, body.reason)))
+async def amend(caller: AsCaller, declaration_id: str, body: AmendmentRequest,
+                if_match: Annotated[int | None, Header()] = None) -> DeclarationOut:
+    """Amend a filed declaration; the filing's other agencies see a notice. ``If-Match: <version>`` refuses an
+    amendment made against a version that has been amended since (409 ``version_conflict``)."""
+    return await caller.run(lambda ctx: declaration_out(ctx, decl_service.amend(
+        ctx, declaration_id, body.changes, body.reason, expected_version=if_match)))
 
 
 StatusNumber = Annotated[str, Query(max_length=40, description="the declaration's number: 18 digits (customs) "

@@ -165,15 +165,20 @@ def _validated_amendment(ctx: Context, filing: Filing, declaration: Declaration,
     return validated
 
 
-def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: str) -> Declaration:
+def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: str, *,
+          expected_version: int | None = None) -> Declaration:
     """Amend a filed declaration, by its enterprise or its agency; the filing's other agencies are told.
+
+    ``expected_version``: the declaration's version the changes were made against; 409 ``version_conflict``
+    (nothing changed) when it has been amended since, so that an amendment never undoes another one it did
+    not see.
 
     The change applies to this declaration's own data (what its agency
     received, not what the others were told since); the whole is validated as
     an entry (422 names each bad field under ``changes``). The declaration
     and the filing each get a new kept version; staged declarations of the
-    filing follow (422 names every bad field at once: a blank reason, changes this declaration may not take,
-    the entry's own); every other filed declaration carrying a changed field gets
+    filing follow (422 names every bad field at once: a blank reason or one too long, changes this declaration
+    may not take, the entry's own); every other filed declaration carrying a changed field gets
     a :class:`Notice`, and ``declaration.amended`` goes to all of them. When an accepted declaration comes to
     cover other containers, their combined release is decided again, and decisions waiting on them are matched
     if they no longer wait for anyone.
@@ -182,6 +187,9 @@ def amend(ctx: Context, declaration_id: str, changes: dict[str, Any], reason: st
     declaration, filing = _with_filing_locked(ctx, declaration_id)
     actor.require(Permission.declaration_amend)
     _check_amendable(declaration)
+    if expected_version is not None and expected_version != declaration.version:
+        raise Conflict(Text("the declaration is at version {version}, not {expected}", version=declaration.version,
+                            expected=expected_version), code="version_conflict")
     covered = set(declaration_numbers(declaration))
     entry, parts, offices = _validated_amendment(ctx, filing, declaration, changes, reason)
     new = part_for(entry, declaration.agency, catalogue(ctx)).data

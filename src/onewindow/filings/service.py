@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, Text, ValidationFailed, field_error
+from onewindow.errors import Conflict, Text, ValidationFailed, field_error, joined
 from onewindow.events.service import record_event
 from onewindow import rows
 from onewindow.filings import repository
@@ -235,10 +235,10 @@ def filing_status(filing: Filing) -> str:
     return (FilingStatus.draft if staged else FilingStatus.filed).value
 
 
-def _filed_conflicts(filing: Filing, changed: set[str]) -> list[str]:
+def _filed_conflicts(filing: Filing, changed: set[str]) -> dict[str, list[str]]:
+    """Each changed field carried by a declaration already filed: the agencies of those declarations."""
     filed = {d.agency for d in active_declarations(filing) if d.status not in STAGED_STATUSES}
-    return sorted(f"{field} ({', '.join(sorted(owners(field) & filed))})"
-                  for field in changed if owners(field) & filed)
+    return {field: sorted(owners(field) & filed) for field in sorted(changed) if owners(field) & filed}
 
 
 def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version: int | None = None) -> Filing:
@@ -246,7 +246,7 @@ def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version:
 
     409 once every declaration is filed, when ``expected_version`` is stale, or
     when a changed field belongs to a declaration already filed (amend that
-    declaration instead). A patch that changes nothing makes no new version.
+    declaration instead; the error's details name each such field). A patch that changes nothing makes no new version.
     """
     actor = ctx.as_actor()
     filing = repository.get_filing(ctx, filing_id, for_update=True)
@@ -266,7 +266,11 @@ def update_filing(ctx: Context, filing_id: str, patch: Any, *, expected_version:
         return filing
     if conflicts := _filed_conflicts(filing, changed):
         raise Conflict(Text("these fields belong to a declaration already filed; amend it instead: {fields}",
-                            fields="; ".join(conflicts)), code="field_filed")
+                            fields="; ".join(f"{f} ({', '.join(a)})" for f, a in conflicts.items())),
+                       code="field_filed",
+                       details=[field_error([f], Text("belongs to the {agencies} declaration, already filed: amend it "
+                                                      "instead", agencies=joined([AGENCY_NAMES[x] for x in a], ", ")))
+                                for f, a in conflicts.items()])
     apply_new_version(ctx, filing, data, changed)
     reconcile_drafts(ctx, filing, parts, offices)
     record_event(ctx, "filing.updated", subject_type="filing", subject_id=filing.id, filing_id=filing.id,

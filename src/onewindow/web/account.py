@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
-from fastapi import Form
+from fastapi import Form, Request
 from fastapi.responses import Response
+from starlette.routing import Match
 
 from onewindow.context import Context
 from onewindow.models import OrgKind
@@ -15,7 +17,7 @@ from onewindow.parties.permissions import Permission
 from onewindow.parties.service import sign_in
 from onewindow.web import i18n
 from onewindow.web.page import SESSION_COOKIE, AsPage
-from onewindow.web.routing import page_router
+from onewindow.web.routing import PageRoute, page_router
 from onewindow.web.sessions import end_session, start_session
 
 router = page_router()
@@ -90,13 +92,47 @@ async def logout(page: AsPage) -> Response:
     return response
 
 
+def back_page(request: Request, back: str) -> str:
+    """The page to go back to from ``back``: always a local address that a page answers with GET.
+
+    ``back`` is a local path (with its query), or an address of this site as a ``Referer`` gives it
+    (``http://host/path?query``, the same host as ``request``'s); anything else is ``/``. A path that no page
+    answers with GET (an action's address such as ``/customs/declarations/<id>/accept``, where a refusal is
+    shown) is walked up one segment at a time to the nearest one that does (``/customs/declarations/<id>``),
+    without its query; ``/`` when none does.
+    """
+    parts = urlsplit(back)
+    if parts.scheme or parts.netloc:
+        if parts.scheme not in ("http", "https") or parts.netloc != request.headers.get("host"):
+            return "/"
+    if safe_next(parts.path) != parts.path:
+        return "/"
+    segments = parts.path.rstrip("/").split("/")
+    query = f"?{parts.query}" if parts.query else ""
+    while len(segments) > 1:
+        path = "/".join(segments)
+        if _page_answers_get(request, path):
+            return path + query
+        segments.pop()
+        query = ""
+    return "/"
+
+
+def _page_answers_get(request: Request, path: str) -> bool:
+    """Whether a page route (not an API route, not a static file) answers GET at ``path``."""
+    scope = {"type": "http", "method": "GET", "path": unquote(path), "root_path": ""}
+    return any(isinstance(route, PageRoute) and route.matches(scope)[0] is Match.FULL
+               for route in request.app.router.routes)
+
+
 @router.post("/preferences", name="preferences")
 async def preferences(page: AsPage, language: Annotated[str | None, Form()] = None,
                       zone: Annotated[str | None, Form()] = None,
                       back: Annotated[str, Form()] = "/") -> Response:
-    """Remember the reader's language and time zone (cookies, a year); back to the page they were on."""
+    """Remember the reader's language and time zone (cookies, a year); back to the page they were on (see
+    :func:`back_page`: never an address that only takes a form, nor another site)."""
     await page.run_optional(lambda ctx: None)
-    response = page.redirect(safe_next(back))
+    response = page.redirect(back_page(page.request, back))
     secure = page.state.settings.session_cookie_secure
     if language in i18n.LANGUAGES:
         response.set_cookie(i18n.LANG_COOKIE, language, max_age=YEAR, samesite="lax", path="/", secure=secure)

@@ -3,11 +3,14 @@
 The entry form again, limited to the fields the declaration carries and filled
 with what its agency received; the enterprise changes what is wrong and gives
 the reason (an officer of the declaration's office does the same from the
-workbench). Only the fields that differ are sent to
+workbench). The form carries the declaration's version it was opened at; only
+the fields typed differently from that version are sent to
 ``filings.declarations.amend`` (the same service as
-``POST /api/v1/declarations/{id}/amendments``), so the agency sees a new
-version with exactly those changes and the other agencies a notice when a field
-they carry changed. A 422 lands on the fields, as on the entry form.
+``POST /api/v1/declarations/{id}/amendments``) with that version expected, so
+the agency sees a new version with exactly those changes and the other agencies
+a notice when a field they carry changed, and a form opened before another
+amendment is refused (409) rather than undo it. A 422 lands on the fields, as on
+the entry form.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from onewindow.filings.split import PARTS, as_entry_fields
 from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
 from onewindow.web.entry import HEADER_PATHS, LOOKUPS, ROWS, SECTIONS, EntryForm, empty_row, entry_from_form, \
-    form_from_data, place_errors
+    form_from_data, form_version, place_refusal
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import joined, page_router
 
@@ -37,19 +40,34 @@ FORM_FIELDS = frozenset({path.split(".")[0] for path in HEADER_PATHS} | set(ROWS
 def amendable(ctx: Context, declaration_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(what the page says about the declaration, its data as entry fields the form shows).
 
-    404 for a declaration the caller may not see; 409 when its status allows no amendment.
+    The data is the declaration's own (what its agency received): a field it was filed without stays empty,
+    whatever another declaration's amendment gave the consignment since. 404 for a declaration the caller may
+    not see; 409 when its status allows no amendment.
     """
     declaration = decl_service.get_declaration(ctx, declaration_id)
     if declaration.status not in AMENDABLE:
         raise Conflict(Text("only a filed declaration (submitted or accepted) can be amended"),
                        code="not_amendable")
     filing = declaration.filing
-    fields = PARTS[declaration.agency] & FORM_FIELDS
-    view = {**filing.data, **as_entry_fields(declaration.agency, declaration.data)}
     about = {"id": str(declaration.id), "agency": declaration.agency, "number": declaration.number,
              "status": declaration.status, "version": declaration.version, "filing_id": str(filing.id),
              "bill_of_lading": filing.data.get("bill_of_lading")}
-    return about, {k: v for k, v in view.items() if k in fields}
+    return about, _form_view(declaration.agency, declaration.data)
+
+
+def _form_view(agency: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A declaration's data as the entry fields its amendment form shows."""
+    fields = PARTS[agency] & FORM_FIELDS
+    return {k: v for k, v in as_entry_fields(agency, data).items() if k in fields}
+
+
+def opened_view(ctx: Context, about: dict[str, Any], current: dict[str, Any], version: int) -> dict[str, Any]:
+    """What the amendment form showed when opened at ``version`` of the declaration: that version's kept data
+    (``current``, the declaration's data now, when no such version is kept: the amendment is refused then)."""
+    if version == about["version"]:
+        return current
+    kept = next((v.data for v in decl_service.declaration_versions(ctx, about["id"]) if v.version == version), None)
+    return current if kept is None else _form_view(about["agency"], kept)
 
 
 def changes_between(current: dict[str, Any], typed: dict[str, Any], fields: set[str]) -> dict[str, Any]:
@@ -78,11 +96,12 @@ def amendment_routes(kind: OrgKind, done: Callable[[dict[str, Any]], str]) -> AP
     router = page_router(prefix=f"/{kind.value}")
     kinds, rows_url = {kind}, f"/{kind.value}/amend/rows"
 
-    def render(page: Page, state: EntryForm, about: dict[str, Any], *, status: int = 200) -> Response:
+    def render(page: Page, state: EntryForm, about: dict[str, Any], *, status: int = 200,
+               stale: bool = False) -> Response:
         return page.render("enterprise/amend.html", {
             "form": state, "about": about, "sections": _sections(about["agency"]), "row_groups": ROWS,
             "lookups": LOOKUPS, "rows_url": rows_url, "action": f"/{kind.value}/declarations/{about['id']}/amend",
-            "back": done(about) if kind is not OrgKind.enterprise else None}, status=status)
+            "back": done(about) if kind is not OrgKind.enterprise else None, "stale": stale}, status=status)
 
     @router.get("/declarations/{declaration_id}/amend", name=f"{kind.value}_amend_declaration")
     async def amend_form(page: AsPage, declaration_id: str) -> Response:
@@ -93,16 +112,20 @@ def amendment_routes(kind: OrgKind, done: Callable[[dict[str, Any]], str]) -> AP
 
     @router.post("/declarations/{declaration_id}/amend")
     async def amend(page: AsPage, declaration_id: str) -> Response:
-        """Send the changed fields with the reason; 422 (fields marked) or 409 (the form again) when refused."""
+        """Send the fields typed differently from the version the form was opened at, with the reason and that
+        version expected; refused, the form again with what was typed: 422 (fields marked, ``version`` when the
+        form carries no whole number) or 409 (the reason; the declaration amended since the form was opened)."""
         form = dict(await page.request.form())
         reason = str(form.pop("reason", "")).strip()
         typed, state = entry_from_form({k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"})
         state.values["reason"] = reason
 
         def work(ctx: Context) -> dict[str, Any]:
-            about, view = amendable(ctx, declaration_id)  # a blank reason: the service names it with the rest
-            changes = changes_between(view, typed, PARTS[about["agency"]] & FORM_FIELDS)
-            decl_service.amend(ctx, declaration_id, changes, reason)
+            about, current = amendable(ctx, declaration_id)  # a blank reason: the service names it with the rest
+            version = form_version(form)
+            changes = changes_between(opened_view(ctx, about, current, version), typed,
+                                      PARTS[about["agency"]] & FORM_FIELDS)
+            decl_service.amend(ctx, declaration_id, changes, reason, expected_version=version)
             return about
 
         try:
@@ -110,11 +133,10 @@ def amendment_routes(kind: OrgKind, done: Callable[[dict[str, Any]], str]) -> AP
         except (ValidationFailed, Conflict) as error:
             about, _view = await page.run(lambda ctx: amendable(ctx, declaration_id),
                                           need=Permission.declaration_amend, kinds=kinds)
-            if isinstance(error, ValidationFailed):
-                place_errors(state, [{**d, "loc": _without_changes(d.get("loc") or [])} for d in error.details])
-            else:
-                state.general.append(error.message)
-            return render(page, state, about, status=error.status)
+            error.details = [{**d, "loc": _without_changes(d.get("loc") or [])} for d in error.details
+                             if isinstance(d, dict)]
+            stale = place_refusal(state, error, form)
+            return render(page, state, about, status=error.status, stale=stale)
         return page.redirect(done(about))
 
     @router.get("/amend/rows/{group}", name=f"{kind.value}_amend_row")

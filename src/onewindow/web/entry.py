@@ -18,10 +18,10 @@ from fastapi import Query
 from fastapi.responses import Response
 
 from onewindow.context import Context
-from onewindow.errors import ValidationFailed
+from onewindow.errors import AppError, Conflict, Text, ValidationFailed, field_error
 from onewindow.filings import service
 from onewindow.filings.presenters import filing_out
-from onewindow.models import OrgKind
+from onewindow.models import FilingStatus, OrgKind
 from onewindow.parties.permissions import Permission
 from onewindow.web.labels import N_
 from onewindow.web.page import AsPage, Page
@@ -201,12 +201,40 @@ def place_errors(state: EntryForm, details: list[dict[str, Any]]) -> None:
             state.general.append(f"{name or '—'}: {detail.get('msg', '')}")
 
 
-def _render(page: Page, state: EntryForm, *, filing=None, status: int = 200) -> Response:
+def form_version(form: dict[str, Any]) -> int:
+    """The version of the record the form was opened at (its hidden ``version`` field).
+
+    422 naming ``version`` when it is missing or not a whole number: a form that does not say what it was
+    opened at is never saved, as it could undo a change made since without anyone seeing it.
+    """
+    raw = form.get("version")
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):
+        return int(raw)
+    raise ValidationFailed([field_error(["version"], Text(
+        "the form does not say which version it was opened at; open the form again"))])
+
+
+def place_refusal(state: EntryForm, error: AppError, form: dict[str, Any]) -> bool:
+    """Show a refused save on the form: a 422's details and a 409's (each on the field it names), a 409's
+    message; the posted ``version`` is kept as it was, so that a form opened before a change stays refused
+    until opened again. True when the refusal is that the record changed since the form was opened (its
+    message is then the page's own)."""
+    raw = form.get("version")
+    state.values["version"] = raw.strip() if isinstance(raw, str) else ""
+    stale = error.code == "version_conflict"
+    if isinstance(error, Conflict) and not stale:
+        state.general.append(error.message)
+    place_errors(state, [d for d in error.details if isinstance(d, dict) and "loc" in d])
+    return stale
+
+
+def _render(page: Page, state: EntryForm, *, filing=None, status: int = 200, stale: bool = False) -> Response:
     for group in ROWS:  # a new entry starts with one empty row of containers and goods
         if not state.rows[group] and filing is None and group != "documents":
             state.rows[group] = [0]
     return page.render("enterprise/entry.html", {"form": state, "sections": SECTIONS, "row_groups": ROWS,
-                                                 "lookups": LOOKUPS, "filing": filing}, status=status)
+                                                 "lookups": LOOKUPS, "filing": filing, "stale": stale},
+                       status=status)
 
 
 @router.get("/filings/new", name="new_entry")
@@ -228,34 +256,47 @@ async def create(page: AsPage) -> Response:
     return page.redirect(f"/enterprise/filings/{filing.id}?created=1")
 
 
+def _editable(ctx: Context, filing_id: str):
+    """The staged filing to edit; 409 ``filed`` once every declaration is filed (nothing could be saved: each
+    declaration is amended instead), as :func:`onewindow.filings.service.update_filing` answers."""
+    filing = service.get_filing(ctx, filing_id)
+    if filing.status == FilingStatus.filed.value:
+        raise Conflict(Text("every declaration of this filing is filed; amend a declaration instead"), code="filed")
+    return filing_out(filing)
+
+
 @router.get("/filings/{filing_id}/edit", name="edit_entry")
 async def edit_entry(page: AsPage, filing_id: str) -> Response:
-    filing = await page.run(lambda ctx: filing_out(service.get_filing(ctx, filing_id)),
-                            need=Permission.filing_update, kinds=ENTERPRISE)
+    """The staged entry in the form, with the version it is at (a 409 page once every declaration is filed)."""
+    filing = await page.run(lambda ctx: _editable(ctx, filing_id), need=Permission.filing_update, kinds=ENTERPRISE)
     state = form_from_data(filing.data)
     return _render(page, state, filing=filing)
 
 
 @router.post("/filings/{filing_id}/edit")
 async def update(page: AsPage, filing_id: str) -> Response:
-    """Save a staged filing as its next version (409 once every part is filed; stale versions refused)."""
+    """Save a staged filing as its next version, against the version the form was opened at.
+
+    Refused, the form comes back with what was typed: 422 with the fields marked (``version`` when the form
+    does not carry a whole number), 409 with the reason (the fields a filed declaration carries marked; the
+    entry saved since the form was opened; every part filed)."""
     form = dict(await page.request.form())
     entry, state = entry_from_form(form)
-    version = int(form["version"]) if str(form.get("version", "")).isdigit() else None
 
     cleared = {path.split(".")[0]: None for path in HEADER_PATHS} | {group: [] for group in ROWS}
     patch = cleared | entry  # a field emptied on the form is removed from the entry
 
     def work(ctx: Context):
+        version = form_version(form)
         return filing_out(service.update_filing(ctx, filing_id, patch, expected_version=version))
 
     try:
         filing = await page.run(work, need=Permission.filing_update, kinds=ENTERPRISE)
-    except ValidationFailed as error:
-        place_errors(state, error.details)
+    except (ValidationFailed, Conflict) as error:
+        stale = place_refusal(state, error, form)
         current = await page.run(lambda ctx: filing_out(service.get_filing(ctx, filing_id)),
                                  need=Permission.filing_update, kinds=ENTERPRISE)
-        return _render(page, state, filing=current, status=422)
+        return _render(page, state, filing=current, status=error.status, stale=stale)
     return page.redirect(f"/enterprise/filings/{filing.id}?saved={filing.version}")
 
 

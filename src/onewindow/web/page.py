@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from onewindow.context import Actor, Context
 from onewindow.db import in_unit_of_work
-from onewindow.errors import AppError, NotFound
+from onewindow.errors import AppError, NotFound, Text
 from onewindow.http import in_worker_thread
 from onewindow.models import OrgKind
 from onewindow.parties.permissions import Permission
@@ -163,7 +163,9 @@ class Page:
 
     def _check_csrf(self, expected: str | None) -> None:
         if not expected or not self.submitted_csrf or not hmac.compare_digest(expected, self.submitted_csrf):
-            raise CsrfFailed("the form has expired or did not come from this site; reload the page and retry")
+            # localised here: a public form's token is checked before its unit of work, outside ``_in_thread``
+            raise self.localise(CsrfFailed(Text("the form has expired or did not come from this site; "
+                                                "reload the page and retry")))
 
     @property
     def csrf_token(self) -> str:

@@ -16,13 +16,14 @@ from fastapi.responses import Response
 from sqlalchemy import Select, select
 
 from onewindow.context import Context
-from onewindow.errors import Conflict, NotFound, ValidationFailed
+from onewindow.errors import Conflict, NotFound, Text, ValidationFailed, field_error
 from onewindow.inspections import attendance, terminal
 from onewindow.inspections.presenters import task_out
 from onewindow.models import ContainerVisit, OrgKind
 from onewindow.parties.permissions import Permission
 from onewindow.refdata.validators import check_container_number
 from onewindow.releases import service as release_service
+from onewindow.web import i18n
 from onewindow.web.agency import problem
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import page_router
@@ -142,6 +143,8 @@ async def _gate(page: Page, number: str, *, status: int = 200, **extra: Any) -> 
     number = number.strip().upper()
     answer = await page.run(lambda ctx: gate_answer(ctx, number) if number else None,
                             need=Permission.container_read, kinds=TERMINAL)
+    if answer and answer.get("message"):
+        answer["message"] = i18n.message_text(answer["message"], page.language)
     return page.render("terminal/gate.html", {"container": number, "answer": answer,
                                               "left": page.request.query_params.get("left"), **extra}, status=status)
 
@@ -154,12 +157,21 @@ async def gate(page: AsPage, container: Annotated[str, Query(max_length=20)] = "
 
 @router.post("/gate", name="terminal_gate_out")
 async def gate_out(page: AsPage) -> Response:
-    """Let the container leave (``releases.service.gate_out``); refused with the pending agencies."""
+    """Let the container leave (``releases.service.gate_out``); refused with the pending agencies, and with
+    422 naming the field when no container number is given."""
     form = await page.request.form()
     number = str(form.get("container") or "").strip().upper()
+
+    def work(ctx: Context) -> None:
+        if not number:
+            raise ValidationFailed([field_error(["container"], Text("give a container number"))])
+        release_service.gate_out(ctx, number)
+
     try:
-        await page.run(lambda ctx: release_service.gate_out(ctx, number), need=Permission.terminal_operate,
-                       kinds=TERMINAL)
+        await page.run(work, need=Permission.terminal_operate, kinds=TERMINAL)
+    except ValidationFailed as error:
+        return await _gate(page, number, status=error.status,
+                           refused={"message": error.details[0]["msg"], "pending": None, "code": error.code})
     except Conflict as error:
         pending = next((d["pending"] for d in error.details if isinstance(d, dict) and "pending" in d), None)
         return await _gate(page, number, status=error.status,
