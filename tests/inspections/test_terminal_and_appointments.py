@@ -244,10 +244,11 @@ def test_check_in_rules(client, world, clock):
     second = ok(client.post(f"{API}/inspections/{joint_id}/check-in", headers=world.headers("210600")))
     assert second["status"] == "in_progress"
     assert all(r["checked_in_at"] for r in second["results"])
-    # a booked inspection cannot be moved once it has started
-    assert error(client.post(f"{API}/inspections/{joint_id}/appointment",
-                             json={"at": (clock.now() + timedelta(hours=1)).isoformat()},
-                             headers=world.headers(ENT)), 409)["code"] == "not_ready"
+    # a booked inspection cannot be moved once it has started, and is told so
+    started = error(client.post(f"{API}/inspections/{joint_id}/appointment",
+                                json={"at": (clock.now() + timedelta(hours=1)).isoformat()},
+                                headers=world.headers(ENT)), 409)
+    assert started["code"] == "not_ready" and "already started" in started["message"], started
 
 
 def test_an_appointment_nobody_keeps_lapses(client, world, run, clock):

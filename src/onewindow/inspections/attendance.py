@@ -37,6 +37,15 @@ def complete_task(ctx: Context, task_id: str, location: str) -> RelocationTask:
     return relocate(ctx, task_id, location)[0]
 
 
+def _not_bookable(status: str) -> Text:
+    """Why an inspection in ``status`` (not ready nor scheduled) cannot be booked."""
+    if status == InspectionStatus.awaiting_relocation.value:
+        return Text("the inspection is {status}; it can be booked once the containers are moved",
+                    status=inspection_status_name(status))
+    return Text("the inspection is {status}; it has already started, there is nothing to book",
+                status=inspection_status_name(status))
+
+
 def relocate(ctx: Context, task_id: str, location: str) -> tuple[RelocationTask, Inspection]:
     """:func:`complete_task`, answering the task and its inspection (with its containers and participants).
 
@@ -80,9 +89,7 @@ def book(ctx: Context, inspection_id: str, at: datetime) -> Inspection:
     if at > ctx.now() + BOOKING_HORIZON:
         raise ValidationFailed([field_error(["at"], Text("the appointment cannot be more than a year ahead"))])
     if inspection.status not in (InspectionStatus.ready.value, InspectionStatus.scheduled.value):
-        raise Conflict(Text("the inspection is {status}; it can be booked once the containers are moved",
-                            status=inspection_status_name(inspection.status)),
-                       code="not_ready")
+        raise Conflict(_not_bookable(inspection.status), code="not_ready")
     write(ctx.session, inspection, appointment_at=at, status=InspectionStatus.scheduled.value)
     inspection_event(ctx, inspection, "inspection.scheduled", appointment_at=at.isoformat())
     return inspection
