@@ -375,6 +375,18 @@ def test_the_direction_of_a_filed_declaration_cannot_change(client, world, agenc
     assert get_declaration(client, world, filed.ids[agency], ENT)["direction"] == "import"
 
 
+@pytest.mark.parametrize("agency", ["customs", "ciq"])
+def test_the_port_of_a_filed_declaration_cannot_change(client, world, agency):
+    """Goods declared at Dalian are not Qingdao's: the port would move the consignment's containers, releases
+    and inspections to another port's stays."""
+    filed = Filed(client, world)
+    answer = amend(client, world, filed.ids[agency], {"port": "CNQDG"})
+    assert answer.status_code == 422, answer.text
+    assert [d["loc"] for d in answer.json()["error"]["details"]] == [["changes", "port"]]
+    assert get_declaration(client, world, filed.ids[agency], ENT)["data"]["port"] == "CNDAG"
+    assert client.get(f"{FILINGS}/{filed.id}", headers=world.headers(ENT)).json()["port"] == "CNDAG"
+
+
 @pytest.mark.parametrize(("agency", "field", "office", "org"), [
     ("customs", "customs_office", "0900", ENT),
     ("customs", "customs_office", "0900", "0916"),

@@ -102,27 +102,29 @@ def test_a_container_arrives_once_per_visit(client, world):
     ok(client.post(f"{API}/terminal/arrivals", json={"containers": [second]}, headers=world.headers("DCT")), 201)
 
 
-def test_a_container_expected_at_one_port_does_not_arrive_at_another(client, world, run):
+def test_a_container_expected_at_one_port_that_arrives_at_another_is_in_a_stay_there(client, world, run):
+    """A decision opens the container's visit at the consignment's port before it arrives; the container
+    turning up at another port is discharged there: that visit is withdrawn (nothing happened at the first
+    port), and what was released at the first port does not let it leave the other."""
     _, ids, (number,) = accepted_filing(client, world, seed=106, containers=1, arrive=False)
-    # customs' decision opens the container's visit at the consignment's port (CNDAG) before it arrives
-    ok(client.post(f"{API}/declarations/{ids['customs']}/decision", json={"inspect": False},
-                   headers=world.headers("0916")), 201)
-    assert ok(client.get(f"{API}/containers/{number}/release", headers=world.headers("DCT")))["pending"] == [
-        "ciq", "customs"]
-    elsewhere = other_terminal(run)
-    err = error(client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=elsewhere), 409)
-    assert err["code"] == "already_arrived" and number in err["message"]
-    # the visit stays at the consignment's port: its terminal records the arrival and gates the container out
-    ok(client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=world.headers("DCT")), 201)
-    ok(client.post(f"{API}/declarations/{ids['ciq']}/decision", json={"inspect": False},
-                   headers=world.headers("210600")), 201)
     for agency, office in (("customs", "0916"), ("ciq", "210600")):
+        ok(client.post(f"{API}/declarations/{ids[agency]}/decision", json={"inspect": False},
+                       headers=world.headers(office)), 201)
         ok(client.post(f"{API}/declarations/{ids[agency]}/release", headers=world.headers(office)))
-    assert client.get(f"{API}/containers/{number}/release", headers=elsewhere).status_code == 404
-    assert client.post(f"{API}/containers/{number}/gate-out", headers=elsewhere).status_code == 404
-    ok(client.post(f"{API}/containers/{number}/gate-out", headers=world.headers("DCT")))
-    # gone from the first port, it may arrive at the other
+    assert ok(client.get(f"{API}/containers/{number}/release", headers=world.headers("DCT")))["released"] is True
+    # not discharged yet: it cannot leave
+    assert error(client.post(f"{API}/containers/{number}/gate-out", headers=world.headers("DCT")),
+                 409)["code"] == "not_arrived"
+    elsewhere = other_terminal(run)
     ok(client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=elsewhere), 201)
+    status = ok(client.get(f"{API}/containers/{number}/release", headers=elsewhere))
+    assert (status["released"], status["agencies"], status["pending"]) == (False, [], [])
+    assert error(client.post(f"{API}/containers/{number}/gate-out", headers=elsewhere), 409)["code"] == "not_released"
+    for who in ("DCT", ENT, "0916"):
+        assert client.get(f"{API}/containers/{number}/release", headers=world.headers(who)).status_code == 404, who
+    err = error(client.post(f"{API}/terminal/arrivals", json={"containers": [number]}, headers=world.headers("DCT")),
+                409)
+    assert err["code"] == "already_arrived" and number in err["message"]
 
 
 def test_only_a_terminal_records_arrivals(client, world):

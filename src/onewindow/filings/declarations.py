@@ -123,7 +123,9 @@ def reject(ctx: Context, declaration_id: str, reason: str) -> Declaration:
     return declaration
 
 
-IMMUTABLE_AFTER_FILING = ("direction",)
+IMMUTABLE_AFTER_FILING = ("direction", "port")
+"""Fields a filed declaration keeps: an import does not become an export, nor goods declared at one port
+another port's (whose containers, releases and inspections are another's)."""
 
 
 def _change_errors(declaration: Declaration, changes: dict[str, Any], reason: str) -> list[dict[str, Any]]:
@@ -143,8 +145,14 @@ def _change_errors(declaration: Declaration, changes: dict[str, Any], reason: st
     if office in changes and changes[office] != declaration.office_code:
         errors.append(field_error(["changes", office], Text("a filed declaration cannot move to another office")))
     errors += [field_error(["changes", key], Text("cannot change once the declaration is filed"))
-               for key in IMMUTABLE_AFTER_FILING if key in changes and changes[key] != declaration.data.get(key)]
+               for key in IMMUTABLE_AFTER_FILING
+               if key in changes and _as_typed(changes[key]) != declaration.data.get(key)]
     return errors
+
+
+def _as_typed(value: Any) -> Any:
+    """A changed value as the entry keeps it when it is a code: surrounding spaces removed."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _validated_amendment(ctx: Context, filing: Filing, declaration: Declaration, changes: dict[str, Any],

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
 from onewindow.context import Context
 from onewindow.errors import Conflict, Text, ValidationFailed, field_error, pydantic_details, text_errors
@@ -70,17 +70,21 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     """Record the discharge of containers at the terminal's port (卸船); each gets its open visit.
 
     A container whose visit was opened at this port by an agency's decision or release gets its arrival
-    recorded on that visit. A container coming from another port gets a new one, released at once when every
-    declaration covering it here has been released (``container.released``: its consignment, declared here
-    while it was at the other port, was released before it came). 409 ``already_arrived``, and nothing
-    recorded, when a container has arrived and not left, or when its open visit is at another port: a visit
-    stays at the port it began at until the container gates out there.
+    recorded on that visit; one whose visit was so opened at another port, where it has not arrived, gets a new
+    one here instead (that visit is withdrawn: :func:`_withdraw`). A container coming from another port gets a
+    new one, released at once when every declaration covering it here has been released
+    (``container.released``: its consignment, declared here while it was at the other port, was released
+    before it came). 409 ``already_arrived``, and nothing recorded, when a container has arrived (here or at
+    another port) and not left.
     """
     actor = _terminal(ctx)
     request = _parse_arrival(body)
     found = open_visits(ctx, request.containers)
     for visit in found.values():
-        _check_arriving(visit, actor.organisation.port)
+        _check_arriving(visit)
+    if expected_elsewhere := [v for v in found.values() if v.port != actor.organisation.port]:
+        _withdraw(ctx, expected_elsewhere)
+        found = {n: v for n, v in found.items() if v.port == actor.organisation.port}
     arrival = dict(arrived_at=ctx.now(), port=actor.organisation.port, terminal_id=actor.org_id,
                    conveyance=request.conveyance.name, voyage=request.conveyance.voyage)
     rows.update(ctx.session, list(found.values()), **arrival)
@@ -97,12 +101,22 @@ def record_arrival(ctx: Context, body: Any) -> list[ContainerVisit]:
     return [visits[number] for number in sorted(visits)]
 
 
-def _check_arriving(visit: ContainerVisit, port: str) -> None:
-    """409 ``already_arrived`` unless the open ``visit`` may record an arrival at ``port``: it has not
-    arrived, and it is at that port (a visit a decision or release opened is at its filing's port)."""
-    if visit.arrived_at is not None or visit.port != port:
+def _check_arriving(visit: ContainerVisit) -> None:
+    """409 ``already_arrived`` when the open ``visit`` has arrived (at this port or another): a container is
+    discharged once per stay, and leaves a port before it arrives at another."""
+    if visit.arrived_at is not None:
         raise Conflict(Text("container {number} has already arrived and not left", number=visit.number),
                        code="already_arrived")
+
+
+def _withdraw(ctx: Context, expected: list[ContainerVisit]) -> None:
+    """Delete the visits a decision or release opened at another port for a container that has not arrived
+    there and now arrives here: nothing happened at that port (no discharge, no gate-out), and what covers the
+    container there covers its stay there when it comes (its arrival there opens it, released at once when
+    that port's declarations have been released)."""
+    ctx.session.execute(delete(ContainerVisit).where(ContainerVisit.id.in_([visit.id for visit in expected])))
+    for visit in expected:
+        ctx.session.expunge(visit)
 
 
 _TASKS = {by_status: Prepared(select(*columns(RelocationTask)).where(

@@ -262,7 +262,8 @@ def release_status(ctx: Context, number: str) -> dict:
 
 
 def gate_out(ctx: Context, number: str) -> dict:
-    """The terminal lets the container leave: 409 naming the pending agencies before release; once only."""
+    """The terminal lets the container leave: 409 ``not_arrived`` before its discharge is recorded (a visit a
+    decision or release opened before it came), 409 naming the pending agencies before release; once only."""
     actor = ctx.as_actor()
     actor.require(Permission.terminal_operate)
     if actor.kind is not OrgKind.terminal:
@@ -271,6 +272,9 @@ def gate_out(ctx: Context, number: str) -> dict:
     if visit is None and _gated_out(ctx, number, port=actor.organisation.port):
         raise Conflict(Text("container {number} has already left the port", number=number), code="already_gated_out")
     visit, by_agency = _visible_container(ctx, number, visit)
+    if visit.arrived_at is None:
+        raise Conflict(Text("container {number} has not been discharged at the port; it leaves once it has "
+                            "arrived", number=number), code="not_arrived")
     released, pending = _status(by_agency)
     if visit.released_at is None or pending:
         if pending:
