@@ -163,6 +163,45 @@ def pydantic_details(errors: list[dict[str, Any]], strip: tuple[str, ...] = ("bo
         loc = list(err.get("loc", ()))
         while loc and loc[0] in strip:
             loc.pop(0)
-        message = (err.get("ctx") or {}).get(TEXT_KEY) or err.get("msg", "invalid")
+        message = (err.get("ctx") or {}).get(TEXT_KEY) or _known_message(err) or err.get("msg", "invalid")
         out.append({"loc": loc, "msg": message, "type": err.get("type", "value_error")})
     return out
+
+
+def N_(message: str) -> str:  # noqa: N802 - the usual gettext marker: a message the catalogue holds
+    return message
+
+
+PYDANTIC_MESSAGES: dict[str, str] = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "finite_number": N_("Input should be a finite number"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "float_type": N_("Input should be a valid number"),
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "int_type": N_("Input should be a valid integer"),
+    "string_type": N_("Input should be a valid string"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "string_too_short": N_("String should have at least {min_length} character"),
+    "string_too_long": N_("String should have at most {max_length} characters"),
+    "too_short": N_("List should have at least {min_length} item after validation, not {actual_length}"),
+    "too_long": N_("List should have at most {max_length} items after validation, not {actual_length}"),
+}
+"""Pydantic's messages of the kinds an entry's fields meet, as :class:`Text` templates (so that pages can say
+them in the reader's language); each is used only when it gives exactly Pydantic's English."""
+
+
+def _known_message(err: dict[str, Any]) -> Text | None:
+    """Pydantic's message of ``err`` as a :class:`Text` with the same English, or None when it has no template
+    here (or the template does not give exactly its words)."""
+    template = PYDANTIC_MESSAGES.get(err.get("type", ""))
+    if template is None:
+        return None
+    text = Text(template, **{k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, int | float | str)})
+    return text if str(text) == err.get("msg") else None

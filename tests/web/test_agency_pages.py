@@ -317,3 +317,14 @@ def test_a_refusal_for_an_inspection_no_longer_listed_is_said_at_the_top(client,
     again = post(client, f"/customs/inspections/{inspection}/results", outcome="conforming")
     assert again.status_code == 409 and f'id="inspection-{inspection}"' not in again.text
     assert 'id="inspections-error"' in again.text and "your office has already recorded its result" in again.text
+
+
+def test_a_declaration_page_names_the_documents_in_the_reader_s_language(client, pages, world):
+    case = filed(client, world)
+    pages.sign_in(client, "0916")
+    client.cookies.set("ow_lang", "zh")
+    page = client.get(f"/customs/declarations/{case['customs']}").text
+    assert re.search(r"发票 INV-\d+, 装箱单 PL-\d+", page), page
+    client.cookies.set("ow_lang", "en")
+    english = client.get(f"/customs/declarations/{case['customs']}").text
+    assert re.search(r"Invoice INV-\d+, Packing list PL-\d+", english)

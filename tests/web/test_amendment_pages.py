@@ -3,6 +3,7 @@ received, only changed fields go out with the reason, errors land on the fields,
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -36,6 +37,8 @@ def form_values(page: str) -> dict[str, str]:
     values = dict(re.findall(r'<input name="([^"]+)" id="f-[^"]+" value="([^"]*)"', page))
     values |= {name: value for name, value in re.findall(
         r'<select name="([^"]+)"[^>]*>.*?<option value="([^"]+)" selected', page, re.S)}
+    values |= {name: html.unescape(text).replace("\n", "\r\n")  # as a browser sends a text area's lines
+               for name, text in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S)}
     values |= dict(re.findall(r'<input type="hidden" name="(version)" value="([^"]*)"', page))
     return values | {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
 
@@ -163,7 +166,7 @@ def test_an_amendment_form_without_its_version_is_refused_naming_it(declarant, r
         answer = declarant.post(url, data=posted)
         assert answer.status_code == 422, version
         assert re.search(r'data-field="version">the form does not say which version it was opened at', answer.text)
-        assert 'value="x"' in answer.text
+        assert '>x</textarea>' in answer.text
     versions = run(lambda ctx: ctx.session.scalars(select(DeclarationVersion.version)).all())
     assert max(versions) == 1  # nothing was amended
 
@@ -181,3 +184,26 @@ def test_an_officers_form_opened_before_the_enterprise_amended_is_refused(app, d
         assert stale.status_code == 409 and 'id="stale-form"' in stale.text and 'value="7"' in stale.text
     remarks = run(lambda ctx: ctx.session.get(Declaration, uuid.UUID(links["ciq"])).data.get("remarks"))
     assert remarks == "enterprise note"
+
+
+def test_a_remark_of_several_lines_is_kept_and_not_sent_again_when_another_field_is_amended(declarant, run):
+    """The remarks are a text area: its lines come back as a browser sends them (CR LF) and are the same
+    remarks, so an amendment of the voyage changes the voyage alone."""
+    filing_id = stage(declarant, sample_entry(seed=23) | {"remarks": "冷藏 -18°C\n第二行 line 2"})
+    declarant.post(f"/enterprise/filings/{filing_id}/submit", data={"csrf_token": token_of(declarant)})
+    customs = run(lambda ctx: str(ctx.session.scalar(select(Declaration.id).where(
+        Declaration.filing_id == uuid.UUID(filing_id), Declaration.agency == "customs"))))
+    page = declarant.get(f"/enterprise/declarations/{customs}/amend").text
+    values = form_values(page)
+    assert values["remarks"] == "冷藏 -18°C\r\n第二行 line 2"
+    response = declarant.post(f"/enterprise/declarations/{customs}/amend", follow_redirects=False,
+                              data=values | {"conveyance.voyage": "555E", "reason": "voyage only"})
+    assert response.status_code == 303, response.text
+
+    def stored(ctx):
+        declaration = ctx.session.get(Declaration, uuid.UUID(customs))
+        [version] = ctx.session.scalars(select(DeclarationVersion).where(
+            DeclarationVersion.declaration_id == declaration.id, DeclarationVersion.version == 2)).all()
+        return declaration.data["remarks"], sorted(version.changes)
+
+    assert run(stored) == ("冷藏 -18°C\n第二行 line 2", ["conveyance"])

@@ -320,7 +320,7 @@ def test_an_edit_without_a_whole_version_is_refused_naming_it(declarant, run):
         answer = declarant.post(f"/enterprise/filings/{filing_id}/edit", data=posted)
         assert answer.status_code == 422, version
         assert re.search(r'data-field="version">the form does not say which version it was opened at', answer.text)
-        assert 'id="entry-form"' in answer.text and 'value="typed"' in answer.text
+        assert 'id="entry-form"' in answer.text and '>typed</textarea>' in answer.text
     assert run(lambda ctx: ctx.session.scalars(select(Filing.version)).one()) == 1  # nothing saved
 
 
@@ -333,12 +333,12 @@ def test_an_edit_refused_for_a_filed_part_shows_the_form_again_with_the_fields_m
     edit = f"/enterprise/filings/{filing_id}/edit"
     answer = declarant.post(edit, data=form_of(entry, declarant) | {"version": "1", "remarks": "typed remark"})
     assert answer.status_code == 409 and 'id="entry-form"' in answer.text
-    assert 'value="typed remark"' in answer.text  # nothing typed is lost
+    assert '>typed remark</textarea>' in answer.text  # nothing typed is lost
     assert "these fields belong to a declaration already filed; amend it instead: remarks (customs)" in answer.text
     assert re.search(r'data-field="remarks">belongs to the customs declaration, already filed', answer.text)
     assert run(lambda ctx: ctx.session.scalars(select(Filing.version)).one()) == 1
     stale = declarant.post(edit, data=form_of(entry, declarant) | {"version": "0", "remarks": "again"})
-    assert stale.status_code == 409 and 'id="stale-form"' in stale.text and 'value="again"' in stale.text
+    assert stale.status_code == 409 and 'id="stale-form"' in stale.text and '>again</textarea>' in stale.text
     assert f'href="{edit}" id="reopen-form"' in stale.text
 
 
@@ -350,3 +350,19 @@ def test_a_fully_filed_consignment_offers_no_edit(declarant):
     assert answer.status_code == 409 and 'id="entry-form"' not in answer.text
     assert "every declaration of this filing is filed; amend a declaration instead" in answer.text
     assert f"/enterprise/filings/{filing_id}/edit" not in declarant.get(f"/enterprise/filings/{filing_id}").text
+
+
+def test_the_entry_form_says_the_schema_s_messages_in_the_reader_s_language(declarant, client):
+    """A value of the wrong kind, a count below one or a missing field: the schema's messages, in Chinese on the
+    Chinese page, in the API's English on the English one."""
+    values = form_of(sample_entry(seed=31), declarant) | {"packages": "-3", "trade_country": "",
+                                                          "items.0.quantity": "abc"}
+    client.cookies.set("ow_lang", "zh")
+    page = declarant.post("/enterprise/filings/new", data=values)
+    assert page.status_code == 422
+    for said in ("须大于 0", "为必填项", "须为数值"):
+        assert said in page.text, said
+    assert "Input should" not in page.text and "Field required" not in page.text
+    client.cookies.set("ow_lang", "en")
+    english = declarant.post("/enterprise/filings/new", data=values).text
+    assert "Input should be greater than 0" in english and "Field required" in english

@@ -37,6 +37,14 @@ IDEMPOTENCY_DOC = {"parameters": [{"name": "idempotency-key", "in": "header", "r
 (:func:`idempotency_key`), where a header parameter made FastAPI spend some 130 calls a request on it,
 sent or not."""
 Limit = Annotated[int, Query(ge=1, le=500)]
+IfMatch = Annotated[str | None, Header(pattern=r"^[0-9]{1,9}$")]
+"""``If-Match: <version>``: the version a change was made against, digits only (``4.0``, ``+4`` or ``4_0``
+are 422 at ``["header", "if-match"]``, not read as numbers); :func:`version_of` reads it."""
+
+
+def version_of(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header (:data:`IfMatch`, digits only) names."""
+    return None if if_match is None else int(if_match)
 
 
 class FilingPage(BaseModel):
@@ -94,10 +102,10 @@ async def get_filing(caller: AsCaller, filing_id: str) -> FilingDetail:
 
 @router.patch("/filings/{filing_id}", response_model=FilingOut)
 async def update_filing(caller: AsCaller, filing_id: str, patch: Annotated[dict[str, Any], Body()],
-                        if_match: Annotated[int | None, Header()] = None) -> FilingOut:
+                        if_match: IfMatch = None) -> FilingOut:
     """Edit a staged filing; ``If-Match: <version>`` refuses a stale edit (409)."""
     return await caller.run(
-        lambda ctx: filing_out(service.update_filing(ctx, filing_id, patch, expected_version=if_match)))
+        lambda ctx: filing_out(service.update_filing(ctx, filing_id, patch, expected_version=version_of(if_match))))
 
 
 @router.get("/filings/{filing_id}/versions", response_model=list[FilingVersionOut])
@@ -157,11 +165,11 @@ async def reject(caller: AsCaller, declaration_id: str, body: RejectRequest) -> 
 
 @router.post("/declarations/{declaration_id}/amendments", status_code=201, response_model=DeclarationOut)
 async def amend(caller: AsCaller, declaration_id: str, body: AmendmentRequest,
-                if_match: Annotated[int | None, Header()] = None) -> DeclarationOut:
+                if_match: IfMatch = None) -> DeclarationOut:
     """Amend a filed declaration; the filing's other agencies see a notice. ``If-Match: <version>`` refuses an
     amendment made against a version that has been amended since (409 ``version_conflict``)."""
     return await caller.run(lambda ctx: declaration_out(ctx, decl_service.amend(
-        ctx, declaration_id, body.changes, body.reason, expected_version=if_match)))
+        ctx, declaration_id, body.changes, body.reason, expected_version=version_of(if_match))))
 
 
 StatusNumber = Annotated[str, Query(max_length=40, description="the declaration's number: 18 digits (customs) "

@@ -23,7 +23,7 @@ from onewindow.filings import service
 from onewindow.filings.presenters import filing_out
 from onewindow.models import FilingStatus, OrgKind
 from onewindow.parties.permissions import Permission
-from onewindow.web.labels import N_
+from onewindow.web.labels import DOCUMENT_KIND, N_
 from onewindow.web.page import AsPage, Page
 from onewindow.web.routing import page_router
 
@@ -44,11 +44,7 @@ class Field:
 
 
 DIRECTIONS = (("import", N_("import")), ("export", N_("export")))
-DOCUMENT_KINDS = (("invoice", N_("Invoice")), ("packing_list", N_("Packing list")), ("contract", N_("Contract")),
-                  ("bill_of_lading", N_("Bill of lading")), ("certificate_of_origin", N_("Certificate of origin")),
-                  ("health_certificate", N_("Health certificate")),
-                  ("phytosanitary_certificate", N_("Phytosanitary certificate")), ("licence", N_("Licence")),
-                  ("other", N_("Other document")))
+DOCUMENT_KINDS = tuple(DOCUMENT_KIND.items())
 
 SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (N_("Declaration"), (
@@ -79,7 +75,7 @@ SECTIONS: tuple[tuple[str, tuple[Field, ...]], ...] = (
         Field("package_type", N_("Package type"), "package_types"),
         Field("gross_weight_kg", N_("Gross weight (kg)"), type="number"),
         Field("net_weight_kg", N_("Net weight (kg)"), type="number"),
-        Field("remarks", N_("Remarks"), wide=True),
+        Field("remarks", N_("Remarks"), type="textarea", wide=True),
     )),
 )
 
@@ -140,9 +136,10 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
 def entry_from_form(form: dict[str, str]) -> tuple[dict[str, Any], EntryForm]:
     """The entry document typed into ``form`` and the form's state (rows by their on-page index).
 
-    Empty fields are left out (so a required one is reported missing); empty rows are dropped.
+    Empty fields are left out (so a required one is reported missing); empty rows are dropped. Line breaks
+    come as a browser sends a text area's (CR LF) and are kept as the entry keeps them (LF).
     """
-    state = EntryForm(values={k: v.strip() for k, v in form.items() if isinstance(v, str)})
+    state = EntryForm(values={k: v.replace("\r\n", "\n").strip() for k, v in form.items() if isinstance(v, str)})
     entry: dict[str, Any] = {}
     for path in HEADER_PATHS:
         if raw := state.values.get(path):

@@ -30,6 +30,11 @@ ROLE = {"declarant": N_("declarant"), "viewer": N_("viewer"), "officer": N_("off
 INSPECTION_KIND = {"physical": N_("physical examination"), "machine_scan": N_("machine scan"),
                    "sampling": N_("sampling"), "quarantine_treatment": N_("quarantine treatment")}
 OUTCOME = {"conforming": N_("conforming"), "nonconforming": N_("nonconforming")}
+DOCUMENT_KIND = {"invoice": N_("Invoice"), "packing_list": N_("Packing list"), "contract": N_("Contract"),
+                 "bill_of_lading": N_("Bill of lading"), "certificate_of_origin": N_("Certificate of origin"),
+                 "health_certificate": N_("Health certificate"),
+                 "phytosanitary_certificate": N_("Phytosanitary certificate"), "licence": N_("Licence"),
+                 "other": N_("Other document")}
 EVENT = {
     "filing.created": N_("Entered and staged"), "filing.updated": N_("Staged entry edited"),
     "declaration.staged": N_("Declaration staged"), "declaration.discarded": N_("Draft declaration discarded"),
@@ -50,8 +55,8 @@ EVENT = {
 
 
 def label_filters(language: str) -> dict[str, Callable[[Any], str]]:
-    """Jinja filters ``status``, ``agency``, ``kind``, ``role``, ``event``, ``inspection_kind``, ``outcome``
-    in ``language``."""
+    """Jinja filters ``status``, ``agency``, ``kind``, ``role``, ``event``, ``inspection_kind``, ``outcome``,
+    ``document_kind`` in ``language``."""
     from onewindow.web.i18n import translations
 
     gettext = translations(language).gettext
@@ -64,4 +69,4 @@ def label_filters(language: str) -> dict[str, Callable[[Any], str]]:
 
     return {"status": translate(STATUS), "agency": translate(AGENCY), "kind": translate(KIND),
             "role": translate(ROLE), "event": translate(EVENT), "inspection_kind": translate(INSPECTION_KIND),
-            "outcome": translate(OUTCOME)}
+            "outcome": translate(OUTCOME), "document_kind": translate(DOCUMENT_KIND)}
