@@ -44,13 +44,19 @@ def test_an_arrival_names_each_bad_number_and_keeps_what_was_typed(client, pages
     assert again.status_code == 409 and "已抵港且尚未提离" in again.text
 
 
-def test_a_relocation_task_needs_its_location(client, pages, world):
-    case = filed(client, world)
+def relocation_task(client, world, case: dict) -> dict:
+    """The relocation task of the joint inspection both agencies decide on the consignment's container."""
     for agency in ("customs", "ciq"):
         api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/accept")
         api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/decision",
             {"inspect": True, "containers": [case["container"]], "kind": "physical"}, 201)
     [task] = api(client, world, "DCT", "GET", "/terminal/tasks")
+    return task
+
+
+def test_a_relocation_task_needs_its_location(client, pages, world):
+    case = filed(client, world)
+    task = relocation_task(client, world, case)
     pages.sign_in(client, "DCT")
     listed = client.get("/terminal/tasks")
     assert f'id="task-{task["id"]}"' in listed.text and case["container"] in listed.text
@@ -100,11 +106,7 @@ def test_the_gate_checks_the_number_and_knows_only_its_port(client, pages):
 
 def test_completing_a_task_already_done_says_so_at_the_top(client, pages, world):
     case = filed(client, world)
-    for agency in ("customs", "ciq"):
-        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/accept")
-        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/decision",
-            {"inspect": True, "containers": [case["container"]], "kind": "physical"}, 201)
-    [task] = api(client, world, "DCT", "GET", "/terminal/tasks")
+    task = relocation_task(client, world, case)
     pages.sign_in(client, "DCT")
     client.cookies.set("ow_lang", "en")
     assert post(client, f"/terminal/tasks/{task['id']}/complete", location="B4").status_code == 303

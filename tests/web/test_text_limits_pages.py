@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tests.web.test_agency_pages import ENTERPRISE, OFFICE, api, filed, post
+from tests.web.test_agency_pages import ENTERPRISE, api, filed, post
 from tests.web.test_amendment_pages import form_values
+from tests.web.test_terminal_pages import relocation_task
 
 TOO_LONG_REASON = "String should have at most 1000 characters"
 
@@ -49,11 +50,7 @@ def test_an_amendment_reason_longer_than_the_api_allows_is_the_fields_error(clie
 
 def test_a_location_longer_than_the_api_allows_is_the_fields_error(client, pages, world):
     case = filed(client, world)
-    for agency in ("customs", "ciq"):
-        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/accept")
-        api(client, world, OFFICE[agency], "POST", f"/declarations/{case[agency]}/decision",
-            {"inspect": True, "containers": [case["container"]], "kind": "physical"}, 201)
-    [task] = api(client, world, "DCT", "GET", "/terminal/tasks")
+    task = relocation_task(client, world, case)
     pages.sign_in(client, "DCT")
     client.cookies.set("ow_lang", "en")
     refused = post(client, f"/terminal/tasks/{task['id']}/complete", location="B" * 3000)
