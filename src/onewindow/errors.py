@@ -151,7 +151,7 @@ def text_errors(loc: tuple[Any, ...] | list[Any], text: str | None, most: int) -
     if "\x00" in text:
         return [field_error(loc, Text("must not contain the NUL character (U+0000)"))]
     if len(text) > most:
-        return [{**field_error(loc, Text("String should have at most {max_length} characters", max_length=most)),
+        return [{**field_error(loc, Text(PYDANTIC_MESSAGES["string_too_long"], max_length=most)),
                  "type": "string_too_long"}]
     return []
 

@@ -138,7 +138,7 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     containers, kind = (sorted(set(request.containers)), request.kind) if inspect else ([], None)
     numbers = declaration_numbers(declaration)
     visits = open_visits(ctx, numbers, filing=lambda: filing_place(ctx, declaration), also=match_reach(ctx, numbers))
-    if away := [n for n in containers if n not in visits and _at_another_port(ctx, n, declaration)]:
+    if away := _at_another_port(ctx, [n for n in containers if n not in visits], declaration):
         raise Conflict(Text("{containers}: at another port, not yet arrived at the consignment's; it can be "
                             "inspected once it has", containers=", ".join(away)), code="at_another_port")
     if gone := sorted({n for n in containers if n not in visits}.union(
@@ -159,10 +159,14 @@ def decide(ctx: Context, declaration_id: str, body: dict[str, Any]) -> Inspectio
     return decision
 
 
-def _at_another_port(ctx: Context, number: str, declaration: Declaration) -> bool:
-    """Whether the container is in a stay at another port than the declaration's filing's (not yet left it)."""
-    visit = open_visit(ctx, number, lock=False)
-    return visit is not None and visit.port not in (None, filing_place(ctx, declaration).port)
+def _at_another_port(ctx: Context, numbers: list[str], declaration: Declaration) -> list[str]:
+    """Of ``numbers`` (containers without a visit of the declaration's filing), those in a stay at another port
+    than the filing's (not yet left it)."""
+    if not numbers:
+        return []
+    port = filing_place(ctx, declaration).port
+    return [n for n in numbers if (visit := open_visit(ctx, n, lock=False)) is not None
+            and visit.port not in (None, port)]
 
 
 def _pending_group(ctx: Context, numbers: Iterable[str]) -> tuple[list[InspectionDecision], dict, dict]:

@@ -145,16 +145,14 @@ def open_visits(ctx: Context, numbers: Iterable[str], *,
         visits.setdefault(visit.number, visit)
     if filing is None:
         return {n: visits[n] for n in wanted if n in visits}
-    place: FilingPlace | None = filing if isinstance(filing, FilingPlace) else None
-    if any(visits[n].port is not None for n in own if n in visits):
-        place = place or filing()
-        elsewhere = {n for n in own if n in visits and visits[n].port not in (None, place.port)}
-    else:
-        elsewhere = set()
-    if missing := [n for n in wanted if n not in visits and n in own]:
-        place = place or filing()
-        if arriving := [n for n in missing if n not in departed(ctx, missing, place)]:
-            visits.update((v.number, v) for v in new_visits(ctx, arriving, port=place.port))
+    placed = {n for n in own if n in visits and visits[n].port is not None}
+    missing = [n for n in wanted if n not in visits and n in own]
+    if not placed and not missing:
+        return {n: visits[n] for n in wanted if n in visits}
+    place = filing if isinstance(filing, FilingPlace) else filing()  # asked for once, only when needed
+    elsewhere = {n for n in placed if visits[n].port != place.port}
+    if arriving := [n for n in missing if n not in departed(ctx, missing, place)]:
+        visits.update((v.number, v) for v in new_visits(ctx, arriving, port=place.port))
     return {n: visits[n] for n in wanted if n in visits and n not in elsewhere}
 
 
